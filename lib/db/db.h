@@ -1,0 +1,82 @@
+/*
+ * db - one SQL interface over three drivers: SQLite (the embedded
+ * default), PostgreSQL (libpq) and MySQL/MariaDB (libmysqlclient).
+ *
+ * Queries are parameterised only: SQL text uses `?` placeholders (the
+ * PostgreSQL driver rewrites them to $1..$n) and values are bound, never
+ * pasted into the text.  A struct db is a pool of connections: calls may
+ * come from several threads at once (the worker pool); each call borrows
+ * one connection for its duration.  A broken connection is dropped and
+ * re-opened on the next call.
+ *
+ * Error contract (core/error.h): -1 with err->kind ERR_TEMP when the
+ * server is down, unreachable, locked or timed out (callers answer 4xx
+ * and retry); ERR_PERM for an SQL error that will not fix itself;
+ * DB_DUPLICATE (-2) when a unique constraint refused the row.
+ */
+#ifndef POSTERN_DB_H
+#define POSTERN_DB_H
+
+#include <stddef.h>
+
+#include "conf/conf.h"
+#include "core/error.h"
+
+#define DB_DUPLICATE (-2)
+
+enum db_driver { DB_SQLITE, DB_PGSQL, DB_MYSQL };
+
+struct db;
+struct db_result;
+struct db_txn;
+
+/* Connection settings; strings are borrowed for the call only. */
+struct db_params {
+	enum db_driver driver;
+	const char *path;     /* sqlite: database file */
+	const char *host;     /* pgsql/mysql: host name or socket directory */
+	unsigned port;        /* 0: the driver's default */
+	const char *dbname;
+	const char *user;
+	const char *password;
+	unsigned pool_size;   /* connections kept open, at least 1 */
+	unsigned timeout_ms;  /* connect / busy timeout */
+};
+
+/* Open from the database_* parameters of the configuration. */
+struct db *db_open(const struct conf *conf, struct error *err);
+struct db *db_open_params(const struct db_params *params, struct error *err);
+void db_close(struct db **db);
+enum db_driver db_driver(const struct db *db);
+const char *db_driver_name(enum db_driver driver);
+/* "sqlite", "pgsql" or "mysql" → driver; -1 if unknown. */
+int db_driver_parse(const char *name, enum db_driver *driver_r);
+
+/* Run a statement; returns rows affected (>= 0), -1 or DB_DUPLICATE. */
+long long db_exec(struct db *db, const char *sql, const char *const *params,
+		  size_t nparams, struct error *err);
+/* Run a query; on success *res_r holds the rows (free with db_result_free). */
+int db_query(struct db *db, const char *sql, const char *const *params,
+	     size_t nparams, struct db_result **res_r, struct error *err);
+
+size_t db_result_rows(const struct db_result *res);
+size_t db_result_cols(const struct db_result *res);
+/* Text value of a cell, NULL for SQL NULL; borrowed until result free. */
+const char *db_result_value(const struct db_result *res, size_t row,
+			    size_t col);
+const char *db_result_colname(const struct db_result *res, size_t col);
+void db_result_free(struct db_result **res);
+
+/* Transactions hold one connection from BEGIN to COMMIT/ROLLBACK. */
+struct db_txn *db_begin(struct db *db, struct error *err);
+long long db_txn_exec(struct db_txn *txn, const char *sql,
+		      const char *const *params, size_t nparams,
+		      struct error *err);
+int db_txn_query(struct db_txn *txn, const char *sql,
+		 const char *const *params, size_t nparams,
+		 struct db_result **res_r, struct error *err);
+/* Commit and release; the txn is freed either way. */
+int db_commit(struct db_txn **txn, struct error *err);
+void db_rollback(struct db_txn **txn);
+
+#endif

@@ -1,0 +1,3 @@
+/* PLACEHOLDER: replaced by the module owner. */
+#include "postern.h"
+int cmd_config(struct cli *cli, int argc, char **argv) { (void)cli; (void)argc; (void)argv; return cli_error("not built yet"); }

@@ -1,0 +1,133 @@
+/*
+ * postern - the administrator's command: set-up, the supervisor, postconf,
+ * postmap, migrations and provisioning of domains, mailboxes and aliases.
+ */
+#include <libgen.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/str.h"
+#include "core/xmalloc.h"
+#include "postern.h"
+
+static const struct {
+	const char *name;
+	cmd_fn *fn;
+	const char *summary;
+} commands[] = {
+	{"init", cmd_init, "create the state folder, database, certificate and admin token"},
+	{"start", cmd_start, "start the supervisor and every service"},
+	{"stop", cmd_stop, "stop every service and the supervisor"},
+	{"status", cmd_status, "show the supervisor and each service"},
+	{"reload", cmd_reload, "re-read configuration and certificates (SIGHUP)"},
+	{"config", cmd_config, "show or change settings (postconf)"},
+	{"db", cmd_db, "database schema migrations"},
+	{"map", cmd_map, "query or build lookup maps (postmap)"},
+	{"domain", cmd_domain, "add, list or delete hosted domains"},
+	{"mailbox", cmd_mailbox, "add, list or delete mailboxes"},
+	{"alias", cmd_alias, "add, list or delete aliases"},
+	{"alias-domain", cmd_alias_domain, "add, list or delete alias domains"},
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: postern [-c DIR] COMMAND [ARGS...]\n\n"
+		     "  -c DIR   configuration and state folder (default ./var)\n\n"
+		     "commands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  %-13s %s\n", commands[i].name,
+			commands[i].summary);
+	fprintf(out, "\nEvery command answers --help.\n");
+}
+
+int cli_error(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("postern: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+bool cli_help(int argc, char **argv, const char *text)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "-h") == 0 ||
+		    strcmp(argv[i], "--help") == 0) {
+			fputs(text, stdout);
+			return true;
+		}
+	}
+	return false;
+}
+
+struct conf *cli_conf(struct cli *cli)
+{
+	struct error err;
+	struct conf *conf = conf_load(cli->config_dir, &err);
+	if (conf == NULL)
+		cli_error("%s", err.msg);
+	return conf;
+}
+
+struct db *cli_db(struct cli *cli, const struct conf *conf)
+{
+	struct error err;
+	struct db *db = db_open(conf, &err);
+	if (db == NULL)
+		cli_error("database: %s", err.msg);
+	return db;
+}
+
+const char *cli_program_dir(struct cli *cli)
+{
+	static char dir[PATH_MAX];
+	if (dir[0] == '\0') {
+		char self[PATH_MAX];
+		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		if (n < 0)
+			str_copy(self, cli->argv0, sizeof(self));
+		else
+			self[n] = '\0';
+		str_copy(dir, dirname(self), sizeof(dir));
+	}
+	return dir;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli cli = {.config_dir = "./var", .argv0 = argv[0]};
+	int i = 1;
+
+	log_init("postern");
+	while (i < argc && argv[i][0] == '-') {
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+			cli.config_dir = argv[i + 1];
+			i += 2;
+		} else if (strcmp(argv[i], "-h") == 0 ||
+			   strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else {
+			return cli_error("unknown option \"%s\" (try postern --help)",
+					 argv[i]);
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++)
+		if (strcmp(argv[i], commands[c].name) == 0)
+			return commands[c].fn(&cli, argc - i, argv + i);
+	return cli_error("unknown command \"%s\" (try postern --help)", argv[i]);
+}

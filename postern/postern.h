@@ -1,0 +1,48 @@
+/*
+ * postern.h - the `postern` command's private interface.
+ *
+ * Each subcommand lives in cmd_<name>.c and has the signature of
+ * cmd_fn: argv[0] is the subcommand name, the rest its arguments.  It
+ * returns the process exit status (0 success), and on failure prints one
+ * clear line through cli_error().  Every subcommand answers --help.
+ */
+#ifndef POSTERN_CLI_H
+#define POSTERN_CLI_H
+
+#include <stdbool.h>
+
+#include "conf/conf.h"
+#include "db/db.h"
+
+struct cli {
+	const char *config_dir; /* -c DIR, default "./var" */
+	const char *argv0;      /* path of this program */
+};
+
+typedef int cmd_fn(struct cli *cli, int argc, char **argv);
+
+/* "postern: <message>" on stderr; returns 1 (the exit status to use). */
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print usage to stdout when argv has -h/--help; true if it did. */
+bool cli_help(int argc, char **argv, const char *usage);
+/* Load the configuration or print the error; NULL on failure. */
+struct conf *cli_conf(struct cli *cli);
+/* Open the configured database or print the error; NULL on failure. */
+struct db *cli_db(struct cli *cli, const struct conf *conf);
+/* Directory holding the postern program (where the daemons are built). */
+const char *cli_program_dir(struct cli *cli);
+
+cmd_fn cmd_init;     /* cmd_init.c */
+cmd_fn cmd_config;   /* cmd_config.c: postconf */
+cmd_fn cmd_start;    /* cmd_master.c: supervisor control */
+cmd_fn cmd_stop;
+cmd_fn cmd_status;
+cmd_fn cmd_reload;
+cmd_fn cmd_db;       /* cmd_db.c: db migrate */
+cmd_fn cmd_map;      /* cmd_map.c: postmap */
+cmd_fn cmd_domain;   /* cmd_domain.c */
+cmd_fn cmd_mailbox;  /* cmd_mailbox.c */
+cmd_fn cmd_alias;    /* cmd_alias.c */
+cmd_fn cmd_alias_domain; /* cmd_alias.c */
+
+#endif
