@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/fsutil.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "core/xmalloc.h"
@@ -74,8 +75,19 @@ struct conf *cli_conf(struct cli *cli)
 {
 	struct error err;
 	struct conf *conf = conf_load(cli->config_dir, &err);
-	if (conf == NULL)
+	if (conf == NULL) {
 		cli_error("%s", err.msg);
+		return NULL;
+	}
+	/* Diagnostics of the libraries (warnings, traces) go to the
+	 * configured log; the command itself says one line on stderr.  Before
+	 * `postern init` there is no log folder yet: stay on stderr. */
+	char *log_dir = fs_dirname(conf_str(conf, "log_file"));
+	bool have_log = strcmp(conf_str(conf, "log_target"), "file") != 0 ||
+			fs_exists(log_dir);
+	free(log_dir);
+	if (have_log && conf_setup_logging(conf, "postern", &err) < 0)
+		log_to_stderr();
 	return conf;
 }
 
@@ -86,6 +98,42 @@ struct db *cli_db(struct cli *cli, const struct conf *conf)
 	if (db == NULL)
 		cli_error("database: %s", err.msg);
 	return db;
+}
+
+int cli_fail(const struct error *err)
+{
+	if (err->kind == ERR_TEMP) {
+		cli_error("temporary failure: %s", err->msg);
+		return 75;
+	}
+	return cli_error("%s", err->msg);
+}
+
+void cli_print_rows(const struct db_result *res)
+{
+	for (size_t r = 0; r < db_result_rows(res); r++) {
+		for (size_t c = 0; c < db_result_cols(res); c++) {
+			const char *v = db_result_value(res, r, c);
+			printf("%s%s", c ? "\t" : "", v ? v : "-");
+		}
+		putchar('\n');
+	}
+}
+
+int cli_open(struct cli *cli, struct conf **conf_r, struct db **db_r)
+{
+	*db_r = NULL;
+	*conf_r = cli_conf(cli);
+	if (*conf_r == NULL)
+		return 1;
+	struct error err;
+	*db_r = db_open(*conf_r, &err);
+	if (*db_r == NULL) {
+		conf_free(conf_r);
+		error_prefix(&err, "database");
+		return cli_fail(&err);
+	}
+	return 0;
 }
 
 const char *cli_program_dir(struct cli *cli)

@@ -29,6 +29,14 @@ bool cli_help(int argc, char **argv, const char *usage);
 struct conf *cli_conf(struct cli *cli);
 /* Open the configured database or print the error; NULL on failure. */
 struct db *cli_db(struct cli *cli, const struct conf *conf);
+/* Print err's message; returns 75 (EX_TEMPFAIL) for a temporary failure,
+ * 1 otherwise, so scripts can tell "retry" from "wrong". */
+int cli_fail(const struct error *err);
+/* Print every row of res, fields separated by tabs, NULL as "-". */
+void cli_print_rows(const struct db_result *res);
+/* Open the database after loading the config; both freed by the caller.
+ * Returns 0, or the exit status to use. */
+int cli_open(struct cli *cli, struct conf **conf_r, struct db **db_r);
 /* Directory holding the postern program (where the daemons are built). */
 const char *cli_program_dir(struct cli *cli);
 

@@ -29,6 +29,10 @@ enum err_kind {
 
 struct error {
 	enum err_kind kind;
+	/* Optional machine-readable code ("already_exists", "not_found"...)
+	 * for callers that answer in codes, like the admin API; a static
+	 * string or NULL. */
+	const char *code;
 	char msg[ERROR_MSG_MAX];
 };
 
@@ -37,6 +41,9 @@ int error_set(struct error *err, enum err_kind kind, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int error_setv(struct error *err, enum err_kind kind, const char *fmt,
 	       va_list ap) __attribute__((format(printf, 3, 0)));
+/* error_set with a machine-readable code (a static string). */
+int error_set_code(struct error *err, enum err_kind kind, const char *code,
+		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* Prefix the message already in err with more context: "ctx: old msg". */
 void error_prefix(struct error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -17,6 +17,7 @@
 #ifndef POSTERN_DB_H
 #define POSTERN_DB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "conf/conf.h"
@@ -43,7 +44,12 @@ struct db_params {
 	unsigned timeout_ms;  /* connect / busy timeout */
 };
 
-/* Open from the database_* parameters of the configuration. */
+/*
+ * Open from the database_* parameters of the configuration.  NULL with
+ * ERR_CONFIG/ERR_PERM for settings that cannot work; a server that is
+ * only down does not fail the open (a warning is logged and calls fail
+ * with ERR_TEMP until it answers).
+ */
 struct db *db_open(const struct conf *conf, struct error *err);
 struct db *db_open_params(const struct db_params *params, struct error *err);
 void db_close(struct db **db);
@@ -78,5 +84,32 @@ int db_txn_query(struct db_txn *txn, const char *sql,
 /* Commit and release; the txn is freed either way. */
 int db_commit(struct db_txn **txn, struct error *err);
 void db_rollback(struct db_txn **txn);
+
+/*
+ * Several `;`-separated statements without parameters (schema scripts).
+ * On MySQL each statement runs on its own: DDL commits implicitly there.
+ */
+int db_exec_script(struct db *db, const char *sql, struct error *err);
+int db_txn_exec_script(struct db_txn *txn, const char *sql,
+		       struct error *err);
+
+/*
+ * Schema migrations (migrate.c), embedded from schema/<driver>/NNN_*.sql.
+ * db_migrate() applies the pending ones in order, each in a transaction
+ * where the engine allows it, and records them in schema_migrations; for
+ * SQLite it first copies a non-empty database to <path>.bak-<timestamp>.
+ * With dry_run it only lists what it would do.  Human-readable lines
+ * ("backup: PATH", "applied 001_initial", "pending 002_x") are appended to
+ * report when it is not NULL.
+ */
+struct buf;
+int db_migrate(struct db *db, bool dry_run, struct buf *report,
+	       struct error *err);
+/* Highest applied version (0: none, or no schema_migrations table). */
+int db_schema_version(struct db *db, unsigned *version_r, struct error *err);
+/* Highest version embedded in this build for the driver. */
+unsigned db_schema_latest(enum db_driver driver);
+/* Copy an SQLite database to dest_path (backup API); ERR_PERM elsewhere. */
+int db_backup(struct db *db, const char *dest_path, struct error *err);
 
 #endif

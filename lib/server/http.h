@@ -1,0 +1,43 @@
+/*
+ * http - libmicrohttpd on the server skeleton's event loop, for the web
+ * daemons (webmail, admin API).
+ *
+ * MHD runs in external mode with epoll and without a listening socket:
+ * the skeleton accepts as for every daemon (same max_connections, same
+ * SIGTERM behaviour, same peer logging) and hands each connection to MHD
+ * with MHD_add_connection(); MHD's epoll fd is watched by our loop and its
+ * timeout is an ev timer.  So the access handler runs on the loop thread,
+ * like every other callback of the process: no locking, and a later
+ * database call can go to the worker pool with MHD suspend/resume.
+ * (MHD's own thread would have been simpler to start but gives two
+ * threading models in one daemon.)
+ *
+ * Stop: http_server_free() ends every connection at once (web requests
+ * are short; the master kills after $stop_timeout anyway).
+ * Plain HTTP only: TLS for the web side is a reverse proxy's job for now.
+ */
+#ifndef POSTERN_SERVER_HTTP_H
+#define POSTERN_SERVER_HTTP_H
+
+#include <stddef.h>
+
+#include <microhttpd.h>
+
+#include "core/error.h"
+#include "server/server.h"
+
+struct http_server;
+
+struct http_server *http_server_new(struct server *srv,
+				    MHD_AccessHandlerCallback handler,
+				    void *handler_cls, struct error *err);
+void http_server_free(struct http_server **hs);
+/* Hand an accepted connection to MHD (the hooks->accept of a web daemon). */
+void http_server_accept(struct http_server *hs,
+			const struct server_conn *conn);
+
+/* Queue a response with a copied body; Content-Type as given. */
+enum MHD_Result http_reply(struct MHD_Connection *conn, unsigned status,
+			   const char *content_type, const char *body);
+
+#endif

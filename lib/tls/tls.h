@@ -1,0 +1,76 @@
+/*
+ * tls - OpenSSL contexts for the servers and for outbound SMTP.
+ *
+ * A struct tls_ctx wraps an SSL_CTX.  Connections use it through io.h
+ * (io_accept_tls, io_start_tls_server, io_connect_tls); nothing outside
+ * lib/tls sees OpenSSL types.
+ *
+ * Policy (not configurable below these floors):
+ *   - protocols ">=TLSv1.2" (default) or ">=TLSv1.3"; SSLv3, TLS 1.0 and
+ *     1.1 are always refused;
+ *   - ciphers: the tls_ciphers OpenSSL list for TLS 1.2 ("" = OpenSSL's
+ *     secure default); TLS 1.3 suites are OpenSSL's defaults; server
+ *     preference; no compression, no renegotiation;
+ *   - session tickets on, one ticket per TLS 1.3 handshake, lifetime one
+ *     hour; the ticket key lives in the SSL_CTX, so each reload (SIGHUP)
+ *     rotates it and a leaked key exposes at most one reload period.
+ *     No server-side session cache: processes are many and short-lived.
+ *
+ * Reload: tls_server_reload() builds a new SSL_CTX from the same files and
+ * swaps it in only if everything loads; connections already running keep
+ * the SSL_CTX they started with (OpenSSL reference counts it).  On failure
+ * the old context stays and a warning is logged.
+ *
+ * Errors: -1 / NULL with err filled: ERR_CONFIG for unreadable or
+ * mismatched cert/key files or a bad protocols/ciphers value, ERR_TEMP for
+ * other OpenSSL failures.  The OpenSSL error queue is folded into the
+ * message and cleared.
+ */
+#ifndef POSTERN_TLS_H
+#define POSTERN_TLS_H
+
+#include <stdbool.h>
+
+#include "core/error.h"
+
+struct tls_ctx;
+
+/*
+ * Server context from a PEM certificate chain and a PEM private key.
+ * protocols: ">=TLSv1.2" or ">=TLSv1.3" (NULL or "" = ">=TLSv1.2").
+ * ciphers: OpenSSL cipher list for TLS 1.2 (NULL or "" = default).
+ */
+struct tls_ctx *tls_server_new(const char *cert_file, const char *key_file,
+			       const char *protocols, const char *ciphers,
+			       struct error *err);
+/* Re-read the cert and key given to tls_server_new(); see above. */
+int tls_server_reload(struct tls_ctx *ctx, struct error *err);
+
+/*
+ * Client context (outbound SMTP).  verify: check the peer's chain against
+ * ca_file (NULL: the system store) and the name given to io_connect_tls();
+ * without verify the handshake succeeds with any certificate
+ * (opportunistic TLS, RFC 7435).
+ */
+struct tls_ctx *tls_client_new(bool verify, const char *ca_file,
+			       const char *protocols, struct error *err);
+
+void tls_ctx_free(struct tls_ctx **ctx);
+bool tls_ctx_is_server(const struct tls_ctx *ctx);
+
+/* Check a protocols value (">=TLSv1.2" / ">=TLSv1.3"); for config checks. */
+int tls_parse_protocols(const char *protocols, int *min_version_r,
+			struct error *err);
+
+/*
+ * Write a self-signed certificate for hostname (used by `postern init`):
+ * an EC P-256 key, SHA-256 signature, valid `days` days from now, CN =
+ * hostname, subjectAltName = DNS:hostname, DNS:localhost, IP:127.0.0.1.
+ * The key file is created with mode 0600, the certificate 0644; both are
+ * written atomically (temporary file + rename), so a crash leaves either
+ * the old files or the new ones.
+ */
+int tls_generate_selfsigned(const char *cert_path, const char *key_path,
+			    const char *hostname, int days, struct error *err);
+
+#endif

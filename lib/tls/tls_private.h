@@ -1,0 +1,21 @@
+/*
+ * tls_private.h - what io.c needs from the contexts; lib/tls only.
+ */
+#ifndef POSTERN_TLS_PRIVATE_H
+#define POSTERN_TLS_PRIVATE_H
+
+#include <openssl/ssl.h>
+
+#include "core/error.h"
+#include "tls/tls.h"
+
+/* A new SSL for one connection, from the current SSL_CTX; NULL with err. */
+SSL *tls_ctx_new_ssl(struct tls_ctx *ctx, struct error *err);
+bool tls_ctx_verifies(const struct tls_ctx *ctx);
+
+/* Fill err with `what` and the OpenSSL error queue (which is cleared). */
+int tls_error_set(struct error *err, enum err_kind kind, const char *what);
+/* Append the OpenSSL error queue to out as "; "-separated text, clear it. */
+void tls_error_text(char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,102 @@
+/* postern domain add|list|del: hosted domains. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/str.h"
+#include "postern.h"
+#include "provision/provision.h"
+
+static const char usage[] =
+	"usage: postern domain add NAME [--description TEXT] [--max-mailboxes N]\n"
+	"                             [--quota BYTES] [--inactive]\n"
+	"       postern domain list\n"
+	"       postern domain del NAME\n\n"
+	"Hosted domains.  Names are stored lower-case, internationalised names\n"
+	"in A-label form.  `list` prints tab-separated: name, description,\n"
+	"max_mailboxes, quota_bytes, active, mailboxes, aliases.  Deleting a\n"
+	"domain deletes its mailboxes, aliases and alias domains.\n";
+
+static int domain_add(struct db *db, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"description", required_argument, NULL, 'd'},
+		{"max-mailboxes", required_argument, NULL, 'm'},
+		{"quota", required_argument, NULL, 'q'},
+		{"inactive", no_argument, NULL, 'i'},
+		{NULL, 0, NULL, 0},
+	};
+	struct prov_domain d = {.active = true};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		unsigned long long v = 0;
+		switch (c) {
+		case 'd':
+			d.description = optarg;
+			break;
+		case 'm':
+		case 'q':
+			if (!str_to_u64(optarg, &v) || v > (1ULL << 62))
+				return cli_error("--%s needs a number, not \"%s\"",
+						 c == 'm' ? "max-mailboxes" : "quota",
+						 optarg);
+			if (c == 'm')
+				d.max_mailboxes = (long long)v;
+			else
+				d.quota_bytes = (long long)v;
+			break;
+		case 'i':
+			d.active = false;
+			break;
+		default:
+			return cli_error("bad option (see postern domain --help)");
+		}
+	}
+	if (argc - optind != 1)
+		return cli_error("usage: postern domain add NAME [options]");
+	d.name = argv[optind];
+	struct error err;
+	if (prov_domain_add(db, &d, &err) < 0)
+		return cli_fail(&err);
+	return 0;
+}
+
+int cmd_domain(struct cli *cli, int argc, char **argv)
+{
+	if (cli_help(argc, argv, usage))
+		return 0;
+	if (argc < 2)
+		return cli_error("usage: postern domain add|list|del ... (see --help)");
+	const char *verb = argv[1];
+	if (strcmp(verb, "add") != 0 && strcmp(verb, "list") != 0 &&
+	    strcmp(verb, "del") != 0)
+		return cli_error("unknown domain command \"%s\" (see --help)", verb);
+	if (strcmp(verb, "list") == 0 && argc != 2)
+		return cli_error("usage: postern domain list");
+	if (strcmp(verb, "del") == 0 && argc != 3)
+		return cli_error("usage: postern domain del NAME");
+
+	struct conf *conf;
+	struct db *db;
+	int rc = cli_open(cli, &conf, &db);
+	if (rc != 0)
+		return rc;
+	struct error err;
+	if (strcmp(verb, "add") == 0) {
+		rc = domain_add(db, argc - 1, argv + 1);
+	} else if (strcmp(verb, "del") == 0) {
+		rc = prov_domain_del(db, argv[2], &err) < 0 ? cli_fail(&err) : 0;
+	} else {
+		struct db_result *res;
+		if (prov_domain_list(db, &res, &err) < 0) {
+			rc = cli_fail(&err);
+		} else {
+			cli_print_rows(res);
+			db_result_free(&res);
+		}
+	}
+	db_close(&db);
+	conf_free(&conf);
+	return rc;
+}

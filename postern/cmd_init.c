@@ -1,0 +1,169 @@
+/*
+ * postern init - create the state folder: main.cf, the services table,
+ * the SQL map files, the queue/mail/run/log folders, a self-signed
+ * certificate, the database with its schema, and the admin API bootstrap
+ * token.  Only what is missing is created, so running it again is safe
+ * and keeps an administrator's edits; pending migrations are applied.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth/token.h"
+#include "core/buf.h"
+#include "core/fsutil.h"
+#include "core/xmalloc.h"
+#include "db/db.h"
+#include "map/map.h"
+#include "postern.h"
+#include "server/services.h"
+#include "tls/tls.h"
+
+static const char usage[] =
+	"usage: postern [-c DIR] init\n\n"
+	"Create the configuration and state folder (default ./var): main.cf,\n"
+	"services.cf, sql/*.cf, the queue, mail, run and log folders, a\n"
+	"self-signed TLS certificate, the database with its schema and the\n"
+	"admin API token (admin-token, mode 0600).  Existing files are kept;\n"
+	"pending schema migrations are applied.\n";
+
+static const char main_cf[] =
+	"# Postern main configuration: `name = value` lines, `$name` expands\n"
+	"# another parameter.  Every parameter, its default and its meaning:\n"
+	"# `postern config -d` or docs/config.md.  Keep here only what differs\n"
+	"# from the defaults (`postern config -n` lists it); change a value with\n"
+	"# `postern config set name=value`, then `postern reload`.\n"
+	"#\n"
+	"# Switch the database (the schema is applied by `postern db migrate`):\n"
+	"# database_driver = pgsql\n"
+	"# database_host = 127.0.0.1\n"
+	"# database_name = postern\n"
+	"# database_user = postern\n"
+	"# database_password = secret\n";
+
+static int say(const char *what, const char *path)
+{
+	printf("init: %s %s\n", what, path);
+	return 0;
+}
+
+static int make_dirs(const struct conf *conf)
+{
+	static const char *params[] = {"queue_directory", "mail_directory",
+				       "run_directory", "log_directory"};
+	struct error err;
+	for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
+		const char *dir = conf_str(conf, params[i]);
+		if (fs_mkdir_p(dir, 0750, &err) < 0)
+			return cli_error("%s", err.msg);
+	}
+	char *tls_dir = fs_dirname(conf_str(conf, "tls_key_file"));
+	int rc = fs_mkdir_p(tls_dir, 0700, &err);
+	free(tls_dir);
+	return rc < 0 ? cli_error("%s", err.msg) : 0;
+}
+
+static int make_certificate(const struct conf *conf)
+{
+	const char *cert = conf_str(conf, "tls_cert_file");
+	const char *key = conf_str(conf, "tls_key_file");
+	struct error err;
+	if (fs_exists(cert) && fs_exists(key))
+		return 0;
+	if (tls_generate_selfsigned(cert, key, conf_str(conf, "myhostname"),
+				    3650, &err) < 0)
+		return cli_error("certificate: %s", err.msg);
+	return say("created self-signed certificate", cert);
+}
+
+/* The token file is the only place the secret exists; the database keeps
+ * its hash.  Written only when absent, so an existing token stays valid. */
+static int make_admin_token(const struct conf *conf, struct db *db)
+{
+	const char *path = conf_str(conf, "admin_token_file");
+	struct error err;
+	if (fs_exists(path))
+		return 0;
+	char token[TOKEN_STR_LEN + 1], hash[TOKEN_HASH_LEN + 1];
+	token_generate(token);
+	token_hash(token, hash);
+	const char *params[] = {hash};
+	if (db_exec(db,
+		    "INSERT INTO tokens (admin_id, secret_hash, description, "
+		    "revoked) VALUES (NULL, ?, 'bootstrap token (postern init)', 0)",
+		    params, 1, &err) < 0)
+		return cli_error("admin token: %s", err.msg);
+	char *text = xasprintf("%s\n", token);
+	int rc = fs_write_atomic(path, text, strlen(text), 0600, &err);
+	free(text);
+	if (rc < 0)
+		return cli_error("admin token: %s", err.msg);
+	return say("wrote admin API token to", path);
+}
+
+static int make_database(const struct conf *conf, struct cli *cli)
+{
+	struct db *db = cli_db(cli, conf);
+	if (db == NULL)
+		return 1;
+	struct buf *report = buf_new();
+	struct error err;
+	int rc = 0;
+	if (db_migrate(db, false, report, &err) < 0)
+		rc = cli_error("database: %s", err.msg);
+	else if (buf_len(report) > 0)
+		printf("%s", buf_data(report));
+	if (rc == 0)
+		rc = make_admin_token(conf, db);
+	buf_free(&report);
+	db_close(&db);
+	return rc;
+}
+
+int cmd_init(struct cli *cli, int argc, char **argv)
+{
+	struct error err;
+	if (cli_help(argc, argv, usage))
+		return 0;
+	if (argc > 1)
+		return cli_error("init takes no arguments (see --help)");
+
+	if (fs_mkdir_p(cli->config_dir, 0750, &err) < 0)
+		return cli_error("%s", err.msg);
+	char *main_path = xasprintf("%s/main.cf", cli->config_dir);
+	if (!fs_exists(main_path)) {
+		if (fs_write_atomic(main_path, main_cf, strlen(main_cf), 0644,
+				    &err) < 0) {
+			free(main_path);
+			return cli_error("%s", err.msg);
+		}
+		say("created", main_path);
+	}
+	free(main_path);
+
+	struct conf *conf = cli_conf(cli);
+	if (conf == NULL)
+		return 1;
+	int rc = make_dirs(conf);
+	const char *services = conf_str(conf, "services_file");
+	if (rc == 0 && !fs_exists(services)) {
+		if (services_write_default(services, &err) < 0)
+			rc = cli_error("%s", err.msg);
+		else
+			say("created", services);
+	}
+	if (rc == 0) {
+		char *sql_dir = xasprintf("%s/sql", conf_str(conf, "config_directory"));
+		if (map_sql_write_defaults(sql_dir, &err) < 0)
+			rc = cli_error("%s", err.msg);
+		free(sql_dir);
+	}
+	if (rc == 0)
+		rc = make_certificate(conf);
+	if (rc == 0)
+		rc = make_database(conf, cli);
+	if (rc == 0)
+		printf("init: %s is ready\n", conf_str(conf, "config_directory"));
+	conf_free(&conf);
+	return rc;
+}

@@ -1,0 +1,127 @@
+/* postern mailbox add|list|del: mailboxes. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/str.h"
+#include "postern.h"
+#include "provision/provision.h"
+
+static const char usage[] =
+	"usage: postern mailbox add ADDRESS --password-stdin [--quota BYTES]\n"
+	"                              [--name TEXT] [--inactive]\n"
+	"       postern mailbox list [DOMAIN]\n"
+	"       postern mailbox del ADDRESS\n\n"
+	"Mailboxes of hosted domains.  The password is read from the first\n"
+	"line of standard input (never from the command line, where other\n"
+	"users could see it) and stored hashed with default_password_scheme.\n"
+	"`list` prints tab-separated: address, name, quota_bytes, used_bytes,\n"
+	"message_count, active.\n";
+
+/* The first line of stdin, without its line end. */
+static int read_password(char *out, size_t size)
+{
+	if (fgets(out, (int)size, stdin) == NULL)
+		return cli_error("no password on standard input");
+	size_t n = strlen(out);
+	if (n == size - 1 && out[n - 1] != '\n')
+		return cli_error("password longer than %zu bytes", size - 2);
+	while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
+		out[--n] = '\0';
+	if (n == 0)
+		return cli_error("empty password on standard input");
+	return 0;
+}
+
+static int mailbox_add(struct db *db, const struct conf *conf, int argc,
+		       char **argv)
+{
+	static const struct option opts[] = {
+		{"password-stdin", no_argument, NULL, 'p'},
+		{"quota", required_argument, NULL, 'q'},
+		{"name", required_argument, NULL, 'n'},
+		{"inactive", no_argument, NULL, 'i'},
+		{NULL, 0, NULL, 0},
+	};
+	struct prov_mailbox m = {.active = true};
+	bool from_stdin = false;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		unsigned long long v;
+		switch (c) {
+		case 'p':
+			from_stdin = true;
+			break;
+		case 'q':
+			if (!str_to_u64(optarg, &v) || v > (1ULL << 62))
+				return cli_error("--quota needs a number of bytes, "
+						 "not \"%s\"", optarg);
+			m.quota_bytes = (long long)v;
+			break;
+		case 'n':
+			m.name = optarg;
+			break;
+		case 'i':
+			m.active = false;
+			break;
+		default:
+			return cli_error("bad option (see postern mailbox --help)");
+		}
+	}
+	if (argc - optind != 1)
+		return cli_error("usage: postern mailbox add ADDRESS --password-stdin");
+	if (!from_stdin)
+		return cli_error("the password must come from standard input: "
+				 "add --password-stdin");
+	char password[1026];
+	if (read_password(password, sizeof(password)) != 0)
+		return 1;
+	m.address = argv[optind];
+	m.password = password;
+	struct error err;
+	int rc = prov_mailbox_add(db, &m, conf_str(conf, "default_password_scheme"),
+				  &err) < 0 ? cli_fail(&err) : 0;
+	explicit_bzero(password, sizeof(password));
+	return rc;
+}
+
+int cmd_mailbox(struct cli *cli, int argc, char **argv)
+{
+	if (cli_help(argc, argv, usage))
+		return 0;
+	if (argc < 2)
+		return cli_error("usage: postern mailbox add|list|del ... (see --help)");
+	const char *verb = argv[1];
+	if (strcmp(verb, "add") != 0 && strcmp(verb, "list") != 0 &&
+	    strcmp(verb, "del") != 0)
+		return cli_error("unknown mailbox command \"%s\" (see --help)", verb);
+	if (strcmp(verb, "list") == 0 && argc > 3)
+		return cli_error("usage: postern mailbox list [DOMAIN]");
+	if (strcmp(verb, "del") == 0 && argc != 3)
+		return cli_error("usage: postern mailbox del ADDRESS");
+
+	struct conf *conf;
+	struct db *db;
+	int rc = cli_open(cli, &conf, &db);
+	if (rc != 0)
+		return rc;
+	struct error err;
+	if (strcmp(verb, "add") == 0) {
+		rc = mailbox_add(db, conf, argc - 1, argv + 1);
+	} else if (strcmp(verb, "del") == 0) {
+		rc = prov_mailbox_del(db, argv[2], &err) < 0 ? cli_fail(&err) : 0;
+	} else {
+		struct db_result *res;
+		if (prov_mailbox_list(db, argc == 3 ? argv[2] : NULL, &res,
+				      &err) < 0) {
+			rc = cli_fail(&err);
+		} else {
+			cli_print_rows(res);
+			db_result_free(&res);
+		}
+	}
+	db_close(&db);
+	conf_free(&conf);
+	return rc;
+}

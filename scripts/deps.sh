@@ -1,0 +1,39 @@
+#!/bin/sh
+# Install the Debian 12 packages Postern needs, only those missing.
+#   scripts/deps.sh          build and run dependencies
+#   scripts/deps.sh test     plus what the test suite needs (servers, clang, clients)
+# Runs as root (apt-get); does nothing when everything is present.
+set -eu
+
+run_pkgs="build-essential cmake pkg-config openssl ca-certificates
+libssl-dev libsasl2-dev libpq-dev libmariadb-dev libsqlite3-dev sqlite3
+libmicrohttpd-dev libjansson-dev libpcre2-dev liblmdb-dev libsodium-dev
+libcrypt-dev libidn2-dev"
+test_pkgs="libcmocka-dev clang libclang-rt-14-dev python3 postgresql
+mariadb-server swaks curl dovecot-core"
+
+pkgs=$run_pkgs
+[ "${1:-}" = test ] && pkgs="$run_pkgs $test_pkgs"
+
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "postern: missing Debian packages:$missing (run as root to install)" >&2
+	exit 1
+fi
+echo "installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+# Packaged servers must not start system-wide instances: tests start their own.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+	chmod 755 /usr/sbin/policy-rc.d
+	trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing

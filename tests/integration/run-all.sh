@@ -1,0 +1,47 @@
+#!/bin/sh
+# Run every integration test (tests/integration/test_*) against the
+# programs in $POSTERN_BUILD_DIR, with a real PostgreSQL and a real MariaDB
+# started for the run on loopback in a temp dir (dbservers.sh) and stopped
+# at the end.  Each test gets the servers' coordinates in its environment
+# (see dbservers.sh) and exits 0 pass, 77 skip, anything else fail.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+export POSTERN_BUILD_DIR=${POSTERN_BUILD_DIR:-$here/../../build}
+export POSTERN_SOURCE_DIR=$(cd "$here/../.." && pwd)
+dbdir=$(mktemp -d /tmp/postern-dbservers.XXXXXX)
+cleanup() {
+	"$here/dbservers.sh" stop "$dbdir" >/dev/null 2>&1 || true
+	rm -rf "$dbdir"
+}
+trap cleanup EXIT INT TERM
+eval "$("$here/dbservers.sh" start "$dbdir")"
+
+failed=""
+count=0
+
+# C integration tests are ctest entries named *_servers (they skip
+# themselves under plain ctest, where no servers run).
+echo "--- ctest -R _servers"
+if ! ctest --test-dir "$POSTERN_BUILD_DIR" -R '_servers$' --output-on-failure; then
+	failed="$failed ctest-servers"
+fi
+for t in "$here"/test_*; do
+	[ -x "$t" ] || continue
+	name=$(basename "$t")
+	count=$((count + 1))
+	echo "--- $name"
+	set +e
+	"$t"
+	rc=$?
+	set -e
+	case $rc in
+	0) echo "--- $name: passed" ;;
+	77) echo "--- $name: skipped" ;;
+	*) echo "--- $name: FAILED (exit $rc)"; failed="$failed $name" ;;
+	esac
+done
+if [ -n "$failed" ]; then
+	echo "integration: failed:$failed" >&2
+	exit 1
+fi
+echo "integration: $count test programs passed"
