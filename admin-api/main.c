@@ -16,8 +16,8 @@
 #include "server/http.h"
 #include "server/server.h"
 
-static enum MHD_Result reply_json(struct MHD_Connection *conn,
-				  unsigned status, json_t *body)
+static enum MHD_Result reply_json(struct MHD_Connection *conn, unsigned status,
+				  json_t *body)
 {
 	char *text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
@@ -66,12 +66,12 @@ static void on_stop(struct server *srv)
 int main(int argc, char **argv)
 {
 	static const struct server_hooks hooks = {
-		.name = "admin-api",
-		.default_service = "admin-api",
-		.init = on_init,
-		.accept = on_accept,
-		.stop = on_stop,
-		.fini = on_stop,
+	    .name = "admin-api",
+	    .default_service = "admin-api",
+	    .init = on_init,
+	    .accept = on_accept,
+	    .stop = on_stop,
+	    .fini = on_stop,
 	};
 	return server_main(argc, argv, &hooks);
 }

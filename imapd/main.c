@@ -12,15 +12,16 @@
 
 static void on_accept(struct server *srv, const struct server_conn *conn)
 {
-	server_answer_close(srv, conn, "* BYE [UNAVAILABLE] Service not yet available");
+	server_answer_close(srv, conn,
+			    "* BYE [UNAVAILABLE] Service not yet available");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct server_hooks hooks = {
-		.name = "imapd",
-		.default_service = "imap",
-		.accept = on_accept,
+	    .name = "imapd",
+	    .default_service = "imap",
+	    .accept = on_accept,
 	};
 	return server_main(argc, argv, &hooks);
 }

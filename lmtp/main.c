@@ -18,9 +18,9 @@ static void on_accept(struct server *srv, const struct server_conn *conn)
 int main(int argc, char **argv)
 {
 	static const struct server_hooks hooks = {
-		.name = "lmtpd",
-		.default_service = "lmtp",
-		.accept = on_accept,
+	    .name = "lmtpd",
+	    .default_service = "lmtp",
+	    .accept = on_accept,
 	};
 	return server_main(argc, argv, &hooks);
 }

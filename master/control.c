@@ -51,8 +51,9 @@ void control_status(struct master *m, struct buf *out)
 		struct svc *s = master_svc_find(m, name);
 		if (s == NULL)
 			continue;
-		buf_printf(out, "service name=%s state=%s procs=%d pids=",
-			   s->name, master_svc_state(s), s->def->procs);
+		buf_printf(out,
+			   "service name=%s state=%s procs=%d pids=", s->name,
+			   master_svc_state(s), s->def->procs);
 		bool first = true;
 		struct list_node *cn, *ct;
 		LIST_FOREACH(cn, ct, &s->children)
@@ -108,7 +109,8 @@ static void control_io(struct io *io, enum io_event event, void *ctx)
 					io_print(io, ".\n");
 				}
 			} else {
-				io_printf(io, "error unknown request \"%.50s\"\n",
+				io_printf(io,
+					  "error unknown request \"%.50s\"\n",
 					  line);
 			}
 			break;
@@ -150,8 +152,8 @@ int control_open(struct master *m, struct error *err)
 		error_prefix(err, "control socket");
 		return -1;
 	}
-	return ev_fd_add(m->ev, m->ctl_fd, EV_READ | EV_FD_WEAK, on_control,
-			 m, err);
+	return ev_fd_add(m->ev, m->ctl_fd, EV_READ | EV_FD_WEAK, on_control, m,
+			 err);
 }
 
 void control_close(struct master *m)
@@ -214,8 +216,7 @@ int master_request(const struct conf *conf, const char *request,
 		goto out;
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 ||
-	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
 		error_set(err, ERR_TEMP, "cannot reach the master at %s: %s",
 			  path, strerror(errno));
 		goto out;

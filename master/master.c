@@ -192,6 +192,22 @@ static void svc_signal(struct svc *s, int signo)
 	}
 }
 
+/*
+ * Forward a reload.  Only to children that reported ready: before that a
+ * daemon has not installed its handler, SIGHUP would kill it, and it reads
+ * the new main.cf anyway.
+ */
+static void svc_hup(struct svc *s)
+{
+	struct list_node *n, *t;
+	LIST_FOREACH(n, t, &s->children)
+	{
+		struct child *c = LIST_ENTRY(n, struct child, node);
+		if (c->ready)
+			kill(c->pid, SIGHUP);
+	}
+}
+
 /* Ask the newest children beyond `keep` to stop (procs lowered). */
 static void svc_trim(struct svc *s, unsigned keep)
 {
@@ -322,8 +338,8 @@ static void svc_schedule(struct svc *s)
 	int64_t max = conf_time(s->m->conf, "restart_backoff_max") * 1000;
 	if (max < RESTART_FIRST_MS)
 		max = RESTART_FIRST_MS;
-	s->backoff_ms = s->backoff_ms == 0 ? RESTART_FIRST_MS
-					   : s->backoff_ms * 2;
+	s->backoff_ms =
+	    s->backoff_ms == 0 ? RESTART_FIRST_MS : s->backoff_ms * 2;
 	if (s->backoff_ms > max)
 		s->backoff_ms = max;
 	EV_TIMER_ADD(ev, s->backoff_ms, svc_fill, s);
@@ -389,7 +405,7 @@ static struct child *find_child(struct master *m, pid_t pid)
 			LIST_FOREACH(cn, ct, &s->children)
 			{
 				struct child *c =
-					LIST_ENTRY(cn, struct child, node);
+				    LIST_ENTRY(cn, struct child, node);
 				if (c->pid == pid)
 					return c;
 			}
@@ -570,6 +586,9 @@ static void master_stop(struct master *m, int status)
 			/* Free the ports now: children close theirs on
 			 * SIGTERM. */
 			svc_close_fds(s);
+			for (size_t i = 0; s->def != NULL && i < s->nfds; i++)
+				if (s->def->addrs[i].type == SERVICE_UNIX)
+					unlink(s->def->addrs[i].path);
 			svc_signal(s, SIGTERM);
 		}
 	}
@@ -597,7 +616,7 @@ int master_reload(struct master *m, struct error *err)
 	if (conf == NULL)
 		return -1;
 	struct services *svcs =
-		services_load(conf_str(conf, "services_file"), conf, err);
+	    services_load(conf_str(conf, "services_file"), conf, err);
 	if (svcs == NULL) {
 		conf_free(&conf);
 		return -1;
@@ -626,7 +645,7 @@ int master_reload(struct master *m, struct error *err)
 			continue;
 		}
 		s->def = d;
-		svc_signal(s, SIGHUP);
+		svc_hup(s);
 		if (s->nactive > (unsigned)d->procs)
 			svc_trim(s, (unsigned)d->procs);
 	}
@@ -696,8 +715,8 @@ static int master_setup(struct master *m, struct error *err)
 {
 	if (conf_setup_logging(m->conf, "postern/master", err) < 0)
 		return -1;
-	m->services = services_load(conf_str(m->conf, "services_file"),
-				    m->conf, err);
+	m->services =
+	    services_load(conf_str(m->conf, "services_file"), m->conf, err);
 	if (m->services == NULL)
 		return -1;
 	if (pidfile_take(m, err) < 0)
@@ -713,12 +732,6 @@ static int master_setup(struct master *m, struct error *err)
 	 * `postern start` as a whole, with one line. */
 	for (size_t i = 0; i < services_count(m->services); i++) {
 		const struct service_def *d = services_at(m->services, i);
-		if (d->naddrs > SERVICE_ADDRS_MAX)
-			return error_set(err, ERR_CONFIG,
-					 "%s: service %s has more than %d "
-					 "listen addresses",
-					 d->origin, d->name,
-					 SERVICE_ADDRS_MAX);
 		struct svc *s = svc_new(m, d);
 		if (svc_open(s, err) < 0)
 			return -1;
@@ -740,7 +753,7 @@ static void master_free(struct master *m)
 			LIST_FOREACH(cn, ct, &s->children)
 			{
 				struct child *c =
-					LIST_ENTRY(cn, struct child, node);
+				    LIST_ENTRY(cn, struct child, node);
 				child_close_report(m, c);
 				list_remove(&c->node);
 				buf_free(&c->report);

@@ -14,18 +14,15 @@
 #include "core/list.h"
 #include "master/master.h"
 
-/* Listen addresses of one service: bounds the fd shuffle in the child. */
-#define SERVICE_ADDRS_MAX 32
-
 struct svc;
 
 struct child {
 	struct list_node node; /* in svc->children */
 	struct svc *svc;
 	pid_t pid;
-	int ready_fd;   /* read end of the ready pipe, -1 once reported */
-	bool ready;     /* wrote "ready" */
-	bool retiring;  /* told to stop: its exit is not a crash */
+	int ready_fd;  /* read end of the ready pipe, -1 once reported */
+	bool ready;    /* wrote "ready" */
+	bool retiring; /* told to stop: its exit is not a crash */
 	int64_t started;
 	struct buf *report;
 };
@@ -35,14 +32,14 @@ struct svc {
 	struct master *m;
 	char *name;
 	const struct service_def *def; /* NULL once retired */
-	int *fds;                      /* per def->addrs; -1: not open */
+	int *fds;		       /* per def->addrs; -1: not open */
 	size_t nfds;
-	char **addr_text;              /* retired only: fds' addresses */
+	char **addr_text; /* retired only: fds' addresses */
 	struct list_node children;
-	unsigned nactive;              /* children not retiring */
+	unsigned nactive; /* children not retiring */
 	unsigned restarts;
 	int64_t backoff_ms;
-	char *fail;       /* why the listeners cannot be opened, or NULL */
+	char *fail;	  /* why the listeners cannot be opened, or NULL */
 	char *last_error; /* last start-up failure a child reported */
 };
 

@@ -19,19 +19,19 @@
 #include "postern.h"
 
 static const char usage[] =
-	"usage: postern map query [-a] TYPE:NAME KEY [KEY...]\n"
-	"       postern map build [lmdb:]FILE\n"
-	"\n"
-	"query  look KEY up in the map and print the value (postmap -q);\n"
-	"       with several keys print KEY<TAB>VALUE lines.\n"
-	"       -a  look addresses up in virtual(5) order: user+ext@domain,\n"
-	"           user@domain, @domain (recipient_delimiter applies).\n"
-	"build  read FILE (`key value` lines) and write FILE.lmdb atomically,\n"
-	"       for lmdb:FILE maps.\n"
-	"\n"
-	"Map types: static, inline, texthash, cidr, pcre, lmdb, sql, fail.\n"
-	"Exit status: 0 found, 1 not found, 75 temporary failure, 78 bad map,\n"
-	"2 usage.\n";
+    "usage: postern map query [-a] TYPE:NAME KEY [KEY...]\n"
+    "       postern map build [lmdb:]FILE\n"
+    "\n"
+    "query  look KEY up in the map and print the value (postmap -q);\n"
+    "       with several keys print KEY<TAB>VALUE lines.\n"
+    "       -a  look addresses up in virtual(5) order: user+ext@domain,\n"
+    "           user@domain, @domain (recipient_delimiter applies).\n"
+    "build  read FILE (`key value` lines) and write FILE.lmdb atomically,\n"
+    "       for lmdb:FILE maps.\n"
+    "\n"
+    "Map types: static, inline, texthash, cidr, pcre, lmdb, sql, fail.\n"
+    "Exit status: 0 found, 1 not found, 75 temporary failure, 78 bad map,\n"
+    "2 usage.\n";
 
 /* One line for an error, by kind; returns the exit status. */
 static int map_failed(const char *spec, const struct error *err)
@@ -80,10 +80,9 @@ static int map_query(struct cli *cli, int argc, char **argv)
 	value = buf_new();
 	for (int k = i + 1; k < argc; k++) {
 		int ret = address ? map_lookup_address(
-					    map, argv[k],
-					    conf_str(conf,
-						     "recipient_delimiter"),
-					    value, &err)
+					map, argv[k],
+					conf_str(conf, "recipient_delimiter"),
+					value, &err)
 				  : map_lookup(map, argv[k], value, &err);
 
 		if (ret < 0) {
@@ -118,8 +117,7 @@ static int map_build(int argc, char **argv)
 	file = argv[1];
 	if (str_has_prefix(file, "lmdb:"))
 		file += 5;
-	else if (strchr(file, ':') != NULL && file[0] != '/' &&
-		 file[0] != '.')
+	else if (strchr(file, ':') != NULL && file[0] != '/' && file[0] != '.')
 		return cli_error("map build: only lmdb:FILE maps are built "
 				 "(got \"%s\")",
 				 file),

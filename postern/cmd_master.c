@@ -43,7 +43,7 @@ static struct conf *load_checked(struct cli *cli)
 		return NULL;
 	struct error err;
 	struct services *svcs =
-		services_load(conf_str(conf, "services_file"), conf, &err);
+	    services_load(conf_str(conf, "services_file"), conf, &err);
 	if (svcs == NULL) {
 		cli_error("%s", err.msg);
 		conf_free(&conf);
@@ -78,9 +78,9 @@ static void daemonize_stdio(void)
 int cmd_start(struct cli *cli, int argc, char **argv)
 {
 	static const char usage[] =
-		"usage: postern start [-f]\n"
-		"Start the master and every service of the services table.\n"
-		"  -f, --foreground  stay in the foreground (containers)\n";
+	    "usage: postern start [-f]\n"
+	    "Start the master and every service of the services table.\n"
+	    "  -f, --foreground  stay in the foreground (containers)\n";
 	if (cli_help(argc, argv, usage))
 		return 0;
 	bool foreground = false;
@@ -111,9 +111,9 @@ int cmd_start(struct cli *cli, int argc, char **argv)
 	}
 	/* After the fork the master works from "/": use absolute paths. */
 	struct master_opts opts = {
-		.config_dir = conf_str(conf, "config_directory"),
-		.program_dir = cli_program_dir(cli),
-		.notify_fd = -1,
+	    .config_dir = conf_str(conf, "config_directory"),
+	    .program_dir = cli_program_dir(cli),
+	    .notify_fd = -1,
 	};
 	if (foreground)
 		return master_run(conf, &opts);
@@ -162,9 +162,9 @@ int cmd_start(struct cli *cli, int argc, char **argv)
 	/* The master exits after a failed start: reap it. */
 	waitpid(pid, NULL, 0);
 	rc = str_has_prefix(line, "fail ")
-		     ? cli_error("start: %s", line + 5)
-		     : cli_error("start: the master exited during start-up "
-				 "(see the log)");
+		 ? cli_error("start: %s", line + 5)
+		 : cli_error("start: the master exited during start-up "
+			     "(see the log)");
 	buf_free(&ans);
 	return rc;
 }
@@ -172,9 +172,9 @@ int cmd_start(struct cli *cli, int argc, char **argv)
 int cmd_stop(struct cli *cli, int argc, char **argv)
 {
 	static const char usage[] =
-		"usage: postern stop\n"
-		"Stop every service and the master; waits until they are "
-		"gone.\n";
+	    "usage: postern stop\n"
+	    "Stop every service and the master; waits until they are "
+	    "gone.\n";
 	if (cli_help(argc, argv, usage))
 		return 0;
 	if (argc > 1)
@@ -193,8 +193,8 @@ int cmd_stop(struct cli *cli, int argc, char **argv)
 		return cli_error("stop: kill %d: %s", (int)pid,
 				 strerror(errno));
 	}
-	long limit = (long)conf_time(conf, "stop_timeout") * 1000 +
-		     STOP_GRACE_MS;
+	long limit =
+	    (long)conf_time(conf, "stop_timeout") * 1000 + STOP_GRACE_MS;
 	for (long waited = 0; waited < limit; waited += 50) {
 		if (running(conf, &pid) == 0) {
 			conf_free(&conf);
@@ -211,14 +211,13 @@ int cmd_stop(struct cli *cli, int argc, char **argv)
 int cmd_reload(struct cli *cli, int argc, char **argv)
 {
 	static const char usage[] =
-		"usage: postern reload\n"
-		"Re-read main.cf, the services table and the certificates; "
-		"the\nservices pick them up without dropping connections.\n";
+	    "usage: postern reload\n"
+	    "Re-read main.cf, the services table and the certificates; "
+	    "the\nservices pick them up without dropping connections.\n";
 	if (cli_help(argc, argv, usage))
 		return 0;
 	if (argc > 1)
-		return cli_error("reload: unexpected argument \"%s\"",
-				 argv[1]);
+		return cli_error("reload: unexpected argument \"%s\"", argv[1]);
 	struct conf *conf = load_checked(cli);
 	if (conf == NULL)
 		return 1;
@@ -263,15 +262,14 @@ static const char *field(const char *line, const char *key)
 int cmd_status(struct cli *cli, int argc, char **argv)
 {
 	static const char usage[] =
-		"usage: postern status\n"
-		"Show the master and, per service, its state, processes, "
-		"restarts\nand listeners.  Exit status: 0 all running, 1 not "
-		"running,\n2 running but some service is not.\n";
+	    "usage: postern status\n"
+	    "Show the master and, per service, its state, processes, "
+	    "restarts\nand listeners.  Exit status: 0 all running, 1 not "
+	    "running,\n2 running but some service is not.\n";
 	if (cli_help(argc, argv, usage))
 		return 0;
 	if (argc > 1)
-		return cli_error("status: unexpected argument \"%s\"",
-				 argv[1]);
+		return cli_error("status: unexpected argument \"%s\"", argv[1]);
 	struct conf *conf = cli_conf(cli);
 	if (conf == NULL)
 		return 1;
@@ -308,7 +306,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 		if (!str_has_prefix(l, "service "))
 			continue;
 		char name[128], state[32], procs[16], pids[512], restarts[16],
-			tls[32], listen[1024];
+		    tls[32], listen[1024];
 		str_copy(name, field(l, "name"), sizeof(name));
 		str_copy(state, field(l, "state"), sizeof(state));
 		str_copy(procs, field(l, "procs"), sizeof(procs));

@@ -10,10 +10,10 @@
 #include "server/server.h"
 
 static const char page[] =
-	"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-	"<title>Postern webmail</title></head>\n<body><h1>Service not yet "
-	"available</h1><p>The webmail is starting or not built yet.</p>"
-	"</body></html>\n";
+    "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+    "<title>Postern webmail</title></head>\n<body><h1>Service not yet "
+    "available</h1><p>The webmail is starting or not built yet.</p>"
+    "</body></html>\n";
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 				  const char *url, const char *method,
@@ -48,12 +48,12 @@ static void on_stop(struct server *srv)
 int main(int argc, char **argv)
 {
 	static const struct server_hooks hooks = {
-		.name = "webmail",
-		.default_service = "webmail",
-		.init = on_init,
-		.accept = on_accept,
-		.stop = on_stop,
-		.fini = on_stop,
+	    .name = "webmail",
+	    .default_service = "webmail",
+	    .init = on_init,
+	    .accept = on_accept,
+	    .stop = on_stop,
+	    .fini = on_stop,
 	};
 	return server_main(argc, argv, &hooks);
 }

@@ -21,21 +21,21 @@ static const struct scheme_def {
 	size_t digest_len; /* SHA schemes: raw digest size */
 	bool can_hash;
 } schemes[] = {
-	{ PASSWORD_SCHEME_ARGON2ID, "ARGON2ID", 0, true },
-	{ PASSWORD_SCHEME_ARGON2I, "ARGON2I", 0, false },
-	{ PASSWORD_SCHEME_BLF_CRYPT, "BLF-CRYPT", 0, true },
-	{ PASSWORD_SCHEME_SHA512_CRYPT, "SHA512-CRYPT", 0, true },
-	{ PASSWORD_SCHEME_SHA256_CRYPT, "SHA256-CRYPT", 0, true },
-	{ PASSWORD_SCHEME_MD5_CRYPT, "MD5-CRYPT", 0, false },
-	{ PASSWORD_SCHEME_CRYPT, "CRYPT", 0, false },
-	{ PASSWORD_SCHEME_SSHA512, "SSHA512", crypto_hash_sha512_BYTES, false },
-	{ PASSWORD_SCHEME_SHA512, "SHA512", crypto_hash_sha512_BYTES, false },
-	{ PASSWORD_SCHEME_SSHA256, "SSHA256", crypto_hash_sha256_BYTES, false },
-	{ PASSWORD_SCHEME_SHA256, "SHA256", crypto_hash_sha256_BYTES, false },
-	{ PASSWORD_SCHEME_PLAIN, "PLAIN", 0, false },
-	/* Dovecot's aliases of PLAIN. */
-	{ PASSWORD_SCHEME_PLAIN, "CLEAR", 0, false },
-	{ PASSWORD_SCHEME_PLAIN, "CLEARTEXT", 0, false },
+    {PASSWORD_SCHEME_ARGON2ID, "ARGON2ID", 0, true},
+    {PASSWORD_SCHEME_ARGON2I, "ARGON2I", 0, false},
+    {PASSWORD_SCHEME_BLF_CRYPT, "BLF-CRYPT", 0, true},
+    {PASSWORD_SCHEME_SHA512_CRYPT, "SHA512-CRYPT", 0, true},
+    {PASSWORD_SCHEME_SHA256_CRYPT, "SHA256-CRYPT", 0, true},
+    {PASSWORD_SCHEME_MD5_CRYPT, "MD5-CRYPT", 0, false},
+    {PASSWORD_SCHEME_CRYPT, "CRYPT", 0, false},
+    {PASSWORD_SCHEME_SSHA512, "SSHA512", crypto_hash_sha512_BYTES, false},
+    {PASSWORD_SCHEME_SHA512, "SHA512", crypto_hash_sha512_BYTES, false},
+    {PASSWORD_SCHEME_SSHA256, "SSHA256", crypto_hash_sha256_BYTES, false},
+    {PASSWORD_SCHEME_SHA256, "SHA256", crypto_hash_sha256_BYTES, false},
+    {PASSWORD_SCHEME_PLAIN, "PLAIN", 0, false},
+    /* Dovecot's aliases of PLAIN. */
+    {PASSWORD_SCHEME_PLAIN, "CLEAR", 0, false},
+    {PASSWORD_SCHEME_PLAIN, "CLEARTEXT", 0, false},
 };
 
 static const struct scheme_def *scheme_def(enum password_scheme scheme)
@@ -58,8 +58,7 @@ static int lookup_name(const char *name, size_t len,
 		if (elen == 3 && strncasecmp(dot + 1, "HEX", 3) == 0)
 			enc = ENC_HEX;
 		else if ((elen == 3 && strncasecmp(dot + 1, "B64", 3) == 0) ||
-			 (elen == 6 &&
-			  strncasecmp(dot + 1, "BASE64", 6) == 0))
+			 (elen == 6 && strncasecmp(dot + 1, "BASE64", 6) == 0))
 			enc = ENC_B64;
 		else
 			return 0;
@@ -107,14 +106,14 @@ static enum password_scheme unprefixed_scheme(const char *s)
 		const char *prefix;
 		enum password_scheme scheme;
 	} ids[] = {
-		{ "$argon2id$", PASSWORD_SCHEME_ARGON2ID },
-		{ "$argon2i$", PASSWORD_SCHEME_ARGON2I },
-		{ "$6$", PASSWORD_SCHEME_SHA512_CRYPT },
-		{ "$5$", PASSWORD_SCHEME_SHA256_CRYPT },
-		{ "$2y$", PASSWORD_SCHEME_BLF_CRYPT },
-		{ "$2b$", PASSWORD_SCHEME_BLF_CRYPT },
-		{ "$2a$", PASSWORD_SCHEME_BLF_CRYPT },
-		{ "$1$", PASSWORD_SCHEME_MD5_CRYPT },
+	    {"$argon2id$", PASSWORD_SCHEME_ARGON2ID},
+	    {"$argon2i$", PASSWORD_SCHEME_ARGON2I},
+	    {"$6$", PASSWORD_SCHEME_SHA512_CRYPT},
+	    {"$5$", PASSWORD_SCHEME_SHA256_CRYPT},
+	    {"$2y$", PASSWORD_SCHEME_BLF_CRYPT},
+	    {"$2b$", PASSWORD_SCHEME_BLF_CRYPT},
+	    {"$2a$", PASSWORD_SCHEME_BLF_CRYPT},
+	    {"$1$", PASSWORD_SCHEME_MD5_CRYPT},
 	};
 
 	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
@@ -201,8 +200,7 @@ static int crypt_verify(const char *data, const char *plaintext,
 }
 
 static int crypt_hash(const char *prefix, unsigned long count,
-		      const char *plaintext, struct buf *out,
-		      struct error *err)
+		      const char *plaintext, struct buf *out, struct error *err)
 {
 	struct crypt_data *cd;
 	char setting[CRYPT_GENSALT_OUTPUT_SIZE];
@@ -337,10 +335,9 @@ static int argon2_verify(const char *data, const char *plaintext,
 
 	if (argon2_params(data, &m, &t, err) < 0 || sodium_ready(err) < 0)
 		return -1;
-	return crypto_pwhash_str_verify(data, plaintext, strlen(plaintext)) ==
-			       0
-		       ? 1
-		       : 0;
+	return crypto_pwhash_str_verify(data, plaintext, strlen(plaintext)) == 0
+		   ? 1
+		   : 0;
 }
 
 static int argon2id_hash(const char *plaintext, struct buf *out,
@@ -350,10 +347,9 @@ static int argon2id_hash(const char *plaintext, struct buf *out,
 
 	if (sodium_ready(err) < 0)
 		return -1;
-	if (crypto_pwhash_str_alg(hash, plaintext, strlen(plaintext),
-				  PASSWORD_ARGON2ID_OPSLIMIT,
-				  PASSWORD_ARGON2ID_MEMLIMIT,
-				  crypto_pwhash_ALG_ARGON2ID13) != 0)
+	if (crypto_pwhash_str_alg(
+		hash, plaintext, strlen(plaintext), PASSWORD_ARGON2ID_OPSLIMIT,
+		PASSWORD_ARGON2ID_MEMLIMIT, crypto_pwhash_ALG_ARGON2ID13) != 0)
 		return error_set(err, ERR_TEMP,
 				 "argon2id hashing failed (out of memory)");
 	buf_append_str(out, hash);
@@ -370,8 +366,7 @@ static void digest(size_t digest_len, const char *plaintext,
 		crypto_hash_sha512_state st;
 
 		crypto_hash_sha512_init(&st);
-		crypto_hash_sha512_update(&st,
-					  (const unsigned char *)plaintext,
+		crypto_hash_sha512_update(&st, (const unsigned char *)plaintext,
 					  strlen(plaintext));
 		crypto_hash_sha512_update(&st, salt, salt_len);
 		crypto_hash_sha512_final(&st, md);
@@ -379,17 +374,16 @@ static void digest(size_t digest_len, const char *plaintext,
 		crypto_hash_sha256_state st;
 
 		crypto_hash_sha256_init(&st);
-		crypto_hash_sha256_update(&st,
-					  (const unsigned char *)plaintext,
+		crypto_hash_sha256_update(&st, (const unsigned char *)plaintext,
 					  strlen(plaintext));
 		crypto_hash_sha256_update(&st, salt, salt_len);
 		crypto_hash_sha256_final(&st, md);
 	}
 }
 
-static int decode_data(const char *data, enum encoding enc,
-		       size_t digest_len, bool salted, unsigned char *bin,
-		       size_t bin_max, size_t *bin_len_r)
+static int decode_data(const char *data, enum encoding enc, size_t digest_len,
+		       bool salted, unsigned char *bin, size_t bin_max,
+		       size_t *bin_len_r)
 {
 	size_t len = strlen(data);
 	const char *end;
@@ -402,19 +396,18 @@ static int decode_data(const char *data, enum encoding enc,
 		return sodium_hex2bin(bin, bin_max, data, len, NULL, bin_len_r,
 				      &end) == 0 &&
 			       end == data + len
-		       ? 0
-		       : -1;
+			   ? 0
+			   : -1;
 	if (sodium_base642bin(bin, bin_max, data, len, NULL, bin_len_r, &end,
 			      sodium_base64_VARIANT_ORIGINAL) == 0 &&
 	    end == data + len)
 		return 0;
-	return sodium_base642bin(bin, bin_max, data, len, NULL, bin_len_r,
-				 &end,
+	return sodium_base642bin(bin, bin_max, data, len, NULL, bin_len_r, &end,
 				 sodium_base64_VARIANT_ORIGINAL_NO_PADDING) ==
-				       0 &&
-			       end == data + len
-		       ? 0
-		       : -1;
+			   0 &&
+		       end == data + len
+		   ? 0
+		   : -1;
 }
 
 static int digest_verify(const struct scheme_def *def, enum encoding enc,
@@ -527,10 +520,9 @@ int password_verify(const char *stored, const char *plaintext,
 		 * crypt(3): "{SHA512-CRYPT}junk" would otherwise be taken
 		 * as a DES hash and merely mismatch. */
 		if (!str_has_prefix(data, crypt_id(scheme)))
-			return error_set(err, ERR_PERM,
-					 "{%s} hash does not start with %s",
-					 password_scheme_name(scheme),
-					 crypt_id(scheme));
+			return error_set(
+			    err, ERR_PERM, "{%s} hash does not start with %s",
+			    password_scheme_name(scheme), crypt_id(scheme));
 		return crypt_verify(data, plaintext, err);
 	case PASSWORD_SCHEME_CRYPT:
 		/* Like Dovecot, crypt(3) decides by the data's own id. */

@@ -102,8 +102,8 @@ int password_scheme_parse(const char *stored, enum password_scheme *scheme_r,
 /*
  * Hash plaintext with the named scheme (NULL: PASSWORD_DEFAULT_SCHEME)
  * and a fresh random salt; replaces the content of out with
- * "{SCHEME}data" (empties it on failure).  -1 when the scheme is unknown or verify-only
- * (ERR_CONFIG) or the hash function fails (ERR_TEMP).
+ * "{SCHEME}data" (empties it on failure).  -1 when the scheme is unknown
+ * or verify-only (ERR_CONFIG) or the hash function fails (ERR_TEMP).
  */
 int password_hash(const char *scheme, const char *plaintext, struct buf *out,
 		  struct error *err);

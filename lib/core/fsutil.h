@@ -19,7 +19,7 @@
 
 int fs_write_atomic(const char *path, const void *data, size_t len,
 		    mode_t mode, struct error *err);
-/* fsync the directory holding `path` (or `path` itself if a directory). */
+/* fsync the directory `dir` itself (after a rename or create in it). */
 int fs_fsync_dir(const char *dir, struct error *err);
 /* mkdir -p with `mode` for created directories. */
 int fs_mkdir_p(const char *path, mode_t mode, struct error *err);

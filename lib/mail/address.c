@@ -16,8 +16,8 @@
 /* Anything longer is refused before any work on it (IDN conversion). */
 #define DOMAIN_INPUT_MAX 1024
 
-__attribute__((format(printf, 2, 3))) static int
-fail(struct error *err, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int fail(struct error *err,
+						      const char *fmt, ...)
 {
 	char msg[ERROR_MSG_MAX];
 	va_list ap;
@@ -98,8 +98,7 @@ static bool idn_allowed(unsigned int flags)
  * at the first byte that cannot continue it; *pos is left there.
  */
 static int parse_local(const char *s, size_t len, size_t *pos,
-		       unsigned int flags, struct buf *local,
-		       struct error *err)
+		       unsigned int flags, struct buf *local, struct error *err)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	size_t i = *pos, start = *pos, n;
@@ -122,8 +121,7 @@ static int parse_local(const char *s, size_t len, size_t *pos,
 				buf_append_char(local, s[++i]);
 			} else if (is_qtext(u[i])) {
 				buf_append_char(local, s[i]);
-			} else if (u[i] >= 0x80 &&
-				   (flags & ADDRESS_SMTPUTF8)) {
+			} else if (u[i] >= 0x80 && (flags & ADDRESS_SMTPUTF8)) {
 				if ((n = utf8_seq_len(u + i, len - i)) == 0)
 					return fail(err, "invalid UTF-8 in "
 							 "local part");
@@ -133,8 +131,9 @@ static int parse_local(const char *s, size_t len, size_t *pos,
 				return fail(err, "UTF-8 in local part needs "
 						 "SMTPUTF8");
 			} else {
-				return fail(err, "invalid character %s in "
-						 "quoted local part",
+				return fail(err,
+					    "invalid character %s in "
+					    "quoted local part",
 					    byte_name(u[i], tmp));
 			}
 		}
@@ -208,8 +207,9 @@ static int check_ldh(const char *d, size_t len, struct error *err)
 			if (label == 0)
 				return fail(err, "empty label in domain");
 			if (label > ADDRESS_LABEL_MAX)
-				return fail(err, "domain label too long "
-						 "(%zu > %d octets)",
+				return fail(err,
+					    "domain label too long "
+					    "(%zu > %d octets)",
 					    label, ADDRESS_LABEL_MAX);
 			if (d[i - 1] == '-')
 				return fail(err, "domain label ends with a "
@@ -238,9 +238,8 @@ static int check_ldh(const char *d, size_t len, struct error *err)
 	return 0;
 }
 
-int address_domain_normalize(const char *domain, size_t len,
-			     unsigned int flags, struct buf *out,
-			     struct error *err)
+int address_domain_normalize(const char *domain, size_t len, unsigned int flags,
+			     struct buf *out, struct error *err)
 {
 	const unsigned char *u = (const unsigned char *)domain;
 	bool non_ascii = false, alabel = false;
@@ -270,15 +269,15 @@ int address_domain_normalize(const char *domain, size_t len,
 		 * ("faß.de" stays ß), which also lower-cases, checks
 		 * A-labels (xn--) round trip and refuses invalid ones. */
 		char *in = xstrndup(domain, len), *ace = NULL;
-		int rc = idn2_to_ascii_8z(in, &ace,
-					  IDN2_NONTRANSITIONAL |
-						  IDN2_NFC_INPUT);
+		int rc = idn2_to_ascii_8z(
+		    in, &ace, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT);
 
 		free(in);
 		if (rc != IDN2_OK) {
 			free(ace);
-			return fail(err, "invalid internationalized domain: "
-					 "%s",
+			return fail(err,
+				    "invalid internationalized domain: "
+				    "%s",
 				    idn2_strerror(rc));
 		}
 		buf_set_str(out, ace);
@@ -364,8 +363,7 @@ static int parse_mailbox_span(const char *s, size_t len, size_t *pos,
 	if (parse_local(s, len, &i, flags, local, err) < 0)
 		goto out;
 	if (i >= len || (in_path && s[i] == '>')) {
-		if (in_path && i < len &&
-		    (flags & ADDRESS_ALLOW_POSTMASTER) &&
+		if (in_path && i < len && (flags & ADDRESS_ALLOW_POSTMASTER) &&
 		    strcasecmp(buf_data(local), "postmaster") == 0) {
 			/* RFC 5321 4.5.1: RCPT TO:<Postmaster> */
 			address_set(addr_r, "postmaster", "");
@@ -566,13 +564,13 @@ void address_format(const struct mail_address *addr, struct buf *out)
 	}
 }
 
-int address_normalize(const char *mailbox, unsigned int flags,
-		      struct buf *out, struct error *err)
+int address_normalize(const char *mailbox, unsigned int flags, struct buf *out,
+		      struct error *err)
 {
 	struct mail_address addr;
 
-	if (address_parse_mailbox(mailbox, strlen(mailbox), flags, &addr,
-				  err) < 0)
+	if (address_parse_mailbox(mailbox, strlen(mailbox), flags, &addr, err) <
+	    0)
 		return -1;
 	address_format(&addr, out);
 	address_clear(&addr);

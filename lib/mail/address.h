@@ -98,9 +98,8 @@ int address_parse_path(const char *s, size_t len, unsigned int flags,
  * ADDRESS_SMTPUTF8), A-labels checked, LDH labels, length limits, no
  * trailing dot.  Replaces the content of out.
  */
-int address_domain_normalize(const char *domain, size_t len,
-			     unsigned int flags, struct buf *out,
-			     struct error *err);
+int address_domain_normalize(const char *domain, size_t len, unsigned int flags,
+			     struct buf *out, struct error *err);
 
 /*
  * Write the mailbox in wire form, replacing the content of out:
@@ -114,8 +113,8 @@ void address_format(const struct mail_address *addr, struct buf *out);
  * the one we store and compare ("John.Doe@Bücher.Example" gives
  * "john.doe@xn--bcher-kva.example" with ADDRESS_IDN|ADDRESS_LOWER_LOCAL).
  */
-int address_normalize(const char *mailbox, unsigned int flags,
-		      struct buf *out, struct error *err);
+int address_normalize(const char *mailbox, unsigned int flags, struct buf *out,
+		      struct error *err);
 
 /*
  * Recipient-delimiter split of a decoded local part, like Postfix's

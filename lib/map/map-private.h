@@ -26,8 +26,8 @@ struct map {
 struct map *map_static_new(const char *value, struct error *err);
 struct map *map_fail_new(const char *name, struct error *err);
 struct map *map_inline_new(const char *text, struct error *err);
-struct map *map_texthash_new(const char *origin, const char *text,
-			     size_t len, struct error *err);
+struct map *map_texthash_new(const char *origin, const char *text, size_t len,
+			     struct error *err);
 struct map *map_cidr_new(const char *origin, const char *text, size_t len,
 			 struct error *err);
 struct map *map_pcre_new(const char *origin, const char *text, size_t len,
@@ -48,8 +48,7 @@ struct map_lines {
 	unsigned lineno;
 };
 void map_lines_init(struct map_lines *lr, const char *text, size_t len);
-bool map_lines_next(struct map_lines *lr, struct buf *line,
-		    unsigned *lineno_r);
+bool map_lines_next(struct map_lines *lr, struct buf *line, unsigned *lineno_r);
 
 /*
  * The texthash key/value split shared with map_lmdb_build(): the key is

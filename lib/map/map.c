@@ -23,8 +23,7 @@ void map_lines_init(struct map_lines *lr, const char *text, size_t len)
 	lr->lineno = 0;
 }
 
-bool map_lines_next(struct map_lines *lr, struct buf *line,
-		    unsigned *lineno_r)
+bool map_lines_next(struct map_lines *lr, struct buf *line, unsigned *lineno_r)
 {
 	bool have = false;
 
@@ -132,8 +131,8 @@ struct map *map_open(const char *spec, const struct map_env *env,
 	if (env == NULL)
 		env = &no_env;
 	if (colon == NULL || colon == spec) {
-		error_set(err, ERR_CONFIG,
-			  "map \"%s\": expected type:name", spec);
+		error_set(err, ERR_CONFIG, "map \"%s\": expected type:name",
+			  spec);
 		return NULL;
 	}
 	type = xstrndup(spec, (size_t)(colon - spec));
@@ -146,11 +145,11 @@ struct map *map_open(const char *spec, const struct map_env *env,
 		map = map_inline_new(name, err);
 	else if (strcmp(type, "texthash") == 0 || strcmp(type, "cidr") == 0 ||
 		 strcmp(type, "pcre") == 0)
-		map = *name == '\0' ? (error_set(err, ERR_CONFIG,
-						 "map \"%s\": no file name",
-						 spec),
-				       NULL)
-				    : open_file(type, name, env, err);
+		map = *name == '\0'
+			  ? (error_set(err, ERR_CONFIG,
+				       "map \"%s\": no file name", spec),
+			     NULL)
+			  : open_file(type, name, env, err);
 	else if (strcmp(type, "lmdb") == 0)
 		map = map_lmdb_new(name, err);
 	else if (strcmp(type, "sql") == 0)
@@ -161,7 +160,7 @@ struct map *map_open(const char *spec, const struct map_env *env,
 				 spec, type),
 		       NULL);
 	if (map == NULL && err != NULL && strcmp(type, "inline") == 0)
-		error_prefix(err, "map \"%s\"", spec);
+		error_prefix(err, "%s", spec);
 	free(type);
 	if (map != NULL) {
 		free(map->spec);
@@ -205,8 +204,8 @@ int map_lookup_address(struct map *map, const char *address,
 		       struct error *err)
 {
 	const char *at = strrchr(address, '@');
-	size_t local_len = at != NULL ? (size_t)(at - address)
-				      : strlen(address);
+	size_t local_len =
+	    at != NULL ? (size_t)(at - address) : strlen(address);
 	int ret;
 
 	ret = map_lookup(map, address, value_r, err);
@@ -233,8 +232,8 @@ int map_lookup_address(struct map *map, const char *address,
 	return 0;
 }
 
-int map_lookup_domain(struct map *map, const char *domain,
-		      struct buf *value_r, struct error *err)
+int map_lookup_domain(struct map *map, const char *domain, struct buf *value_r,
+		      struct error *err)
 {
 	const char *at = strrchr(domain, '@');
 	size_t len;

@@ -109,8 +109,8 @@ int map_lookup_address(struct map *map, const char *address,
 		       struct error *err);
 /* Look up a domain name (the part after the last @ if given an address),
  * without a trailing dot. */
-int map_lookup_domain(struct map *map, const char *domain,
-		      struct buf *value_r, struct error *err);
+int map_lookup_domain(struct map *map, const char *domain, struct buf *value_r,
+		      struct error *err);
 
 /*
  * postmap: read the texthash-style `source` and write `source`.lmdb,

@@ -154,16 +154,16 @@ static int parse_pattern(const char *origin, unsigned lineno, char *pat,
 	memset(masked, 0, sizeof(masked));
 	memcpy(masked, r->addr, r->plen / 8);
 	if (r->plen % 8 != 0)
-		masked[r->plen / 8] = (unsigned char)(r->addr[r->plen / 8] &
-						      (0xff << (8 - r->plen % 8)));
+		masked[r->plen / 8] =
+		    (unsigned char)(r->addr[r->plen / 8] &
+				    (0xff << (8 - r->plen % 8)));
 	if (memcmp(masked, r->addr, max / 8) != 0) {
 		inet_ntop(r->family, masked, shown, sizeof(shown));
 		return error_set(err, ERR_CONFIG,
 				 "%s:%u: non-null host address bits in "
 				 "\"%s/%u\", perhaps you should use "
 				 "\"%s/%u\" instead",
-				 origin, lineno, pat, r->plen, shown,
-				 r->plen);
+				 origin, lineno, pat, r->plen, shown, r->plen);
 	}
 	return 0;
 }
@@ -230,15 +230,15 @@ static int parse_line(const char *origin, unsigned lineno, char *line,
 		if (*p != '\0') {
 			free(r);
 			return error_set(err, ERR_CONFIG,
-					 "%s:%u: text after if pattern",
-					 origin, lineno);
+					 "%s:%u: text after if pattern", origin,
+					 lineno);
 		}
 		array_push(open_ifs, r);
 	} else if (*p == '\0') {
 		free(r);
 		return error_set(err, ERR_CONFIG,
-				 "%s:%u: no lookup result after \"%s\"",
-				 origin, lineno, word);
+				 "%s:%u: no lookup result after \"%s\"", origin,
+				 lineno, word);
 	} else {
 		r->result = xstrdup(p);
 	}

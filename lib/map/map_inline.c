@@ -20,8 +20,8 @@ struct map_inline {
 	struct hash *table;
 };
 
-static int static_lookup(struct map *map, const char *key,
-			 struct buf *value_r, struct error *err)
+static int static_lookup(struct map *map, const char *key, struct buf *value_r,
+			 struct error *err)
 {
 	buf_set_str(value_r, ((struct map_static *)map)->value);
 	return 1;
@@ -81,8 +81,8 @@ struct map *map_fail_new(const char *name, struct error *err)
 	return m;
 }
 
-static int inline_lookup(struct map *map, const char *key,
-			 struct buf *value_r, struct error *err)
+static int inline_lookup(struct map *map, const char *key, struct buf *value_r,
+			 struct error *err)
 {
 	const char *v = hash_get(((struct map_inline *)map)->table, key);
 
@@ -232,8 +232,7 @@ struct map *map_inline_new(const char *text, struct error *err)
 
 	if (len < 2 || t[0] != '{' || t[len - 1] != '}') {
 		free(body);
-		error_set(err, ERR_CONFIG,
-			  "expected inline:{key=value, ...}");
+		error_set(err, ERR_CONFIG, "expected inline:{key=value, ...}");
 		return NULL;
 	}
 	t[len - 1] = '\0';

@@ -83,10 +83,9 @@ struct map *map_lmdb_new(const char *path, struct error *err)
 	m->map.free = lmdb_free;
 	rc = mdb_env_create(&m->env);
 	if (rc == 0)
-		rc = mdb_env_open(m->env, file,
-				  MDB_NOSUBDIR | MDB_RDONLY | MDB_NOLOCK |
-					  MDB_NOTLS,
-				  0);
+		rc = mdb_env_open(
+		    m->env, file,
+		    MDB_NOSUBDIR | MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS, 0);
 	if (rc == 0)
 		rc = mdb_txn_begin(m->env, NULL, MDB_RDONLY, &txn);
 	if (rc == 0) {
@@ -97,15 +96,14 @@ struct map *map_lmdb_new(const char *path, struct error *err)
 			mdb_txn_abort(txn);
 	}
 	if (rc != 0) {
-		error_set(err,
-			  rc == EAGAIN || rc == EIO || rc == ENOMEM ||
-					  rc == EMFILE || rc == ENFILE
-				  ? ERR_TEMP
-				  : ERR_CONFIG,
-			  "lmdb:%s: open %s: %s%s", path, file,
-			  mdb_strerror(rc),
-			  rc == ENOENT ? " (build it with postern map build)"
-				       : "");
+		error_set(
+		    err,
+		    rc == EAGAIN || rc == EIO || rc == ENOMEM || rc == EMFILE ||
+			    rc == ENFILE
+			? ERR_TEMP
+			: ERR_CONFIG,
+		    "lmdb:%s: open %s: %s%s", path, file, mdb_strerror(rc),
+		    rc == ENOENT ? " (build it with postern map build)" : "");
 		free(file);
 		lmdb_free(&m->map);
 		return NULL;
@@ -182,7 +180,8 @@ static int build_into(const char *source, const char *text, size_t len,
 lmdb_fail:
 	ret = rc == MDB_MAP_FULL ? -2 : -1;
 	if (rc != MDB_MAP_FULL)
-		error_set(err, rc == EACCES || rc == EROFS ? ERR_PERM : ERR_TEMP,
+		error_set(err,
+			  rc == EACCES || rc == EROFS ? ERR_PERM : ERR_TEMP,
 			  "%s: %s", tmp, mdb_strerror(rc));
 out:
 	if (txn != NULL)
@@ -214,8 +213,8 @@ int map_lmdb_build(const char *source, struct error *err)
 		if (ret != -2)
 			break;
 		if (mapsize > ((size_t)1 << 36)) {
-			ret = error_set(err, ERR_PERM, "%s: map too large",
-					tmp);
+			ret =
+			    error_set(err, ERR_PERM, "%s: map too large", tmp);
 			break;
 		}
 		mapsize *= 2;

@@ -98,9 +98,8 @@ static bool parse_ref(const char **pp, unsigned *n_r)
 }
 
 /* Check a result's $ references against the regex at load time. */
-static int check_result(const char *origin, unsigned lineno,
-			const char *result, uint32_t ncapture, bool negate,
-			struct error *err)
+static int check_result(const char *origin, unsigned lineno, const char *result,
+			uint32_t ncapture, bool negate, struct error *err)
 {
 	for (const char *p = result; *p != '\0'; p++) {
 		unsigned n;
@@ -191,11 +190,12 @@ static int map_pcre_lookup(struct map *map, const char *key,
 			if (r->negate) /* no captures: checked at load */
 				buf_set_str(value_r, r->result);
 			else
-				expand_result(r->result, key,
-					      pcre2_get_ovector_pointer(md),
-					      rc == 0 ? (int)pcre2_get_ovector_count(md)
-						      : rc,
-					      value_r);
+				expand_result(
+				    r->result, key,
+				    pcre2_get_ovector_pointer(md),
+				    rc == 0 ? (int)pcre2_get_ovector_count(md)
+					    : rc,
+				    value_r);
 			pcre2_match_data_free(md);
 			return 1;
 		}
@@ -241,13 +241,27 @@ static int parse_regex(const char *origin, unsigned lineno, char **pp,
 	*p++ = '\0';
 	for (; *p != '\0' && *p != ' ' && *p != '\t'; p++) {
 		switch (*p) {
-		case 'i': options ^= PCRE2_CASELESS; break;
-		case 'm': options |= PCRE2_MULTILINE; break;
-		case 's': options |= PCRE2_DOTALL; break;
-		case 'x': options |= PCRE2_EXTENDED; break;
-		case 'A': options |= PCRE2_ANCHORED; break;
-		case 'E': options |= PCRE2_DOLLAR_ENDONLY; break;
-		case 'U': options |= PCRE2_UNGREEDY; break;
+		case 'i':
+			options ^= PCRE2_CASELESS;
+			break;
+		case 'm':
+			options |= PCRE2_MULTILINE;
+			break;
+		case 's':
+			options |= PCRE2_DOTALL;
+			break;
+		case 'x':
+			options |= PCRE2_EXTENDED;
+			break;
+		case 'A':
+			options |= PCRE2_ANCHORED;
+			break;
+		case 'E':
+			options |= PCRE2_DOLLAR_ENDONLY;
+			break;
+		case 'U':
+			options |= PCRE2_UNGREEDY;
+			break;
 		default:
 			return error_set(err, ERR_CONFIG,
 					 "%s:%u: unknown regex flag \"%c\"",
@@ -365,9 +379,8 @@ struct map *map_pcre_new(const char *origin, const char *text, size_t len,
 	m->mctx = pcre2_match_context_create(NULL);
 	if (m->mctx == NULL)
 		panic("pcre2_match_context_create: out of memory");
-	pcre2_set_match_limit(m->mctx, (uint32_t)(limit > UINT32_MAX
-							   ? UINT32_MAX
-							   : limit));
+	pcre2_set_match_limit(
+	    m->mctx, (uint32_t)(limit > UINT32_MAX ? UINT32_MAX : limit));
 	pcre2_set_depth_limit(m->mctx, PCRE_DEPTH_LIMIT);
 	m->map.lookup = map_pcre_lookup;
 	m->map.free = map_pcre_free;

@@ -20,7 +20,7 @@
 struct map_sql {
 	struct map map;
 	char *path;
-	char *sql;            /* the query with ? placeholders */
+	char *sql;	      /* the query with ? placeholders */
 	struct array *params; /* char * templates, one per ? */
 	char *result_format;
 	struct array *domains; /* char *, lower-case; NULL: no restriction */
@@ -150,8 +150,8 @@ static bool expand_result(const char *fmt, const char *value,
 	return true;
 }
 
-static int check_escapes(const char *origin, const char *name,
-			 const char *s, bool result, struct error *err)
+static int check_escapes(const char *origin, const char *name, const char *s,
+			 bool result, struct error *err)
 {
 	for (const char *p = s; *p != '\0'; p++) {
 		if (*p != '%')
@@ -299,9 +299,8 @@ static int set_param(struct map_sql *m, const char *name, const char *value,
 		struct array *list = str_split(value, ", \t");
 
 		free(m->host);
-		m->host = array_len(list) > 0
-				  ? xstrdup(array_get(list, 0))
-				  : xstrdup("");
+		m->host = array_len(list) > 0 ? xstrdup(array_get(list, 0))
+					      : xstrdup("");
 		array_free_with(&list, free);
 		if (str_has_prefix(m->host, "inet:"))
 			memmove(m->host, m->host + 5, strlen(m->host + 5) + 1);
@@ -343,8 +342,8 @@ static int parse_file(struct map_sql *m, const char *text, size_t len,
 
 		if (eq == NULL) {
 			ret = error_set(err, ERR_CONFIG,
-					"%s:%u: expected name = value",
-					m->path, lineno);
+					"%s:%u: expected name = value", m->path,
+					lineno);
 			break;
 		}
 		*eq = '\0';
@@ -391,27 +390,25 @@ static struct db *sql_db(struct map_sql *m, struct error *err)
 			else
 				m->db = db_open_params(&p, err);
 		} else {
-			p.host = m->host != NULL
-					 ? m->host
-					 : conf_str(c, "database_host");
+			p.host = m->host != NULL ? m->host
+						 : conf_str(c, "database_host");
 			p.dbname = m->dbname != NULL
-					   ? m->dbname
-					   : conf_str(c, "database_name");
+				       ? m->dbname
+				       : conf_str(c, "database_name");
 			p.user = m->user != NULL ? m->user
 						 : conf_str(c, "database_user");
 			p.password = m->password != NULL
-					     ? m->password
-					     : conf_str(c, "database_password");
+					 ? m->password
+					 : conf_str(c, "database_password");
 			p.path = m->dbpath != NULL
-					 ? m->dbpath
-					 : conf_str(c, "database_path");
+				     ? m->dbpath
+				     : conf_str(c, "database_path");
 			if (p.port == 0)
 				p.port = (unsigned)conf_int(c, "database_port");
 			p.timeout_ms =
-				(unsigned)conf_time(c, "database_timeout") *
-				1000;
-			p.pool_size = (unsigned)conf_int(c,
-							 "database_pool_size");
+			    (unsigned)conf_time(c, "database_timeout") * 1000;
+			p.pool_size =
+			    (unsigned)conf_int(c, "database_pool_size");
 			m->db = db_open_params(&p, err);
 		}
 		m->own_db = m->db != NULL;
@@ -460,8 +457,7 @@ static int sql_lookup(struct map *map, const char *key, struct buf *value_r,
 	}
 	error_clear(&e);
 	db = sql_db(m, &e);
-	if (db == NULL ||
-	    db_query(db, m->sql, params, n, &res, &e) < 0) {
+	if (db == NULL || db_query(db, m->sql, params, n, &res, &e) < 0) {
 		/* A query the server rejects will not fix itself: that is a
 		   configuration error, not a reason to bounce mail. */
 		ret = error_set(err, e.kind == ERR_TEMP ? ERR_TEMP : ERR_CONFIG,
@@ -479,8 +475,8 @@ static int sql_lookup(struct map *map, const char *key, struct buf *value_r,
 			if (count > 0)
 				buf_append_str(out, ", ");
 			if (!expand_result(m->result_format != NULL
-						   ? m->result_format
-						   : "%s",
+					       ? m->result_format
+					       : "%s",
 					   v, &k, out)) {
 				buf_truncate(out, mark);
 				continue;

@@ -34,8 +34,8 @@ static void texthash_free(struct map *map)
 	free(map);
 }
 
-struct map *map_texthash_new(const char *origin, const char *text,
-			     size_t len, struct error *err)
+struct map *map_texthash_new(const char *origin, const char *text, size_t len,
+			     struct error *err)
 {
 	struct map_texthash *m = xcalloc(1, sizeof(*m));
 	struct buf *line = buf_new();

@@ -74,19 +74,18 @@ struct http_server *http_server_new(struct server *srv,
 	hs->srv = srv;
 	hs->epoll_fd = -1;
 	hs->mhd = MHD_start_daemon(
-		MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG,
-		0, NULL, NULL, handler, handler_cls,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-		MHD_OPTION_NOTIFY_CONNECTION, on_notify, hs,
-		MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned int)HTTP_CONNECTION_TIMEOUT, MHD_OPTION_END);
+	    MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG, 0,
+	    NULL, NULL, handler, handler_cls, MHD_OPTION_EXTERNAL_LOGGER,
+	    mhd_log, NULL, MHD_OPTION_NOTIFY_CONNECTION, on_notify, hs,
+	    MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned int)HTTP_CONNECTION_TIMEOUT, MHD_OPTION_END);
 	if (hs->mhd == NULL) {
 		free(hs);
 		error_set(err, ERR_TEMP, "libmicrohttpd failed to start");
 		return NULL;
 	}
 	const union MHD_DaemonInfo *info =
-		MHD_get_daemon_info(hs->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+	    MHD_get_daemon_info(hs->mhd, MHD_DAEMON_INFO_EPOLL_FD);
 	hs->epoll_fd = info != NULL ? info->epoll_fd : -1;
 	/* Weak: an idle web daemon must not keep a stopping loop alive. */
 	if (hs->epoll_fd < 0 ||
@@ -114,8 +113,7 @@ void http_server_free(struct http_server **hsp)
 	*hsp = NULL;
 }
 
-void http_server_accept(struct http_server *hs,
-			const struct server_conn *conn)
+void http_server_accept(struct http_server *hs, const struct server_conn *conn)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
@@ -140,11 +138,10 @@ enum MHD_Result http_reply(struct MHD_Connection *conn, unsigned status,
 			   const char *content_type, const char *body)
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer(
-		strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+	    strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
 	if (r == NULL)
 		return MHD_NO;
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-				content_type);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
 	enum MHD_Result ret = MHD_queue_response(conn, status, r);
 	MHD_destroy_response(r);
 	return ret;

@@ -33,8 +33,7 @@ struct http_server *http_server_new(struct server *srv,
 				    void *handler_cls, struct error *err);
 void http_server_free(struct http_server **hs);
 /* Hand an accepted connection to MHD (the hooks->accept of a web daemon). */
-void http_server_accept(struct http_server *hs,
-			const struct server_conn *conn);
+void http_server_accept(struct http_server *hs, const struct server_conn *conn);
 
 /* Queue a response with a copied body; Content-Type as given. */
 enum MHD_Result http_reply(struct MHD_Connection *conn, unsigned status,

@@ -172,8 +172,7 @@ static void on_listen(struct ev *ev, int fd, unsigned events, void *ctx)
 					   .peer = peer,
 					   .peer_port = port};
 		srv->nconn++;
-		log_debug(LOG_TRACE_IO, "connect from %s on %s", peer,
-			  l->addr);
+		log_debug(LOG_TRACE_IO, "connect from %s on %s", peer, l->addr);
 		srv->hooks->accept(srv, &conn);
 	}
 }
@@ -217,19 +216,16 @@ static void on_hup(struct ev *ev, int signo, void *ctx)
 {
 	struct server *srv = ctx;
 	struct error err;
-	struct conf *conf = conf_load_overrides(srv->config_dir,
-						srv->overrides,
+	struct conf *conf = conf_load_overrides(srv->config_dir, srv->overrides,
 						srv->noverrides, &err);
 	if (conf == NULL) {
-		log_error("reload: %s; keeping the old configuration",
-			  err.msg);
+		log_error("reload: %s; keeping the old configuration", err.msg);
 		return;
 	}
 	struct conf *old = srv->conf;
 	srv->conf = conf;
 	if (apply_conf(srv, &err) < 0) {
-		log_error("reload: %s; keeping the old configuration",
-			  err.msg);
+		log_error("reload: %s; keeping the old configuration", err.msg);
 		srv->conf = old;
 		conf_free(&conf);
 		return;
@@ -284,8 +280,7 @@ static int inherit_listeners(struct server *srv, const char *nfds,
 				 "bad POSTERN_LISTEN_FDS \"%.50s\"", nfds);
 	const char *svc = getenv("POSTERN_SERVICE");
 	const char *tls = getenv("POSTERN_TLS");
-	if (svc == NULL || tls == NULL ||
-	    service_tls_parse(tls, &srv->tls) < 0)
+	if (svc == NULL || tls == NULL || service_tls_parse(tls, &srv->tls) < 0)
 		return error_set(err, ERR_CONFIG,
 				 "POSTERN_SERVICE or POSTERN_TLS missing or "
 				 "bad");
@@ -312,8 +307,7 @@ static int open_listeners(struct server *srv, const char *name,
 			  struct error *err)
 {
 	struct services *svcs =
-		services_load(conf_str(srv->conf, "services_file"), srv->conf,
-			      err);
+	    services_load(conf_str(srv->conf, "services_file"), srv->conf, err);
 	if (svcs == NULL)
 		return -1;
 	const struct service_def *d = services_find(svcs, name);
@@ -339,8 +333,7 @@ static int open_listeners(struct server *srv, const char *name,
 	return 0;
 }
 
-static void tell_master(struct server *srv, const char *status,
-			const char *msg)
+static void tell_master(struct server *srv, const char *status, const char *msg)
 {
 	if (srv->ready_fd < 0)
 		return;
@@ -365,8 +358,7 @@ static void usage_exit(const char *prog)
 	exit(2);
 }
 
-static int setup(struct server *srv, int argc, char **argv,
-		 struct error *err)
+static int setup(struct server *srv, int argc, char **argv, struct error *err)
 {
 	const char *service = srv->hooks->default_service;
 	for (int i = 1; i < argc; i++) {
@@ -375,9 +367,9 @@ static int setup(struct server *srv, int argc, char **argv,
 		else if (strcmp(argv[i], "-s") == 0 && i + 1 < argc)
 			service = argv[++i];
 		else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
-			srv->overrides = xreallocarray(srv->overrides,
-						       srv->noverrides + 1,
-						       sizeof(char *));
+			srv->overrides =
+			    xreallocarray(srv->overrides, srv->noverrides + 1,
+					  sizeof(char *));
 			srv->overrides[srv->noverrides++] = argv[++i];
 		} else
 			usage_exit(argv[0]);
@@ -399,11 +391,11 @@ static int setup(struct server *srv, int argc, char **argv,
 		return -1;
 
 	if (srv->tls != SERVICE_TLS_NONE) {
-		srv->tls_ctx = tls_server_new(
-			conf_str(srv->conf, "tls_cert_file"),
-			conf_str(srv->conf, "tls_key_file"),
-			conf_str(srv->conf, "tls_protocols"),
-			conf_str(srv->conf, "tls_ciphers"), err);
+		srv->tls_ctx =
+		    tls_server_new(conf_str(srv->conf, "tls_cert_file"),
+				   conf_str(srv->conf, "tls_key_file"),
+				   conf_str(srv->conf, "tls_protocols"),
+				   conf_str(srv->conf, "tls_ciphers"), err);
 		if (srv->tls_ctx == NULL) {
 			error_prefix(err, "TLS");
 			return -1;
@@ -420,9 +412,8 @@ static int setup(struct server *srv, int argc, char **argv,
 
 int server_main(int argc, char **argv, const struct server_hooks *hooks)
 {
-	struct server srv = {.hooks = hooks,
-			     .config_dir = "./var",
-			     .ready_fd = -1};
+	struct server srv = {
+	    .hooks = hooks, .config_dir = "./var", .ready_fd = -1};
 	struct error err = {0};
 	char progname[64];
 	int status = 0;

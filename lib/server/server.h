@@ -46,7 +46,8 @@ struct tls_ctx;
 
 /* One accepted connection, as handed to hooks->accept. */
 struct server_conn {
-	int fd;               /* non-blocking, close-on-exec; the hook owns it */
+	/* Non-blocking, close-on-exec; the hook owns it. */
+	int fd;
 	const char *service;  /* "smtp" */
 	const char *listener; /* the listen address, "127.0.0.1:2525" */
 	enum service_tls tls; /* the listener's TLS mode */
@@ -55,7 +56,7 @@ struct server_conn {
 };
 
 struct server_hooks {
-	const char *name;            /* "smtpd": logs as postern/smtpd */
+	const char *name;	     /* "smtpd": logs as postern/smtpd */
 	const char *default_service; /* services-table entry for manual runs */
 	/*
 	 * After config, logging and listeners, before the first accept (may
@@ -70,7 +71,8 @@ struct server_hooks {
 	void (*accept)(struct server *srv, const struct server_conn *conn);
 	/* After a successful SIGHUP reload (may be NULL). */
 	void (*reload)(struct server *srv);
-	/* SIGTERM: listeners are closed; end or finish sessions (may be NULL). */
+	/* SIGTERM: listeners are closed; end or finish sessions (may be NULL).
+	 */
 	void (*stop)(struct server *srv);
 	/* Just before server_main returns (may be NULL). */
 	void (*fini)(struct server *srv);

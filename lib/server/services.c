@@ -25,30 +25,30 @@ struct services {
 };
 
 static const char default_text[] =
-	"# Postern services table: the role of Postfix's master.cf.\n"
-	"# See docs/services.md.  One line per service; $name expands to a\n"
-	"# main.cf parameter.  `postern reload` applies changes.\n"
-	"#\n"
-	"# name       type  listen                                 tls       "
-	"procs  command\n"
-	"smtp         inet  $inet_interfaces:$smtp_port            starttls  "
-	"2      postern-smtpd\n"
-	"submission   inet  $inet_interfaces:$submission_port      starttls  "
-	"1      postern-smtpd\n"
-	"submissions  inet  $inet_interfaces:$submissions_port     implicit  "
-	"1      postern-smtpd\n"
-	"lmtp         inet  $inet_interfaces:$lmtp_port            none      "
-	"1      postern-lmtpd\n"
-	"lmtp-unix    unix  $lmtp_socket                           none      "
-	"1      postern-lmtpd\n"
-	"imap         inet  $inet_interfaces:$imap_port            starttls  "
-	"1      postern-imapd\n"
-	"imaps        inet  $inet_interfaces:$imaps_port           implicit  "
-	"1      postern-imapd\n"
-	"webmail      inet  $inet_interfaces:$webmail_port         none      "
-	"1      postern-webmail\n"
-	"admin-api    inet  $admin_api_interfaces:$admin_api_port  none      "
-	"1      postern-admin-api\n";
+    "# Postern services table: the role of Postfix's master.cf.\n"
+    "# See docs/services.md.  One line per service; $name expands to a\n"
+    "# main.cf parameter.  `postern reload` applies changes.\n"
+    "#\n"
+    "# name       type  listen                                 tls       "
+    "procs  command\n"
+    "smtp         inet  $inet_interfaces:$smtp_port            starttls  "
+    "2      postern-smtpd\n"
+    "submission   inet  $inet_interfaces:$submission_port      starttls  "
+    "1      postern-smtpd\n"
+    "submissions  inet  $inet_interfaces:$submissions_port     implicit  "
+    "1      postern-smtpd\n"
+    "lmtp         inet  $inet_interfaces:$lmtp_port            none      "
+    "1      postern-lmtpd\n"
+    "lmtp-unix    unix  $lmtp_socket                           none      "
+    "1      postern-lmtpd\n"
+    "imap         inet  $inet_interfaces:$imap_port            starttls  "
+    "1      postern-imapd\n"
+    "imaps        inet  $inet_interfaces:$imaps_port           implicit  "
+    "1      postern-imapd\n"
+    "webmail      inet  $inet_interfaces:$webmail_port         none      "
+    "1      postern-webmail\n"
+    "admin-api    inet  $admin_api_interfaces:$admin_api_port  none      "
+    "1      postern-admin-api\n";
 
 const char *services_default_text(void)
 {
@@ -146,8 +146,7 @@ const struct service_def *services_find(const struct services *svcs,
 	return NULL;
 }
 
-bool service_def_same(const struct service_def *a,
-		      const struct service_def *b)
+bool service_def_same(const struct service_def *a, const struct service_def *b)
 {
 	if (strcmp(a->name, b->name) != 0 || a->type != b->type ||
 	    a->tls != b->tls || a->naddrs != b->naddrs || a->argc != b->argc)
@@ -171,7 +170,7 @@ struct parser {
 };
 
 static int perr(struct parser *p, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static int perr(struct parser *p, const char *fmt, ...)
 {
@@ -240,8 +239,7 @@ static void push_addr(struct service_def *d, struct service_addr *a)
 }
 
 /* One inet entry HOSTS:PORT, before expansion. */
-static int parse_inet(struct parser *p, struct service_def *d,
-		      const char *raw)
+static int parse_inet(struct parser *p, struct service_def *d, const char *raw)
 {
 	const char *colon = strrchr(raw, ':');
 	if (colon == NULL)
@@ -281,11 +279,11 @@ static int parse_inet(struct parser *p, struct service_def *d,
 			perr(p, "bad host \"%.100s\" in \"%.100s\"", h, raw);
 			goto out;
 		}
-		struct service_addr a = {.type = SERVICE_INET,
-					 .host = xstrdup(h),
-					 .port = portnum};
-		a.text = strchr(h, ':') != NULL ? xasprintf("[%s]:%u", h, portnum)
-					: xasprintf("%s:%u", h, portnum);
+		struct service_addr a = {
+		    .type = SERVICE_INET, .host = xstrdup(h), .port = portnum};
+		a.text = strchr(h, ':') != NULL
+			     ? xasprintf("[%s]:%u", h, portnum)
+			     : xasprintf("%s:%u", h, portnum);
 		push_addr(d, &a);
 	}
 	rc = 0;
@@ -298,8 +296,7 @@ out:
 	return rc;
 }
 
-static int parse_unix(struct parser *p, struct service_def *d,
-		      const char *raw)
+static int parse_unix(struct parser *p, struct service_def *d, const char *raw)
 {
 	struct buf *path = buf_new();
 	if (expand(p, raw, path) < 0) {
@@ -318,9 +315,8 @@ static int parse_unix(struct parser *p, struct service_def *d,
 		buf_free(&path);
 		return -1;
 	}
-	struct service_addr a = {.type = SERVICE_UNIX,
-				 .path = xstrdup(s),
-				 .text = xstrdup(s)};
+	struct service_addr a = {
+	    .type = SERVICE_UNIX, .path = xstrdup(s), .text = xstrdup(s)};
 	push_addr(d, &a);
 	buf_free(&path);
 	return 0;
@@ -343,6 +339,9 @@ static int parse_listen(struct parser *p, struct service_def *d,
 	array_free_with(&entries, free);
 	if (rc == 0 && d->naddrs == 0)
 		rc = perr(p, "service %s has no listen address", d->name);
+	if (rc == 0 && d->naddrs > SERVICE_ADDRS_MAX)
+		rc = perr(p, "service %s has more than %d listen addresses",
+			  d->name, SERVICE_ADDRS_MAX);
 	/* Two entries on the same address would fail at bind time with a
 	 * confusing "in use"; say it here. */
 	for (size_t i = 0; rc == 0 && i < d->naddrs; i++)
@@ -383,8 +382,8 @@ static int check_args(struct parser *p, struct service_def *d)
 			return perr(p, "-o \"%.100s\" is not name=value", nv);
 		char *name = xstrndup(nv, (size_t)(eq - nv));
 		bool known = conf_param_find(name) != NULL;
-		int rc = known ? 0 : perr(p, "-o %.100s: unknown parameter",
-					  name);
+		int rc =
+		    known ? 0 : perr(p, "-o %.100s: unknown parameter", name);
 		free(name);
 		if (rc < 0)
 			return -1;
@@ -447,8 +446,8 @@ static int parse_entry(struct parser *p, struct services *svcs,
 	if (check_args(p, &d) < 0 || parse_listen(p, &d, listen) < 0)
 		goto out;
 
-	svcs->defs = xreallocarray(svcs->defs, svcs->n + 1,
-				   sizeof(*svcs->defs));
+	svcs->defs =
+	    xreallocarray(svcs->defs, svcs->n + 1, sizeof(*svcs->defs));
 	svcs->defs[svcs->n++] = d;
 	memset(&d, 0, sizeof(d));
 	rc = 0;
@@ -466,19 +465,18 @@ static int check_unique_addrs(struct services *svcs, struct error *err)
 			for (size_t j = i + 1; j < svcs->n; j++)
 				for (size_t b = 0; b < svcs->defs[j].naddrs;
 				     b++)
-					if (strcmp(svcs->defs[i].addrs[a].text,
-						   svcs->defs[j].addrs[b].text) ==
+					if (strcmp(
+						svcs->defs[i].addrs[a].text,
+						svcs->defs[j].addrs[b].text) ==
 					    0)
 						return error_set(
-							err, ERR_CONFIG,
-							"%s: %s is also used "
-							"by service %s (%s)",
-							svcs->defs[j].origin,
-							svcs->defs[j]
-								.addrs[b]
-								.text,
-							svcs->defs[i].name,
-							svcs->defs[i].origin);
+						    err, ERR_CONFIG,
+						    "%s: %s is also used "
+						    "by service %s (%s)",
+						    svcs->defs[j].origin,
+						    svcs->defs[j].addrs[b].text,
+						    svcs->defs[i].name,
+						    svcs->defs[i].origin);
 	return 0;
 }
 
@@ -559,8 +557,8 @@ struct services *services_load(const char *path, const struct conf *conf,
 	struct buf *data = buf_new();
 	struct services *svcs = NULL;
 	if (fs_read_file(path, data, SERVICES_FILE_MAX, err) == 0)
-		svcs = services_parse(path, buf_data(data), buf_len(data),
-				      conf, err);
+		svcs = services_parse(path, buf_data(data), buf_len(data), conf,
+				      err);
 	else
 		error_prefix(err, "services table");
 	buf_free(&data);

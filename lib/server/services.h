@@ -3,9 +3,9 @@
  *
  * One line per service (docs/services.md):
  *
- *   # name      type  listen                        tls       procs command
- *   smtp        inet  $inet_interfaces:$smtp_port   starttls  2     postern-smtpd
- *   lmtp-unix   unix  $lmtp_socket                  none      1     postern-lmtpd
+ *   # name     type listen                      tls      procs command
+ *   smtp       inet $inet_interfaces:$smtp_port starttls 2     postern-smtpd
+ *   lmtp-unix  unix $lmtp_socket                none     1     postern-lmtpd
  *
  * `#` starts a comment line, a line starting with white space continues
  * the previous entry.  The listen column is a comma-separated list; an
@@ -38,13 +38,15 @@ enum service_tls {
 
 /* Upper bound of the procs column. */
 #define SERVICE_PROCS_MAX 64
+/* Listen addresses of one service (after list expansion). */
+#define SERVICE_ADDRS_MAX 32
 
 struct service_addr {
 	enum service_type type;
-	char *host;   /* inet: without brackets ("::1") */
+	char *host;    /* inet: without brackets ("::1") */
 	unsigned port; /* inet */
-	char *path;   /* unix */
-	char *text;   /* "127.0.0.1:2525", "[::1]:2525" or the path */
+	char *path;    /* unix */
+	char *text;    /* "127.0.0.1:2525", "[::1]:2525" or the path */
 };
 
 struct service_def {
@@ -82,8 +84,7 @@ const struct service_def *services_find(const struct services *svcs,
  * the procs column and the origin)?  The master keeps a service's
  * listeners and children across a reload only when this holds.
  */
-bool service_def_same(const struct service_def *a,
-		      const struct service_def *b);
+bool service_def_same(const struct service_def *a, const struct service_def *b);
 
 /* "none", "starttls", "implicit"; and back (-1 if unknown). */
 const char *service_tls_name(enum service_tls tls);

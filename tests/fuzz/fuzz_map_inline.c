@@ -17,13 +17,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const keys[] = {
-		"a@example.test", "User+Ext@Example.TEST", "192.0.2.1",
-		"2001:db8::1", "::ffff:10.0.0.1", "", "key",
+	    "a@example.test",
+	    "User+Ext@Example.TEST",
+	    "192.0.2.1",
+	    "2001:db8::1",
+	    "::ffff:10.0.0.1",
+	    "",
+	    "key",
 	};
 	const char *nl = memchr(data, '\n', size);
-	char *first = xstrndup((const char *)data,
-			       nl != NULL ? (size_t)(nl - (const char *)data)
-					  : size);
+	char *first =
+	    xstrndup((const char *)data,
+		     nl != NULL ? (size_t)(nl - (const char *)data) : size);
 	struct buf *value = buf_new();
 	struct error err;
 	struct map *map;

@@ -158,6 +158,9 @@ def test_driver(cfg, driver):
     if driver == "sqlite":
         ok(cfg, "config", "set", "database_timeout=1s")
         con = sqlite3.connect(os.path.join(cfg, "postern.db"), isolation_level=None)
+        # In WAL mode readers pass an exclusive writer: leave WAL first so
+        # the lock really shuts every other connection out.
+        con.execute("PRAGMA journal_mode=DELETE")
         con.execute("BEGIN EXCLUSIVE")
         try:
             expect_tempfail(cfg, mailboxes, f"a@{dom}", "sqlite: locked database: exit 75, temporary failure")

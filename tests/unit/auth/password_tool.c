@@ -14,7 +14,7 @@
 int main(int argc, char **argv)
 {
 	char line[1024];
-	struct error err = { 0 };
+	struct error err = {0};
 	int rc;
 
 	if (argc != 3 || fgets(line, sizeof(line), stdin) == NULL) {

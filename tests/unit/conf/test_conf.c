@@ -351,13 +351,13 @@ static void test_time(void **state)
 {
 	struct error err;
 	struct conf *c = load("max_idle = 5m\nstop_timeout = 2\n"
-			      "database_timeout = 1d\nmap_cache_ttl = 1w\n",
+			      "database_timeout = 1d\ntls_handshake_timeout = 1w\n",
 			      &err);
 	assert_non_null(c);
 	assert_int_equal(conf_time(c, "max_idle"), 300);
 	assert_int_equal(conf_time(c, "stop_timeout"), 2);
 	assert_int_equal(conf_time(c, "database_timeout"), 86400);
-	assert_int_equal(conf_time(c, "map_cache_ttl"), 7 * 86400);
+	assert_int_equal(conf_time(c, "tls_handshake_timeout"), 7 * 86400);
 	conf_free(&c);
 
 	assert_load_fails("\nmax_idle = 10x\n", "t:2: max_idle: bad time unit");

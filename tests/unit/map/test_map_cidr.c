@@ -6,17 +6,16 @@
 
 #include "map_test_util.h"
 
-static const char table[] =
-	"# Postfix cidr_table(5) syntax\n"
-	"192.168.1.1          exact\n"
-	"192.168.0.0/16       sixteen\n"
-	"10.0.0.0/8           REJECT private\n"
-	"172.16.0.0/12        twelve\n"
-	"[2001:db8::]/32      v6doc\n"
-	"::1                  v6loop\n"
-	"2001:db9:ab00::/40   forty\n"
-	"fe80::/10            linklocal\n"
-	"0.0.0.0/0            anyv4\n";
+static const char table[] = "# Postfix cidr_table(5) syntax\n"
+			    "192.168.1.1          exact\n"
+			    "192.168.0.0/16       sixteen\n"
+			    "10.0.0.0/8           REJECT private\n"
+			    "172.16.0.0/12        twelve\n"
+			    "[2001:db8::]/32      v6doc\n"
+			    "::1                  v6loop\n"
+			    "2001:db9:ab00::/40   forty\n"
+			    "fe80::/10            linklocal\n"
+			    "0.0.0.0/0            anyv4\n";
 
 static void test_v4(void **state)
 {
@@ -102,7 +101,8 @@ static void expect_error(const char *text, const char *want)
 
 static void test_errors(void **state)
 {
-	expect_error("1.2.3.4 a\n\n1.2.3.0/33 b\n", "t.map:3: bad network prefix");
+	expect_error("1.2.3.4 a\n\n1.2.3.0/33 b\n",
+		     "t.map:3: bad network prefix");
 	expect_error("::/129 b\n", "t.map:1: bad network prefix");
 	expect_error("1.2.3.0/x b\n", "t.map:1: bad network prefix");
 	expect_error("# c\n1.2.3.4/24 b\n",
@@ -134,8 +134,8 @@ static void test_file(void **state)
 	path = test_write(dir, "bad.cidr", "127.0.0.0/8 OK\n300.1.1.1 x\n");
 	spec = xasprintf("cidr:%s", path);
 	assert_null(map_open(spec, NULL, &err));
-	char *want = xasprintf("%s:2: bad address pattern: \"300.1.1.1\"",
-			       path);
+	char *want =
+	    xasprintf("%s:2: bad address pattern: \"300.1.1.1\"", path);
 	assert_string_equal(err.msg, want);
 	free(want);
 	free(spec);
@@ -146,11 +146,11 @@ static void test_file(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_v4),
-		cmocka_unit_test(test_v6),
-		cmocka_unit_test(test_negation_and_if),
-		cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_file),
+	    cmocka_unit_test(test_v4),
+	    cmocka_unit_test(test_v6),
+	    cmocka_unit_test(test_negation_and_if),
+	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

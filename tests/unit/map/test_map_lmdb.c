@@ -130,9 +130,9 @@ static void test_many_entries(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_build_and_query),
-		cmocka_unit_test(test_build_errors),
-		cmocka_unit_test(test_many_entries),
+	    cmocka_unit_test(test_build_and_query),
+	    cmocka_unit_test(test_build_errors),
+	    cmocka_unit_test(test_many_entries),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

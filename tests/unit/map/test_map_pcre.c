@@ -10,14 +10,15 @@
 static void test_substitution(void **state)
 {
 	struct error err;
-	struct map *m = test_text("pcre",
-				  "/^(.*)-outgoing@(.*)$/  $1@$2\n"
-				  "/^([^+]+)\\+([^@]+)@(.*)$/ ${1}@$(3) ext=$2 $$5\n"
-				  "/^opt(x)?(y)$/ [$1][$2]\n"
-				  "/\\/slash\\// has/slash\n"
-				  "#comment\n"
-				  "/^USER@/ upper-rule\n",
-				  &err);
+	struct map *m =
+	    test_text("pcre",
+		      "/^(.*)-outgoing@(.*)$/  $1@$2\n"
+		      "/^([^+]+)\\+([^@]+)@(.*)$/ ${1}@$(3) ext=$2 $$5\n"
+		      "/^opt(x)?(y)$/ [$1][$2]\n"
+		      "/\\/slash\\// has/slash\n"
+		      "#comment\n"
+		      "/^USER@/ upper-rule\n",
+		      &err);
 
 	if (m == NULL)
 		fail_msg("%s", err.msg);
@@ -99,8 +100,8 @@ static void test_match_limit(void **state)
 	map_free(&m);
 
 	/* A tiny pcre_match_limit from the configuration applies. */
-	conf = conf_load_string("/tmp", "main.cf", "pcre_match_limit = 5\n",
-				&err);
+	conf =
+	    conf_load_string("/tmp", "main.cf", "pcre_match_limit = 5\n", &err);
 	if (conf == NULL)
 		fail_msg("%s", err.msg);
 	env.conf = conf;
@@ -130,24 +131,26 @@ static void test_errors(void **state)
 	expect_error("/(a)/ $0\n", "t.map:1: out of range substitution");
 	expect_error("/(a)/ $x\n", "t.map:1: bad $ substitution");
 	expect_error("/(a)/ ${1\n", "t.map:1: bad $ substitution");
-	expect_error("!/(a)/ $1\n", "t.map:1: $1 substitution with a non-matching");
+	expect_error("!/(a)/ $1\n",
+		     "t.map:1: $1 substitution with a non-matching");
 	expect_error("/a/q x\n", "t.map:1: unknown regex flag \"q\"");
 	expect_error("/abc x\n", "t.map:1: no closing regex delimiter");
 	expect_error("/a/\n", "t.map:1: no lookup result");
 	expect_error("abc x\n", "t.map:1: expected /regex/");
 	expect_error("endif\n", "t.map:1: endif without matching if");
-	expect_error("# c\nif /a/\n/b/ c\n", "t.map:2: if without matching endif");
+	expect_error("# c\nif /a/\n/b/ c\n",
+		     "t.map:2: if without matching endif");
 	expect_error("if /a/ result\nendif\n", "t.map:1: text after if");
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_substitution),
-		cmocka_unit_test(test_flags_real),
-		cmocka_unit_test(test_if_endif),
-		cmocka_unit_test(test_match_limit),
-		cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_substitution),
+	    cmocka_unit_test(test_flags_real),
+	    cmocka_unit_test(test_if_endif),
+	    cmocka_unit_test(test_match_limit),
+	    cmocka_unit_test(test_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,8 +29,8 @@ static void exec(struct db *db, const char *sql)
 static int setup(void **state)
 {
 	struct fixture *f = xcalloc(1, sizeof(*f));
-	struct db_params p = {.driver = DB_SQLITE, .pool_size = 1,
-			      .timeout_ms = 2000};
+	struct db_params p = {
+	    .driver = DB_SQLITE, .pool_size = 1, .timeout_ms = 2000};
 	struct error err;
 	char *path;
 
@@ -43,7 +43,8 @@ static int setup(void **state)
 		fail_msg("db_open_params: %s", err.msg);
 	if (db_migrate(f->db, false, NULL, &err) < 0)
 		fail_msg("db_migrate: %s", err.msg);
-	exec(f->db, "INSERT INTO domains (id, name) VALUES (1, 'example.test')");
+	exec(f->db,
+	     "INSERT INTO domains (id, name) VALUES (1, 'example.test')");
 	exec(f->db, "INSERT INTO domains (id, name, active) "
 		    "VALUES (2, 'off.test', 0)");
 	exec(f->db, "INSERT INTO domains (id, name) VALUES (3, 'target.test')");
@@ -121,8 +122,7 @@ static void test_defaults(void **state)
 	assert_string_equal(test_get(m, "gone@example.test"), "<none>");
 	assert_string_equal(test_get(m, "b@off.test"), "<none>");
 	assert_string_equal(test_get(m, "x' OR '1'='1"), "<none>");
-	assert_string_equal(test_get(m, "a@example.test' OR '1'='1"),
-			    "<none>");
+	assert_string_equal(test_get(m, "a@example.test' OR '1'='1"), "<none>");
 	map_free(&m);
 
 	m = open_cf(f, "aliases.cf", NULL);
@@ -132,9 +132,8 @@ static void test_defaults(void **state)
 	assert_string_equal(test_get(m, "nobody@example.test"), "<none>");
 	struct buf *v = buf_new();
 	struct error err;
-	assert_int_equal(map_lookup_address(m, "nobody+x@example.test", "+",
-					    v, &err),
-			 1);
+	assert_int_equal(
+	    map_lookup_address(m, "nobody+x@example.test", "+", v, &err), 1);
 	assert_string_equal(buf_data(v), "a@example.test");
 	buf_free(&v);
 	map_free(&m);
@@ -169,15 +168,14 @@ static void test_expansions(void **state)
 	/* %d without a domain or %u with an empty local part: no query. */
 	assert_string_equal(test_get(m, "a"), "<none>");
 	assert_string_equal(test_get(m, "@example.test"), "<none>");
-	assert_string_equal(test_get(m, "a' OR 'x'='x@example.test"),
-			    "<none>");
+	assert_string_equal(test_get(m, "a' OR 'x'='x@example.test"), "<none>");
 	map_free(&m);
 
 	/* Domain labels, literal %% and a LIKE pattern built from %s. */
-	m = open_cf(f, "labels.cf",
-		    "query = SELECT '%2|%1|50%%' FROM domains WHERE name = '%d'\n");
-	assert_string_equal(test_get(m, "x@example.test"),
-			    "example|test|50%");
+	m = open_cf(
+	    f, "labels.cf",
+	    "query = SELECT '%2|%1|50%%' FROM domains WHERE name = '%d'\n");
+	assert_string_equal(test_get(m, "x@example.test"), "example|test|50%");
 	assert_string_equal(test_get(m, "x@test"), "<none>"); /* no %2 */
 	map_free(&m);
 
@@ -268,9 +266,8 @@ static void test_server_down(void **state)
 	/* Temporary, never "not found", for every lookup order. */
 	assert_int_equal(map_lookup(m, "1", v, &err), -1);
 	assert_int_equal(err.kind, ERR_TEMP);
-	assert_int_equal(map_lookup_address(m, "a+b@example.test", "+", v,
-					    &err),
-			 -1);
+	assert_int_equal(
+	    map_lookup_address(m, "a+b@example.test", "+", v, &err), -1);
 	assert_int_equal(err.kind, ERR_TEMP);
 	buf_free(&v);
 	map_free(&m);
@@ -288,8 +285,7 @@ static void test_bad_query(void **state)
 	map_free(&m);
 }
 
-static void expect_error(struct fixture *f, const char *text,
-			 const char *want)
+static void expect_error(struct fixture *f, const char *text, const char *want)
 {
 	char *path = test_write(f->dir, "err.cf", text);
 	char *spec = xasprintf("sql:%s", path);
@@ -329,19 +325,15 @@ static void test_file_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_expansions, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_domain_restriction, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_own_connection, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_server_down, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_bad_query, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_file_errors, setup,
-						teardown),
+	    cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_expansions, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_domain_restriction, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_own_connection, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_server_down, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_query, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_file_errors, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

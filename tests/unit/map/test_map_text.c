@@ -33,8 +33,7 @@ static void test_bad_specs(void **state)
 	assert_int_equal(err.kind, ERR_CONFIG);
 	assert_non_null(strstr(err.msg, "unsupported map type"));
 	assert_null(map_open("texthash:", NULL, &err));
-	assert_null(map_open("texthash:/nonexistent/postern/map", NULL,
-			     &err));
+	assert_null(map_open("texthash:/nonexistent/postern/map", NULL, &err));
 }
 
 static void test_fail(void **state)
@@ -89,9 +88,9 @@ static void test_inline(void **state)
 static void test_inline_errors(void **state)
 {
 	static const char *bad[] = {
-		"inline:a=b",       "inline:{}",      "inline:{ a }",
-		"inline:{ =b }",    "inline:{ a= }",  "inline:{ {a b} }",
-		"inline:{ {a=b }",  "inline:{ a=b } }", "inline:{a=}b}",
+	    "inline:a=b",      "inline:{}",	   "inline:{ a }",
+	    "inline:{ =b }",   "inline:{ a= }",	   "inline:{ {a b} }",
+	    "inline:{ {a=b }", "inline:{ a=b } }", "inline:{a=}b}",
 	};
 	struct error err;
 
@@ -180,25 +179,20 @@ static void test_address_order(void **state)
 	struct buf *v = buf_new();
 
 	assert_non_null(m);
-	assert_int_equal(map_lookup_address(m, "User+Ext@D.test", "+", v,
-					    &err),
+	assert_int_equal(map_lookup_address(m, "User+Ext@D.test", "+", v, &err),
 			 1);
 	assert_string_equal(buf_data(v), "exact");
-	assert_int_equal(map_lookup_address(m, "user+other@d.test", "+-",
-					    v, &err),
-			 1);
+	assert_int_equal(
+	    map_lookup_address(m, "user+other@d.test", "+-", v, &err), 1);
 	assert_string_equal(buf_data(v), "plain");
-	assert_int_equal(map_lookup_address(m, "user-x+y@d.test", "+-", v,
-					    &err),
-			 1);
+	assert_int_equal(
+	    map_lookup_address(m, "user-x+y@d.test", "+-", v, &err), 1);
 	assert_string_equal(buf_data(v), "plain");
 	/* Without delimiters the extension is part of the name. */
-	assert_int_equal(map_lookup_address(m, "user+other@d.test", NULL, v,
-					    &err),
-			 1);
+	assert_int_equal(
+	    map_lookup_address(m, "user+other@d.test", NULL, v, &err), 1);
 	assert_string_equal(buf_data(v), "catchall");
-	assert_int_equal(map_lookup_address(m, "nobody@d.test", "+", v,
-					    &err),
+	assert_int_equal(map_lookup_address(m, "nobody@d.test", "+", v, &err),
 			 1);
 	assert_string_equal(buf_data(v), "catchall");
 	/* A leading delimiter is not an extension. */
@@ -206,15 +200,13 @@ static void test_address_order(void **state)
 			 0);
 	assert_int_equal(map_lookup_address(m, "other+x", "+", v, &err), 1);
 	assert_string_equal(buf_data(v), "unqualified");
-	assert_int_equal(map_lookup_address(m, "nobody@e.test", "+", v,
-					    &err),
+	assert_int_equal(map_lookup_address(m, "nobody@e.test", "+", v, &err),
 			 0);
 	map_free(&m);
 
 	/* A failure at the first step stops the search with -1. */
 	m = map_open("fail:x", NULL, &err);
-	assert_int_equal(map_lookup_address(m, "a+b@c.test", "+", v, &err),
-			 -1);
+	assert_int_equal(map_lookup_address(m, "a+b@c.test", "+", v, &err), -1);
 	assert_int_equal(err.kind, ERR_TEMP);
 	map_free(&m);
 	buf_free(&v);
@@ -237,15 +229,15 @@ static void test_domain(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_static),
-		cmocka_unit_test(test_bad_specs),
-		cmocka_unit_test(test_fail),
-		cmocka_unit_test(test_inline),
-		cmocka_unit_test(test_inline_errors),
-		cmocka_unit_test(test_texthash),
-		cmocka_unit_test(test_texthash_error_line),
-		cmocka_unit_test(test_address_order),
-		cmocka_unit_test(test_domain),
+	    cmocka_unit_test(test_static),
+	    cmocka_unit_test(test_bad_specs),
+	    cmocka_unit_test(test_fail),
+	    cmocka_unit_test(test_inline),
+	    cmocka_unit_test(test_inline_errors),
+	    cmocka_unit_test(test_texthash),
+	    cmocka_unit_test(test_texthash_error_line),
+	    cmocka_unit_test(test_address_order),
+	    cmocka_unit_test(test_domain),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

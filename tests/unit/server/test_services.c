@@ -91,15 +91,15 @@ static void test_expansion_lists_and_overrides(void **state)
 				      "admin_api_interfaces = all\n");
 	struct error err;
 	const char *text =
-		"# comment\n"
-		"\n"
-		"smtp inet $inet_interfaces:${smtp_port} starttls 3\n"
-		"   postern-smtpd -o myhostname=mx.example\n"
-		"  # a comment inside does not end the entry\n"
-		"   -v\n"
-		"api inet $admin_api_interfaces:9000,[::1]:9001 none 1 "
-		"postern-admin-api\n"
-		"sock unix $run_directory/x.sock none 1 postern-lmtpd";
+	    "# comment\n"
+	    "\n"
+	    "smtp inet $inet_interfaces:${smtp_port} starttls 3\n"
+	    "   postern-smtpd -o myhostname=mx.example\n"
+	    "  # a comment inside does not end the entry\n"
+	    "   -v\n"
+	    "api inet $admin_api_interfaces:9000,[::1]:9001 none 1 "
+	    "postern-admin-api\n"
+	    "sock unix $run_directory/x.sock none 1 postern-lmtpd";
 	struct services *s = parse(conf, text, &err);
 	if (s == NULL)
 		fail_msg("%s", err.msg);
@@ -180,14 +180,24 @@ static void test_errors_name_file_and_line(void **state)
 		     "services.cf:1: -o without name=value");
 	expect_error("a inet 127.0.0.1:1 none 1 /bin/sh\n",
 		     "services.cf:1: command \"/bin/sh\" must be a program");
+	expect_error("a inet 127.0.0.1:1,127.0.0.2:1,127.0.0.3:1,127.0.0.4:1,"
+		     "127.0.0.5:1,127.0.0.6:1,127.0.0.7:1,127.0.0.8:1,"
+		     "127.0.0.9:1,127.0.0.10:1,127.0.0.11:1,127.0.0.12:1,"
+		     "127.0.0.13:1,127.0.0.14:1,127.0.0.15:1,127.0.0.16:1,"
+		     "127.0.0.17:1,127.0.0.18:1,127.0.0.19:1,127.0.0.20:1,"
+		     "127.0.0.21:1,127.0.0.22:1,127.0.0.23:1,127.0.0.24:1,"
+		     "127.0.0.25:1,127.0.0.26:1,127.0.0.27:1,127.0.0.28:1,"
+		     "127.0.0.29:1,127.0.0.30:1,127.0.0.31:1,127.0.0.32:1,"
+		     "127.0.0.33:1 none 1 x\n",
+		     "services.cf:1: service a has more than 32 listen");
 	expect_error("Bad! inet 127.0.0.1:1 none 1 x\n",
 		     "services.cf:1: bad service name");
 
 	struct conf *conf = make_conf("");
 	struct error err;
 	static const char nul[] = "a inet 127.0.0.1:1 none 1 x\nb\0c\n";
-	assert_null(services_parse("services.cf", nul, sizeof(nul) - 1, conf,
-				   &err));
+	assert_null(
+	    services_parse("services.cf", nul, sizeof(nul) - 1, conf, &err));
 	assert_string_equal(err.msg, "services.cf:2: NUL byte in the file");
 	conf_free(&conf);
 }
@@ -209,12 +219,12 @@ static void test_same(void **state)
 	assert_non_null(s1);
 	assert_non_null(s2);
 	/* procs and origin may change without restarting the service. */
-	assert_true(service_def_same(services_find(s1, "a"),
-				     services_find(s2, "a")));
-	assert_false(service_def_same(services_find(s1, "b"),
-				      services_find(s2, "b")));
-	assert_false(service_def_same(services_find(s1, "c"),
-				      services_find(s2, "c")));
+	assert_true(
+	    service_def_same(services_find(s1, "a"), services_find(s2, "a")));
+	assert_false(
+	    service_def_same(services_find(s1, "b"), services_find(s2, "b")));
+	assert_false(
+	    service_def_same(services_find(s1, "c"), services_find(s2, "c")));
 	services_free(&s1);
 	services_free(&s2);
 	conf_free(&conf);
@@ -255,20 +265,19 @@ static void test_names(void **state)
 	assert_int_equal(service_tls_parse("implicit", &t), 0);
 	assert_int_equal(t, SERVICE_TLS_IMPLICIT);
 	assert_int_equal(service_tls_parse("IMPLICIT", &t), -1);
-	assert_string_equal(service_tls_name(SERVICE_TLS_STARTTLS),
-			    "starttls");
+	assert_string_equal(service_tls_name(SERVICE_TLS_STARTTLS), "starttls");
 	assert_string_equal(service_type_name(SERVICE_UNIX), "unix");
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_default_table),
-		cmocka_unit_test(test_expansion_lists_and_overrides),
-		cmocka_unit_test(test_errors_name_file_and_line),
-		cmocka_unit_test(test_same),
-		cmocka_unit_test(test_write_default_and_load),
-		cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_default_table),
+	    cmocka_unit_test(test_expansion_lists_and_overrides),
+	    cmocka_unit_test(test_errors_name_file_and_line),
+	    cmocka_unit_test(test_same),
+	    cmocka_unit_test(test_write_default_and_load),
+	    cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
