@@ -335,9 +335,9 @@ static int argon2_verify(const char *data, const char *plaintext,
 
 	if (argon2_params(data, &m, &t, err) < 0 || sodium_ready(err) < 0)
 		return -1;
-	return crypto_pwhash_str_verify(data, plaintext, strlen(plaintext)) == 0
-		   ? 1
-		   : 0;
+	if (crypto_pwhash_str_verify(data, plaintext, strlen(plaintext)) != 0)
+		return 0;
+	return 1;
 }
 
 static int argon2id_hash(const char *plaintext, struct buf *out,
@@ -392,22 +392,22 @@ static int decode_data(const char *data, enum encoding enc, size_t digest_len,
 	 * it can only be hex. */
 	if (enc == ENC_DEFAULT && !salted && len == digest_len * 2)
 		enc = ENC_HEX;
-	if (enc == ENC_HEX)
-		return sodium_hex2bin(bin, bin_max, data, len, NULL, bin_len_r,
-				      &end) == 0 &&
-			       end == data + len
-			   ? 0
-			   : -1;
+	if (enc == ENC_HEX) {
+		if (sodium_hex2bin(bin, bin_max, data, len, NULL, bin_len_r,
+				   &end) == 0 &&
+		    end == data + len)
+			return 0;
+		return -1;
+	}
 	if (sodium_base642bin(bin, bin_max, data, len, NULL, bin_len_r, &end,
 			      sodium_base64_VARIANT_ORIGINAL) == 0 &&
 	    end == data + len)
 		return 0;
-	return sodium_base642bin(bin, bin_max, data, len, NULL, bin_len_r, &end,
-				 sodium_base64_VARIANT_ORIGINAL_NO_PADDING) ==
-			   0 &&
-		       end == data + len
-		   ? 0
-		   : -1;
+	if (sodium_base642bin(bin, bin_max, data, len, NULL, bin_len_r, &end,
+			      sodium_base64_VARIANT_ORIGINAL_NO_PADDING) == 0 &&
+	    end == data + len)
+		return 0;
+	return -1;
 }
 
 static int digest_verify(const struct scheme_def *def, enum encoding enc,

@@ -350,6 +350,22 @@ static void address_set(struct mail_address *addr, const char *local,
 	addr->domain = xstrdup(domain);
 }
 
+static bool is_dot_string(const char *s);
+
+/* Length of a decoded local part as address_format() writes it. */
+static size_t local_wire_len(const char *local)
+{
+	size_t n = strlen(local);
+
+	if (is_dot_string(local))
+		return n;
+	n += 2;
+	for (; *local != '\0'; local++)
+		if (*local == '"' || *local == '\\')
+			n++;
+	return n;
+}
+
 /* Parse "local@domain" where the domain is s[*pos] up to `end`. */
 static int parse_mailbox_span(const char *s, size_t len, size_t *pos,
 			      unsigned int flags, bool in_path,
@@ -400,7 +416,8 @@ static int parse_mailbox_span(const char *s, size_t len, size_t *pos,
 	    0)
 		goto out;
 	/* A-labels are longer than U-labels: check the stored form too. */
-	if (buf_len(domain) + 1 + buf_len(local) > ADDRESS_MAILBOX_MAX) {
+	if (local_wire_len(buf_data(local)) + 1 + buf_len(domain) >
+	    ADDRESS_MAILBOX_MAX) {
 		fail(err, "mailbox too long after IDN conversion");
 		goto out;
 	}

@@ -193,6 +193,21 @@ static void test_length_limits(void **state)
 	assert_int_equal(parse_str(mbox, 0, out, &err), -1);
 	assert_non_null(strstr(err.msg, "mailbox too long"));
 
+	/* Fits as written, not in A-label form: 64 + 1 + 14 x 14 - 1. */
+	{
+		size_t n = (size_t)snprintf(mbox, sizeof(mbox), "%s@", l64);
+
+		for (int k = 0; k < 14; k++)
+			n += (size_t)snprintf(mbox + n, sizeof(mbox) - n,
+					      "%sbücher", k ? "." : "");
+		assert_true(strlen(mbox) <= 254);
+		assert_int_equal(parse_str(mbox, IDN, out, &err), -1);
+		assert_non_null(strstr(err.msg, "after IDN conversion"));
+		/* The same domain with a short local part is fine. */
+		assert_int_equal(parse_str(mbox + 60, IDN, out, &err), 0);
+		assert_int_equal(buf_len(out), 4 + 1 + 14 * 14 - 1);
+	}
+
 	test_free(l64);
 	test_free(l65);
 	test_free(lab63);
