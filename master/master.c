@@ -143,7 +143,10 @@ static int svc_spawn(struct svc *s)
 {
 	struct master *m = s->m;
 	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0) {
+	/* Non-blocking read end: a child's helper may keep the write end
+	 * open after the child died, and the master must never wait on it. */
+	if (pipe2(p, O_CLOEXEC) < 0 ||
+	    fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_NONBLOCK) < 0) {
 		log_error("service %s: pipe: %s", s->name, strerror(errno));
 		return -1;
 	}

@@ -141,18 +141,18 @@ void ev_signal_del(struct ev *ev, int signo);
 	_Static_assert(__builtin_types_compatible_p(__typeof__(&(cb)),         \
 						    void (*)(__VA_ARGS__)),    \
 		       "callback type does not match its context")
-#define EV_TIMER_ADD(ev, ms, cb, ctx)                                          \
+#define EV_TIMER_ADD(loop, ms, cb, ctx)                                        \
 	do {                                                                   \
 		EV_CB_TYPECHECK(cb, struct ev *, __typeof__(ctx));             \
-		ev_timer_add((ev), (ms), (ev_timer_fn *)(void (*)(void))(cb),  \
+		ev_timer_add((loop), (ms), (ev_timer_fn *)(void (*)(void))(cb), \
 			     (void *)(ctx));                                   \
 	} while (0)
-#define EV_TIMER_DEL(ev, cb, ctx)                                              \
-	ev_timer_del((ev), (ev_timer_fn *)(void (*)(void))(cb), (void *)(ctx))
-#define EV_DEFER(ev, cb, ctx)                                                  \
+#define EV_TIMER_DEL(loop, cb, ctx)                                            \
+	ev_timer_del((loop), (ev_timer_fn *)(void (*)(void))(cb), (void *)(ctx))
+#define EV_DEFER(loop, cb, ctx)                                                \
 	do {                                                                   \
 		EV_CB_TYPECHECK(cb, struct ev *, __typeof__(ctx));             \
-		ev_defer((ev), (ev_defer_fn *)(void (*)(void))(cb),            \
+		ev_defer((loop), (ev_defer_fn *)(void (*)(void))(cb),          \
 			 (void *)(ctx));                                       \
 	} while (0)
 

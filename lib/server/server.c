@@ -288,10 +288,18 @@ static int inherit_listeners(struct server *srv, const char *nfds,
 	for (unsigned i = 0; i < n; i++) {
 		int fd = SERVER_LISTEN_FDS_START + (int)i;
 		int fl = fcntl(fd, F_GETFD);
-		if (fl < 0)
+		int acc = 0;
+		socklen_t alen = sizeof(acc);
+		if (fl < 0 ||
+		    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &alen) < 0)
 			return error_set(err, ERR_CONFIG,
 					 "inherited listener fd %d: %s", fd,
 					 strerror(errno));
+		if (!acc)
+			return error_set(err, ERR_CONFIG,
+					 "inherited fd %d is not a listening "
+					 "socket",
+					 fd);
 		/* Keep them out of anything this daemon may exec. */
 		fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
 		int sfl = fcntl(fd, F_GETFL);
@@ -379,15 +387,16 @@ static int setup(struct server *srv, int argc, char **argv, struct error *err)
 	if (srv->conf == NULL || apply_conf(srv, err) < 0)
 		return -1;
 
+	/* Listeners first: nothing may take fds 3.. before we check them. */
+	const char *nfds = getenv("POSTERN_LISTEN_FDS");
+	if (nfds != NULL ? inherit_listeners(srv, nfds, err) < 0
+			 : open_listeners(srv, service, err) < 0)
+		return -1;
+
 	srv->ev = ev_new();
 	if (ev_signal_add(srv->ev, SIGTERM, on_term, srv, err) < 0 ||
 	    ev_signal_add(srv->ev, SIGINT, on_term, srv, err) < 0 ||
 	    ev_signal_add(srv->ev, SIGHUP, on_hup, srv, err) < 0)
-		return -1;
-
-	const char *nfds = getenv("POSTERN_LISTEN_FDS");
-	if (nfds != NULL ? inherit_listeners(srv, nfds, err) < 0
-			 : open_listeners(srv, service, err) < 0)
 		return -1;
 
 	if (srv->tls != SERVICE_TLS_NONE) {
@@ -446,6 +455,9 @@ int server_main(int argc, char **argv, const struct server_hooks *hooks)
 		hooks->fini(&srv);
 	if (srv.ev != NULL)
 		close_listeners(&srv);
+	for (size_t i = 0; i < srv.nls; i++)
+		if (srv.ls[i].fd >= 0)
+			close(srv.ls[i].fd);
 	for (size_t i = 0; i < srv.nls; i++)
 		free(srv.ls[i].addr);
 	free(srv.ls);

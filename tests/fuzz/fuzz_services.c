@@ -25,8 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			return 0;
 	}
 	struct services *s =
-		services_parse("services.cf", (const char *)data, size, conf,
-			       &err);
+	    services_parse("services.cf", (const char *)data, size, conf, &err);
 	if (s != NULL) {
 		for (size_t i = 0; i < services_count(s); i++) {
 			const struct service_def *d = services_at(s, i);

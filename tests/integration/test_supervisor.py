@@ -316,6 +316,8 @@ class Supervisor(unittest.TestCase):
             self.assertFalse(pid_alive(pid), "pid %d still running" % pid)
         for name, port in self.ports.items():
             self.assertTrue(port_free(port), "%s port %d" % (name, port))
+        self.assertFalse(os.path.exists(
+            os.path.join(self.dir, "run", "lmtp.sock")))
         rc, _, r = self.status()
         self.assertEqual(rc, 1)
         self.assertIn("not running", r.stderr)
@@ -339,6 +341,37 @@ class Supervisor(unittest.TestCase):
         self.assertEqual(self.status()[0], 1)
         for name, port in self.ports.items():
             self.assertTrue(port_free(port), "%s port %d" % (name, port))
+
+    def test_stop_kills_stubborn_children(self):
+        # A daemon that ignores SIGTERM is killed after $stop_timeout.
+        bindir = os.path.join(self.dir, "bin")
+        os.mkdir(bindir)
+        prog = os.path.join(bindir, "postern-stubborn")
+        with open(prog, "w") as f:
+            f.write("#!/bin/sh\ntrap '' TERM\n"
+                    "echo ready >&$POSTERN_READY_FD\n"
+                    "exec sleep 1000\n")
+        os.chmod(prog, 0o755)
+        with open(os.path.join(self.dir, "main.cf"), "a") as f:
+            f.write("daemon_directory = %s\nstop_timeout = 1s\n" % bindir)
+        with open(os.path.join(self.dir, "services.cf"), "w") as f:
+            f.write("stubborn inet 127.0.0.1:$smtp_port none 2 "
+                    "postern-stubborn\n")
+        r = self.postern("start")
+        self.assertEqual(r.returncode, 0, r.stderr + self.log_tail())
+        self.started = True
+        svcs = self.wait_running()
+        pids = svcs["stubborn"]["pids"]
+        self.assertEqual(len(pids), 2)
+        t0 = time.time()
+        r = self.postern("stop")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.started = False
+        self.assertGreaterEqual(time.time() - t0, 0.9)
+        for pid in pids:
+            self.assertFalse(pid_alive(pid))
+        self.assertTrue(port_free(self.ports["smtp"]))
+        self.assertIn("killing them", self.log_tail())
 
     def test_missing_daemon(self):
         with open(os.path.join(self.dir, "main.cf"), "a") as f:

@@ -41,7 +41,7 @@ static void test_defaults(void **state)
 	assert_int_equal(conf_int(c, "smtp_port"), 2525);
 	assert_true(conf_bool(c, "password_upgrade"));
 	assert_int_equal(conf_time(c, "tls_handshake_timeout"), 30);
-	assert_int_equal(conf_time(c, "max_idle"), 100);
+	assert_int_equal(conf_time(c, "restart_backoff_max"), 60);
 	assert_false(conf_is_set(c, "smtp_port"));
 	assert_false(conf_is_set(c, "config_directory"));
 	assert_string_equal(conf_str(c, "tls_ciphers"), "");
@@ -350,19 +350,19 @@ static void test_bool(void **state)
 static void test_time(void **state)
 {
 	struct error err;
-	struct conf *c = load("max_idle = 5m\nstop_timeout = 2\n"
+	struct conf *c = load("restart_backoff_max = 5m\nstop_timeout = 2\n"
 			      "database_timeout = 1d\ntls_handshake_timeout = 1w\n",
 			      &err);
 	assert_non_null(c);
-	assert_int_equal(conf_time(c, "max_idle"), 300);
+	assert_int_equal(conf_time(c, "restart_backoff_max"), 300);
 	assert_int_equal(conf_time(c, "stop_timeout"), 2);
 	assert_int_equal(conf_time(c, "database_timeout"), 86400);
 	assert_int_equal(conf_time(c, "tls_handshake_timeout"), 7 * 86400);
 	conf_free(&c);
 
-	assert_load_fails("\nmax_idle = 10x\n", "t:2: max_idle: bad time unit");
-	assert_load_fails("max_idle = soon\n", "t:1: max_idle: bad time value");
-	assert_load_fails("max_idle = 5mm\n", "t:1: max_idle:");
+	assert_load_fails("\nrestart_backoff_max = 10x\n", "t:2: restart_backoff_max: bad time unit");
+	assert_load_fails("restart_backoff_max = soon\n", "t:1: restart_backoff_max: bad time value");
+	assert_load_fails("restart_backoff_max = 5mm\n", "t:1: restart_backoff_max:");
 }
 
 static void test_size_and_check_value(void **state)

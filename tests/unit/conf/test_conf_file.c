@@ -129,7 +129,7 @@ static void test_refused(void **state)
 	char *path = main_cf();
 	write_file(path, "# keep\nsmtp_port = 25\nmyhostname = a\n");
 	assert_refused("smtp_port=abc", ":2: smtp_port: \"abc\" is not a");
-	assert_refused("max_idle=10x", "max_idle: bad time unit");
+	assert_refused("restart_backoff_max=10x", "restart_backoff_max: bad time unit");
 	assert_refused("password_upgrade=maybe", "is not yes or no");
 	assert_refused("no_such_param=1", "unknown parameter no_such_param");
 	assert_refused("config_directory=/x", "config_directory is set by -c");
