@@ -21,28 +21,6 @@ static const char alias_domain_usage[] =
 	"the hosted domain TARGET.  `list` prints tab-separated: alias,\n"
 	"target, active.\n";
 
-/* Check verb and argument count; returns 0 or the exit status. */
-static int check_args(int argc, char **argv, int add_args, bool list_domain,
-		      const char *what)
-{
-	if (argc < 2)
-		return cli_error("usage: postern %s add|list|del ... (see --help)",
-				 what);
-	const char *verb = argv[1];
-	if (strcmp(verb, "add") == 0 && argc != 2 + add_args)
-		return cli_error("wrong number of arguments for %s add (see --help)",
-				 what);
-	if (strcmp(verb, "del") == 0 && argc != 3)
-		return cli_error("usage: postern %s del NAME", what);
-	if (strcmp(verb, "list") == 0 && argc > (list_domain ? 3 : 2))
-		return cli_error("too many arguments for %s list", what);
-	if (strcmp(verb, "add") != 0 && strcmp(verb, "del") != 0 &&
-	    strcmp(verb, "list") != 0)
-		return cli_error("unknown %s command \"%s\" (see --help)", what,
-				 verb);
-	return 0;
-}
-
 static int print_list(int rc, struct db_result **res, struct error *err)
 {
 	if (rc < 0)
@@ -56,7 +34,9 @@ int cmd_alias(struct cli *cli, int argc, char **argv)
 {
 	if (cli_help(argc, argv, alias_usage))
 		return 0;
-	int rc = check_args(argc, argv, 2, true, "alias");
+	static const struct cli_verb verbs[] = {
+		{"add", 2, 2}, {"list", 0, 1}, {"del", 1, 1}};
+	int rc = cli_check_verb(argc, argv, "alias", verbs, 3);
 	if (rc != 0)
 		return rc;
 	struct conf *conf;
@@ -86,7 +66,9 @@ int cmd_alias_domain(struct cli *cli, int argc, char **argv)
 {
 	if (cli_help(argc, argv, alias_domain_usage))
 		return 0;
-	int rc = check_args(argc, argv, 2, false, "alias-domain");
+	static const struct cli_verb verbs[] = {
+		{"add", 2, 2}, {"list", 0, 0}, {"del", 1, 1}};
+	int rc = cli_check_verb(argc, argv, "alias-domain", verbs, 3);
 	if (rc != 0)
 		return rc;
 	struct conf *conf;

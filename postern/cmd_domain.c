@@ -66,17 +66,11 @@ int cmd_domain(struct cli *cli, int argc, char **argv)
 {
 	if (cli_help(argc, argv, usage))
 		return 0;
-	if (argc < 2)
-		return cli_error("usage: postern domain add|list|del ... (see --help)");
+	static const struct cli_verb verbs[] = {
+		{"add", 1, -1}, {"list", 0, 0}, {"del", 1, 1}};
+	if (cli_check_verb(argc, argv, "domain", verbs, 3) != 0)
+		return 1;
 	const char *verb = argv[1];
-	if (strcmp(verb, "add") != 0 && strcmp(verb, "list") != 0 &&
-	    strcmp(verb, "del") != 0)
-		return cli_error("unknown domain command \"%s\" (see --help)", verb);
-	if (strcmp(verb, "list") == 0 && argc != 2)
-		return cli_error("usage: postern domain list");
-	if (strcmp(verb, "del") == 0 && argc != 3)
-		return cli_error("usage: postern domain del NAME");
-
 	struct conf *conf;
 	struct db *db;
 	int rc = cli_open(cli, &conf, &db);

@@ -90,17 +90,11 @@ int cmd_mailbox(struct cli *cli, int argc, char **argv)
 {
 	if (cli_help(argc, argv, usage))
 		return 0;
-	if (argc < 2)
-		return cli_error("usage: postern mailbox add|list|del ... (see --help)");
+	static const struct cli_verb verbs[] = {
+		{"add", 1, -1}, {"list", 0, 1}, {"del", 1, 1}};
+	if (cli_check_verb(argc, argv, "mailbox", verbs, 3) != 0)
+		return 1;
 	const char *verb = argv[1];
-	if (strcmp(verb, "add") != 0 && strcmp(verb, "list") != 0 &&
-	    strcmp(verb, "del") != 0)
-		return cli_error("unknown mailbox command \"%s\" (see --help)", verb);
-	if (strcmp(verb, "list") == 0 && argc > 3)
-		return cli_error("usage: postern mailbox list [DOMAIN]");
-	if (strcmp(verb, "del") == 0 && argc != 3)
-		return cli_error("usage: postern mailbox del ADDRESS");
-
 	struct conf *conf;
 	struct db *db;
 	int rc = cli_open(cli, &conf, &db);

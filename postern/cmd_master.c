@@ -208,6 +208,21 @@ int cmd_stop(struct cli *cli, int argc, char **argv)
 			 (int)pid);
 }
 
+/* Send REQUEST to the running master; its answer goes to out.  Returns 0,
+ * or the exit status after saying why not. */
+static int ask_master(struct conf *conf, const char *request,
+		      struct buf *out)
+{
+	pid_t pid;
+	int rc = running(conf, &pid);
+	if (rc <= 0)
+		return rc < 0 ? 1 : cli_error("not running");
+	struct error err;
+	if (master_request(conf, request, out, &err) < 0)
+		return cli_error("%s: %s", request, err.msg);
+	return 0;
+}
+
 int cmd_reload(struct cli *cli, int argc, char **argv)
 {
 	static const char usage[] =
@@ -221,19 +236,12 @@ int cmd_reload(struct cli *cli, int argc, char **argv)
 	struct conf *conf = load_checked(cli);
 	if (conf == NULL)
 		return 1;
-	pid_t pid;
-	int rc = running(conf, &pid);
-	if (rc <= 0) {
-		conf_free(&conf);
-		return rc < 0 ? 1 : cli_error("not running");
-	}
-	struct error err;
 	struct buf *out = buf_new();
-	rc = master_request(conf, "reload", out, &err);
+	int rc = ask_master(conf, "reload", out);
 	buf_free(&out);
 	conf_free(&conf);
-	if (rc < 0)
-		return cli_error("reload: %s", err.msg);
+	if (rc != 0)
+		return rc;
 	printf("postern: reloaded\n");
 	return 0;
 }
@@ -273,19 +281,12 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 	struct conf *conf = cli_conf(cli);
 	if (conf == NULL)
 		return 1;
-	pid_t pid;
-	int rc = running(conf, &pid);
-	if (rc <= 0) {
-		conf_free(&conf);
-		return rc < 0 ? 1 : cli_error("not running");
-	}
-	struct error err;
 	struct buf *out = buf_new();
-	rc = master_request(conf, "status", out, &err);
+	int rc = ask_master(conf, "status", out);
 	conf_free(&conf);
-	if (rc < 0) {
+	if (rc != 0) {
 		buf_free(&out);
-		return cli_error("status: %s", err.msg);
+		return rc;
 	}
 
 	int status = 0;

@@ -100,6 +100,27 @@ struct db *cli_db(struct cli *cli, const struct conf *conf)
 	return db;
 }
 
+int cli_check_verb(int argc, char **argv, const char *object,
+		   const struct cli_verb *rules, size_t nrules)
+{
+	if (argc < 2)
+		return cli_error("usage: postern %s COMMAND ... (see --help)",
+				 object);
+	for (size_t i = 0; i < nrules; i++) {
+		if (strcmp(argv[1], rules[i].verb) != 0)
+			continue;
+		int n = argc - 2;
+		if (n < rules[i].min_args ||
+		    (rules[i].max_args >= 0 && n > rules[i].max_args))
+			return cli_error("wrong number of arguments for %s %s "
+					 "(see --help)",
+					 object, rules[i].verb);
+		return 0;
+	}
+	return cli_error("unknown %s command \"%s\" (see --help)", object,
+			 argv[1]);
+}
+
 int cli_fail(const struct error *err)
 {
 	if (err->kind == ERR_TEMP) {

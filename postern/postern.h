@@ -37,6 +37,18 @@ void cli_print_rows(const struct db_result *res);
 /* Open the database after loading the config; both freed by the caller.
  * Returns 0, or the exit status to use. */
 int cli_open(struct cli *cli, struct conf **conf_r, struct db **db_r);
+/*
+ * For `postern OBJECT VERB ARGS...`: argv[1] must be one of the rules'
+ * verbs, with between min_args and max_args arguments after it (max -1:
+ * any, for verbs taking options).  Returns 0, or 1 after saying what is
+ * wrong.
+ */
+struct cli_verb {
+	const char *verb;
+	int min_args, max_args;
+};
+int cli_check_verb(int argc, char **argv, const char *object,
+		   const struct cli_verb *rules, size_t nrules);
 /* Directory holding the postern program (where the daemons are built). */
 const char *cli_program_dir(struct cli *cli);
 

@@ -24,6 +24,11 @@ int prov_domain_id(struct db_txn *txn, const char *name, struct buf *id_out,
  * when nothing was deleted. */
 int prov_delete_one(struct db *db, const char *sql, const char *key,
 		    const char *what, struct error *err);
+/* Run sql_all, or sql_domain with the normalised domain as its one
+ * parameter when domain is not NULL. */
+int prov_list(struct db *db, const char *domain, const char *sql_all,
+	      const char *sql_domain, const char *what,
+	      struct db_result **res_r, struct error *err);
 /* Format a number for a bound parameter. */
 const char *prov_num(long long v, char out[24]);
 

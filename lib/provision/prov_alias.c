@@ -118,25 +118,11 @@ int prov_alias_del(struct db *db, const char *source, struct error *err)
 int prov_alias_list(struct db *db, const char *domain,
 		    struct db_result **res_r, struct error *err)
 {
-	struct buf *norm = buf_new();
-	const char *params[1];
-	size_t nparams = 0;
-	const char *sql = "SELECT source, destinations, active FROM aliases "
-			  "ORDER BY source";
-	int rc = -1;
-
-	if (domain != NULL) {
-		if (prov_norm_domain(domain, norm, err) < 0)
-			goto out;
-		params[nparams++] = buf_data(norm);
-		sql = "SELECT a.source, a.destinations, a.active FROM aliases a "
-		      "JOIN domains d ON d.id = a.domain_id WHERE d.name = ? "
-		      "ORDER BY a.source";
-	}
-	rc = db_query(db, sql, params, nparams, res_r, err) < 0
-		     ? prov_db_fail(-1, err, "aliases")
-		     : 0;
-out:
-	buf_free(&norm);
-	return rc;
+	return prov_list(db, domain,
+			 "SELECT source, destinations, active FROM aliases "
+			 "ORDER BY source",
+			 "SELECT a.source, a.destinations, a.active FROM aliases a "
+			 "JOIN domains d ON d.id = a.domain_id WHERE d.name = ? "
+			 "ORDER BY a.source",
+			 "aliases", res_r, err);
 }

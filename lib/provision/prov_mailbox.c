@@ -121,27 +121,12 @@ int prov_mailbox_del(struct db *db, const char *address, struct error *err)
 int prov_mailbox_list(struct db *db, const char *domain,
 		      struct db_result **res_r, struct error *err)
 {
-	struct buf *norm = buf_new();
-	const char *params[1];
-	size_t nparams = 0;
-	const char *sql =
-		"SELECT m.address, m.name, m.quota_bytes, m.used_bytes, "
-		"m.message_count, m.active FROM mailboxes m ORDER BY m.address";
-	int rc = -1;
-
-	if (domain != NULL) {
-		if (prov_norm_domain(domain, norm, err) < 0)
-			goto out;
-		params[nparams++] = buf_data(norm);
-		sql = "SELECT m.address, m.name, m.quota_bytes, m.used_bytes, "
-		      "m.message_count, m.active FROM mailboxes m "
-		      "JOIN domains d ON d.id = m.domain_id "
-		      "WHERE d.name = ? ORDER BY m.address";
-	}
-	rc = db_query(db, sql, params, nparams, res_r, err) < 0
-		     ? prov_db_fail(-1, err, "mailboxes")
-		     : 0;
-out:
-	buf_free(&norm);
-	return rc;
+	return prov_list(db, domain,
+			 "SELECT m.address, m.name, m.quota_bytes, m.used_bytes, "
+			 "m.message_count, m.active FROM mailboxes m ORDER BY m.address",
+			 "SELECT m.address, m.name, m.quota_bytes, m.used_bytes, "
+			 "m.message_count, m.active FROM mailboxes m "
+			 "JOIN domains d ON d.id = m.domain_id "
+			 "WHERE d.name = ? ORDER BY m.address",
+			 "mailboxes", res_r, err);
 }

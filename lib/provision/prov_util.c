@@ -87,6 +87,30 @@ int prov_domain_id(struct db_txn *txn, const char *name, struct buf *id_out,
 	return found;
 }
 
+int prov_list(struct db *db, const char *domain, const char *sql_all,
+	      const char *sql_domain, const char *what,
+	      struct db_result **res_r, struct error *err)
+{
+	struct buf *norm = buf_new();
+	const char *params[1];
+	size_t nparams = 0;
+	const char *sql = sql_all;
+	int rc = -1;
+
+	if (domain != NULL) {
+		if (prov_norm_domain(domain, norm, err) < 0)
+			goto out;
+		params[nparams++] = buf_data(norm);
+		sql = sql_domain;
+	}
+	rc = db_query(db, sql, params, nparams, res_r, err) < 0
+		     ? prov_db_fail(-1, err, what)
+		     : 0;
+out:
+	buf_free(&norm);
+	return rc;
+}
+
 const char *prov_num(long long v, char out[24])
 {
 	snprintf(out, 24, "%lld", v);

@@ -1,5 +1,6 @@
 /*
- * fuzz_map_texthash.c - the texthash map parser and lookups on arbitrary text.
+ * fuzz_map.c - a map file parser and lookups on arbitrary text; one
+ * target per syntax, MAP_TYPE set in CMakeLists.txt.
  * The first line of the input is also used as a lookup key, so rules
  * and keys that fit each other get explored.
  */
@@ -11,6 +12,10 @@
 #include "core/buf.h"
 #include "core/xmalloc.h"
 #include "map/map.h"
+
+#ifndef MAP_TYPE
+#error "build with -DMAP_TYPE=\"texthash\" (or cidr, pcre, inline)"
+#endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -33,8 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct error err;
 	struct map *map;
 
-	map = map_open_text("texthash", "fuzz", (const char *)data, size, NULL,
-			    &err);
+	map =
+	    map_open_text(MAP_TYPE, "fuzz", (const char *)data, size, NULL, &err);
 	if (map != NULL) {
 		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 			(void)map_lookup(map, keys[i], value, &err);

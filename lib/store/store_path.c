@@ -1,0 +1,300 @@
+/* The store handle, name safety and the Maildir++ directory layout. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/fsutil.h"
+#include "core/xmalloc.h"
+#include "store_name.h"
+#include "store_private.h"
+
+/* Below RFC 5321's 64 and 253 octets anyway; the checks keep a name
+ * within one path component whatever the caller validated. */
+#define LOCAL_MAX 64
+#define DOMAIN_MAX 253
+#define LABEL_MAX 63
+#define FOLDER_MAX 200
+
+int store_errno(struct error *err, int e, const char *what, const char *path)
+{
+	const char *code =
+	    e == ENOSPC || e == EDQUOT || e == EFBIG ? STORE_ERR_NOSPACE : NULL;
+	/* Even EACCES is temporary for delivery: a store we cannot write is
+	 * our misconfiguration, and bouncing the mail would punish the
+	 * sender for it (Postfix's virtual(8) defers too). */
+	return error_set_code(err, ERR_TEMP, code, "%s %s: %s", what, path,
+			      strerror(e));
+}
+
+struct store *store_new(const struct store_settings *set)
+{
+	struct store *store = xcalloc(1, sizeof(*store));
+	char host[256];
+	const char *h = set->hostname;
+
+	store->root = xstrdup(set->root);
+	store->quota_permanent = set->quota_permanent;
+	if (h == NULL || *h == '\0') {
+		if (gethostname(host, sizeof(host)) < 0)
+			strcpy(host, "localhost");
+		host[sizeof(host) - 1] = '\0';
+		h = host;
+	}
+	store_name_escape_host(h, store->host, sizeof(store->host));
+	return store;
+}
+
+void store_free(struct store **store)
+{
+	if (*store == NULL)
+		return;
+	free((*store)->root);
+	XFREE(*store);
+}
+
+/* Valid UTF-8, no overlong forms or surrogates; len bytes at s. */
+static bool utf8_valid(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+	while (i < len) {
+		unsigned c = s[i];
+		size_t n;
+		unsigned min;
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			n = 1, min = 0x80, c &= 0x1f;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2, min = 0x800, c &= 0x0f;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 3, min = 0x10000, c &= 0x07;
+		} else {
+			return false;
+		}
+		if (len - i <= n)
+			return false;
+		for (size_t k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+			c = (c << 6) | (s[i + k] & 0x3f);
+		}
+		if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+			return false;
+		i += n + 1;
+	}
+	return true;
+}
+
+bool store_domain_valid(const char *domain)
+{
+	size_t len = strlen(domain), label = 0;
+	if (len == 0 || len > DOMAIN_MAX)
+		return false;
+	for (size_t i = 0; i <= len; i++) {
+		char c = domain[i];
+		if (c == '.' || c == '\0') {
+			/* Empty labels catch "", ".x", "x..y" and "x."; LDH
+			 * rules forbid a hyphen at either end. */
+			if (label == 0 || label > LABEL_MAX ||
+			    domain[i - 1] == '-' || domain[i - label] == '-')
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '-'))
+			return false;
+		label++;
+	}
+	return true;
+}
+
+bool store_local_valid(const char *local)
+{
+	size_t len = strlen(local);
+	if (len == 0 || len > LOCAL_MAX || local[0] == '.')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)local[i];
+		if (c < 0x20 || c == 0x7f || c == '/' || (c >= 'A' && c <= 'Z'))
+			return false;
+	}
+	return utf8_valid((const unsigned char *)local, len);
+}
+
+bool store_folder_is_inbox(const char *folder)
+{
+	return folder == NULL || *folder == '\0' ||
+	       strcasecmp(folder, "INBOX") == 0;
+}
+
+/* RFC 3501 5.1.3: "&" starts modified BASE64 ended by "-"; "&-" is "&". */
+static bool mutf7_valid(const char *s)
+{
+	for (const char *p = s; *p != '\0'; p++) {
+		if (*p != '&')
+			continue;
+		for (p++; *p != '-'; p++) {
+			bool b64 = (*p >= 'A' && *p <= 'Z') ||
+				   (*p >= 'a' && *p <= 'z') ||
+				   (*p >= '0' && *p <= '9') || *p == '+' ||
+				   *p == ',';
+			if (!b64)
+				return false;
+		}
+	}
+	return true;
+}
+
+bool store_folder_valid(const char *folder)
+{
+	if (store_folder_is_inbox(folder))
+		return true;
+	size_t len = strlen(folder);
+	if (len > FOLDER_MAX || folder[0] == '.' || folder[len - 1] == '.' ||
+	    strstr(folder, "..") != NULL)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)folder[i];
+		if (c < 0x20 || c > 0x7e || c == '/')
+			return false;
+	}
+	return mutf7_valid(folder);
+}
+
+struct store_mailbox *store_mailbox_open(struct store *store,
+					 const char *domain, const char *local,
+					 struct error *err)
+{
+	if (!store_domain_valid(domain)) {
+		error_set_code(err, ERR_PERM, STORE_ERR_INVALID,
+			       "unsafe domain name for the store");
+		return NULL;
+	}
+	if (!store_local_valid(local)) {
+		error_set_code(err, ERR_PERM, STORE_ERR_INVALID,
+			       "unsafe local part for the store");
+		return NULL;
+	}
+	struct store_mailbox *mbox = xcalloc(1, sizeof(*mbox));
+	mbox->store = store;
+	mbox->path = xasprintf("%s/%s/%s", store->root, domain, local);
+	return mbox;
+}
+
+void store_mailbox_free(struct store_mailbox **mbox)
+{
+	if (*mbox == NULL)
+		return;
+	free((*mbox)->path);
+	XFREE(*mbox);
+}
+
+const char *store_mailbox_path(const struct store_mailbox *mbox)
+{
+	return mbox->path;
+}
+
+char *store_folder_path(const struct store_mailbox *mbox, const char *folder,
+			struct error *err)
+{
+	if (!store_folder_valid(folder)) {
+		error_set_code(err, ERR_PERM, STORE_ERR_INVALID,
+			       "invalid folder name");
+		return NULL;
+	}
+	if (store_folder_is_inbox(folder))
+		return xstrdup(mbox->path);
+	return xasprintf("%s/.%s", mbox->path, folder);
+}
+
+/* mkdir one level; *created_r tells whether it was made now. */
+static int mkdir_one(const char *path, bool *created_r, struct error *err)
+{
+	*created_r = false;
+	if (mkdir(path, STORE_DIR_MODE) == 0) {
+		*created_r = true;
+		return 0;
+	}
+	if (errno != EEXIST)
+		return store_errno(err, errno, "mkdir", path);
+	struct stat st;
+	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+		return error_set(err, ERR_TEMP, "%s is not a directory", path);
+	return 0;
+}
+
+/* Make dir/tmp, dir/new, dir/cur; fsync dir when one was created. */
+static int make_maildir(const char *dir, struct error *err)
+{
+	static const char *const subs[] = {"tmp", "new", "cur"};
+	bool any = false;
+	for (size_t i = 0; i < 3; i++) {
+		char *sub = xasprintf("%s/%s", dir, subs[i]);
+		bool created;
+		int ret = mkdir_one(sub, &created, err);
+		free(sub);
+		if (ret < 0)
+			return -1;
+		any |= created;
+	}
+	return any ? fs_fsync_dir(dir, err) : 0;
+}
+
+int store_folder_create(struct store_mailbox *mbox, const char *folder,
+			struct error *err)
+{
+	char *fpath = store_folder_path(mbox, folder, err);
+	if (fpath == NULL)
+		return -1;
+	char *domdir = fs_dirname(mbox->path);
+	char *rootdir = fs_dirname(domdir);
+	bool created;
+	int ret = -1;
+
+	/* The root is postern init's job: creating it here could put a
+	 * whole store on the wrong file system after a typo. */
+	if (mkdir_one(domdir, &created, err) < 0)
+		goto out;
+	if (created && fs_fsync_dir(rootdir, err) < 0)
+		goto out;
+	if (mkdir_one(mbox->path, &created, err) < 0)
+		goto out;
+	if (created && fs_fsync_dir(domdir, err) < 0)
+		goto out;
+	if (make_maildir(mbox->path, err) < 0)
+		goto out;
+	if (!store_folder_is_inbox(folder)) {
+		if (mkdir_one(fpath, &created, err) < 0)
+			goto out;
+		if (created && fs_fsync_dir(mbox->path, err) < 0)
+			goto out;
+		if (make_maildir(fpath, err) < 0)
+			goto out;
+		/* Maildir++: the marker tells a delivery agent run on the
+		 * folder itself that quota lives in the parent. */
+		char *marker = xasprintf("%s/maildirfolder", fpath);
+		int fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC,
+			      STORE_FILE_MODE);
+		if (fd < 0) {
+			store_errno(err, errno, "create", marker);
+			free(marker);
+			goto out;
+		}
+		close(fd);
+		free(marker);
+		if (fs_fsync_dir(fpath, err) < 0)
+			goto out;
+	}
+	ret = 0;
+out:
+	free(rootdir);
+	free(domdir);
+	free(fpath);
+	return ret;
+}
