@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 
+#include "conf/conf.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
 #include "server/server.h"
@@ -58,7 +59,9 @@ void server_answer_close(struct server *srv, const struct server_conn *conn,
 	io_set_timeout(io, ANSWER_TIMEOUT_MS);
 	if (conn->tls == SERVICE_TLS_IMPLICIT) {
 		struct error err;
-		io_set_handshake_timeout(io, ANSWER_TIMEOUT_MS);
+		io_set_handshake_timeout(
+			io, conf_time(server_conf(srv),
+				      "tls_handshake_timeout") * 1000);
 		if (server_tls(srv) == NULL ||
 		    io_accept_tls(io, server_tls(srv), &err) < 0) {
 			log_warn("TLS with %s: %s", conn->peer,
