@@ -111,6 +111,14 @@ enum io_line_result io_getline(struct io *io, char **line_r, size_t *len_r);
 /* Move up to `max` buffered input bytes to the end of out (BDAT chunks,
  * IMAP literals); returns how many were moved (0: none buffered). */
 size_t io_read_bytes(struct io *io, struct buf *out, size_t max);
+/*
+ * Look at the buffered input without taking it (a DATA reader decides how
+ * much is message and how much is the next pipelined command), then take
+ * the first n bytes with io_consume().  The pointer is borrowed until the
+ * next call on the io.
+ */
+const char *io_peek(const struct io *io, size_t *len_r);
+void io_consume(struct io *io, size_t n);
 /* Bytes of input buffered and not yet taken. */
 size_t io_inbuf_len(const struct io *io);
 

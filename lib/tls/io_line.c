@@ -75,6 +75,19 @@ size_t io_read_bytes(struct io *io, struct buf *out, size_t max)
 	return n;
 }
 
+const char *io_peek(const struct io *io, size_t *len_r)
+{
+	bool readable = io->state == IO_ST_OPEN || io->state == IO_ST_CLOSING;
+	*len_r = readable ? buf_len(io->in) : 0;
+	return buf_data(io->in);
+}
+
+void io_consume(struct io *io, size_t n)
+{
+	size_t len = buf_len(io->in);
+	io_consumed(io, n < len ? n : len);
+}
+
 size_t io_inbuf_len(const struct io *io)
 {
 	return buf_len(io->in);

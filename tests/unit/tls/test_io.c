@@ -25,7 +25,24 @@ struct sess {
 	struct buf *bytes;
 	size_t want_bytes;
 	bool pause_after_first;
+	bool peeking; /* after "PEEK": take raw bytes up to "END" */
 };
+
+/* Take the raw input up to and including "END", the way a DATA reader
+ * takes a message and leaves the pipelined commands after it. */
+static bool take_until_end(struct io *io, struct sess *s)
+{
+	size_t len;
+	const char *p = io_peek(io, &len);
+	const char *end = memmem(p, len, "END", 3);
+	if (end == NULL)
+		return false;
+	size_t n = (size_t)(end - p) + 3;
+	buf_append(s->bytes, p, n);
+	io_consume(io, n);
+	s->peeking = false;
+	return true;
+}
 
 static void on_io(struct io *io, enum io_event event, void *ctx)
 {
@@ -37,6 +54,8 @@ static void on_io(struct io *io, enum io_event event, void *ctx)
 	s->last = event;
 	switch (event) {
 	case IO_DATAIN:
+		if (s->peeking && !take_until_end(io, s))
+			return;
 		if (s->want_bytes > 0) {
 			s->want_bytes -=
 			    io_read_bytes(io, s->bytes, s->want_bytes);
@@ -50,6 +69,11 @@ static void on_io(struct io *io, enum io_event event, void *ctx)
 			}
 			assert_int_equal(strlen(line), len);
 			snprintf(s->lines[s->nlines++], 128, "%s", line);
+			if (strcmp(line, "PEEK") == 0) {
+				s->peeking = true;
+				if (!take_until_end(io, s))
+					return;
+			}
 			if (strncmp(line, "BYTES ", 6) == 0)
 				s->want_bytes = (size_t)atoi(line + 6);
 			if (s->want_bytes > 0) {
@@ -211,6 +235,27 @@ static void test_read_bytes(void **state)
 	teardown(&s, peer);
 }
 
+static void test_peek_consume(void **state)
+{
+	struct sess s;
+	int peer;
+
+	setup(&s, &peer);
+	/* Raw bytes across two reads, then the pipelined commands after the
+	 * marker come back as lines. */
+	send_str(peer, "PEEK\r\nab\r\nE");
+	run_for(&s, 20);
+	assert_int_equal(buf_len(s.bytes), 0);
+	send_str(peer, "ND\r\nNEXT\r\n");
+	run_for(&s, 20);
+	assert_int_equal(buf_len(s.bytes), 7);
+	assert_memory_equal(buf_data(s.bytes), "ab\r\nEND", 7);
+	assert_int_equal(s.nlines, 3);
+	assert_string_equal(s.lines[1], "");
+	assert_string_equal(s.lines[2], "NEXT");
+	teardown(&s, peer);
+}
+
 static void test_pause_resume_and_close(void **state)
 {
 	struct sess s;
@@ -267,6 +312,7 @@ int main(void)
 	    cmocka_unit_test(test_partial_lines),
 	    cmocka_unit_test(test_line_too_long),
 	    cmocka_unit_test(test_read_bytes),
+	    cmocka_unit_test(test_peek_consume),
 	    cmocka_unit_test(test_pause_resume_and_close),
 	    cmocka_unit_test(test_eof_and_timeout),
 	};
