@@ -27,12 +27,11 @@ struct map_sql {
 	long long expansion_limit;
 
 	/* The connection: borrowed from the env, or our own opened at the
-	   first lookup from own_params (when the file names one) or from the
+	   first lookup from the file's settings, completed at open from the
 	   main configuration. */
 	pthread_mutex_t lock;
 	struct db *db;
 	bool own_db;
-	const struct conf *conf;
 	bool has_conn;
 	struct db_params conn;
 	char *host, *dbname, *user, *password, *dbpath;
@@ -370,52 +369,47 @@ static struct db *sql_db(struct map_sql *m, struct error *err)
 	pthread_mutex_lock(&m->lock);
 	if (m->db == NULL) {
 		struct db_params p = m->conn;
-		const struct conf *c = m->conf;
-
-		if (!m->has_conn && c != NULL) {
-			m->db = db_open(c, err);
-		} else if (!m->has_conn || c == NULL) {
-			/* Nothing to fall back on for unset fields. */
-			p.host = m->host;
-			p.dbname = m->dbname;
-			p.user = m->user;
-			p.password = m->password;
-			p.path = m->dbpath;
-			if (!m->has_conn)
-				error_set(err, ERR_CONFIG,
-					  "%s: no database: the map has no "
-					  "connection settings and there is "
-					  "no configuration",
-					  m->path);
-			else
-				m->db = db_open_params(&p, err);
-		} else {
-			p.host = m->host != NULL ? m->host
-						 : conf_str(c, "database_host");
-			p.dbname = m->dbname != NULL
-				       ? m->dbname
-				       : conf_str(c, "database_name");
-			p.user = m->user != NULL ? m->user
-						 : conf_str(c, "database_user");
-			p.password = m->password != NULL
-					 ? m->password
-					 : conf_str(c, "database_password");
-			p.path = m->dbpath != NULL
-				     ? m->dbpath
-				     : conf_str(c, "database_path");
-			if (p.port == 0)
-				p.port = (unsigned)conf_int(c, "database_port");
-			p.timeout_ms =
-			    (unsigned)conf_time(c, "database_timeout") * 1000;
-			p.pool_size =
-			    (unsigned)conf_int(c, "database_pool_size");
+		p.host = m->host;
+		p.dbname = m->dbname;
+		p.user = m->user;
+		p.password = m->password;
+		p.path = m->dbpath;
+		if (!m->has_conn)
+			error_set(err, ERR_CONFIG,
+				  "%s: no database: the map has no connection "
+				  "settings and there is no configuration",
+				  m->path);
+		else
 			m->db = db_open_params(&p, err);
-		}
 		m->own_db = m->db != NULL;
 	}
 	db = m->db;
 	pthread_mutex_unlock(&m->lock);
 	return db;
+}
+
+/*
+ * Fill the connection settings the map file left out from the main
+ * configuration's database_*, now: the map must not keep a pointer to a
+ * configuration that a reload frees.
+ */
+static void fill_from_conf(struct map_sql *m, const struct conf *c)
+{
+	if (m->host == NULL)
+		m->host = xstrdup(conf_str(c, "database_host"));
+	if (m->dbname == NULL)
+		m->dbname = xstrdup(conf_str(c, "database_name"));
+	if (m->user == NULL)
+		m->user = xstrdup(conf_str(c, "database_user"));
+	if (m->password == NULL)
+		m->password = xstrdup(conf_str(c, "database_password"));
+	if (m->dbpath == NULL)
+		m->dbpath = xstrdup(conf_str(c, "database_path"));
+	if (m->conn.port == 0)
+		m->conn.port = (unsigned)conf_int(c, "database_port");
+	m->conn.timeout_ms = (unsigned)conf_time(c, "database_timeout") * 1000;
+	m->conn.pool_size = (unsigned)conf_int(c, "database_pool_size");
+	m->has_conn = true;
 }
 
 static bool domain_allowed(const struct map_sql *m, const struct sql_key *k)
@@ -535,7 +529,6 @@ struct map *map_sql_new(const char *path, const struct map_env *env,
 	pthread_mutex_init(&m->lock, NULL);
 	m->path = xstrdup(path);
 	m->params = array_new();
-	m->conf = env->conf;
 	m->conn.driver = DB_SQLITE;
 	m->conn.pool_size = 1;
 	m->conn.timeout_ms = 5000;
@@ -555,6 +548,8 @@ struct map *map_sql_new(const char *path, const struct map_env *env,
 	buf_free(&text);
 	if (ret == 0 && !m->has_conn && env->db != NULL)
 		m->db = env->db; /* borrowed: own_db stays false */
+	else if (ret == 0 && env->conf != NULL)
+		fill_from_conf(m, env->conf);
 	if (ret < 0) {
 		sql_free(&m->map);
 		return NULL;

@@ -139,8 +139,8 @@ void store_input_mem(struct store_input *in, struct store_input_mem *mem,
 struct store_delivery {
 	struct store_mailbox *mbox;
 	const char *folder;	  /* NULL: INBOX */
-	const char *return_path;  /* "Return-Path: <x>"; NULL: none */
-	const char *delivered_to; /* "Delivered-To: x"; NULL: none */
+	const char *return_path;  /* the address x of "Return-Path: <x>"; NULL: none */
+	const char *delivered_to; /* the address x of "Delivered-To: x"; NULL: none */
 	/* More header lines put after those two (a Received: line), each
 	 * ending in LF or CRLF; NULL: none. */
 	const char *extra_headers;

@@ -31,6 +31,8 @@ usage() {
 [ $# -eq 2 ] || usage
 cmd=$1
 DIR=$2
+# Absolute, since PostgreSQL commands run from / (as_pg).
+[ "$cmd" = start ] || DIR=$(cd "$DIR" && pwd)
 
 ensure_packages() {
 	missing=""
@@ -61,7 +63,9 @@ secret() {
 # Run a command as the PostgreSQL owner.
 as_pg() {
 	if [ "$(id -u)" -eq 0 ]; then
-		runuser -u postgres -- "$@"
+		# From /: postgres cannot enter the caller's folder (root's 0700
+		# home) and would say so on every command.
+		(cd / && runuser -u postgres -- "$@")
 	else
 		"$@"
 	fi

@@ -25,6 +25,13 @@ echo "--- ctest -R _servers"
 if ! ctest --test-dir "$POSTERN_BUILD_DIR" -R '_servers$' --output-on-failure; then
 	failed="$failed ctest-servers"
 fi
+if [ -n "${POSTERN_ASAN_BUILD_DIR:-}" ]; then
+	echo "--- ctest -R _servers (ASan + UBSan)"
+	if ! ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		ctest --test-dir "$POSTERN_ASAN_BUILD_DIR" -R '_servers$' --output-on-failure; then
+		failed="$failed ctest-servers-asan"
+	fi
+fi
 for t in "$here"/test_*; do
 	[ -x "$t" ] || continue
 	name=$(basename "$t")

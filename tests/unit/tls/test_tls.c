@@ -387,15 +387,10 @@ static void test_reload(void **state)
 	server_stop(&s);
 }
 
-static int group_setup(void **state)
+static int make_cert(void)
 {
 	struct error err;
 
-	snprintf(g_dir, sizeof(g_dir), "/tmp/test_tls_XXXXXX");
-	if (mkdtemp(g_dir) == NULL)
-		return -1;
-	snprintf(g_cert, sizeof(g_cert), "%s/cert.pem", g_dir);
-	snprintf(g_key, sizeof(g_key), "%s/key.pem", g_dir);
 	if (tls_generate_selfsigned(g_cert, g_key, "mail.example.test", 30,
 				    &err) < 0) {
 		fprintf(stderr, "%s\n", err.msg);
@@ -404,10 +399,21 @@ static int group_setup(void **state)
 	return 0;
 }
 
-/* Each test that changes the files regenerates the original first. */
+static int group_setup(void **state)
+{
+	snprintf(g_dir, sizeof(g_dir), "/tmp/test_tls_XXXXXX");
+	if (mkdtemp(g_dir) == NULL)
+		return -1;
+	snprintf(g_cert, sizeof(g_cert), "%s/cert.pem", g_dir);
+	snprintf(g_key, sizeof(g_key), "%s/key.pem", g_dir);
+	return make_cert();
+}
+
+/* Each test that changes the files regenerates the original first, in
+ * the same folder (group_teardown removes it). */
 static int test_setup(void **state)
 {
-	return group_setup(state);
+	return make_cert();
 }
 
 static int group_teardown(void **state)
