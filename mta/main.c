@@ -1,18 +1,121 @@
 /*
- * postern-smtpd - the SMTP server (MX, submission, submissions).
- *
- * Not ready yet: every connection is answered
- *   421 4.3.2 Service not yet available
- * and closed (after the TLS handshake on an implicit-TLS listener).
- * The protocol engine replaces on_accept in a later issue; the lifecycle
- * (listeners from the master, reload, graceful stop) is the server
- * skeleton's (server/server.h).
+ * postern-smtpd - the SMTP server (RFC 5321) of the smtp, submission and
+ * submissions services: sessions (smtpd-session.c) on the server
+ * skeleton's loop, recipient lookups in a worker pool, messages handed to
+ * postern-queued.  See smtpd.h for the files, smtpd-resolve.h for the
+ * recipient rules and the top of each smtpd-*.c for its part of the
+ * behaviour.
  */
-#include "server/server.h"
+#include <stdlib.h>
+#include <string.h>
 
-static void on_accept(struct server *srv, const struct server_conn *conn)
+#include "core/log.h"
+#include "core/xmalloc.h"
+#include "db/db.h"
+#include "ev/net.h"
+#include "ev/worker.h"
+#include "map/map.h"
+#include "queue/submit.h"
+
+#include "smtpd.h"
+
+static struct smtpd smtpd;
+
+/*
+ * A map that cannot be opened (a missing or broken .cf) does not keep the
+ * service down: it is logged, and every lookup through it fails
+ * temporarily (451 4.3.0 at RCPT), so senders retry while the
+ * administrator fixes it (then restarts postern-smtpd).
+ */
+static void open_map(const struct conf *conf, const char *param,
+		     struct map **map_r)
 {
-	server_answer_close(srv, conn, "421 4.3.2 Service not yet available");
+	struct error err;
+
+	*map_r = map_open(conf_str(conf, param), &smtpd.map_env, &err);
+	if (*map_r == NULL) {
+		log_error("%s = %s: %s; lookups will fail until a restart",
+			  param, conf_str(conf, param), err.msg);
+		*map_r = map_open("fail:unavailable", &smtpd.map_env, NULL);
+		ASSERT(*map_r != NULL);
+	}
+}
+
+static int smtpd_init(struct server *srv, struct error *err)
+{
+	const struct conf *conf = server_conf(srv);
+	long long threads = conf_int(conf, "worker_threads");
+
+	smtpd.srv = srv;
+	smtpd.ev = server_ev(srv);
+	smtpd.set = smtpd_settings_new(conf, err);
+	if (smtpd.set == NULL)
+		return -1;
+	smtpd.db = db_open(conf, err);
+	if (smtpd.db == NULL)
+		return -1;
+	/* The maps use our database; no conf pointer (reload replaces it). */
+	smtpd.map_env.db = smtpd.db;
+	open_map(conf, "virtual_mailbox_domains", &smtpd.maps.mailbox_domains);
+	open_map(conf, "virtual_mailbox_maps", &smtpd.maps.mailboxes);
+	open_map(conf, "virtual_alias_maps", &smtpd.maps.aliases);
+	open_map(conf, "virtual_alias_domains", &smtpd.maps.alias_domains);
+	smtpd.mynetworks = smtpd_mynetworks_open(conf, err);
+	if (smtpd.mynetworks == NULL)
+		return -1;
+	smtpd.workers = worker_pool_new(smtpd.ev, threads > 0 ? threads : 1);
+	smtpd.queue =
+	    submit_client_new(smtpd.ev, conf_str(conf, "queue_socket"));
+	if (smtpd.set->client_connection_limit > 0)
+		smtpd.limit =
+		    net_limit_new(0, smtpd.set->client_connection_limit);
+	smtpd.sasl = smtpd_sasl_new(&smtpd, err);
+	if (smtpd.sasl == NULL && err->kind != ERR_NONE)
+		log_warn("AUTH disabled: %s", err->msg);
+	server_set_ctx(srv, &smtpd);
+	return 0;
+}
+
+static void smtpd_accept(struct server *srv, const struct server_conn *conn)
+{
+	smtpd_session_start(&smtpd, conn);
+	/* The skeleton counts connections; ours ends in session_free. */
+}
+
+static void smtpd_reload(struct server *srv)
+{
+	struct error err;
+	struct smtpd_settings *set = smtpd_settings_new(server_conf(srv), &err);
+
+	/* Maps, mynetworks and the database stay as opened at start-up:
+	 * worker jobs in flight use them.  Restart to change them. */
+	if (set == NULL) {
+		log_warn("reload: %s; keeping the old settings", err.msg);
+		return;
+	}
+	smtpd_settings_unref(&smtpd.set);
+	smtpd.set = set;
+}
+
+static void smtpd_stop(struct server *srv)
+{
+	smtpd.stopping = true;
+	smtpd_sessions_stop(&smtpd);
+}
+
+static void smtpd_fini(struct server *srv)
+{
+	worker_pool_free(&smtpd.workers);
+	smtpd_sasl_free(&smtpd.sasl);
+	submit_client_free(&smtpd.queue);
+	net_limit_free(&smtpd.limit);
+	map_free(&smtpd.maps.mailbox_domains);
+	map_free(&smtpd.maps.mailboxes);
+	map_free(&smtpd.maps.aliases);
+	map_free(&smtpd.maps.alias_domains);
+	map_free(&smtpd.mynetworks);
+	db_close(&smtpd.db);
+	smtpd_settings_unref(&smtpd.set);
 }
 
 int main(int argc, char **argv)
@@ -20,7 +123,11 @@ int main(int argc, char **argv)
 	static const struct server_hooks hooks = {
 	    .name = "smtpd",
 	    .default_service = "smtp",
-	    .accept = on_accept,
+	    .init = smtpd_init,
+	    .accept = smtpd_accept,
+	    .reload = smtpd_reload,
+	    .stop = smtpd_stop,
+	    .fini = smtpd_fini,
 	};
 	return server_main(argc, argv, &hooks);
 }

@@ -33,6 +33,7 @@ static const struct {
 	{"mailbox", cmd_mailbox, "add, list or delete mailboxes"},
 	{"alias", cmd_alias, "add, list or delete aliases"},
 	{"alias-domain", cmd_alias_domain, "add, list or delete alias domains"},
+	{"queue", cmd_queue, "list, show, flush, delete, hold, release or requeue queued mail"},
 };
 
 static void usage(FILE *out)

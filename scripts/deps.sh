@@ -6,7 +6,7 @@
 set -eu
 
 run_pkgs="build-essential cmake pkg-config openssl ca-certificates
-libssl-dev libsasl2-dev libpq-dev libmariadb-dev libsqlite3-dev sqlite3
+libssl-dev libsasl2-dev libsasl2-modules libpq-dev libmariadb-dev libsqlite3-dev sqlite3
 libmicrohttpd-dev libjansson-dev libpcre2-dev liblmdb-dev libsodium-dev
 libcrypt-dev libidn2-dev"
 test_pkgs="libcmocka-dev clang libclang-rt-14-dev python3 postgresql

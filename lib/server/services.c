@@ -41,6 +41,8 @@ static const char default_text[] =
     "1      postern-lmtpd\n"
     "lmtp-unix    unix  $lmtp_socket                           none      "
     "1      postern-lmtpd\n"
+    "queue        unix  $queue_socket                          none      "
+    "1      postern-queued\n"
     "imap         inet  $inet_interfaces:$imap_port            starttls  "
     "1      postern-imapd\n"
     "imaps        inet  $inet_interfaces:$imaps_port           implicit  "

@@ -47,7 +47,7 @@ static void test_default_table(void **state)
 	struct services *s = parse(conf, text, &err);
 	if (s == NULL)
 		fail_msg("%s", err.msg);
-	assert_int_equal(services_count(s), 9);
+	assert_int_equal(services_count(s), 10);
 
 	const struct service_def *d = services_find(s, "smtp");
 	assert_non_null(d);
@@ -72,12 +72,18 @@ static void test_default_table(void **state)
 	d = services_find(s, "lmtp-unix");
 	assert_int_equal(d->type, SERVICE_UNIX);
 	assert_string_equal(d->addrs[0].path, CONFDIR "/run/lmtp.sock");
+	d = services_find(s, "queue");
+	assert_non_null(d);
+	assert_int_equal(d->type, SERVICE_UNIX);
+	assert_int_equal(d->procs, 1);
+	assert_string_equal(d->addrs[0].path, CONFDIR "/run/queue.sock");
+	assert_string_equal(d->argv[0], "postern-queued");
 	d = services_find(s, "admin-api");
 	assert_string_equal(d->addrs[0].text, "127.0.0.1:8081");
 	assert_string_equal(d->argv[0], "postern-admin-api");
 	assert_null(services_find(s, "nope"));
 	assert_ptr_equal(services_at(s, 0), services_find(s, "smtp"));
-	assert_null(services_at(s, 9));
+	assert_null(services_at(s, 10));
 
 	services_free(&s);
 	assert_null(s);

@@ -1,0 +1,355 @@
+/*
+ * lmtp-local - resolution and delivery (lmtp-local.h).
+ */
+/* O_TMPFILE needs _GNU_SOURCE, which the build defines. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/fsutil.h"
+#include "core/log.h"
+#include "core/str.h"
+#include "core/timeutil.h"
+#include "core/xmalloc.h"
+#include "db/db.h"
+#include "lmtp-address.h"
+#include "lmtp-local.h"
+#include "map/map.h"
+#include "store/store.h"
+
+struct lmtp_backend {
+	unsigned refcount;
+	struct lmtp_settings set;
+	struct db *db;
+	struct map_env env;
+	struct map *mailboxes;
+	struct store *store;
+	/* Why lookups cannot work (kind ERR_NONE when they can). */
+	struct error broken;
+};
+
+struct lmtp_backend *lmtp_backend_new(const struct conf *conf,
+				      struct error *err)
+{
+	struct lmtp_backend *be = xcalloc(1, sizeof(*be));
+
+	be->refcount = 1;
+	if (lmtp_settings_load(&be->set, conf, err) < 0)
+		goto fail;
+	/* A database that is down does not fail here: lookups then
+	 * answer 451 until it is back (db.h).  One that cannot be opened
+	 * at all, or a map that cannot be read, does not stop the daemon
+	 * either (Postfix's dict_surrogate): every lookup answers 451
+	 * 4.3.5 and logs why, until a reload brings a working config. */
+	be->db = db_open(conf, &be->broken);
+	if (be->db == NULL) {
+		error_prefix(&be->broken, "database");
+		log_error("%s", be->broken.msg);
+	} else {
+		/* No conf in the env: sql maps keep env->conf for their
+		 * first lookup, and the server's conf is freed by a reload
+		 * while this backend lives on.  Sql maps without
+		 * connection settings (the default ones) use env.db. */
+		be->env.conf = NULL;
+		be->env.db = be->db;
+		be->mailboxes =
+		    map_open(be->set.mailbox_maps, &be->env, &be->broken);
+		if (be->mailboxes == NULL) {
+			error_prefix(&be->broken, "virtual_mailbox_maps");
+			log_error("%s", be->broken.msg);
+		}
+	}
+	struct store_settings ss = {
+	    .root = be->set.mail_directory,
+	    .hostname = NULL,
+	    .quota_permanent = be->set.quota_permanent,
+	};
+	be->store = store_new(&ss);
+	return be;
+fail:
+	lmtp_backend_unref(&be);
+	return NULL;
+}
+
+void lmtp_backend_ref(struct lmtp_backend *be)
+{
+	be->refcount++;
+}
+
+void lmtp_backend_unref(struct lmtp_backend **bep)
+{
+	struct lmtp_backend *be = *bep;
+	*bep = NULL;
+	if (be == NULL || --be->refcount > 0)
+		return;
+	map_free(&be->mailboxes);
+	store_free(&be->store);
+	db_close(&be->db);
+	lmtp_settings_clear(&be->set);
+	free(be);
+}
+
+const struct lmtp_settings *lmtp_backend_settings(const struct lmtp_backend *be)
+{
+	return &be->set;
+}
+
+static void rcpt_tempfail(struct lmtp_recipient *rcpt)
+{
+	smtp_reply_set(&rcpt->reply, 451, "4.3.0",
+		       "<%s>: Temporary lookup failure", rcpt->address);
+}
+
+static void rcpt_quota_reply(const struct lmtp_backend *be,
+			     struct lmtp_recipient *rcpt)
+{
+	if (be->set.quota_permanent)
+		smtp_reply_set(&rcpt->reply, 552, "5.2.2", "<%s>: Mailbox full",
+			       rcpt->address);
+	else
+		smtp_reply_set(&rcpt->reply, 452, "4.2.2", "<%s>: Mailbox full",
+			       rcpt->address);
+}
+
+/* 1 with the quota, 0 when SQL has no row, -1 on failure (logged). */
+static int lookup_quota(struct lmtp_backend *be, const char *id,
+			const char *mailbox, uint64_t *quota_r)
+{
+	static const char sql[] =
+	    "SELECT quota_bytes FROM mailboxes WHERE address = ?";
+	const char *params[] = {mailbox};
+	struct db_result *res = NULL;
+	struct error err;
+	unsigned long long v = 0;
+	int ret = 0;
+
+	*quota_r = 0;
+	if (db_query(be->db, sql, params, 1, &res, &err) < 0) {
+		log_warn("%s: quota of %s: %s", id, mailbox, err.msg);
+		return -1;
+	}
+	if (db_result_rows(res) > 0) {
+		const char *s = db_result_value(res, 0, 0);
+		if (s != NULL && !str_to_u64(s, &v)) {
+			log_warn("%s: quota of %s: not a number: %s", id,
+				 mailbox, s);
+			ret = -1;
+		} else {
+			*quota_r = v;
+			ret = 1;
+		}
+	}
+	db_result_free(&res);
+	return ret;
+}
+
+/* Refuse at RCPT a mailbox already full, or one the announced size
+ * would overflow (Dovecot's lmtp_rcpt_check_quota); the exact check
+ * is the store's, after the message. */
+static bool over_quota(struct lmtp_backend *be, const char *id,
+		       struct lmtp_recipient *rcpt, struct store_mailbox *mbox,
+		       uint64_t size_hint)
+{
+	struct store_quota q = {.bytes = rcpt->quota_bytes};
+	struct store_usage usage;
+	struct error err;
+
+	(void)be;
+	if (q.bytes == 0)
+		return false;
+	if (store_usage(mbox, &q, &usage, &err) < 0) {
+		log_warn("%s: quota usage of %s: %s", id, rcpt->mailbox,
+			 err.msg);
+		return false;
+	}
+	return usage.bytes >= q.bytes ||
+	       (size_hint > 0 && usage.bytes + size_hint > q.bytes);
+}
+
+void lmtp_local_rcpt(struct lmtp_backend *be, const char *id,
+		     struct lmtp_recipient *rcpt, uint64_t size_hint)
+{
+	if (be->mailboxes == NULL) {
+		log_warn("%s: <%s>: %s", id, rcpt->address, be->broken.msg);
+		smtp_reply_set(&rcpt->reply, 451, "4.3.5",
+			       "<%s>: Server configuration problem",
+			       rcpt->address);
+		return;
+	}
+
+	char *keys[2];
+	size_t nkeys = lmtp_address_keys(rcpt->local, rcpt->domain,
+					 be->set.recipient_delimiter, keys);
+	struct buf *value = buf_new();
+	struct error err;
+	int found = 0;
+	size_t i;
+
+	for (i = 0; i < nkeys && found == 0; i++) {
+		found = map_lookup(be->mailboxes, keys[i], value, &err);
+		if (found < 0)
+			log_warn("%s: %s lookup of %s: %s", id,
+				 map_spec(be->mailboxes), keys[i], err.msg);
+	}
+	if (found < 0) {
+		rcpt_tempfail(rcpt);
+		goto out;
+	}
+	if (found == 0) {
+		smtp_reply_set(&rcpt->reply, 550, "5.1.1",
+			       "<%s>: Recipient address rejected: User "
+			       "unknown in virtual mailbox table",
+			       rcpt->address);
+		goto out;
+	}
+	const char *mailbox = keys[i - 1];
+	if (!lmtp_mailbox_parse(buf_data(value), &rcpt->mbox_domain,
+				&rcpt->mbox_local)) {
+		log_error("%s: %s answers \"%s\" for %s, not DOMAIN/USER/", id,
+			  map_spec(be->mailboxes), buf_data(value), mailbox);
+		rcpt_tempfail(rcpt);
+		goto out;
+	}
+	rcpt->mailbox = xstrdup(mailbox);
+	/* No row: a mailbox from a non-SQL map, without a quota. */
+	if (lookup_quota(be, id, mailbox, &rcpt->quota_bytes) < 0) {
+		rcpt_tempfail(rcpt);
+		goto out;
+	}
+	struct store_mailbox *mbox = store_mailbox_open(
+	    be->store, rcpt->mbox_domain, rcpt->mbox_local, &err);
+	if (mbox == NULL) {
+		log_error("%s: mailbox %s: %s", id, mailbox, err.msg);
+		rcpt_tempfail(rcpt);
+		goto out;
+	}
+	rcpt->backend_data = mbox;
+	if (over_quota(be, id, rcpt, mbox, size_hint)) {
+		rcpt_quota_reply(be, rcpt);
+		goto out;
+	}
+	smtp_reply_set(&rcpt->reply, 250, "2.1.5", "Ok");
+out:
+	for (i = 0; i < nkeys; i++)
+		free(keys[i]);
+	buf_free(&value);
+}
+
+void lmtp_local_rcpt_free(struct lmtp_recipient *rcpt)
+{
+	struct store_mailbox *mbox = rcpt->backend_data;
+	store_mailbox_free(&mbox);
+	rcpt->backend_data = NULL;
+}
+
+/* Dovecot's Received line for LMTP, one per recipient ("for"). */
+static char *received_header(const struct lmtp_message *msg,
+			     const struct lmtp_recipient *rcpt,
+			     const char *hostname)
+{
+	char date[64];
+	bool unix_peer = strcmp(msg->peer, "unix") == 0;
+
+	time_format_rfc5322(time(NULL), date, sizeof(date));
+	return xasprintf(
+	    "Received: from %s (%s%s%s)\r\n"
+	    "\tby %s (Postern) with %s id %s\r\n"
+	    "\tfor <%s>; %s\r\n",
+	    msg->helo[0] != '\0' ? msg->helo : "unknown", unix_peer ? "" : "[",
+	    unix_peer ? "unix socket" : msg->peer, unix_peer ? "" : "]",
+	    hostname, msg->smtputf8 ? "UTF8LMTP" : "LMTP", msg->id,
+	    rcpt->address, date);
+}
+
+static void delivery_reply(const struct lmtp_backend *be, const char *id,
+			   struct lmtp_recipient *rcpt,
+			   const struct store_delivery *d,
+			   const struct error *err)
+{
+	if (err->kind == ERR_NONE) {
+		rcpt->saved_name = xstrdup(d->name);
+		smtp_reply_set(&rcpt->reply, 250, "2.0.0", "<%s> Saved",
+			       rcpt->address);
+		return;
+	}
+	if (err->code != NULL && strcmp(err->code, STORE_ERR_QUOTA) == 0) {
+		if (err->kind == ERR_PERM)
+			smtp_reply_set(&rcpt->reply, 552, "5.2.2",
+				       "<%s>: Mailbox full", rcpt->address);
+		else
+			smtp_reply_set(&rcpt->reply, 452, "4.2.2",
+				       "<%s>: Mailbox full", rcpt->address);
+		return;
+	}
+	(void)be;
+	log_error("%s: delivery to %s: %s", id, rcpt->mailbox, err->msg);
+	if (err->code != NULL && strcmp(err->code, STORE_ERR_NOSPACE) == 0)
+		smtp_reply_set(&rcpt->reply, 452, "4.3.1",
+			       "Insufficient system storage");
+	else
+		smtp_reply_set(&rcpt->reply, 451, "4.3.0",
+			       "Temporary local problem");
+}
+
+void lmtp_local_deliver(struct lmtp_backend *be, const struct lmtp_message *msg,
+			int fd)
+{
+	size_t n = msg->nrcpts;
+	struct store_delivery *ds = xcalloc(n, sizeof(*ds));
+	struct error *errs = xcalloc(n, sizeof(*errs));
+	char **received = xcalloc(n, sizeof(*received));
+	struct store_input in;
+
+	for (size_t i = 0; i < n; i++) {
+		struct lmtp_recipient *r = msg->rcpts[i];
+		received[i] = received_header(msg, r, be->set.hostname);
+		ds[i].mbox = r->backend_data;
+		ds[i].return_path = msg->from;
+		ds[i].delivered_to = r->address;
+		ds[i].extra_headers = received[i];
+		ds[i].quota.bytes = r->quota_bytes;
+	}
+	if (lseek(fd, 0, SEEK_SET) < 0) {
+		struct error err;
+		error_set(&err, ERR_TEMP, "spool: lseek: %s", strerror(errno));
+		for (size_t i = 0; i < n; i++)
+			errs[i] = err;
+	} else {
+		store_input_fd(&in, &fd);
+		store_deliver_many(ds, n, &in, errs);
+	}
+	for (size_t i = 0; i < n; i++) {
+		delivery_reply(be, msg->id, msg->rcpts[i], &ds[i], &errs[i]);
+		free(received[i]);
+	}
+	free(received);
+	free(errs);
+	free(ds);
+}
+
+int lmtp_spool_open(const char *dir, struct error *err)
+{
+	if (fs_mkdir_p(dir, 0700, err) < 0)
+		return -1;
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		return fd;
+	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+		return error_set(err, ERR_TEMP, "open %s (O_TMPFILE): %s", dir,
+				 strerror(errno));
+	char *path = xasprintf("%s/.lmtp-spool-XXXXXX", dir);
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd < 0) {
+		error_set(err, ERR_TEMP, "mkstemp %s: %s", path,
+			  strerror(errno));
+	} else {
+		(void)unlink(path);
+	}
+	free(path);
+	return fd;
+}

@@ -1,0 +1,163 @@
+/*
+ * smtpd-rcpt.c - RCPT TO: parse on the loop, resolve in the worker pool
+ * (SQL lookups must not stall other sessions), answer on the loop.  The
+ * session reads nothing more until the answer is out, so pipelined
+ * commands are answered in order (RFC 2920).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/xmalloc.h"
+#include "ev/worker.h"
+#include "queue/submit.h"
+
+#include "smtpd.h"
+
+struct rcpt_job {
+	struct smtpd_session *s;
+	/* Inputs, copied: the worker must not touch the session. */
+	const struct smtpd_maps *maps;
+	struct smtpd_resolve_opts opts;
+	char *delimiters;
+	char *address;
+	char *log_id;
+	/* Outputs. */
+	struct array *finals;
+	struct smtp_reply reply;
+	int ret;
+	/* Kept for the queue. */
+	char *orcpt;
+	unsigned notify;
+};
+
+static void job_free(struct rcpt_job *j)
+{
+	free(j->delimiters);
+	free(j->address);
+	free(j->log_id);
+	free(j->orcpt);
+	smtpd_finals_free(&j->finals);
+	free(j);
+}
+
+static void rcpt_work(void *ctx)
+{
+	struct rcpt_job *j = ctx;
+
+	j->ret = smtpd_resolve(j->maps, j->address, &j->opts, j->log_id,
+			       j->finals, &j->reply);
+}
+
+/* smtp_notify bits are queue.h's QUEUE_NOTIFY bits, value for value. */
+_Static_assert((int)SMTP_NOTIFY_NEVER == (int)QUEUE_NOTIFY_NEVER &&
+		   (int)SMTP_NOTIFY_SUCCESS == (int)QUEUE_NOTIFY_SUCCESS &&
+		   (int)SMTP_NOTIFY_FAILURE == (int)QUEUE_NOTIFY_FAILURE &&
+		   (int)SMTP_NOTIFY_DELAY == (int)QUEUE_NOTIFY_DELAY,
+	       "notify bits differ");
+
+static void rcpt_done(void *ctx)
+{
+	struct rcpt_job *j = ctx;
+	struct smtpd_session *s = j->s;
+	struct smtpd_txn *t = s->txn;
+
+	if (s->dead || t == NULL) {
+		job_free(j);
+		smtpd_session_release(s);
+		return;
+	}
+	if (j->ret < 0) {
+		log_info("NOQUEUE: reject: RCPT from [%s]: %u %s %s; from=<%s> "
+			 "to=<%s> proto=%s helo=<%s>",
+			 s->peer, j->reply.code, j->reply.enhanced,
+			 j->reply.text, buf_data(t->sender), j->address,
+			 s->esmtp ? "ESMTP" : "SMTP",
+			 s->helo != NULL ? s->helo : "");
+		smtpd_reply_error(s, &j->reply);
+	} else {
+		for (size_t i = 0; i < array_len(j->finals); i++) {
+			struct smtpd_final *f = array_get(j->finals, i);
+			struct submit_rcpt rc = {
+			    .addr = f->addr,
+			    .orcpt = j->orcpt,
+			    .notify = j->notify,
+			};
+
+			if (hash_contains(t->finals, f->addr))
+				continue;
+			hash_put(t->finals, f->addr, "");
+			if (t->submit != NULL)
+				submit_add_rcpt(t->submit, &rc);
+			t->nfinal++;
+		}
+		if (t->nrcpt++ == 0)
+			t->first_rcpt = xstrdup(j->address);
+		s->state = SMTPD_STATE_RCPT;
+		smtpd_reply(s, 250, "2.1.5", "Ok");
+	}
+	job_free(j);
+	smtpd_session_release(s);
+	smtpd_session_resume(s);
+}
+
+void smtpd_cmd_rcpt(struct smtpd_session *s, const struct smtp_command *cmd)
+{
+	struct smtpd_txn *t = s->txn;
+	struct smtp_rcpt rcpt;
+	struct smtp_reply r;
+	struct rcpt_job *j;
+	struct buf *addr;
+
+	if (t == NULL) {
+		smtpd_error(s, 503, "5.5.1", "Error: need MAIL command");
+		return;
+	}
+	if (t->bdat_started) {
+		/* RFC 3030 2: the envelope is closed once chunks flow. */
+		smtpd_error(s, 503, "5.5.1", "Error: BDAT in progress");
+		return;
+	}
+	if (t->nrcpt >= s->set->recipient_limit) {
+		smtpd_reply(s, 452, "4.5.3", "Error: too many recipients");
+		return;
+	}
+	if (smtp_command_parse_rcpt(cmd->args, cmd->args_len,
+				    smtpd_extensions(s),
+				    t->mail.params.smtputf8, &rcpt, &r) < 0) {
+		smtpd_reply_error(s, &r);
+		return;
+	}
+	if (rcpt.to.domain[0] == '\0') {
+		/* <Postmaster> (RFC 5321 4.5.1): ours, at $myhostname. */
+		free(rcpt.to.domain);
+		rcpt.to.domain = xstrdup(s->set->myhostname);
+	}
+	addr = buf_new();
+	address_format(&rcpt.to, addr);
+
+	j = xcalloc(1, sizeof(*j));
+	j->s = s;
+	j->maps = &s->smtpd->maps;
+	j->delimiters = xstrdup(s->set->recipient_delimiter);
+	j->opts.delimiters = j->delimiters;
+	j->opts.recursion_limit = s->set->alias_recursion_limit;
+	j->opts.expansion_limit = s->set->alias_expansion_limit;
+	j->opts.relay_ok = smtpd_may_relay(s);
+	j->address = buf_steal(addr);
+	j->log_id = xstrdup(smtpd_log_id(s));
+	j->finals = array_new();
+	j->notify = rcpt.params.notify;
+	if (rcpt.params.orcpt_type[0] != '\0')
+		j->orcpt = xasprintf("%s;%s", rcpt.params.orcpt_type,
+				     rcpt.params.orcpt);
+	else
+		j->orcpt = xasprintf("rfc822;%s", j->address);
+	buf_free(&addr);
+	smtp_rcpt_clear(&rcpt);
+
+	s->pending++;
+	smtpd_session_suspend(s);
+	worker_submit(s->smtpd->workers, rcpt_work, rcpt_done, j);
+}

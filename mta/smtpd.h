@@ -1,0 +1,276 @@
+/*
+ * smtpd - postern-smtpd's internal interface: the process state, the
+ * settings, and the SMTP session state machine split over its files
+ * (a table of contents, as OpenSMTPD's smtpd.h):
+ *
+ *   smtpd-settings.c   the settings, read from main.cf (refcounted, so a
+ *                      reload never pulls them from under a live session)
+ *   smtpd-session.c    session life: io events, input framing, replies,
+ *                      error limits, timeouts
+ *   smtpd-commands.c   the command dispatcher and HELO, EHLO, STARTTLS,
+ *                      MAIL, RSET, NOOP, QUIT, VRFY, HELP
+ *   smtpd-rcpt.c       RCPT, its lookup in the worker pool
+ *   smtpd-resolve.c    recipient resolution (smtpd-resolve.h)
+ *   smtpd-data.c       DATA and BDAT, the Received header, the queue
+ *   smtpd-auth.c       AUTH through Cyrus SASL
+ *   smtpd-testing.c    a struct smtpd without a server (tests, fuzzing)
+ *
+ * Everything here runs on the loop thread but the resolver and the SASL
+ * steps, which run in the worker pool on copies of their inputs.
+ *
+ * Policy: relaying (a foreign RCPT domain) is for $mynetworks and
+ * authenticated clients only.  AUTH is offered only over TLS, on every
+ * service; the services named in $smtpd_submission_services (default
+ * submission, submissions) refuse MAIL before TLS and AUTH (530 5.7.0).
+ * smtpd_client_connection_count_limit counts per process (a service may
+ * run several), $mynetworks exempt as Postfix's default
+ * smtpd_client_event_limit_exceptions.  A reload (SIGHUP) applies the
+ * settings to new sessions; the maps, $mynetworks and the database stay
+ * as opened at start-up (worker jobs may be using them).
+ *
+ * Lifetime: a session is freed when its connection ends, unless worker
+ * jobs or a queue commit still hold it (s->pending): then it is marked
+ * dead and freed by the last completion.
+ */
+#ifndef POSTERN_SMTPD_H
+#define POSTERN_SMTPD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conf/conf.h"
+#include "core/buf.h"
+#include "core/list.h"
+#include "map/map.h"
+#include "server/server.h"
+#include "smtp/smtp_command.h"
+#include "smtp/smtp_data.h"
+#include "smtp/smtp_reply.h"
+
+#include "smtpd-resolve.h"
+
+struct db;
+struct ev;
+struct hash;
+struct io;
+struct net_limit;
+struct submit;
+struct submit_client;
+struct tls_ctx;
+struct worker_pool;
+struct smtpd_sasl;
+
+/* Greatest input line: AUTH exchanges (RFC 4954 4); other verbs are held
+ * to SMTP_COMMAND_LINE_MAX by smtp_command_parse(). */
+#define SMTPD_LINE_MAX SMTP_AUTH_LINE_MAX
+/* Bytes pulled from the io per read while reading commands or data. */
+#define SMTPD_READ_CHUNK (64 * 1024)
+
+struct smtpd_settings {
+	int refs;
+	char *myhostname;
+	char *banner;
+	uint64_t message_size_limit; /* 0: none */
+	enum smtp_bare_mode bare_mode;
+	unsigned recipient_limit;
+	int64_t timeout_ms;
+	int64_t handshake_timeout_ms;
+	unsigned soft_error_limit;
+	unsigned hard_error_limit;
+	int64_t error_sleep_ms;
+	unsigned client_connection_limit;
+	char *recipient_delimiter;
+	unsigned alias_recursion_limit;
+	unsigned alias_expansion_limit;
+	char *submission_services; /* list, as written */
+	char *sasl_mechanisms;
+};
+
+struct smtpd_settings *smtpd_settings_new(const struct conf *conf,
+					  struct error *err);
+struct smtpd_settings *smtpd_settings_ref(struct smtpd_settings *set);
+void smtpd_settings_unref(struct smtpd_settings **set);
+/* Is SERVICE one of $smtpd_submission_services? */
+bool smtpd_settings_is_submission(const struct smtpd_settings *set,
+				  const char *service);
+
+/* The process. */
+struct smtpd {
+	struct server *srv;
+	struct ev *ev;
+	struct smtpd_settings *set;
+	struct smtpd_maps maps;
+	struct map_env map_env; /* borrowed by the maps: lives here */
+	struct map *mynetworks; /* cidr table of $mynetworks */
+	struct db *db;		/* for passdb (AUTH) and the sql maps */
+	struct worker_pool *workers;
+	struct submit_client *queue;
+	struct net_limit *limit;
+	struct smtpd_sasl *sasl; /* NULL: AUTH not available */
+	/* Sessions alive (dead ones included): the graceful stop waits. */
+	unsigned sessions;
+	struct list_node session_list; /* live sessions (smtpd_session.node) */
+	bool list_ready;
+	bool stopping; /* SIGTERM came */
+};
+
+enum smtpd_state {
+	SMTPD_STATE_HANDSHAKE, /* implicit TLS: before the greeting */
+	SMTPD_STATE_CONNECTED, /* greeted, no HELO/EHLO yet */
+	SMTPD_STATE_HELO,      /* HELO/EHLO done, no transaction */
+	SMTPD_STATE_MAIL,      /* MAIL accepted, no recipient yet */
+	SMTPD_STATE_RCPT,      /* at least one recipient accepted */
+	SMTPD_STATE_DATA,      /* reading DATA content */
+	SMTPD_STATE_BDAT,      /* reading a BDAT chunk */
+	SMTPD_STATE_AUTH,      /* in a SASL exchange (reading responses) */
+	SMTPD_STATE_STARTTLS,  /* STARTTLS handshake running */
+	SMTPD_STATE_QUIT,      /* closing: no more input */
+};
+
+const char *smtpd_state_name(enum smtpd_state state);
+
+/* One MAIL FROM ... end of data. */
+struct smtpd_txn {
+	struct smtp_mail mail;
+	struct buf *sender; /* wire form, "" for <> */
+	struct submit *submit;
+	char id[32];	     /* queue id once known, "" before */
+	unsigned nrcpt;	     /* accepted RCPT commands */
+	unsigned nfinal;     /* final addresses handed to the queue */
+	struct hash *finals; /* final addresses, for de-duplication */
+	char *first_rcpt;    /* for "for <...>" in Received (one RCPT only) */
+	struct smtp_data *data;
+	struct smtp_bdat *bdat;
+	bool bdat_started; /* a BDAT chunk came: DATA is refused */
+	bool data_failed;  /* a queue write failed while reading */
+	bool received_written;
+	bool waiting_id;	     /* DATA/BDAT waits for the queue id */
+	enum smtp_verb pending_verb; /* which one */
+	uint64_t chunk_size;	     /* the BDAT chunk announced */
+	bool chunk_last;
+	uint64_t size;	 /* message size, for the log */
+	bool queue_full; /* submit_write said 1: wait for drain */
+};
+
+struct smtpd_session {
+	struct list_node node; /* in smtpd->session_list while not dead */
+	struct smtpd *smtpd;
+	struct smtpd_settings *set;
+	struct io *io;
+	enum smtpd_state state;
+	char *service;
+	char *peer;
+	unsigned peer_port;
+	char id[20]; /* session id for logs before a queue id exists */
+	bool implicit_tls;
+	bool submission;  /* AUTH required to send, TLS before AUTH */
+	bool starttls_ok; /* the listener offers STARTTLS */
+	bool in_mynetworks;
+	bool limited; /* counted in smtpd->limit */
+	bool esmtp;
+	char *helo;
+	char *auth_user; /* authenticated login, NULL before AUTH */
+	unsigned errors;
+	unsigned auth_failures;
+
+	/* Input not yet consumed (commands, then DATA/BDAT octets). */
+	struct buf *in;
+	bool discarding_line; /* dropping the rest of an over-long line */
+	/* Octets of a refused BDAT chunk still to drop, and the state to
+	 * return to afterwards. */
+	uint64_t bdat_discard;
+	enum smtpd_state state_after_discard;
+
+	/* Waiting for something (a worker, the queue, an error delay):
+	 * input is left alone until it is cleared. */
+	bool busy;
+	bool dead;	  /* the connection is gone, pending work remains */
+	unsigned pending; /* worker jobs and commits holding the session */
+	bool close_after; /* close once the current reply is flushed */
+	/* A reply held back by smtpd_error_sleep_time. */
+	struct buf *delayed;
+
+	struct smtpd_txn *txn;
+	struct buf *scratch;	 /* message bytes between parser and queue */
+	struct smtpd_auth *auth; /* SASL exchange state */
+};
+
+/* ---- smtpd-session.c */
+
+/* The server's TLS context (NULL: none, or no server: tests). */
+struct tls_ctx *smtpd_tls(const struct smtpd *smtpd);
+
+void smtpd_session_start(struct smtpd *smtpd, const struct server_conn *conn);
+/* SIGTERM: idle sessions get 421 and close; the others finish their
+ * transaction first (and are told at the next command). */
+void smtpd_sessions_stop(struct smtpd *smtpd);
+/* Stop reading; smtpd_session_resume() goes on with buffered input. */
+void smtpd_session_suspend(struct smtpd_session *s);
+void smtpd_session_resume(struct smtpd_session *s);
+/* Drop a hold taken for async work; frees a dead session at zero. */
+void smtpd_session_release(struct smtpd_session *s);
+/* Reply: one line ("250 2.0.0 Ok" built from parts). */
+void smtpd_reply(struct smtpd_session *s, unsigned code, const char *enh,
+		 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void smtpd_reply_raw(struct smtpd_session *s, const char *text);
+/* An error reply: counts toward the error limits, may be delayed. */
+void smtpd_reply_error(struct smtpd_session *s, const struct smtp_reply *r);
+void smtpd_error(struct smtpd_session *s, unsigned code, const char *enh,
+		 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Close after the queued output is written. */
+void smtpd_session_close(struct smtpd_session *s);
+/* The id for log lines: the queue id when known, else the session's. */
+const char *smtpd_log_id(const struct smtpd_session *s);
+/* Feed buffered input to the state machine (commands, data). */
+void smtpd_session_process(struct smtpd_session *s);
+
+/* ---- smtpd-testing.c: a struct smtpd without a server, for the unit
+ * tests and the fuzz target.  conf gives the settings, mynetworks and
+ * queue_socket; maps are borrowed.  Sessions start on any connected fd
+ * (a socketpair) as if accepted on SERVICE from PEER (no TLS). */
+
+struct smtpd *smtpd_testing_new(struct ev *ev, const struct conf *conf,
+				const struct smtpd_maps *maps,
+				struct error *err);
+void smtpd_testing_free(struct smtpd **smtpd);
+void smtpd_testing_accept(struct smtpd *smtpd, int fd, const char *service,
+			  const char *peer);
+
+/* $mynetworks as a cidr table (smtpd-settings.c). */
+struct map *smtpd_mynetworks_open(const struct conf *conf, struct error *err);
+
+/* ---- smtpd-commands.c */
+
+void smtpd_command(struct smtpd_session *s, const char *line, size_t len);
+void smtpd_txn_reset(struct smtpd_session *s);
+/* The enum smtp_ext set offered to this session now. */
+unsigned smtpd_extensions(const struct smtpd_session *s);
+/* May this session relay to foreign domains? */
+bool smtpd_may_relay(const struct smtpd_session *s);
+
+/* ---- smtpd-rcpt.c */
+
+void smtpd_cmd_rcpt(struct smtpd_session *s, const struct smtp_command *cmd);
+
+/* ---- smtpd-data.c */
+
+void smtpd_cmd_data(struct smtpd_session *s, const struct smtp_command *cmd);
+void smtpd_cmd_bdat(struct smtpd_session *s, const struct smtp_command *cmd);
+/* In SMTPD_STATE_DATA / _BDAT: consume message octets from s->in.
+ * Returns true if it made progress and processing may go on. */
+bool smtpd_data_input(struct smtpd_session *s);
+/* Open the queue submission of a new transaction (at MAIL FROM). */
+void smtpd_queue_begin(struct smtpd_session *s);
+/* Cancel the data phase's timer (the transaction is going away). */
+void smtpd_data_stop(struct smtpd_session *s);
+
+/* ---- smtpd-auth.c */
+
+struct smtpd_sasl *smtpd_sasl_new(struct smtpd *smtpd, struct error *err);
+void smtpd_sasl_free(struct smtpd_sasl **sasl);
+void smtpd_cmd_auth(struct smtpd_session *s, const struct smtp_command *cmd);
+/* A line of the SASL exchange (state SMTPD_STATE_AUTH). */
+void smtpd_auth_line(struct smtpd_session *s, const char *line, size_t len);
+void smtpd_auth_free(struct smtpd_session *s);
+
+#endif

@@ -1,0 +1,305 @@
+/*
+ * cmd_queue - postern queue list | show | flush | delete | hold | release
+ * | requeue: the queue tools (Postfix's postqueue -p, postcat -q,
+ * postqueue -f and postsuper -d/-h/-H/-r).
+ *
+ * list and show read the queue directory read-only (lib/queue's
+ * QUEUE_READONLY open takes no lock), so they work whether or not
+ * postern-queued runs.  Everything that changes the queue is a control
+ * request to the running postern-queued over $queue_socket, because one
+ * process owns the queue (queue/submit.h, record 'K').
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/str.h"
+#include "core/timeutil.h"
+#include "postern.h"
+#include "queue/queue.h"
+#include "queue/submit.h"
+
+static const char usage[] =
+    "usage: postern queue list\n"
+    "       postern queue show ID\n"
+    "       postern queue flush\n"
+    "       postern queue delete ID|ALL\n"
+    "       postern queue hold ID|ALL\n"
+    "       postern queue release ID|ALL\n"
+    "       postern queue requeue ID|ALL\n"
+    "\n"
+    "list: the queue in postqueue -p's format (* active, ! on hold).\n"
+    "show: one message's envelope and content (postcat).\n"
+    "The other commands ask the running postern-queued: flush attempts\n"
+    "every deferred message now; delete removes; hold keeps a message\n"
+    "from delivery until release; requeue schedules it again now.\n";
+
+static struct queue *open_ro(const struct conf *conf)
+{
+	struct queue_params p;
+	struct error err;
+	struct queue *q;
+
+	queue_params_from_conf(&p, conf);
+	p.readonly = true;
+	q = queue_open(conf_str(conf, "queue_directory"), NULL, NULL, &p, &err);
+	if (q == NULL)
+		cli_error("queue: %s", err.msg);
+	return q;
+}
+
+/* ---- list */
+
+struct list_state {
+	size_t n;
+	uint64_t bytes;
+};
+
+static int list_one(void *ctx, const struct queue_env *env)
+{
+	struct list_state *st = ctx;
+	char when[32];
+	time_t t = (time_t)(env->arrival / 1000);
+	struct tm tm;
+	char mark = env->state == QUEUE_ACTIVE ? '*'
+		    : env->state == QUEUE_HOLD ? '!'
+					       : ' ';
+
+	localtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%a %b %e %H:%M:%S", &tm);
+	if (st->n == 0)
+		printf("-Queue ID-       --Size-- ----Arrival Time---- "
+		       "-Sender/Recipient-------\n");
+	printf("%-16s%c%8llu %-20s  %s\n", env->id, mark,
+	       (unsigned long long)env->size, when,
+	       env->sender[0] != '\0' ? env->sender : "MAILER-DAEMON");
+	for (size_t i = 0; i < env->nrcpts; i++) {
+		const struct queue_rcpt *r = &env->rcpts[i];
+
+		if (r->status == QUEUE_RCPT_DELIVERED ||
+		    r->status == QUEUE_RCPT_FAILED)
+			continue;
+		if (r->reply != NULL && r->status == QUEUE_RCPT_DEFERRED)
+			printf("%47s(%s)\n", "", r->reply);
+		printf("%49s%s\n", "", r->addr);
+	}
+	printf("\n");
+	st->n++;
+	st->bytes += env->size;
+	return 0;
+}
+
+static int queue_list(const struct conf *conf)
+{
+	struct queue *q = open_ro(conf);
+	struct list_state st = {0};
+
+	if (q == NULL)
+		return 1;
+	queue_scan(q, list_one, &st);
+	if (st.n == 0)
+		printf("Mail queue is empty\n");
+	else
+		printf("-- %llu Kbytes in %zu Request%s.\n",
+		       (unsigned long long)(st.bytes + 1023) / 1024, st.n,
+		       st.n == 1 ? "" : "s");
+	queue_close(&q);
+	return 0;
+}
+
+/* ---- show */
+
+static void show_field(const char *name, const char *value)
+{
+	if (value != NULL)
+		printf("%s: %s\n", name, value);
+}
+
+static int queue_show(const struct conf *conf, const char *id)
+{
+	struct queue *q = open_ro(conf);
+	struct queue_env env = {0};
+	struct buf *body;
+	struct error err;
+	char when[64];
+
+	if (q == NULL)
+		return 1;
+	if (queue_env_get(q, id, &env) != 1) {
+		queue_close(&q);
+		return cli_error("%s: no such message", id);
+	}
+	body = buf_new();
+	if (queue_body_get(q, id, body, &err) < 0) {
+		buf_free(&body);
+		queue_env_clear(&env);
+		queue_close(&q);
+		return cli_fail(&err);
+	}
+	time_format_rfc5322((time_t)(env.arrival / 1000), when, sizeof(when));
+	printf("*** ENVELOPE RECORDS %s ***\n", id);
+	printf("queue_state: %s\n", queue_state_name(env.state));
+	printf("message_size: %llu\n", (unsigned long long)env.size);
+	printf("message_arrival_time: %s\n", when);
+	printf("sender: %s\n", env.sender);
+	show_field("envid", env.envid);
+	if (env.ret != QUEUE_RET_NONE)
+		printf("ret: %s\n",
+		       env.ret == QUEUE_RET_FULL ? "FULL" : "HDRS");
+	if (env.body != QUEUE_BODY_NONE)
+		printf("body: %s\n", env.body == QUEUE_BODY_7BIT ? "7BIT"
+				     : env.body == QUEUE_BODY_8BITMIME
+					 ? "8BITMIME"
+					 : "BINARYMIME");
+	if (env.smtputf8)
+		printf("smtputf8: yes\n");
+	show_field("client_address", env.client_addr);
+	show_field("client_name", env.client_name);
+	show_field("helo_name", env.helo);
+	show_field("sasl_username", env.auth_name);
+	show_field("tls", env.tls);
+	for (size_t i = 0; i < env.nrcpts; i++) {
+		const struct queue_rcpt *r = &env.rcpts[i];
+
+		printf("recipient: %s (%s)\n", r->addr,
+		       queue_rcpt_status_name(r->status));
+		show_field("  original_recipient", r->orcpt);
+		show_field("  last_reply", r->reply);
+	}
+	printf("*** MESSAGE CONTENTS %s ***\n", id);
+	fwrite(buf_data(body), 1, buf_len(body), stdout);
+	if (buf_len(body) > 0 && buf_data(body)[buf_len(body) - 1] != '\n')
+		printf("\n");
+	printf("*** MESSAGE FILE END %s ***\n", id);
+	buf_free(&body);
+	queue_env_clear(&env);
+	queue_close(&q);
+	return 0;
+}
+
+/* ---- control requests */
+
+static int write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int queue_control(const struct conf *conf, const char *request)
+{
+	const char *path = conf_str(conf, "queue_socket");
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct buf *b = buf_new();
+	struct error err;
+	int fd, rc = 1;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		buf_free(&b);
+		return cli_error("queue_socket %s: path too long", path);
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		cli_error("temporary failure: postern-queued is not running "
+			  "(%s: %s)",
+			  path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		buf_free(&b);
+		return 75;
+	}
+	submit_rec_put_str(b, SUBMIT_REC_CONTROL, request);
+	if (write_all(fd, buf_data(b), buf_len(b)) < 0) {
+		rc = cli_error("queue_socket: write: %s", strerror(errno));
+		goto out;
+	}
+	buf_reset(b);
+	for (;;) {
+		char chunk[4096], type;
+		const char *p;
+		size_t len, used;
+		ssize_t n;
+		int got = submit_rec_get(b, &type, &p, &len, &used, &err);
+
+		if (got < 0) {
+			rc = cli_error("queue_socket: %s", err.msg);
+			break;
+		}
+		if (got == 1) {
+			if (type == SUBMIT_REC_OK) {
+				printf("%.*s\n", (int)len, p);
+				rc = 0;
+			} else if (len > 0 && p[0] == '4') {
+				cli_error("temporary failure: %.*s", (int)len,
+					  p);
+				rc = 75;
+			} else {
+				/* Skip the enhanced code: "5.5.4 text". */
+				const char *sp = memchr(p, ' ', len);
+				size_t off =
+				    sp != NULL ? (size_t)(sp - p) + 1 : 0;
+				rc = cli_error("%.*s", (int)(len - off),
+					       p + off);
+			}
+			break;
+		}
+		n = read(fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = cli_error("queue_socket: connection closed");
+			break;
+		}
+		buf_append(b, chunk, (size_t)n);
+	}
+out:
+	close(fd);
+	buf_free(&b);
+	return rc;
+}
+
+int cmd_queue(struct cli *cli, int argc, char **argv)
+{
+	static const struct cli_verb rules[] = {
+	    {"list", 0, 0},    {"show", 1, 1}, {"flush", 0, 0},
+	    {"delete", 1, 1},  {"hold", 1, 1}, {"release", 1, 1},
+	    {"requeue", 1, 1},
+	};
+	struct conf *conf;
+	char request[256];
+	int rc;
+
+	if (cli_help(argc, argv, usage))
+		return 0;
+	if (cli_check_verb(argc, argv, "queue", rules,
+			   sizeof(rules) / sizeof(rules[0])) != 0)
+		return 1;
+	conf = cli_conf(cli);
+	if (conf == NULL)
+		return 1;
+	if (strcmp(argv[1], "list") == 0) {
+		rc = queue_list(conf);
+	} else if (strcmp(argv[1], "show") == 0) {
+		rc = queue_show(conf, argv[2]);
+	} else {
+		snprintf(request, sizeof(request), "%s%s%s", argv[1],
+			 argc > 2 ? " " : "", argc > 2 ? argv[2] : "");
+		rc = queue_control(conf, request);
+	}
+	conf_free(&conf);
+	return rc;
+}

@@ -1,0 +1,94 @@
+/*
+ * postern-queued - the queue daemon: accepts messages from smtpd on
+ * $queue_socket, keeps them in $queue_directory (lib/queue, one owner)
+ * and delivers them over LMTP, with retries and bounces.  See queued.h
+ * and docs/queue.md.
+ */
+#include <stdlib.h>
+
+#include "conf/conf.h"
+#include "core/log.h"
+#include "core/xmalloc.h"
+#include "queue/queue.h"
+#include "server/server.h"
+
+#include "queued.h"
+#include "session.h"
+
+struct queued {
+	struct queue *q;
+	struct qmgr *m;
+};
+
+static int on_init(struct server *srv, struct error *err)
+{
+	const struct conf *conf = server_conf(srv);
+	struct queued *d = xcalloc(1, sizeof(*d));
+	struct queue_params qp;
+	struct qmgr_params mp;
+
+	queue_params_from_conf(&qp, conf);
+	d->q = queue_open(conf_str(conf, "queue_directory"), server_ev(srv),
+			  NULL, &qp, err);
+	if (d->q == NULL) {
+		free(d);
+		return -1;
+	}
+	qmgr_params_from_conf(&mp, conf);
+	d->m = qmgr_new(server_ev(srv), d->q, &mp);
+	qmgr_params_clear(&mp);
+	server_set_ctx(srv, d);
+	qmgr_resume(d->m);
+	return 0;
+}
+
+static void on_accept(struct server *srv, const struct server_conn *conn)
+{
+	struct queued *d = server_ctx(srv);
+
+	session_new(srv, d->m, conn->fd);
+}
+
+static void on_reload(struct server *srv)
+{
+	struct queued *d = server_ctx(srv);
+	struct qmgr_params mp;
+
+	qmgr_params_from_conf(&mp, server_conf(srv));
+	qmgr_reload(d->m, &mp);
+	qmgr_params_clear(&mp);
+}
+
+static void on_stop(struct server *srv)
+{
+	struct queued *d = server_ctx(srv);
+
+	if (d != NULL)
+		qmgr_stop(d->m);
+}
+
+static void on_fini(struct server *srv)
+{
+	struct queued *d = server_ctx(srv);
+
+	if (d == NULL)
+		return;
+	qmgr_free(&d->m);
+	queue_close(&d->q);
+	free(d);
+	server_set_ctx(srv, NULL);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct server_hooks hooks = {
+	    .name = "queued",
+	    .default_service = "queue",
+	    .init = on_init,
+	    .accept = on_accept,
+	    .reload = on_reload,
+	    .stop = on_stop,
+	    .fini = on_fini,
+	};
+	return server_main(argc, argv, &hooks);
+}

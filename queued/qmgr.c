@@ -1,0 +1,767 @@
+/*
+ * qmgr - the scheduler of postern-queued (Postfix's qmgr role).
+ *
+ * Messages wait on a FIFO ready list; at most
+ * $lmtp_destination_concurrency_limit are in delivery at once.  A message
+ * in delivery is "active" (queue_activate, memory only).  After the
+ * attempt every recipient has a status: delivered and failed ones are
+ * final, deferred ones get a retry time, and the message is removed (all
+ * final) or moved to deferred/.  Every $queue_run_delay the deferred
+ * messages whose retry time has come go back on the ready list.
+ *
+ * Backoff is Postfix's: the next attempt waits as long as the message
+ * has been queued, clamped to [$minimal_backoff_time,
+ * $maximal_backoff_time]; so the waits double from one attempt to the
+ * next until the maximum.  Past $maximal_queue_lifetime
+ * ($bounce_queue_lifetime for a bounce) a deferred recipient expires and
+ * is returned to the sender.
+ *
+ * Failed recipients produce one RFC 3464 bounce per attempt (bounce.c),
+ * queued back to the sender from the null sender, and never sent to the
+ * null sender (a bounce that bounces is logged and dropped).  NOTIFY=NEVER
+ * recipients are not reported.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "conf/conf.h"
+#include "core/array.h"
+#include "core/hash.h"
+#include "core/list.h"
+#include "core/log.h"
+#include "core/str.h"
+#include "core/timeutil.h"
+#include "core/xmalloc.h"
+#include "ev/ev.h"
+
+#include "queued.h"
+
+struct ready {
+	struct list_node node;
+	char id[QUEUE_ID_MAX];
+};
+
+/* A message in delivery. */
+struct qmsg {
+	struct qmgr *m;
+	struct queue_env env;
+	bool hold_after, delete_after; /* control verbs while active */
+	struct array *bounce;	       /* struct bounce_rcpt *, owned */
+};
+
+struct qmgr {
+	struct ev *ev;
+	struct queue *q;
+	struct qmgr_params p;
+	struct lmtp_pool *pool;
+	struct list_node ready;
+	struct hash *ready_set; /* id -> struct ready * */
+	struct hash *active;	/* id -> struct qmsg * */
+	struct hash *moving;	/* ids with a control move in flight */
+	bool kicked;
+	bool stopping;
+};
+
+static void scan_timer(struct ev *ev, void *ctx);
+
+void qmgr_params_from_conf(struct qmgr_params *p, const struct conf *conf)
+{
+	long long conc = conf_int(conf, "lmtp_destination_concurrency_limit");
+
+	p->min_backoff_ms = conf_time(conf, "minimal_backoff_time") * 1000;
+	p->max_backoff_ms = conf_time(conf, "maximal_backoff_time") * 1000;
+	if (p->max_backoff_ms < p->min_backoff_ms)
+		p->max_backoff_ms = p->min_backoff_ms;
+	p->run_delay_ms = conf_time(conf, "queue_run_delay") * 1000;
+	if (p->run_delay_ms < 1000)
+		p->run_delay_ms = 1000;
+	p->max_lifetime_ms = conf_time(conf, "maximal_queue_lifetime") * 1000;
+	p->bounce_lifetime_ms = conf_time(conf, "bounce_queue_lifetime") * 1000;
+	p->concurrency = conc < 1 ? 1 : conc > 1000 ? 1000 : (unsigned)conc;
+	p->lmtp_target = xstrdup(conf_str(conf, "lmtp_delivery_target"));
+	p->myhostname = xstrdup(conf_str(conf, "myhostname"));
+}
+
+void qmgr_params_clear(struct qmgr_params *p)
+{
+	free(p->lmtp_target);
+	free(p->myhostname);
+	p->lmtp_target = p->myhostname = NULL;
+}
+
+static void params_copy(struct qmgr_params *dst, const struct qmgr_params *src)
+{
+	*dst = *src;
+	dst->lmtp_target = xstrdup(src->lmtp_target);
+	dst->myhostname = xstrdup(src->myhostname);
+}
+
+struct qmgr *qmgr_new(struct ev *ev, struct queue *q,
+		      const struct qmgr_params *params)
+{
+	struct qmgr *m = xcalloc(1, sizeof(*m));
+
+	m->ev = ev;
+	m->q = q;
+	params_copy(&m->p, params);
+	m->pool = lmtp_pool_new(ev, m->p.lmtp_target, m->p.myhostname);
+	list_init(&m->ready);
+	m->ready_set = hash_new(HASH_DEFAULT, NULL);
+	m->active = hash_new(HASH_DEFAULT, NULL);
+	m->moving = hash_new(HASH_DEFAULT, NULL);
+	return m;
+}
+
+static void run_ready(struct ev *ev, void *ctx);
+static void close_pool(struct ev *ev, void *ctx);
+
+void qmgr_free(struct qmgr **mp)
+{
+	struct qmgr *m = *mp;
+	struct list_node *n, *tmp;
+
+	if (m == NULL)
+		return;
+	ev_timer_del(m->ev, scan_timer, m);
+	ev_defer_cancel(m->ev, run_ready, m);
+	ev_defer_cancel(m->ev, close_pool, m);
+	LIST_FOREACH(n, tmp, &m->ready)
+	{
+		free(LIST_ENTRY(n, struct ready, node));
+	}
+	hash_free(&m->ready_set);
+	hash_free(&m->active);
+	hash_free(&m->moving);
+	lmtp_pool_free(&m->pool);
+	qmgr_params_clear(&m->p);
+	free(m);
+	*mp = NULL;
+}
+
+void qmgr_reload(struct qmgr *m, const struct qmgr_params *params)
+{
+	bool target_changed = strcmp(m->p.lmtp_target, params->lmtp_target) ||
+			      strcmp(m->p.myhostname, params->myhostname);
+
+	qmgr_params_clear(&m->p);
+	params_copy(&m->p, params);
+	/* Idle connections go with the old pool; busy ones finish. */
+	if (m->pool != NULL && target_changed && lmtp_pool_busy(m->pool) == 0) {
+		lmtp_pool_free(&m->pool);
+		m->pool =
+		    lmtp_pool_new(m->ev, m->p.lmtp_target, m->p.myhostname);
+	}
+}
+
+struct queue *qmgr_queue(struct qmgr *m)
+{
+	return m->q;
+}
+
+void qmgr_stop(struct qmgr *m)
+{
+	struct list_node *n, *tmp;
+
+	m->stopping = true;
+	ev_timer_del(m->ev, scan_timer, m);
+	ev_defer_cancel(m->ev, run_ready, m);
+	LIST_FOREACH(n, tmp, &m->ready)
+	{
+		struct ready *r = LIST_ENTRY(n, struct ready, node);
+		list_remove(n);
+		hash_del(m->ready_set, r->id);
+		free(r);
+	}
+	close_pool(m->ev, m);
+}
+
+/* ---- The ready list. */
+
+static void kick(struct qmgr *m)
+{
+	if (!m->kicked && !m->stopping) {
+		m->kicked = true;
+		ev_defer(m->ev, run_ready, m);
+	}
+}
+
+void qmgr_enqueue(struct qmgr *m, const char *id)
+{
+	struct ready *r;
+
+	if (m->stopping || hash_contains(m->ready_set, id) ||
+	    hash_contains(m->active, id) || hash_contains(m->moving, id))
+		return;
+	r = xcalloc(1, sizeof(*r));
+	str_copy(r->id, id, sizeof(r->id));
+	list_push_back(&m->ready, &r->node);
+	hash_put(m->ready_set, r->id, r);
+	kick(m);
+}
+
+static void unready(struct qmgr *m, const char *id)
+{
+	struct ready *r = hash_get(m->ready_set, id);
+
+	if (r == NULL)
+		return;
+	hash_del(m->ready_set, id);
+	list_remove(&r->node);
+	free(r);
+}
+
+static int64_t backoff_ms(const struct qmgr *m, const struct queue_env *env,
+			  int64_t now_ms)
+{
+	int64_t age = now_ms - env->arrival;
+
+	if (age < m->p.min_backoff_ms)
+		return m->p.min_backoff_ms;
+	if (age > m->p.max_backoff_ms)
+		return m->p.max_backoff_ms;
+	return age;
+}
+
+static bool is_bounce(const struct queue_env *env)
+{
+	return env->sender[0] == '\0';
+}
+
+/* After SIGTERM: idle LMTP connections would keep the loop alive.  Run
+ * deferred, never from inside an LMTP callback. */
+static void close_pool(struct ev *ev, void *ctx)
+{
+	struct qmgr *m = ctx;
+
+	if (m->pool != NULL && lmtp_pool_busy(m->pool) == 0)
+		lmtp_pool_free(&m->pool);
+}
+
+/* ---- After the attempt. */
+
+static void msg_end(struct qmsg *qm)
+{
+	struct qmgr *m = qm->m;
+	struct error err;
+	const char *id = qm->env.id;
+	int rc;
+
+	if (qm->delete_after) {
+		rc = queue_delete(m->q, id, NULL, NULL, &err);
+		log_info("%s: removed (deleted by the operator)", id);
+	} else if (queue_env_done(&qm->env)) {
+		rc = queue_delete(m->q, id, NULL, NULL, &err);
+		log_info("%s: removed", id);
+	} else {
+		rc = queue_move(m->q, id,
+				qm->hold_after ? QUEUE_HOLD : QUEUE_DEFERRED,
+				NULL, NULL, &err);
+		if (qm->hold_after)
+			log_info("%s: held by the operator", id);
+	}
+	if (rc < 0)
+		log_warn("%s: %s", id, err.msg);
+	hash_del(m->active, id);
+	queue_env_clear(&qm->env);
+	array_free_with(&qm->bounce, free);
+	free(qm);
+	if (m->stopping)
+		ev_defer(m->ev, close_pool, m);
+	kick(m);
+}
+
+static void on_bounce_commit(void *ctx, const char *id, const struct error *err)
+{
+	struct qmsg *qm = ctx;
+
+	if (err != NULL) {
+		/* The failures stay owed: deferred again, so the next
+		 * attempt fails and bounces again. */
+		log_warn("%s: could not queue the bounce: %s", qm->env.id,
+			 err->msg);
+		for (size_t i = 0; i < array_len(qm->bounce); i++) {
+			struct bounce_rcpt *b = array_get(qm->bounce, i);
+			size_t k = (size_t)(b->rcpt - qm->env.rcpts);
+
+			queue_rcpt_set_status(qm->m->q, qm->env.id, k,
+					      QUEUE_RCPT_DEFERRED, 0, b->reason,
+					      NULL, NULL, NULL);
+			qm->env.rcpts[k].status = QUEUE_RCPT_DEFERRED;
+		}
+	} else {
+		log_info("%s: sender non-delivery notification: %s", qm->env.id,
+			 id);
+		qmgr_enqueue(qm->m, id);
+	}
+	msg_end(qm);
+}
+
+static void send_bounce(struct qmsg *qm)
+{
+	struct qmgr *m = qm->m;
+	size_t n = array_len(qm->bounce);
+	struct bounce_rcpt *br = xcalloc(n, sizeof(*br));
+	struct buf *orig = buf_new();
+	struct buf *out = buf_new();
+	struct error err;
+	struct queue_msg *msg;
+	struct queue_env *env;
+
+	for (size_t i = 0; i < n; i++)
+		br[i] = *(struct bounce_rcpt *)array_get(qm->bounce, i);
+	if (queue_body_get(m->q, qm->env.id, orig, &err) < 0)
+		log_warn("%s: bounce without the original: %s", qm->env.id,
+			 err.msg);
+	bounce_build(out, &qm->env, br, n, orig, m->p.myhostname,
+		     time_wall_ms() / 1000);
+	free(br);
+	msg = queue_msg_new(m->q);
+	env = queue_msg_env(msg);
+	queue_env_set(&env->sender, "");
+	queue_env_add_rcpt(env, qm->env.sender, NULL, 0);
+	if (queue_msg_write(msg, buf_data(out), buf_len(out), &err) < 0) {
+		queue_msg_abort(&msg);
+		buf_free(&orig);
+		buf_free(&out);
+		on_bounce_commit(qm, NULL, &err);
+		return;
+	}
+	log_info("%s: from=<>, size=%zu, nrcpt=1 (bounce of %s)", env->id,
+		 buf_len(out), qm->env.id);
+	buf_free(&orig);
+	buf_free(&out);
+	queue_msg_commit(msg, on_bounce_commit, qm);
+}
+
+static void fail_rcpt(struct qmsg *qm, size_t k, const char *dsn,
+		      const char *reason)
+{
+	const struct queue_rcpt *r = &qm->env.rcpts[k];
+	struct bounce_rcpt *b;
+
+	if (r->notify & QUEUE_NOTIFY_NEVER)
+		return;
+	b = xmalloc(sizeof(*b) + strlen(dsn) + strlen(reason) + 2);
+	char *p = (char *)(b + 1);
+	strcpy(p, dsn);
+	strcpy(p + strlen(dsn) + 1, reason);
+	b->rcpt = r;
+	b->dsn = p;
+	b->reason = p + strlen(dsn) + 1;
+	array_push(qm->bounce, b);
+}
+
+/* The address of an ORCPT ("rfc822;a@b" gives "a@b"), or NULL when it is
+ * not given or names the recipient itself (Postfix logs orig_to only
+ * when it differs). */
+static const char *orig_to(const struct queue_rcpt *r)
+{
+	const char *semi, *addr;
+
+	if (r->orcpt == NULL)
+		return NULL;
+	semi = strchr(r->orcpt, ';');
+	addr = semi != NULL ? semi + 1 : r->orcpt;
+	return strcasecmp(addr, r->addr) == 0 ? NULL : addr;
+}
+
+static void log_delivery(const struct qmsg *qm, const struct queue_rcpt *r,
+			 const char *relay, int64_t now, const char *dsn,
+			 const char *status, const char *reply)
+{
+	double delay = (double)(now - qm->env.arrival) / 1000.0;
+	const char *orig = orig_to(r);
+	char d[32];
+
+	/* Postfix's style: two significant digits, whole seconds past 10. */
+	snprintf(d, sizeof(d), delay < 10 ? "%.2g" : "%.0f", delay);
+	log_info("%s: to=<%s>,%s%s%s relay=%s, delay=%s, dsn=%s, "
+		 "status=%s (%s)",
+		 qm->env.id, r->addr, orig != NULL ? " orig_to=<" : "",
+		 orig != NULL ? orig : "", orig != NULL ? ">," : "", relay, d,
+		 dsn, status, reply);
+}
+
+static void on_delivered(void *ctx, const struct lmtp_result *res, size_t n,
+			 const char *relay)
+{
+	struct qmsg *qm = ctx;
+	struct qmgr *m = qm->m;
+	int64_t now = time_wall_ms();
+	int64_t lifetime = is_bounce(&qm->env) ? m->p.bounce_lifetime_ms
+					       : m->p.max_lifetime_ms;
+	bool expired = now - qm->env.arrival > lifetime;
+	int64_t retry = now / 1000 + backoff_ms(m, &qm->env, now) / 1000;
+	struct error err;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t k = res[i].rcpt;
+		struct queue_rcpt *r = &qm->env.rcpts[k];
+		enum queue_rcpt_status st;
+		const char *status;
+
+		switch (res[i].result) {
+		case LMTP_OK:
+			st = QUEUE_RCPT_DELIVERED;
+			status = "sent";
+			break;
+		case LMTP_PERM:
+			st = QUEUE_RCPT_FAILED;
+			status = "bounced";
+			break;
+		default:
+			st = expired ? QUEUE_RCPT_FAILED : QUEUE_RCPT_DEFERRED;
+			status = expired ? "expired" : "deferred";
+			break;
+		}
+		log_delivery(qm, r, relay, now, res[i].dsn, status,
+			     res[i].reply);
+		if (queue_rcpt_set_status(m->q, qm->env.id, k, st,
+					  st == QUEUE_RCPT_DEFERRED ? retry : 0,
+					  res[i].reply, NULL, NULL, &err) < 0)
+			log_warn("%s: %s", qm->env.id, err.msg);
+		r->status = st;
+		if (st == QUEUE_RCPT_FAILED)
+			fail_rcpt(qm, k, res[i].dsn, res[i].reply);
+	}
+	if (array_len(qm->bounce) == 0) {
+		msg_end(qm);
+	} else if (is_bounce(&qm->env)) {
+		/* RFC 3464 / RFC 5321 6.1: never bounce a bounce. */
+		log_info("%s: undeliverable notification to the null sender "
+			 "discarded",
+			 qm->env.id);
+		msg_end(qm);
+	} else {
+		send_bounce(qm);
+	}
+}
+
+static void start_msg(struct qmgr *m, const char *id)
+{
+	struct qmsg *qm = xcalloc(1, sizeof(*qm));
+	struct error err;
+	size_t *idx, n = 0;
+
+	qm->m = m;
+	if (queue_env_get(m->q, id, &qm->env) != 1 ||
+	    qm->env.state == QUEUE_HOLD || qm->env.state == QUEUE_CORRUPT ||
+	    queue_activate(m->q, id, &err) < 0) {
+		queue_env_clear(&qm->env);
+		free(qm);
+		return;
+	}
+	qm->bounce = array_new();
+	hash_put(m->active, qm->env.id, qm);
+	idx = xcalloc(qm->env.nrcpts + 1, sizeof(*idx));
+	for (size_t i = 0; i < qm->env.nrcpts; i++) {
+		enum queue_rcpt_status st = qm->env.rcpts[i].status;
+		if (st == QUEUE_RCPT_PENDING || st == QUEUE_RCPT_DEFERRED)
+			idx[n++] = i;
+	}
+	if (n == 0)
+		msg_end(qm); /* everything was decided before a restart */
+	else
+		lmtp_deliver(m->pool, m->q, &qm->env, idx, n, on_delivered, qm);
+	free(idx);
+}
+
+static void run_ready(struct ev *ev, void *ctx)
+{
+	struct qmgr *m = ctx;
+
+	m->kicked = false;
+	while (!m->stopping && !list_empty(&m->ready) &&
+	       lmtp_pool_busy(m->pool) < m->p.concurrency) {
+		struct ready *r =
+		    LIST_ENTRY(list_first(&m->ready), struct ready, node);
+		char id[QUEUE_ID_MAX];
+
+		str_copy(id, r->id, sizeof(id));
+		unready(m, id);
+		start_msg(m, id);
+	}
+}
+
+/* ---- Scans. */
+
+struct scan {
+	struct qmgr *m;
+	int64_t now; /* wall seconds */
+	bool all;    /* flush: ignore retry times */
+	size_t n;
+};
+
+static int scan_one(void *ctx, const struct queue_env *env)
+{
+	struct scan *s = ctx;
+	int64_t due = INT64_MAX;
+
+	if (env->state == QUEUE_HOLD || env->state == QUEUE_CORRUPT ||
+	    hash_contains(s->m->active, env->id))
+		return 0;
+	/* lib/queue keeps the in-memory ACTIVE mark when an active message
+	 * is moved to deferred/, so ACTIVE here (not in our active table)
+	 * means "deferred by us". */
+	if ((env->state == QUEUE_DEFERRED || env->state == QUEUE_ACTIVE) &&
+	    !s->all) {
+		for (size_t i = 0; i < env->nrcpts; i++)
+			if (env->rcpts[i].status == QUEUE_RCPT_PENDING ||
+			    env->rcpts[i].status == QUEUE_RCPT_DEFERRED)
+				if (env->rcpts[i].next_retry < due)
+					due = env->rcpts[i].next_retry;
+		if (due > s->now)
+			return 0;
+	}
+	qmgr_enqueue(s->m, env->id);
+	s->n++;
+	return 0;
+}
+
+static size_t scan(struct qmgr *m, bool all)
+{
+	struct scan s = {m, time_wall_ms() / 1000, all, 0};
+
+	queue_scan(m->q, scan_one, &s);
+	return s.n;
+}
+
+static void scan_timer(struct ev *ev, void *ctx)
+{
+	struct qmgr *m = ctx;
+
+	if (m->stopping)
+		return;
+	scan(m, false);
+	ev_timer_add(m->ev, m->p.run_delay_ms, scan_timer, m);
+}
+
+void qmgr_resume(struct qmgr *m)
+{
+	size_t n = scan(m, false);
+
+	if (queue_count(m->q) > 0)
+		log_info("queue: %zu message(s) on disk, %zu ready now",
+			 queue_count(m->q), n);
+	ev_timer_add(m->ev, m->p.run_delay_ms, scan_timer, m);
+}
+
+/* ---- Control verbs (`postern queue ...`). */
+
+struct ctl {
+	struct qmgr *m;
+	qmgr_control_fn *done;
+	void *ctx;
+	unsigned pending;
+	size_t count;
+	const char *what; /* "held", "released"... */
+	struct error err;
+	bool failed;
+};
+
+static void ctl_finish(struct ctl *c)
+{
+	char text[128];
+
+	if (c->failed) {
+		c->done(c->ctx, &c->err, NULL);
+	} else {
+		snprintf(text, sizeof(text), "%zu message%s %s", c->count,
+			 c->count == 1 ? "" : "s", c->what);
+		c->done(c->ctx, NULL, text);
+	}
+	free(c);
+}
+
+static void ctl_unref(struct ctl *c)
+{
+	if (--c->pending == 0)
+		ctl_finish(c);
+}
+
+static void ctl_unref_deferred(struct ev *ev, void *ctx)
+{
+	ctl_unref(ctx);
+}
+
+struct ctl_op {
+	struct ctl *c;
+	char id[QUEUE_ID_MAX];
+	bool enqueue; /* after a release */
+};
+
+static void ctl_op_done(void *ctx, const struct error *err)
+{
+	struct ctl_op *op = ctx;
+	struct ctl *c = op->c;
+
+	hash_del(c->m->moving, op->id);
+	if (err != NULL && !c->failed) {
+		c->failed = true;
+		c->err = *err;
+	}
+	if (err == NULL && op->enqueue)
+		qmgr_enqueue(c->m, op->id);
+	free(op);
+	ctl_unref(c);
+}
+
+static struct ctl_op *ctl_op_new(struct ctl *c, const char *id, bool enqueue)
+{
+	struct ctl_op *op = xcalloc(1, sizeof(*op));
+
+	op->c = c;
+	op->enqueue = enqueue;
+	str_copy(op->id, id, sizeof(op->id));
+	c->pending++;
+	hash_put(c->m->moving, op->id, op);
+	return op;
+}
+
+enum verb { V_HOLD, V_RELEASE, V_REQUEUE, V_DELETE };
+
+static void ctl_apply(struct ctl *c, enum verb v, const char *id)
+{
+	struct qmgr *m = c->m;
+	struct qmsg *qm = hash_get(m->active, id);
+	struct queue_env env = {0};
+	struct error err;
+	int rc = 0;
+
+	if (hash_contains(m->moving, id))
+		return; /* another request is changing it right now */
+	if (queue_env_get(m->q, id, &env) != 1)
+		return;
+	switch (v) {
+	case V_HOLD:
+		if (qm != NULL) {
+			qm->hold_after = true;
+			c->count++;
+			break;
+		}
+		if (env.state == QUEUE_HOLD)
+			break;
+		unready(m, id);
+		rc = queue_move(m->q, id, QUEUE_HOLD, ctl_op_done,
+				ctl_op_new(c, id, false), &err);
+		if (rc == 0) {
+			c->count++;
+			log_info("%s: held by the operator", id);
+		}
+		break;
+	case V_RELEASE:
+	case V_REQUEUE:
+		if (env.state == QUEUE_HOLD) {
+			rc = queue_move(m->q, id, QUEUE_INCOMING, ctl_op_done,
+					ctl_op_new(c, id, true), &err);
+			if (rc == 0) {
+				c->count++;
+				log_info("%s: released from hold", id);
+			}
+		} else if (v == V_REQUEUE) {
+			if (qm != NULL)
+				qm->hold_after = false;
+			else
+				qmgr_enqueue(m, id);
+			c->count++;
+		}
+		break;
+	case V_DELETE:
+		if (qm != NULL) {
+			qm->delete_after = true;
+			c->count++;
+			break;
+		}
+		unready(m, id);
+		rc = queue_delete(m->q, id, ctl_op_done,
+				  ctl_op_new(c, id, false), &err);
+		if (rc == 0) {
+			c->count++;
+			log_info("%s: removed (deleted by the operator)", id);
+		}
+		break;
+	}
+	if (rc < 0) {
+		/* The op was counted but will never complete. */
+		struct ctl_op *op = hash_get(m->moving, id);
+		if (op != NULL) {
+			hash_del(m->moving, id);
+			free(op);
+			c->pending--;
+		}
+		if (!c->failed) {
+			c->failed = true;
+			c->err = err;
+		}
+	}
+	queue_env_clear(&env);
+}
+
+static int collect_id(void *ctx, const struct queue_env *env)
+{
+	array_push(ctx, xstrdup(env->id));
+	return 0;
+}
+
+void qmgr_control(struct qmgr *m, const char *request, qmgr_control_fn *done,
+		  void *ctx)
+{
+	struct ctl *c = xcalloc(1, sizeof(*c));
+	struct array *words = str_split(request, " ");
+	const char *verb = array_len(words) > 0 ? array_get(words, 0) : "";
+	const char *arg = array_len(words) > 1 ? array_get(words, 1) : NULL;
+	static const struct {
+		const char *name;
+		enum verb v;
+		const char *what;
+	} verbs[] = {{"hold", V_HOLD, "held"},
+		     {"release", V_RELEASE, "released"},
+		     {"requeue", V_REQUEUE, "requeued"},
+		     {"delete", V_DELETE, "deleted"}};
+
+	c->m = m;
+	c->done = done;
+	c->ctx = ctx;
+	c->pending = 1; /* ours, until every op is issued */
+	c->what = "flushed";
+	if (strcmp(verb, "flush") == 0 && arg == NULL) {
+		c->count = scan(m, true);
+		goto out;
+	}
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+		if (strcmp(verb, verbs[i].name) != 0)
+			continue;
+		c->what = verbs[i].what;
+		if (arg == NULL || array_len(words) > 2) {
+			error_set(&c->err, ERR_PERM, "usage: %s ID|ALL", verb);
+			c->failed = true;
+			goto out;
+		}
+		if (strcmp(arg, "ALL") == 0) {
+			struct array *ids = array_new();
+			queue_scan(m->q, collect_id, ids);
+			for (size_t k = 0; k < array_len(ids); k++)
+				ctl_apply(c, verbs[i].v, array_get(ids, k));
+			array_free_with(&ids, free);
+		} else {
+			struct queue_env probe = {0};
+			if (queue_env_get(m->q, arg, &probe) != 1) {
+				error_set(&c->err, ERR_PERM,
+					  "%s: no such message", arg);
+				c->failed = true;
+			} else {
+				ctl_apply(c, verbs[i].v, arg);
+			}
+			queue_env_clear(&probe);
+		}
+		goto out;
+	}
+	error_set(&c->err, ERR_PERM, "unknown request \"%s\"", verb);
+	c->failed = true;
+out:
+	array_free_with(&words, free);
+	/* Never answer from inside the call. */
+	ev_defer(m->ev, ctl_unref_deferred, c);
+}

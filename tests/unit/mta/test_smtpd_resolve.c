@@ -1,0 +1,225 @@
+/*
+ * test_smtpd_resolve - recipient resolution (mta/smtpd-resolve.c) on
+ * texthash maps: mailboxes, plus-addresses, aliases with several
+ * destinations, catch-all order, alias domains, loops and limits, relay
+ * refusal (and the tricks that must not relay), lookup failures.
+ */
+#include "test.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/array.h"
+#include "core/xmalloc.h"
+#include "map/map.h"
+#include "smtpd-resolve.h"
+
+static struct smtpd_maps maps;
+
+static struct map *text_map(const char *text)
+{
+	struct error err;
+	struct map *m =
+	    map_open_text("texthash", "test", text, strlen(text), NULL, &err);
+
+	if (m == NULL)
+		fail_msg("map: %s", err.msg);
+	return m;
+}
+
+static int setup(void **state)
+{
+	maps.mailbox_domains = text_map("example.com 1\ncatch.test 1\n");
+	maps.mailboxes = text_map("alice@example.com example.com/alice/\n"
+				  "bob@example.com example.com/bob/\n"
+				  "dave@catch.test catch.test/dave/\n");
+	maps.aliases =
+	    text_map("team@example.com alice@example.com, bob@example.com\n"
+		     "bob@example.com bob@example.com,alice@example.com\n"
+		     "deep@example.com team@example.com\n"
+		     "loop1@example.com loop2@example.com\n"
+		     "loop2@example.com loop1@example.com\n"
+		     "ext@example.com outside@foreign.test\n"
+		     "broken@example.com ghost@example.com\n"
+		     "half@example.com ghost@example.com, alice@example.com\n"
+		     "@catch.test dave@catch.test\n");
+	maps.alias_domains = text_map("alias.test example.com\n");
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	map_free(&maps.mailbox_domains);
+	map_free(&maps.mailboxes);
+	map_free(&maps.aliases);
+	map_free(&maps.alias_domains);
+	return 0;
+}
+
+static const struct smtpd_resolve_opts defaults = {
+    .delimiters = "+",
+    .recursion_limit = 1000,
+    .expansion_limit = 1000,
+    .relay_ok = false,
+};
+
+/* Resolve; on success the finals as "a,b" (sorted as found; "!" marks a
+ * foreign one), on failure "CODE ENH". */
+static char *resolve_opts(const char *addr,
+			  const struct smtpd_resolve_opts *opts)
+{
+	struct array *finals = array_new();
+	struct smtp_reply r;
+	struct buf *out = buf_new();
+	char *ret;
+
+	if (smtpd_resolve(&maps, addr, opts, "test", finals, &r) < 0) {
+		assert_int_equal(array_len(finals), 0);
+		buf_printf(out, "%u %s", r.code, r.enhanced);
+	} else {
+		assert_int_equal(r.code, 0);
+		for (size_t i = 0; i < array_len(finals); i++) {
+			struct smtpd_final *f = array_get(finals, i);
+			buf_printf(out, "%s%s%s", i > 0 ? "," : "",
+				   f->local ? "" : "!", f->addr);
+		}
+	}
+	smtpd_finals_free(&finals);
+	ret = buf_steal(out);
+	buf_free(&out);
+	return ret;
+}
+
+static char *resolve(const char *addr)
+{
+	return resolve_opts(addr, &defaults);
+}
+
+#define assert_resolves(addr, want)                                            \
+	do {                                                                   \
+		char *got_ = resolve(addr);                                    \
+		assert_string_equal(got_, want);                               \
+		free(got_);                                                    \
+	} while (0)
+
+static void test_mailbox(void **state)
+{
+	assert_resolves("alice@example.com", "alice@example.com");
+	assert_resolves("Alice@Example.com", "alice@example.com");
+	assert_resolves("dave@catch.test", "dave@catch.test");
+}
+
+static void test_plus_address(void **state)
+{
+	assert_resolves("alice+lists@example.com", "alice@example.com");
+	/* An extension never starts the local part. */
+	assert_resolves("+alice@example.com", "550 5.1.1");
+}
+
+static void test_alias_destinations(void **state)
+{
+	assert_resolves("team@example.com",
+			"alice@example.com,bob@example.com");
+	/* bob -> bob (his own copy), alice */
+	assert_resolves("bob@example.com", "bob@example.com,alice@example.com");
+	assert_resolves("team+x@example.com",
+			"alice@example.com,bob@example.com");
+	assert_resolves("deep@example.com",
+			"alice@example.com,bob@example.com");
+}
+
+static void test_catch_all(void **state)
+{
+	assert_resolves("anyone@catch.test", "dave@catch.test");
+	assert_resolves("x%foreign.test@catch.test", "dave@catch.test");
+}
+
+static void test_alias_domain(void **state)
+{
+	assert_resolves("alice@alias.test", "alice@example.com");
+	assert_resolves("alice+tag@alias.test", "alice@example.com");
+	assert_resolves("team@alias.test", "alice@example.com,bob@example.com");
+	assert_resolves("nobody@alias.test", "550 5.1.1");
+}
+
+static void test_unknown(void **state)
+{
+	assert_resolves("nobody@example.com", "550 5.1.1");
+	assert_resolves("broken@example.com", "550 5.1.1");
+	/* An unknown destination is dropped, the rest delivered. */
+	assert_resolves("half@example.com", "alice@example.com");
+}
+
+static void test_relay(void **state)
+{
+	struct smtpd_resolve_opts relay = defaults;
+	char *got;
+
+	assert_resolves("someone@foreign.test", "554 5.7.1");
+	relay.relay_ok = true;
+	got = resolve_opts("Someone@foreign.test", &relay);
+	assert_string_equal(got, "!Someone@foreign.test");
+	free(got);
+	/* An administrator's alias to a foreign address is not a relay. */
+	assert_resolves("ext@example.com", "!outside@foreign.test");
+}
+
+static void test_no_relay_tricks(void **state)
+{
+	assert_resolves("victim%foreign.test@example.com", "550 5.1.1");
+	assert_resolves("foreign.test!victim@example.com", "550 5.1.1");
+	assert_resolves("\"victim@foreign.test\"@example.com", "550 5.1.1");
+	assert_resolves("victim@foreign.test@example.com", "550 5.1.1");
+}
+
+static void test_loops_and_limits(void **state)
+{
+	struct smtpd_resolve_opts o = defaults;
+	char *got;
+
+	assert_resolves("loop1@example.com", "550 5.1.1");
+	o.recursion_limit = 1;
+	got = resolve_opts("deep@example.com", &o);
+	assert_string_equal(got, "550 5.4.6");
+	free(got);
+	o = defaults;
+	o.expansion_limit = 1;
+	got = resolve_opts("team@example.com", &o);
+	assert_string_equal(got, "552 5.5.3");
+	free(got);
+}
+
+static void test_lookup_failure(void **state)
+{
+	struct error err;
+	struct map *saved = maps.mailboxes;
+	char *got;
+
+	maps.mailboxes = map_open("fail:db", NULL, &err);
+	assert_non_null(maps.mailboxes);
+	got = resolve("alice@example.com");
+	assert_string_equal(got, "451 4.3.0");
+	free(got);
+	/* A hosted domain's catch-all comes after its mailbox lookup. */
+	assert_resolves("anyone@catch.test", "451 4.3.0");
+	map_free(&maps.mailboxes);
+	maps.mailboxes = saved;
+	assert_resolves("alice@example.com", "alice@example.com");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_mailbox),
+	    cmocka_unit_test(test_plus_address),
+	    cmocka_unit_test(test_alias_destinations),
+	    cmocka_unit_test(test_catch_all),
+	    cmocka_unit_test(test_alias_domain),
+	    cmocka_unit_test(test_unknown),
+	    cmocka_unit_test(test_relay),
+	    cmocka_unit_test(test_no_relay_tricks),
+	    cmocka_unit_test(test_loops_and_limits),
+	    cmocka_unit_test(test_lookup_failure),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
