@@ -99,11 +99,11 @@ static void set_main_cf(const char *text)
 
 static void test_show_all(void **state)
 {
-	set_main_cf("smtp_port = 2600\nmyorigin = $myhostname.x\n");
+	set_main_cf("smtp_port = 2600\nmynetworks = $myhostname.x\n");
 	assert_int_equal(run(NULL), 0);
 	assert_contains(out, "smtp_port = 2600\n");
 	assert_contains(out, "queue_directory = $config_directory/queue\n");
-	assert_contains(out, "myorigin = $myhostname.x\n");
+	assert_contains(out, "mynetworks = $myhostname.x\n");
 	assert_contains(out, "tls_ciphers = \n");
 	/* One line per parameter, in table order. */
 	size_t lines = 0;
@@ -116,14 +116,14 @@ static void test_show_all(void **state)
 
 static void test_show_set_expanded_names(void **state)
 {
-	set_main_cf("# c\nsmtp_port = 2600\nmyorigin = $myhostname.x\n");
+	set_main_cf("# c\nsmtp_port = 2600\nmynetworks = $myhostname.x\n");
 	assert_int_equal(run("-n", NULL), 0);
 	/* Table order, not file order. */
 	assert_string_equal(out,
-			    "myorigin = $myhostname.x\nsmtp_port = 2600\n");
+			    "mynetworks = $myhostname.x\nsmtp_port = 2600\n");
 
 	assert_int_equal(run("-nx", NULL), 0);
-	assert_string_equal(out, "myorigin = localhost.x\nsmtp_port = 2600\n");
+	assert_string_equal(out, "mynetworks = localhost.x\nsmtp_port = 2600\n");
 
 	assert_int_equal(run("-x", "queue_directory", "smtp_port", NULL), 0);
 	char *want = xasprintf("queue_directory = %s/queue\nsmtp_port = 2600\n",

@@ -91,19 +91,19 @@ static void test_syntax(void **state)
 	struct conf *c = load("smtp_port=26\n"
 			      "myhostname \t=   mail.example.com  \t\n"
 			      "tls_ciphers =\n"
-			      "mydomain = example.com\r\n"
+			      "database_name = example.com\r\n"
 			      "recipient_delimiter = +-\n"
-			      "myorigin = a # not a comment",
+			      "smtpd_banner = a # not a comment",
 			      &err);
 	assert_non_null(c);
 	assert_int_equal(conf_int(c, "smtp_port"), 26);
 	assert_string_equal(conf_str(c, "myhostname"), "mail.example.com");
 	assert_string_equal(conf_str(c, "tls_ciphers"), "");
 	assert_true(conf_is_set(c, "tls_ciphers"));
-	assert_string_equal(conf_str(c, "mydomain"), "example.com");
+	assert_string_equal(conf_str(c, "database_name"), "example.com");
 	assert_string_equal(conf_str(c, "recipient_delimiter"), "+-");
 	/* As in Postfix, # only starts a comment at the start of a line. */
-	assert_string_equal(conf_str(c, "myorigin"), "a # not a comment");
+	assert_string_equal(conf_str(c, "smtpd_banner"), "a # not a comment");
 	assert_true(conf_is_set(c, "smtp_port"));
 	assert_false(conf_is_set(c, "imap_port"));
 	assert_log_empty();
@@ -199,17 +199,17 @@ static void test_redefinition(void **state)
 static void test_expansion(void **state)
 {
 	struct error err;
-	/* myorigin refers to a definition further down: still seen. */
-	struct conf *c = load("myorigin = ${myhostname}.$mydomain\n"
+	/* smtpd_banner refers to a definition further down: still seen. */
+	struct conf *c = load("smtpd_banner = ${myhostname}.$database_name\n"
 			      "myhostname = mx\n"
-			      "mydomain = example.org\n"
+			      "database_name = example.org\n"
 			      "database_password = pa$$word$$\n"
 			      "mail_directory = ${queue_directory}/../m\n"
 			      "tls_ciphers = $myhostname$myhostname_\n",
 			      &err);
 	assert_non_null(c);
-	assert_string_equal(conf_str(c, "myorigin"), "mx.example.org");
-	assert_string_equal(conf_raw(c, "myorigin"), "${myhostname}.$mydomain");
+	assert_string_equal(conf_str(c, "smtpd_banner"), "mx.example.org");
+	assert_string_equal(conf_raw(c, "smtpd_banner"), "${myhostname}.$database_name");
 	assert_string_equal(conf_str(c, "database_password"), "pa$word$");
 	char *want = xasprintf("%s/queue/../m", scratch);
 	assert_string_equal(conf_str(c, "mail_directory"), want);
@@ -233,20 +233,20 @@ static void test_expansion_of_defaults(void **state)
 
 static void test_expansion_loops(void **state)
 {
-	assert_load_fails("myhostname = $mydomain\nmydomain = x.$myhostname\n",
+	assert_load_fails("myhostname = $database_name\ndatabase_name = x.$myhostname\n",
 			  "expansion loop");
-	assert_load_fails("myorigin = $myorigin\n",
-			  "t:1: myorigin: expansion loop: $myorigin");
+	assert_load_fails("smtpd_banner = $smtpd_banner\n",
+			  "t:1: smtpd_banner: expansion loop: $smtpd_banner");
 	/* A loop through a default: log_file -> log_directory -> log_file. */
 	assert_load_fails("log_directory = ${log_file}.d\n", "expansion loop");
 	/* Through an unknown (user-defined) name. */
-	assert_load_fails("base = $mydomain\nmydomain = $base\n",
+	assert_load_fails("base = $database_name\ndatabase_name = $base\n",
 			  "expansion loop");
 }
 
 static void test_expansion_errors(void **state)
 {
-	assert_load_fails("myhostname = ${mydomain\n",
+	assert_load_fails("myhostname = ${database_name\n",
 			  "t:1: myhostname: bad $ reference");
 	assert_load_fails("myhostname = a$\n", "t:1: myhostname: bad $");
 	assert_load_fails("myhostname = $ x\n", "bad $ reference");
@@ -271,10 +271,10 @@ static void test_expansion_errors(void **state)
 static void test_undefined_expands_empty(void **state)
 {
 	struct error err;
-	struct conf *c = load("\nmyorigin = a${nosuch}b$nosuch2\n", &err);
+	struct conf *c = load("\nsmtpd_banner = a${nosuch}b$nosuch2\n", &err);
 	assert_non_null(c);
-	assert_string_equal(conf_str(c, "myorigin"), "ab");
-	assert_log_has("t:2: myorigin: undefined parameter $nosuch expands "
+	assert_string_equal(conf_str(c, "smtpd_banner"), "ab");
+	assert_log_has("t:2: smtpd_banner: undefined parameter $nosuch expands "
 		       "to nothing");
 	assert_log_has("undefined parameter $nosuch2");
 	conf_free(&c);
@@ -318,7 +318,7 @@ static void test_int(void **state)
 	assert_load_fails("myhostname = h\n\nsmtp_port = $myhostname\n",
 			  "t:3: smtp_port: \"h\" is not a decimal integer");
 	/* Valid as written, invalid once expanded. */
-	assert_load_fails("smtp_port = 1$mydomain\nmydomain = x\n",
+	assert_load_fails("smtp_port = 1$database_name\ndatabase_name = x\n",
 			  "t:1: smtp_port: \"1x\"");
 }
 
@@ -400,7 +400,7 @@ static void test_overrides(void **state)
 	assert_true(conf_is_set(c, "smtp_port"));
 	assert_string_equal(conf_str(c, "myhostname"), "o.example");
 	/* Expansion sees the override. */
-	assert_string_equal(conf_str(c, "myorigin"), "o.example");
+	assert_string_equal(conf_str(c, "smtpd_banner"), "o.example ESMTP Postern");
 	assert_log_has("-o extra_thing: unknown parameter extra_thing");
 	conf_free(&c);
 

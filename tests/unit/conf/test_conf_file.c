@@ -102,15 +102,15 @@ static void test_round_trip_raw(void **state)
 {
 	struct error err;
 	assert_int_equal(
-	    conf_file_set(scratch, "myorigin", "$myhostname.$$x", &err), 0);
+	    conf_file_set(scratch, "smtpd_banner", "$myhostname.$$x", &err), 0);
 	assert_int_equal(conf_file_set(scratch, "myhostname", "h", &err), 0);
 	struct conf *c = conf_load(scratch, &err);
 	assert_non_null(c);
-	assert_string_equal(conf_raw(c, "myorigin"), "$myhostname.$$x");
-	assert_string_equal(conf_str(c, "myorigin"), "h.$x");
+	assert_string_equal(conf_raw(c, "smtpd_banner"), "$myhostname.$$x");
+	assert_string_equal(conf_str(c, "smtpd_banner"), "h.$x");
 	assert_string_equal(conf_raw(c, "myhostname"), "h");
 	conf_free(&c);
-	assert_file("myorigin = $myhostname.$$x\nmyhostname = h\n");
+	assert_file("smtpd_banner = $myhostname.$$x\nmyhostname = h\n");
 }
 
 /* Every refused edit must leave main.cf exactly as it was. */
@@ -134,9 +134,9 @@ static void test_refused(void **state)
 	assert_refused("no_such_param=1", "unknown parameter no_such_param");
 	assert_refused("config_directory=/x", "config_directory is set by -c");
 	assert_refused("myhostname=a\nsmtp_port=1", "must be one line");
-	assert_refused("myorigin", "expected NAME=VALUE");
-	assert_refused("myorigin=$myorigin", "expansion loop");
-	assert_refused("myorigin=${x", "bad $ reference");
+	assert_refused("smtpd_banner", "expected NAME=VALUE");
+	assert_refused("smtpd_banner=$smtpd_banner", "expansion loop");
+	assert_refused("smtpd_banner=${x", "bad $ reference");
 	free(path);
 }
 
