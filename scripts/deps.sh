@@ -10,7 +10,7 @@ libssl-dev libsasl2-dev libsasl2-modules libpq-dev libmariadb-dev libsqlite3-dev
 libmicrohttpd-dev libjansson-dev libpcre2-dev liblmdb-dev libsodium-dev
 libcrypt-dev libidn2-dev"
 test_pkgs="libcmocka-dev clang libclang-rt-14-dev python3 postgresql
-mariadb-server swaks curl dovecot-core"
+mariadb-server swaks libnet-ssleay-perl libio-socket-ssl-perl curl dovecot-core"
 
 pkgs=$run_pkgs
 [ "${1:-}" = test ] && pkgs="$run_pkgs $test_pkgs"
