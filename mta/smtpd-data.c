@@ -295,6 +295,10 @@ static void commit_done(void *ctx, const struct error *err, const char *id)
 		log_info("%s: from=<%s>, size=%llu, nrcpt=%u", id,
 			 buf_data(t->sender), (unsigned long long)t->size,
 			 t->nfinal);
+		/* Postfix forgives earlier errors once a message is in: a
+		 * client that delivers is not cut off or tarpitted by
+		 * refusals spread over a long session. */
+		s->errors = 0;
 		smtpd_reply(s, 250, "2.0.0", "Ok: queued as %s", id);
 	}
 	smtpd_txn_reset(s);
