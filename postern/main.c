@@ -34,6 +34,7 @@ static const struct {
 	{"alias", cmd_alias, "add, list or delete aliases"},
 	{"alias-domain", cmd_alias_domain, "add, list or delete alias domains"},
 	{"queue", cmd_queue, "list, show, flush, delete, hold, release or requeue queued mail"},
+	{"sendmail", cmd_sendmail, "queue a message from standard input (sendmail -t -i -f)"},
 };
 
 static void usage(FILE *out)
@@ -179,6 +180,10 @@ int main(int argc, char **argv)
 	int i = 1;
 
 	log_init("postern");
+	/* Linked as /usr/sbin/sendmail: sendmail's own command line. */
+	const char *self = strrchr(argv[0], '/');
+	if (strcmp(self != NULL ? self + 1 : argv[0], "sendmail") == 0)
+		return cmd_sendmail(&cli, argc, argv);
 	while (i < argc && argv[i][0] == '-') {
 		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
 			cli.config_dir = argv[i + 1];

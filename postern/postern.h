@@ -65,5 +65,6 @@ cmd_fn cmd_mailbox;  /* cmd_mailbox.c */
 cmd_fn cmd_alias;    /* cmd_alias.c */
 cmd_fn cmd_alias_domain; /* cmd_alias.c */
 cmd_fn cmd_queue;    /* cmd_queue.c: postqueue, postsuper, postcat */
+cmd_fn cmd_sendmail; /* cmd_sendmail.c: sendmail + postdrop */
 
 #endif

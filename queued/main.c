@@ -12,12 +12,14 @@
 #include "queue/queue.h"
 #include "server/server.h"
 
+#include "pickup.h"
 #include "queued.h"
 #include "session.h"
 
 struct queued {
 	struct queue *q;
 	struct qmgr *m;
+	struct pickup *pickup; /* the maildrop folder */
 };
 
 static int on_init(struct server *srv, struct error *err)
@@ -39,6 +41,12 @@ static int on_init(struct server *srv, struct error *err)
 	qmgr_params_clear(&mp);
 	server_set_ctx(srv, d);
 	qmgr_resume(d->m);
+	/* Without a maildrop folder, SMTP mail still flows. */
+	d->pickup = pickup_new(server_ev(srv), d->m, conf, err);
+	if (d->pickup == NULL) {
+		log_error("pickup disabled: %s", err->msg);
+		error_clear(err);
+	}
 	return 0;
 }
 
@@ -63,8 +71,10 @@ static void on_stop(struct server *srv)
 {
 	struct queued *d = server_ctx(srv);
 
-	if (d != NULL)
+	if (d != NULL) {
+		pickup_stop(d->pickup);
 		qmgr_stop(d->m);
+	}
 }
 
 static void on_fini(struct server *srv)
@@ -73,6 +83,7 @@ static void on_fini(struct server *srv)
 
 	if (d == NULL)
 		return;
+	pickup_free(&d->pickup);
 	qmgr_free(&d->m);
 	queue_close(&d->q);
 	free(d);
