@@ -12,6 +12,7 @@
 #include "core/xmalloc.h"
 #include "ev/ev.h"
 #include "ev/worker.h"
+#include "store/store.h"
 #include "lmtp-client.h"
 #include "lmtp-local.h"
 #include "lmtp-session.h"
@@ -243,6 +244,11 @@ static int op_spool_write(void *ctx, const void *data, size_t len,
 		ssize_t n = write(c->spool_fd, p, len);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == ENOSPC || errno == EDQUOT ||
+			      errno == EFBIG))
+			return error_set_code(err, ERR_TEMP, STORE_ERR_NOSPACE,
+					      "spool write: %s",
+					      strerror(errno));
 		if (n < 0)
 			return error_set(err, ERR_TEMP, "spool write: %s",
 					 strerror(errno));

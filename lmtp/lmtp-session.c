@@ -10,6 +10,7 @@
 
 #include "core/log.h"
 #include "core/xmalloc.h"
+#include "store/store.h"
 #include "lmtp-session-private.h"
 #include "lmtp-settings.h"
 
@@ -262,6 +263,10 @@ void lmtp_session_message_end(struct lmtp_session *s, int verdict,
 		struct smtp_reply r;
 		if (verdict < 0)
 			r = *refusal;
+		else if (s->spool_err.code != NULL &&
+			 strcmp(s->spool_err.code, STORE_ERR_NOSPACE) == 0)
+			smtp_reply_set(&r, 452, "4.3.1",
+				       "Insufficient system storage");
 		else
 			smtp_reply_set(&r, 451, "4.3.0",
 				       "Temporary local problem: cannot "

@@ -492,6 +492,7 @@ struct scan {
 	int64_t now; /* wall seconds */
 	bool all;    /* flush: ignore retry times */
 	size_t n;
+	struct array *undone; /* ids whose removal must be retried */
 };
 
 static int scan_one(void *ctx, const struct queue_env *env)
@@ -502,6 +503,14 @@ static int scan_one(void *ctx, const struct queue_env *env)
 	if (env->state == QUEUE_HOLD || env->state == QUEUE_CORRUPT ||
 	    hash_contains(s->m->active, env->id))
 		return 0;
+	/* Every recipient is final but the message is still here: its
+	 * removal (the DONE record) failed, e.g. on ENOSPC.  Retry the
+	 * removal after the scan; it would otherwise stay forever and
+	 * pin its segment and every later one. */
+	if (queue_env_done(env)) {
+		array_push(s->undone, xstrdup(env->id));
+		return 0;
+	}
 	/* lib/queue keeps the in-memory ACTIVE mark when an active message
 	 * is moved to deferred/, so ACTIVE here (not in our active table)
 	 * means "deferred by us". */
@@ -522,9 +531,17 @@ static int scan_one(void *ctx, const struct queue_env *env)
 
 static size_t scan(struct qmgr *m, bool all)
 {
-	struct scan s = {m, time_wall_ms() / 1000, all, 0};
+	struct scan s = {m, time_wall_ms() / 1000, all, 0, array_new()};
+	struct error err;
 
 	queue_scan(m->q, scan_one, &s);
+	for (size_t i = 0; i < array_len(s.undone); i++) {
+		const char *id = array_get(s.undone, i);
+
+		if (queue_delete(m->q, id, NULL, NULL, &err) == 0)
+			log_info("%s: removed (retried)", id);
+	}
+	array_free_with(&s.undone, free);
 	return s.n;
 }
 
