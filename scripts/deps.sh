@@ -2,6 +2,7 @@
 # Install the Debian 12 packages Postern needs, only those missing.
 #   scripts/deps.sh          build and run dependencies
 #   scripts/deps.sh test     plus what the test suite needs (servers, clang, clients)
+#   scripts/deps.sh bench    plus the peer stack of bench/ (Postfix, Dovecot)
 # Runs as root (apt-get); does nothing when everything is present.
 set -eu
 
@@ -12,8 +13,11 @@ libcrypt-dev libidn2-dev"
 test_pkgs="libcmocka-dev clang libclang-rt-14-dev python3 postgresql
 mariadb-server swaks libnet-ssleay-perl libio-socket-ssl-perl curl dovecot-core"
 
+bench_pkgs="postfix postfix-sqlite dovecot-core dovecot-lmtpd dovecot-sqlite"
+
 pkgs=$run_pkgs
 [ "${1:-}" = test ] && pkgs="$run_pkgs $test_pkgs"
+[ "${1:-}" = bench ] && pkgs="$run_pkgs $bench_pkgs"
 
 missing=""
 for p in $pkgs; do
@@ -34,6 +38,9 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 	chmod 755 /usr/sbin/policy-rc.d
 	trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 fi
+# Postfix must not ask questions nor configure a system-wide instance.
+echo "postfix postfix/main_mailer_type select No configuration" |
+	debconf-set-selections
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing
