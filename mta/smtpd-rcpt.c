@@ -13,6 +13,7 @@
 #include "ev/worker.h"
 #include "queue/submit.h"
 
+#include "smtpd-quota.h"
 #include "smtpd.h"
 
 struct rcpt_job {
@@ -20,7 +21,9 @@ struct rcpt_job {
 	/* Inputs, copied: the worker must not touch the session. */
 	const struct smtpd_maps *maps;
 	struct smtpd_resolve_opts opts;
+	struct smtpd_quota_opts quota;
 	char *delimiters;
+	char *mail_directory;
 	char *address;
 	char *log_id;
 	/* Outputs. */
@@ -35,6 +38,7 @@ struct rcpt_job {
 static void job_free(struct rcpt_job *j)
 {
 	free(j->delimiters);
+	free(j->mail_directory);
 	free(j->address);
 	free(j->log_id);
 	free(j->orcpt);
@@ -48,6 +52,9 @@ static void rcpt_work(void *ctx)
 
 	j->ret = smtpd_resolve(j->maps, j->address, &j->opts, j->log_id,
 			       j->finals, &j->reply);
+	if (j->ret == 0)
+		j->ret = smtpd_quota_filter(&j->quota, j->address, j->log_id,
+					    j->finals, &j->reply);
 }
 
 /* smtp_notify bits are queue.h's QUEUE_NOTIFY bits, value for value. */
@@ -145,6 +152,11 @@ void smtpd_cmd_rcpt(struct smtpd_session *s, const struct smtp_command *cmd)
 	j->opts.recursion_limit = s->set->alias_recursion_limit;
 	j->opts.expansion_limit = s->set->alias_expansion_limit;
 	j->opts.relay_ok = smtpd_may_relay(s);
+	j->mail_directory = xstrdup(s->set->mail_directory);
+	j->quota.db = s->smtpd->db;
+	j->quota.mail_directory = j->mail_directory;
+	j->quota.permanent = s->set->quota_permanent;
+	j->quota.size_hint = t->mail.params.has_size ? t->mail.params.size : 0;
 	j->address = buf_steal(addr);
 	j->log_id = xstrdup(smtpd_log_id(s));
 	j->finals = array_new();

@@ -31,7 +31,15 @@ static void final_free(void *p)
 	struct smtpd_final *f = p;
 
 	free(f->addr);
+	free(f->maildir);
 	free(f);
+}
+
+void smtpd_final_free(struct smtpd_final **final)
+{
+	if (*final != NULL)
+		final_free(*final);
+	*final = NULL;
 }
 
 void smtpd_finals_free(struct array **finals)
@@ -50,7 +58,8 @@ static int lookup_failed(struct resolve *r, const struct error *err,
 			      "Server configuration error");
 }
 
-static int add_final(struct resolve *r, const char *addr, bool local)
+static int add_final(struct resolve *r, const char *addr, bool local,
+		     const char *maildir)
 {
 	struct smtpd_final *f;
 
@@ -64,6 +73,7 @@ static int add_final(struct resolve *r, const char *addr, bool local)
 	f = xcalloc(1, sizeof(*f));
 	f->addr = xstrdup(addr);
 	f->local = local;
+	f->maildir = maildir != NULL ? xstrdup(maildir) : NULL;
 	array_push(r->out, f);
 	return STEP_OK;
 }
@@ -206,7 +216,8 @@ static int expand(struct resolve *r, const char *addr, unsigned depth)
 		}
 		if (ret == 1) {
 			str_lower(buf_mut(key));
-			ret = add_final(r, buf_data(key), true);
+			ret =
+			    add_final(r, buf_data(key), true, buf_data(value));
 			goto out;
 		}
 	}
@@ -258,7 +269,7 @@ static int expand(struct resolve *r, const char *addr, unsigned depth)
 					     "<%s>: Relay access denied", addr);
 			goto out;
 		}
-		ret = add_final(r, addr, false);
+		ret = add_final(r, addr, false, NULL);
 		goto out;
 	}
 unknown:

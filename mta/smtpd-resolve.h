@@ -65,8 +65,9 @@ struct smtpd_resolve_opts {
 };
 
 struct smtpd_final {
-	char *addr; /* "user@domain": lower-case for hosted mailboxes */
-	bool local; /* a hosted mailbox (false: foreign, to relay) */
+	char *addr;    /* "user@domain": lower-case for hosted mailboxes */
+	bool local;    /* a hosted mailbox (false: foreign, to relay) */
+	char *maildir; /* local: virtual_mailbox_maps' "DOMAIN/USER/" */
 };
 
 /*
@@ -80,5 +81,6 @@ int smtpd_resolve(const struct smtpd_maps *maps, const char *address,
 		  const struct smtpd_resolve_opts *opts, const char *log_id,
 		  struct array *finals_r, struct smtp_reply *reply_r);
 void smtpd_finals_free(struct array **finals);
+void smtpd_final_free(struct smtpd_final **final);
 
 #endif

@@ -63,6 +63,8 @@ struct smtpd_settings *smtpd_settings_new(const struct conf *conf,
 	set->submission_services =
 	    xstrdup(conf_str(conf, "smtpd_submission_services"));
 	set->sasl_mechanisms = xstrdup(conf_str(conf, "smtpd_sasl_mechanisms"));
+	set->mail_directory = xstrdup(conf_str(conf, "mail_directory"));
+	set->quota_permanent = conf_bool(conf, "quota_exceeded_permanent");
 	if (set->recipient_limit == 0)
 		set->recipient_limit = 1;
 	if (set->hard_error_limit == 0)
@@ -90,6 +92,7 @@ void smtpd_settings_unref(struct smtpd_settings **setp)
 	free(set->recipient_delimiter);
 	free(set->submission_services);
 	free(set->sasl_mechanisms);
+	free(set->mail_directory);
 	free(set);
 }
 

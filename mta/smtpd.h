@@ -11,6 +11,7 @@
  *                      MAIL, RSET, NOOP, QUIT, VRFY, HELP
  *   smtpd-rcpt.c       RCPT, its lookup in the worker pool
  *   smtpd-resolve.c    recipient resolution (smtpd-resolve.h)
+ *   smtpd-quota.c      refusing full mailboxes at RCPT (smtpd-quota.h)
  *   smtpd-data.c       DATA and BDAT, the Received header, the queue
  *   smtpd-auth.c       AUTH through Cyrus SASL
  *   smtpd-testing.c    a struct smtpd without a server (tests, fuzzing)
@@ -84,6 +85,8 @@ struct smtpd_settings {
 	unsigned alias_expansion_limit;
 	char *submission_services; /* list, as written */
 	char *sasl_mechanisms;
+	char *mail_directory; /* the store, for the RCPT quota check */
+	bool quota_permanent; /* quota_exceeded_permanent */
 };
 
 struct smtpd_settings *smtpd_settings_new(const struct conf *conf,

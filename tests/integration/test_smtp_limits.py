@@ -26,6 +26,11 @@ enhanced codes and timing are exact:
                             as commands
   null sender <>            accepted and delivered with Return-Path: <>
   unknown ESMTP parameter   555 5.5.4 at MAIL and RCPT
+  mailbox quota             452 4.2.2 at RCPT for a full mailbox (552
+                            5.2.2 with quota_exceeded_permanent = yes)
+                            and when SIZE= would overflow it; an alias
+                            is refused only when all its mailboxes are
+                            full, else the full ones are left out
   NOOP RSET VRFY HELP       250 250 252 214, with their syntax errors
 
 SQLite only: nothing here depends on the database (test_smtp.py runs the
@@ -60,6 +65,7 @@ BASE = {
     "smtpd_hard_error_limit": "200",
     "smtpd_error_sleep_time": "1s",
     "smtpd_timeout": "300s",
+    "quota_exceeded_permanent": "no",
 }
 SIZE = int(BASE["message_size_limit"])
 LINE_MAX = 2048  # Postfix's line_length_limit, without the CRLF
@@ -650,6 +656,87 @@ class SmtpLimitsTest(unittest.TestCase):
         self.assertEqual(r.cmd("HELO client.test")[0], 250)
         self.assertReply(r.cmd("MAIL FROM:<s@client.test> SIZE=100"),
                          250, "2.1.0")
+
+    # ---- mailbox quota (CONTRACT: 452 4.2.2 at RCPT, nothing delivered)
+
+    def quota_mailbox(self, quota, fill=0):
+        """A new mailbox with quota bytes, holding fill bytes already: a
+        Maildir file as a delivery made before the quota was lowered
+        would have left (lmtpd never stores a message over the quota
+        itself, so SMTP cannot fill it past it)."""
+        user = "q%s" % secrets.token_hex(4)
+        run_postern(self.dir, "mailbox", "add", self.addr(user),
+                    "--password-stdin", "--quota", str(quota), stdin="pw\n")
+        if fill:
+            root = os.path.join(self.dir, "mail", self.dom, user)
+            for sub in ("tmp", "new", "cur"):
+                os.makedirs(os.path.join(root, sub), exist_ok=True)
+            name = "1700000000.M1P1.test,S=%d,W=%d" % (fill, fill)
+            with open(os.path.join(root, "new", name), "wb") as f:
+                f.write(b"Subject: old\n\n" + b"x" * (fill - 15) + b"\n")
+        return user
+
+    def test_quota_full_mailbox(self):
+        self.configure()
+        full = self.quota_mailbox(1000, fill=2048)
+        before = self.messages(full)
+        self.assertEqual(len(before), 1)
+        r = self.connect()
+        self.assertReply(r.cmd("MAIL FROM:<s@client.test>"), 250, "2.1.0")
+        code, text = r.cmd("RCPT TO:<%s>" % self.addr(full))
+        self.assertReply((code, text), 452, "4.2.2")
+        self.assertIn("Mailbox full", text)
+        # The transaction goes on for the others.
+        self.assertReply(r.cmd("RCPT TO:<%s>" % self.addr("alice")),
+                         250, "2.1.5")
+        self.assertReply(r.cmd("RSET"), 250, "2.0.0")
+        # An alias: refused only when every mailbox is full...
+        other = self.quota_mailbox(1000, fill=1000)
+        both_full = "qa%s" % secrets.token_hex(4)
+        run_postern(self.dir, "alias", "add", self.addr(both_full),
+                    "%s,%s" % (self.addr(full), self.addr(other)))
+        half_full = "qb%s" % secrets.token_hex(4)
+        run_postern(self.dir, "alias", "add", self.addr(half_full),
+                    "%s,%s" % (self.addr(full), self.addr("bob")))
+        r.cmd("MAIL FROM:<s@client.test>")
+        self.assertReply(r.cmd("RCPT TO:<%s>" % self.addr(both_full)),
+                         452, "4.2.2")
+        # ... else the full one is left out and the rest delivered.
+        self.assertReply(r.cmd("RCPT TO:<%s>" % self.addr(half_full)),
+                         250, "2.1.5")
+        marker = secrets.token_hex(8)
+        self.assertEqual(r.cmd("DATA")[0], 354)
+        r.send(self.message(marker) + b".\r\n")
+        self.assertReply(r.reply(), 250, "2.0.0")
+        self.assertEqual(len(self.find("bob", marker)), 1)
+        # Permanent when configured (a reload applies it).
+        self.configure(quota_exceeded_permanent="yes")
+        r = self.connect()
+        r.cmd("MAIL FROM:<s@client.test>")
+        self.assertReply(r.cmd("RCPT TO:<%s>" % self.addr(full)),
+                         552, "5.2.2")
+        self.assertReply(r.cmd("QUIT"), 221, "2.0.0")
+        time.sleep(0.5)
+        self.assertEqual(self.messages(full), before)
+        self.assertEqual(len(self.messages(other)), 1)
+
+    def test_quota_size_parameter(self):
+        self.configure()
+        user = self.quota_mailbox(1000)
+        r = self.connect()
+        self.assertReply(r.cmd("MAIL FROM:<s@client.test> SIZE=5000"),
+                         250, "2.1.0")
+        self.assertReply(r.cmd("RCPT TO:<%s>" % self.addr(user)),
+                         452, "4.2.2")
+        # Under the quota: accepted (the usage is 0, the limit not met).
+        r.cmd("RSET")
+        self.assertReply(r.cmd("MAIL FROM:<s@client.test> SIZE=500"),
+                         250, "2.1.0")
+        self.assertReply(r.cmd("RCPT TO:<%s>" % self.addr(user)),
+                         250, "2.1.5")
+        self.assertReply(r.cmd("QUIT"), 221, "2.0.0")
+        time.sleep(0.5)
+        self.assertEqual(self.messages(user), [])
 
     # ---- NOOP RSET VRFY HELP
 

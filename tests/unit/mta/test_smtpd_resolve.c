@@ -116,6 +116,40 @@ static void test_plus_address(void **state)
 	assert_resolves("+alice@example.com", "550 5.1.1");
 }
 
+/* Local finals carry the mailbox map's answer (the quota check opens the
+ * store with it); foreign ones have none. */
+static void test_final_maildir(void **state)
+{
+	struct array *finals = array_new();
+	struct smtp_reply r;
+	struct smtpd_resolve_opts opts = defaults;
+	struct smtpd_final *f;
+
+	assert_int_equal(smtpd_resolve(&maps, "Bob+x@example.com", &opts,
+				       "test", finals, &r),
+			 0);
+	assert_int_equal(array_len(finals), 2);
+	f = array_get(finals, 0);
+	assert_string_equal(f->addr, "bob@example.com");
+	assert_string_equal(f->maildir, "example.com/bob/");
+	f = array_get(finals, 1);
+	assert_string_equal(f->maildir, "example.com/alice/");
+	smtpd_finals_free(&finals);
+
+	finals = array_new();
+	opts.relay_ok = true;
+	assert_int_equal(
+	    smtpd_resolve(&maps, "ext@example.com", &opts, "test", finals, &r),
+	    0);
+	assert_int_equal(array_len(finals), 1);
+	f = array_get(finals, 0);
+	assert_false(f->local);
+	assert_null(f->maildir);
+	smtpd_final_free(&f);
+	array_pop(finals);
+	smtpd_finals_free(&finals);
+}
+
 static void test_alias_destinations(void **state)
 {
 	assert_resolves("team@example.com",
@@ -213,6 +247,7 @@ int main(void)
 	    cmocka_unit_test(test_mailbox),
 	    cmocka_unit_test(test_plus_address),
 	    cmocka_unit_test(test_alias_destinations),
+	    cmocka_unit_test(test_final_maildir),
 	    cmocka_unit_test(test_catch_all),
 	    cmocka_unit_test(test_alias_domain),
 	    cmocka_unit_test(test_unknown),

@@ -1,0 +1,147 @@
+/*
+ * smtpd-quota.c - the RCPT-time quota check (see smtpd-quota.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/str.h"
+#include "core/xmalloc.h"
+#include "db/db.h"
+#include "store/store.h"
+
+#include "smtpd-quota.h"
+#include "smtpd-resolve.h"
+
+enum { ROOM = 0, FULL = 1, FAILED = -1 };
+
+/* mailboxes.quota_bytes: 1 with it, 0 without a row, -1 on failure. */
+static int lookup_quota(struct db *db, const char *log_id, const char *addr,
+			uint64_t *quota_r)
+{
+	static const char sql[] =
+	    "SELECT quota_bytes FROM mailboxes WHERE address = ?";
+	const char *params[] = {addr};
+	struct db_result *res = NULL;
+	struct error err;
+	unsigned long long v = 0;
+	int ret = 0;
+
+	*quota_r = 0;
+	if (db_query(db, sql, params, 1, &res, &err) < 0) {
+		log_warn("%s: quota of %s: %s", log_id, addr, err.msg);
+		return -1;
+	}
+	if (db_result_rows(res) > 0) {
+		const char *s = db_result_value(res, 0, 0);
+
+		if (s != NULL && !str_to_u64(s, &v)) {
+			log_warn("%s: quota of %s: not a number: %s", log_id,
+				 addr, s);
+			ret = -1;
+		} else {
+			*quota_r = v;
+			ret = 1;
+		}
+	}
+	db_result_free(&res);
+	return ret;
+}
+
+/*
+ * A mailbox whose store usage cannot be read, or whose map answer is not
+ * "DOMAIN/USER/", is let through: lmtpd refuses it with the reason.
+ */
+static int mailbox_state(const struct smtpd_quota_opts *o, struct store *store,
+			 const char *log_id, const struct smtpd_final *f)
+{
+	struct store_quota q = {0};
+	struct store_usage usage;
+	struct store_mailbox *mbox;
+	struct error err;
+	const char *slash;
+	char *domain, *local;
+	size_t len;
+	int ret = ROOM;
+
+	if (lookup_quota(o->db, log_id, f->addr, &q.bytes) < 0)
+		return FAILED;
+	if (q.bytes == 0 || f->maildir == NULL)
+		return ROOM;
+	len = strlen(f->maildir);
+	slash = strchr(f->maildir, '/');
+	if (slash == NULL || len < 4 || f->maildir[len - 1] != '/')
+		return ROOM;
+	domain = xstrndup(f->maildir, (size_t)(slash - f->maildir));
+	local = xstrndup(slash + 1, len - (size_t)(slash - f->maildir) - 2);
+	mbox = store_mailbox_open(store, domain, local, &err);
+	if (mbox == NULL) {
+		log_warn("%s: quota of %s: %s", log_id, f->addr, err.msg);
+	} else if (store_usage(mbox, &q, &usage, &err) < 0) {
+		log_warn("%s: quota usage of %s: %s", log_id, f->addr, err.msg);
+	} else if (usage.bytes >= q.bytes ||
+		   (o->size_hint > 0 && usage.bytes + o->size_hint > q.bytes)) {
+		ret = FULL;
+	}
+	store_mailbox_free(&mbox);
+	free(domain);
+	free(local);
+	return ret;
+}
+
+int smtpd_quota_filter(const struct smtpd_quota_opts *opts, const char *address,
+		       const char *log_id, struct array *finals_r,
+		       struct smtp_reply *reply_r)
+{
+	struct store_settings ss = {
+	    .root = opts->mail_directory,
+	    .hostname = "smtpd", /* no delivery here: skip gethostname() */
+	    .quota_permanent = opts->permanent,
+	};
+	size_t n = array_len(finals_r), nfull = 0;
+	bool *full;
+	struct store *store;
+
+	if (opts->db == NULL || n == 0)
+		return 0;
+	full = xcalloc(n, sizeof(*full));
+	store = store_new(&ss);
+	for (size_t i = 0; i < n; i++) {
+		const struct smtpd_final *f = array_get(finals_r, i);
+		int st;
+
+		if (!f->local)
+			continue;
+		st = mailbox_state(opts, store, log_id, f);
+		if (st == FAILED) {
+			store_free(&store);
+			free(full);
+			return smtp_reply_set(reply_r, 451, "4.3.0",
+					      "Temporary lookup failure");
+		}
+		full[i] = st == FULL;
+		nfull += full[i];
+	}
+	store_free(&store);
+	if (nfull == n) {
+		free(full);
+		if (opts->permanent)
+			return smtp_reply_set(reply_r, 552, "5.2.2",
+					      "<%s>: Mailbox full", address);
+		return smtp_reply_set(reply_r, 452, "4.2.2",
+				      "<%s>: Mailbox full", address);
+	}
+	for (size_t i = n; i-- > 0;) {
+		struct smtpd_final *f;
+
+		if (!full[i])
+			continue;
+		f = array_get(finals_r, i);
+		log_info("%s: <%s>: destination <%s>: mailbox full: dropped",
+			 log_id, address, f->addr);
+		array_remove(finals_r, i);
+		smtpd_final_free(&f);
+	}
+	free(full);
+	return 0;
+}
