@@ -20,6 +20,7 @@
 #include "lmtp-address.h"
 #include "lmtp-local.h"
 #include "map/map.h"
+#include "provision/provision.h"
 #include "store/store.h"
 
 struct lmtp_backend {
@@ -116,61 +117,6 @@ static void rcpt_quota_reply(const struct lmtp_backend *be,
 			       rcpt->address);
 }
 
-/* 1 with the quota, 0 when SQL has no row, -1 on failure (logged). */
-static int lookup_quota(struct lmtp_backend *be, const char *id,
-			const char *mailbox, uint64_t *quota_r)
-{
-	static const char sql[] =
-	    "SELECT quota_bytes FROM mailboxes WHERE address = ?";
-	const char *params[] = {mailbox};
-	struct db_result *res = NULL;
-	struct error err;
-	unsigned long long v = 0;
-	int ret = 0;
-
-	*quota_r = 0;
-	if (db_query(be->db, sql, params, 1, &res, &err) < 0) {
-		log_warn("%s: quota of %s: %s", id, mailbox, err.msg);
-		return -1;
-	}
-	if (db_result_rows(res) > 0) {
-		const char *s = db_result_value(res, 0, 0);
-		if (s != NULL && !str_to_u64(s, &v)) {
-			log_warn("%s: quota of %s: not a number: %s", id,
-				 mailbox, s);
-			ret = -1;
-		} else {
-			*quota_r = v;
-			ret = 1;
-		}
-	}
-	db_result_free(&res);
-	return ret;
-}
-
-/* Refuse at RCPT a mailbox already full, or one the announced size
- * would overflow (Dovecot's lmtp_rcpt_check_quota); the exact check
- * is the store's, after the message. */
-static bool over_quota(struct lmtp_backend *be, const char *id,
-		       struct lmtp_recipient *rcpt, struct store_mailbox *mbox,
-		       uint64_t size_hint)
-{
-	struct store_quota q = {.bytes = rcpt->quota_bytes};
-	struct store_usage usage;
-	struct error err;
-
-	(void)be;
-	if (q.bytes == 0)
-		return false;
-	if (store_usage(mbox, &q, &usage, &err) < 0) {
-		log_warn("%s: quota usage of %s: %s", id, rcpt->mailbox,
-			 err.msg);
-		return false;
-	}
-	return usage.bytes >= q.bytes ||
-	       (size_hint > 0 && usage.bytes + size_hint > q.bytes);
-}
-
 void lmtp_local_rcpt(struct lmtp_backend *be, const char *id,
 		     struct lmtp_recipient *rcpt, uint64_t size_hint)
 {
@@ -217,10 +163,13 @@ void lmtp_local_rcpt(struct lmtp_backend *be, const char *id,
 	}
 	rcpt->mailbox = xstrdup(mailbox);
 	/* No row: a mailbox from a non-SQL map, without a quota. */
-	if (lookup_quota(be, id, mailbox, &rcpt->quota_bytes) < 0) {
+	unsigned long long quota;
+	if (prov_mailbox_quota(be->db, mailbox, &quota, &err) < 0) {
+		log_warn("%s: quota of %s: %s", id, mailbox, err.msg);
 		rcpt_tempfail(rcpt);
 		goto out;
 	}
+	rcpt->quota_bytes = quota;
 	struct store_mailbox *mbox = store_mailbox_open(
 	    be->store, rcpt->mbox_domain, rcpt->mbox_local, &err);
 	if (mbox == NULL) {
@@ -229,7 +178,11 @@ void lmtp_local_rcpt(struct lmtp_backend *be, const char *id,
 		goto out;
 	}
 	rcpt->backend_data = mbox;
-	if (over_quota(be, id, rcpt, mbox, size_hint)) {
+	/* Usage that cannot be read lets the delivery decide (warned). */
+	int full = store_over_quota(mbox, rcpt->quota_bytes, size_hint, &err);
+	if (full < 0)
+		log_warn("%s: quota usage of %s: %s", id, mailbox, err.msg);
+	if (full > 0) {
 		rcpt_quota_reply(be, rcpt);
 		goto out;
 	}

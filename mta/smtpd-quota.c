@@ -5,48 +5,15 @@
 #include <string.h>
 
 #include "core/log.h"
-#include "core/str.h"
 #include "core/xmalloc.h"
 #include "db/db.h"
+#include "provision/provision.h"
 #include "store/store.h"
 
 #include "smtpd-quota.h"
 #include "smtpd-resolve.h"
 
 enum { ROOM = 0, FULL = 1, FAILED = -1 };
-
-/* mailboxes.quota_bytes: 1 with it, 0 without a row, -1 on failure. */
-static int lookup_quota(struct db *db, const char *log_id, const char *addr,
-			uint64_t *quota_r)
-{
-	static const char sql[] =
-	    "SELECT quota_bytes FROM mailboxes WHERE address = ?";
-	const char *params[] = {addr};
-	struct db_result *res = NULL;
-	struct error err;
-	unsigned long long v = 0;
-	int ret = 0;
-
-	*quota_r = 0;
-	if (db_query(db, sql, params, 1, &res, &err) < 0) {
-		log_warn("%s: quota of %s: %s", log_id, addr, err.msg);
-		return -1;
-	}
-	if (db_result_rows(res) > 0) {
-		const char *s = db_result_value(res, 0, 0);
-
-		if (s != NULL && !str_to_u64(s, &v)) {
-			log_warn("%s: quota of %s: not a number: %s", log_id,
-				 addr, s);
-			ret = -1;
-		} else {
-			*quota_r = v;
-			ret = 1;
-		}
-	}
-	db_result_free(&res);
-	return ret;
-}
 
 /*
  * A mailbox whose store usage cannot be read, or whose map answer is not
@@ -55,8 +22,7 @@ static int lookup_quota(struct db *db, const char *log_id, const char *addr,
 static int mailbox_state(const struct smtpd_quota_opts *o, struct store *store,
 			 const char *log_id, const struct smtpd_final *f)
 {
-	struct store_quota q = {0};
-	struct store_usage usage;
+	unsigned long long quota;
 	struct store_mailbox *mbox;
 	struct error err;
 	const char *slash;
@@ -64,9 +30,11 @@ static int mailbox_state(const struct smtpd_quota_opts *o, struct store *store,
 	size_t len;
 	int ret = ROOM;
 
-	if (lookup_quota(o->db, log_id, f->addr, &q.bytes) < 0)
+	if (prov_mailbox_quota(o->db, f->addr, &quota, &err) < 0) {
+		log_warn("%s: quota of %s: %s", log_id, f->addr, err.msg);
 		return FAILED;
-	if (q.bytes == 0 || f->maildir == NULL)
+	}
+	if (quota == 0 || f->maildir == NULL)
 		return ROOM;
 	len = strlen(f->maildir);
 	slash = strchr(f->maildir, '/');
@@ -77,11 +45,13 @@ static int mailbox_state(const struct smtpd_quota_opts *o, struct store *store,
 	mbox = store_mailbox_open(store, domain, local, &err);
 	if (mbox == NULL) {
 		log_warn("%s: quota of %s: %s", log_id, f->addr, err.msg);
-	} else if (store_usage(mbox, &q, &usage, &err) < 0) {
-		log_warn("%s: quota usage of %s: %s", log_id, f->addr, err.msg);
-	} else if (usage.bytes >= q.bytes ||
-		   (o->size_hint > 0 && usage.bytes + o->size_hint > q.bytes)) {
-		ret = FULL;
+	} else {
+		int full = store_over_quota(mbox, quota, o->size_hint, &err);
+		if (full < 0)
+			log_warn("%s: quota usage of %s: %s", log_id, f->addr,
+				 err.msg);
+		else if (full > 0)
+			ret = FULL;
 	}
 	store_mailbox_free(&mbox);
 	free(domain);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "auth/password.h"
+#include "core/str.h"
 #include "core/xmalloc.h"
 #include "prov-private.h"
 
@@ -104,6 +105,30 @@ out:
 	buf_free(&did);
 	buf_free(&hash);
 	return rc;
+}
+
+int prov_mailbox_quota(struct db *db, const char *address,
+		       unsigned long long *quota_r, struct error *err)
+{
+	const char *params[] = {address};
+	struct db_result *res = NULL;
+	int ret = 0;
+
+	*quota_r = 0;
+	if (db_query(db, "SELECT quota_bytes FROM mailboxes WHERE address = ?",
+		     params, 1, &res, err) < 0)
+		return prov_db_fail(-1, err, address);
+	if (db_result_rows(res) > 0) {
+		const char *v = db_result_value(res, 0, 0);
+		if (v != NULL && !str_to_u64(v, quota_r))
+			ret = error_set_code(err, ERR_PERM, "invalid_value",
+					     "quota of %s is not a number: %s",
+					     address, v);
+		else
+			ret = 1;
+	}
+	db_result_free(&res);
+	return ret;
 }
 
 int prov_mailbox_del(struct db *db, const char *address, struct error *err)

@@ -62,6 +62,14 @@ int prov_domain_list(struct db *db, struct db_result **res_r,
 /* `scheme` is the password scheme for the hash (default_password_scheme). */
 int prov_mailbox_add(struct db *db, const struct prov_mailbox *m,
 		     const char *scheme, struct error *err);
+/*
+ * The quota of a stored (normalised) mailbox address: 1 with it in
+ * *quota_r (0: unlimited), 0 when there is no such mailbox, -1 with err
+ * (temporary_failure when the database is down, invalid_value for a
+ * value that is not a number).  Used at RCPT by smtpd and lmtpd.
+ */
+int prov_mailbox_quota(struct db *db, const char *address,
+		       unsigned long long *quota_r, struct error *err);
 int prov_mailbox_del(struct db *db, const char *address, struct error *err);
 /* Rows: address, name, quota_bytes, used_bytes, message_count, active;
  * only DOMAIN's when domain is not NULL; ordered by address. */

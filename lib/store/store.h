@@ -177,6 +177,15 @@ size_t store_deliver_many(struct store_delivery *ds, size_t n,
  */
 int store_usage(struct store_mailbox *mbox, const struct store_quota *quota,
 		struct store_usage *usage_r, struct error *err);
+/*
+ * Is the mailbox full for a message of size_hint bytes (0: unknown)?
+ * 1 when its usage is at or over quota_bytes or the message would take it
+ * past, 0 when there is room (always for quota_bytes 0: unlimited), -1
+ * with err when the usage cannot be read.  The one rule lmtpd and smtpd
+ * both apply before accepting a recipient.
+ */
+int store_over_quota(struct store_mailbox *mbox, uint64_t quota_bytes,
+		     uint64_t size_hint, struct error *err);
 /* Force a recalculation (admin "recalc", tests). */
 int store_usage_recalc(struct store_mailbox *mbox,
 		       const struct store_quota *quota,

@@ -326,3 +326,17 @@ int store_quota_check(struct store_mailbox *mbox,
 	    (unsigned long long)quota->bytes,
 	    (unsigned long long)quota->messages, (unsigned long long)size);
 }
+
+int store_over_quota(struct store_mailbox *mbox, uint64_t quota_bytes,
+		     uint64_t size_hint, struct error *err)
+{
+	struct store_quota q = {.bytes = quota_bytes};
+	struct store_usage usage;
+
+	if (quota_bytes == 0)
+		return 0;
+	if (store_usage(mbox, &q, &usage, err) < 0)
+		return -1;
+	return usage.bytes >= quota_bytes ||
+	       (size_hint > 0 && usage.bytes + size_hint > quota_bytes);
+}

@@ -117,6 +117,15 @@ static void test_mailboxes(void **state)
 	assert_int_equal(prov_mailbox_add(db, &m, "SHA512-CRYPT", &err), -1);
 	assert_string_equal(err.code, "invalid_value");
 
+	unsigned long long quota = 99;
+	assert_int_equal(prov_mailbox_quota(db, "a@small.test", &quota, &err), 1);
+	assert_int_equal(quota, 0);
+	assert_int_equal(prov_mailbox_quota(db, "x' OR '1'='1", &quota, &err), 0);
+	assert_true(db_exec(db, "UPDATE mailboxes SET quota_bytes = 5000",
+			    NULL, 0, &err) >= 0);
+	assert_int_equal(prov_mailbox_quota(db, "a@small.test", &quota, &err), 1);
+	assert_int_equal(quota, 5000);
+
 	assert_int_equal(prov_mailbox_list(db, "small.test", &res, &err), 0);
 	assert_int_equal(db_result_rows(res), 1);
 	assert_string_equal(db_result_value(res, 0, 0), "a@small.test");

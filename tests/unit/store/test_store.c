@@ -594,6 +594,19 @@ static void test_quota(void **state)
 	assert_int_equal(
 	    deliver_mem(mbox, NULL, body, sizeof(body), 1000, &d, &err), 0);
 
+	/* The RCPT-time rule: full at the quota, or when the message would
+	 * take the usage past it; 0 is unlimited. */
+	struct store_quota q1000 = {.bytes = 1000};
+	struct store_usage used;
+	assert_int_equal(store_usage(mbox, &q1000, &used, &err), 0);
+	assert_true(used.bytes > 0 && used.bytes < 1000);
+	uint64_t room = 1000 - used.bytes;
+	assert_int_equal(store_over_quota(mbox, 0, 10000, &err), 0);
+	assert_int_equal(store_over_quota(mbox, 1000, 0, &err), 0);
+	assert_int_equal(store_over_quota(mbox, 1000, room, &err), 0);
+	assert_int_equal(store_over_quota(mbox, 1000, room + 1, &err), 1);
+	assert_int_equal(store_over_quota(mbox, used.bytes, 0, &err), 1);
+
 	/* Would exceed: refused before the input is read or a file made. */
 	struct store_input in;
 	struct store_input_mem mem;
