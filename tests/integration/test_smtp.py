@@ -36,8 +36,9 @@ import time
 import unittest
 import uuid
 
-BUILD = os.path.abspath(os.environ.get("POSTERN_BUILD_DIR", "build"))
-POSTERN = os.path.join(BUILD, "postern")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from postern_site import (POSTERN, SiteTestCase, free_ports,  # noqa: E402
+                          run_postern, tls_context)
 
 SERVICES = """\
 # written by test_smtp.py
@@ -51,35 +52,6 @@ queue        unix  $queue_socket                          none      1  postern-q
 SIZE_LIMIT = 1500000
 CONN_LIMIT = 8
 PASSWORD = "correct horse battery"
-
-
-def free_ports(n):
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
-
-
-def tls_context():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
-def run_postern(config_dir, *args, stdin=None, check=True):
-    p = subprocess.run([POSTERN, "-c", config_dir] + list(args),
-                       capture_output=True, text=True, timeout=60,
-                       input=stdin if stdin is not None else "")
-    if check and p.returncode != 0:
-        raise AssertionError("postern %s: %s%s" % (
-            " ".join(args), p.stdout, p.stderr))
-    return p
 
 
 def driver_settings(driver):
@@ -144,31 +116,11 @@ class Raw:
             pass
 
 
-class SmtpBase(unittest.TestCase):
+class SmtpBase(SiteTestCase):
     """A config folder on DRIVER's database with smtpd, queued and lmtpd
     running; the tests come from the mixins of the subclasses."""
 
     DRIVER = "sqlite"
-
-    @classmethod
-    def setUpClass(cls):
-        # unittest skips tearDownClass when setUpClass fails: clean up
-        # here then, and say why with the log.
-        try:
-            cls.set_up_site()
-        except unittest.SkipTest:
-            raise
-        except BaseException as e:
-            log = os.path.join(getattr(cls, "dir", ""), "log", "postern.log")
-            tail = ""
-            if os.path.exists(log):
-                with open(log, errors="replace") as f:
-                    tail = "".join(f.readlines()[-30:])
-            if hasattr(cls, "dir"):
-                run_postern(cls.dir, "stop", check=False)
-            if hasattr(cls, "tmp"):
-                cls.tmp.cleanup()
-            raise AssertionError("set-up failed: %r\n%s" % (e, tail)) from e
 
     @classmethod
     def set_up_site(cls):

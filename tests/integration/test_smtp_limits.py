@@ -47,8 +47,9 @@ import tempfile
 import time
 import unittest
 
-BUILD = os.path.abspath(os.environ.get("POSTERN_BUILD_DIR", "build"))
-POSTERN = os.path.join(BUILD, "postern")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from postern_site import (POSTERN, SiteTestCase, free_ports,  # noqa: E402
+                          run_postern)
 
 SERVICES = """\
 # written by test_smtp_limits.py
@@ -69,28 +70,6 @@ BASE = {
 }
 SIZE = int(BASE["message_size_limit"])
 LINE_MAX = 2048  # Postfix's line_length_limit, without the CRLF
-
-
-def free_ports(n):
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
-
-
-def run_postern(config_dir, *args, stdin=None, check=True):
-    p = subprocess.run([POSTERN, "-c", config_dir] + list(args),
-                       capture_output=True, text=True, timeout=60,
-                       input=stdin if stdin is not None else "")
-    if check and p.returncode != 0:
-        raise AssertionError("postern %s: %s%s" % (
-            " ".join(args), p.stdout, p.stderr))
-    return p
 
 
 class Raw:
@@ -146,27 +125,7 @@ class Raw:
             pass
 
 
-class SmtpLimitsTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        # unittest skips tearDownClass when setUpClass fails: clean up
-        # here then, and say why with the log.
-        try:
-            cls.set_up_site()
-        except unittest.SkipTest:
-            raise
-        except BaseException as e:
-            log = os.path.join(getattr(cls, "dir", ""), "log", "postern.log")
-            tail = ""
-            if os.path.exists(log):
-                with open(log, errors="replace") as f:
-                    tail = "".join(f.readlines()[-30:])
-            if hasattr(cls, "dir"):
-                run_postern(cls.dir, "stop", check=False)
-            if hasattr(cls, "tmp"):
-                cls.tmp.cleanup()
-            raise AssertionError("set-up failed: %r\n%s" % (e, tail)) from e
-
+class SmtpLimitsTest(SiteTestCase):
     @classmethod
     def set_up_site(cls):
         if not os.access(POSTERN, os.X_OK):
