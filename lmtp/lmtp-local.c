@@ -17,11 +17,13 @@
 #include "core/timeutil.h"
 #include "core/xmalloc.h"
 #include "db/db.h"
+#include "fts/fts.h"
 #include "lmtp-address.h"
 #include "lmtp-local.h"
 #include "map/map.h"
 #include "provision/provision.h"
 #include "store/store.h"
+#include "store/store_name.h"
 
 struct lmtp_backend {
 	unsigned refcount;
@@ -249,6 +251,31 @@ static void delivery_reply(const struct lmtp_backend *be, const char *id,
 			       "Temporary local problem");
 }
 
+/*
+ * Add a delivered message to its mailbox's full-text index.  Indexing
+ * never fails a delivery: a busy or broken index is logged, and the
+ * IMAP daemon's catch-up (fts_missing) indexes the message later.
+ */
+static void index_delivery(const char *id, const struct store_delivery *d,
+			   int fd)
+{
+	struct store_name parsed;
+	struct error err = {0};
+	if (store_name_parse(d->name, &parsed, &err) < 0)
+		return;
+	char unique[STORE_NAME_MAX];
+	snprintf(unique, sizeof(unique), "%.*s", (int)parsed.unique_len,
+		 d->name);
+	struct fts *fts = fts_open(store_mailbox_path(d->mbox), 200, &err);
+	if (fts == NULL ||
+	    (lseek(fd, 0, SEEK_SET) < 0
+		 ? error_set(&err, ERR_TEMP, "lseek: %s", strerror(errno))
+		 : fts_add_file(fts, NULL, unique, fd, &err)) < 0)
+		log_warn("%s: full-text index of %s: %s (left for catch-up)",
+			 id, store_mailbox_path(d->mbox), err.msg);
+	fts_close(&fts);
+}
+
 void lmtp_local_deliver(struct lmtp_backend *be, const struct lmtp_message *msg,
 			int fd)
 {
@@ -278,6 +305,8 @@ void lmtp_local_deliver(struct lmtp_backend *be, const struct lmtp_message *msg,
 	}
 	for (size_t i = 0; i < n; i++) {
 		delivery_reply(be, msg->id, msg->rcpts[i], &ds[i], &errs[i]);
+		if (errs[i].kind == ERR_NONE && be->set.full_text_index)
+			index_delivery(msg->id, &ds[i], fd);
 		free(received[i]);
 	}
 	free(received);

@@ -26,6 +26,7 @@ int lmtp_settings_load(struct lmtp_settings *set, const struct conf *conf,
 	set->mailbox_maps = xstrdup(conf_str(conf, "virtual_mailbox_maps"));
 	set->message_size_limit = size > 0 ? (uint64_t)size : 0;
 	set->quota_permanent = conf_bool(conf, "quota_exceeded_permanent");
+	set->full_text_index = conf_bool(conf, "full_text_index");
 	set->timeout_ms = conf_time(conf, "lmtpd_timeout") * 1000;
 	return 0;
 }

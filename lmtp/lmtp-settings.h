@@ -29,6 +29,7 @@ struct lmtp_settings {
 	uint64_t message_size_limit; /* 0: none */
 	enum smtp_bare_mode bare_mode;
 	bool quota_permanent;
+	bool full_text_index; /* index at delivery (lib/fts) */
 	int64_t timeout_ms; /* lmtpd_timeout */
 };
 

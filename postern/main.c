@@ -34,6 +34,8 @@ static const struct {
 	{"alias", cmd_alias, "add, list or delete aliases"},
 	{"alias-domain", cmd_alias_domain, "add, list or delete alias domains"},
 	{"queue", cmd_queue, "list, show, flush, delete, hold, release or requeue queued mail"},
+	{"index", cmd_index, "bring a mailbox's full-text index up to date"},
+	{"search", cmd_search, "search a mailbox's full-text index"},
 	{"sendmail", cmd_sendmail, "queue a message from standard input (sendmail -t -i -f)"},
 };
 

@@ -1,0 +1,51 @@
+/*
+ * fts-private.h - shared between the files of lib/fts.
+ */
+#ifndef POSTERN_FTS_PRIVATE_H
+#define POSTERN_FTS_PRIVATE_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fts/fts.h"
+
+enum fts_stmt {
+	FTS_STMT_DOC_ID,
+	FTS_STMT_DOC_INSERT,
+	FTS_STMT_DOC_DELETE,
+	FTS_STMT_TEXT_INSERT,
+	FTS_STMT_TEXT_DELETE,
+	FTS_STMT_TEXT_COPY,
+	FTS_STMT_FOLDER_GET,
+	FTS_STMT_FOLDER_SET,
+	FTS_STMT_COUNT
+};
+
+struct fts {
+	char *path;
+	sqlite3 *db;
+	bool in_txn;
+	sqlite3_stmt *stmts[FTS_STMT_COUNT]; /* prepared on first use */
+};
+
+/* A prepared statement, reset and unbound; NULL with err. */
+sqlite3_stmt *fts_stmt(struct fts *fts, enum fts_stmt which,
+		       struct error *err);
+int fts_exec(struct fts *fts, const char *sql, struct error *err);
+int fts_sql_error(struct fts *fts, int rc, const char *what,
+		  struct error *err);
+int fts_in_txn(struct fts *fts,
+	       int (*fn)(struct fts *, const void *, struct error *),
+	       const void *arg, struct error *err);
+
+uint64_t fts_uniq_hash(const char *s);
+/* The folder column value: "" for the INBOX. */
+const char *fts_folder_key(const char *folder);
+int fts_folder_state(struct fts *fts, const char *folder, long long *count_r,
+		     uint64_t *sig_r, struct error *err);
+/* Add count documents whose hashes sum to sig (negative: removal). */
+int fts_folder_adjust(struct fts *fts, const char *folder, long long count,
+		      uint64_t sig, struct error *err);
+
+#endif

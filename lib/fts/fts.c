@@ -1,0 +1,261 @@
+/*
+ * fts.c - the per-mailbox full-text index on SQLite FTS5 (fts.h).
+ *
+ * Tables:
+ *   docs(id, folder, uniq)          one row per indexed message
+ *   folders(folder, count, sig)     per folder: documents and the sum of
+ *                                   their uniq hashes, so fts_missing()
+ *                                   can tell "nothing changed" without
+ *                                   reading 100,000 names
+ *   text (FTS5, trigram)            rowid = docs.id, one column per field
+ */
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/xmalloc.h"
+#include "fts/fts-private.h"
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS docs ("
+    " id INTEGER PRIMARY KEY, folder TEXT NOT NULL, uniq TEXT NOT NULL,"
+    " UNIQUE (folder, uniq));"
+    "CREATE TABLE IF NOT EXISTS folders ("
+    " folder TEXT PRIMARY KEY, count INTEGER NOT NULL, sig INTEGER NOT NULL);"
+    /* case_sensitive 0: IMAP SEARCH is case-insensitive; SQLite folds
+     * Unicode case for the trigram tokenizer too. */
+    "CREATE VIRTUAL TABLE IF NOT EXISTS msgtext USING fts5("
+    " f_from, f_to, f_cc, f_bcc, subject, headers, body,"
+    " tokenize = 'trigram case_sensitive 0');";
+
+int fts_sql_error(struct fts *fts, int rc, const char *what, struct error *err)
+{
+	(void)rc;
+	return error_set(err, ERR_TEMP, "full-text index %s: %s: %s", fts->path,
+			 what, sqlite3_errmsg(fts->db));
+}
+
+/* 64-bit FNV-1a of a unique part: summed per folder (order-free, and a
+ * removal subtracts). */
+uint64_t fts_uniq_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+const char *fts_folder_key(const char *folder)
+{
+	return folder == NULL ? "" : folder;
+}
+
+static int open_db(struct fts *fts, unsigned busy_ms, struct error *err)
+{
+	int rc = sqlite3_open_v2(fts->path, &fts->db,
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+				     SQLITE_OPEN_NOMUTEX,
+				 NULL);
+	if (rc != SQLITE_OK) {
+		error_set(err, ERR_TEMP, "full-text index %s: %s", fts->path,
+			  fts->db != NULL ? sqlite3_errmsg(fts->db)
+					  : sqlite3_errstr(rc));
+		sqlite3_close(fts->db);
+		fts->db = NULL;
+		return rc;
+	}
+	sqlite3_busy_timeout(fts->db, (int)busy_ms);
+	/* WAL: readers (SEARCH) never wait for a delivery's insert.
+	 * synchronous=NORMAL: the index is a cache that fts_missing()
+	 * repairs, so it needs no fsync per message. */
+	rc = sqlite3_exec(fts->db,
+			  "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+			  NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(fts->db, schema_sql, NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		fts_sql_error(fts, rc, "create", err);
+		sqlite3_close(fts->db);
+		fts->db = NULL;
+	}
+	return rc;
+}
+
+static void remove_db_files(const char *path)
+{
+	static const char *const suffixes[] = {"", "-wal", "-shm"};
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		char *p = xasprintf("%s%s", path, suffixes[i]);
+		(void)unlink(p);
+		free(p);
+	}
+}
+
+struct fts *fts_open(const char *mailbox_path, unsigned busy_ms,
+		     struct error *err)
+{
+	struct fts *fts = xcalloc(1, sizeof(*fts));
+	fts->path = xasprintf("%s/%s", mailbox_path, FTS_FILE_NAME);
+
+	int rc = open_db(fts, busy_ms, err);
+	if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB) {
+		/* A cache: start again empty; fts_missing() refills it. */
+		remove_db_files(fts->path);
+		error_clear(err);
+		rc = open_db(fts, busy_ms, err);
+	}
+	if (rc != SQLITE_OK) {
+		fts_close(&fts);
+		return NULL;
+	}
+	return fts;
+}
+
+void fts_close(struct fts **ftsp)
+{
+	struct fts *fts = *ftsp;
+	if (fts == NULL)
+		return;
+	for (size_t i = 0; i < FTS_STMT_COUNT; i++)
+		sqlite3_finalize(fts->stmts[i]);
+	sqlite3_close(fts->db);
+	free(fts->path);
+	free(fts);
+	*ftsp = NULL;
+}
+
+static const char *const stmt_sql[FTS_STMT_COUNT] = {
+    [FTS_STMT_DOC_ID] = "SELECT id FROM docs WHERE folder = ? AND uniq = ?",
+    [FTS_STMT_DOC_INSERT] = "INSERT INTO docs (folder, uniq) VALUES (?, ?)",
+    [FTS_STMT_DOC_DELETE] = "DELETE FROM docs WHERE id = ?",
+    [FTS_STMT_TEXT_INSERT] =
+	"INSERT INTO msgtext (rowid, f_from, f_to, f_cc, f_bcc, subject,"
+	" headers, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    [FTS_STMT_TEXT_DELETE] = "DELETE FROM msgtext WHERE rowid = ?",
+    [FTS_STMT_TEXT_COPY] =
+	"INSERT INTO msgtext (rowid, f_from, f_to, f_cc, f_bcc, subject,"
+	" headers, body) SELECT ?, f_from, f_to, f_cc, f_bcc, subject,"
+	" headers, body FROM msgtext WHERE rowid = ?",
+    [FTS_STMT_FOLDER_GET] =
+	"SELECT count, sig FROM folders WHERE folder = ?",
+    [FTS_STMT_FOLDER_SET] =
+	"INSERT INTO folders (folder, count, sig) VALUES (?, ?, ?)"
+	" ON CONFLICT (folder) DO UPDATE SET count = excluded.count,"
+	" sig = excluded.sig",
+};
+
+sqlite3_stmt *fts_stmt(struct fts *fts, enum fts_stmt which, struct error *err)
+{
+	sqlite3_stmt *st = fts->stmts[which];
+	if (st == NULL) {
+		int rc = sqlite3_prepare_v2(fts->db, stmt_sql[which], -1, &st,
+					    NULL);
+		if (rc != SQLITE_OK) {
+			fts_sql_error(fts, rc, "prepare", err);
+			return NULL;
+		}
+		fts->stmts[which] = st;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return st;
+}
+
+int fts_exec(struct fts *fts, const char *sql, struct error *err)
+{
+	int rc = sqlite3_exec(fts->db, sql, NULL, NULL, NULL);
+	return rc == SQLITE_OK ? 0 : fts_sql_error(fts, rc, sql, err);
+}
+
+int fts_begin(struct fts *fts, struct error *err)
+{
+	/* IMMEDIATE: take the write lock now (waiting busy_ms), not at the
+	 * first write, where a deadlock with another writer is possible. */
+	if (fts_exec(fts, "BEGIN IMMEDIATE", err) < 0)
+		return -1;
+	fts->in_txn = true;
+	return 0;
+}
+
+int fts_commit(struct fts *fts, struct error *err)
+{
+	fts->in_txn = false;
+	if (fts_exec(fts, "COMMIT", err) < 0) {
+		(void)sqlite3_exec(fts->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+/* Run fn inside a transaction unless the caller holds one already. */
+int fts_in_txn(struct fts *fts, int (*fn)(struct fts *, const void *,
+					  struct error *),
+	       const void *arg, struct error *err)
+{
+	if (fts->in_txn)
+		return fn(fts, arg, err);
+	if (fts_begin(fts, err) < 0)
+		return -1;
+	if (fn(fts, arg, err) < 0) {
+		fts->in_txn = false;
+		(void)sqlite3_exec(fts->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	return fts_commit(fts, err);
+}
+
+long long fts_count(struct fts *fts, const char *folder, struct error *err)
+{
+	uint64_t sig;
+	long long count;
+	if (fts_folder_state(fts, folder, &count, &sig, err) < 0)
+		return -1;
+	return count;
+}
+
+int fts_folder_state(struct fts *fts, const char *folder, long long *count_r,
+		     uint64_t *sig_r, struct error *err)
+{
+	sqlite3_stmt *st = fts_stmt(fts, FTS_STMT_FOLDER_GET, err);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, fts_folder_key(folder), -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	*count_r = 0;
+	*sig_r = 0;
+	if (rc == SQLITE_ROW) {
+		*count_r = sqlite3_column_int64(st, 0);
+		*sig_r = (uint64_t)sqlite3_column_int64(st, 1);
+	} else if (rc != SQLITE_DONE) {
+		return fts_sql_error(fts, rc, "folder state", err);
+	}
+	sqlite3_reset(st);
+	return 0;
+}
+
+int fts_folder_adjust(struct fts *fts, const char *folder, long long count,
+		      uint64_t sig, struct error *err)
+{
+	/* The sum is modulo 2^64, done here: SQLite would turn an
+	 * overflowing INTEGER sum into a REAL. */
+	long long cur_count;
+	uint64_t cur_sig;
+	if (fts_folder_state(fts, folder, &cur_count, &cur_sig, err) < 0)
+		return -1;
+	sqlite3_stmt *st = fts_stmt(fts, FTS_STMT_FOLDER_SET, err);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, fts_folder_key(folder), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, cur_count + count);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)(cur_sig + sig));
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0
+				 : fts_sql_error(fts, rc, "folder update", err);
+}
