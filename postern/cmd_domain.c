@@ -15,7 +15,8 @@ static const char usage[] =
 	"Hosted domains.  Names are stored lower-case, internationalised names\n"
 	"in A-label form.  `list` prints tab-separated: name, description,\n"
 	"max_mailboxes, quota_bytes, active, mailboxes, aliases.  Deleting a\n"
-	"domain deletes its mailboxes, aliases and alias domains.\n";
+	"domain deletes its mailboxes, aliases and alias domains; its mail is\n"
+	"moved to mail_directory/.deleted/ until `postern mailbox purge`.\n";
 
 static int domain_add(struct db *db, int argc, char **argv)
 {
@@ -81,6 +82,13 @@ int cmd_domain(struct cli *cli, int argc, char **argv)
 		rc = domain_add(db, argc - 1, argv + 1);
 	} else if (strcmp(verb, "del") == 0) {
 		rc = prov_domain_del(db, argv[2], &err) < 0 ? cli_fail(&err) : 0;
+		/* Its mail goes to the trash (postern mailbox purge). */
+		struct buf *name = buf_new();
+		if (rc == 0 && prov_normalize_domain(argv[2], name, &err) == 0 &&
+		    prov_trash_move(conf_str(conf, "mail_directory"),
+				    buf_data(name), NULL, &err) < 0)
+			fprintf(stderr, "postern: warning: %s\n", err.msg);
+		buf_free(&name);
 	} else {
 		struct db_result *res;
 		if (prov_domain_list(db, &res, &err) < 0) {

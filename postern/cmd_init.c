@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "auth/token.h"
+#include "core/str.h"
 #include "core/buf.h"
 #include "core/fsutil.h"
 #include "core/xmalloc.h"
@@ -76,6 +77,43 @@ static int make_certificate(const struct conf *conf)
 	return say("created self-signed certificate", cert);
 }
 
+/*
+ * An existing token file whose hash this database does not know (the
+ * site moved to another database_driver): register it, so the bootstrap
+ * token works on the new database too.  A hash already there - even
+ * revoked - is left alone (unique secret_hash: DB_DUPLICATE).
+ */
+static int register_admin_token(const char *path, struct db *db)
+{
+	struct buf *text = buf_new();
+	struct error err;
+	int rc = 0;
+	if (fs_read_file(path, text, 4096, &err) < 0) {
+		buf_free(&text);
+		return cli_error("admin token: %s", err.msg);
+	}
+	char *token = str_trim(buf_mut(text));
+	if (strlen(token) == TOKEN_STR_LEN) {
+		char hash[TOKEN_HASH_LEN + 1];
+		token_hash(token, hash);
+		const char *params[] = {hash};
+		long long n = db_exec(db,
+				      "INSERT INTO tokens (admin_id, secret_hash, "
+				      "description, revoked) VALUES (NULL, ?, "
+				      "'bootstrap token (postern init)', 0)",
+				      params, 1, &err);
+		if (n == DB_DUPLICATE)
+			rc = 0;
+		else if (n < 0)
+			rc = cli_error("admin token: %s", err.msg);
+		else
+			rc = say("registered the admin API token of", path);
+	}
+	explicit_bzero(buf_mut(text), buf_len(text));
+	buf_free(&text);
+	return rc;
+}
+
 /* The token file is the only place the secret exists; the database keeps
  * its hash.  Written only when absent, so an existing token stays valid. */
 static int make_admin_token(const struct conf *conf, struct db *db)
@@ -83,7 +121,7 @@ static int make_admin_token(const struct conf *conf, struct db *db)
 	const char *path = conf_str(conf, "admin_token_file");
 	struct error err;
 	if (fs_exists(path))
-		return 0;
+		return register_admin_token(path, db);
 	char token[TOKEN_STR_LEN + 1], hash[TOKEN_HASH_LEN + 1];
 	token_generate(token);
 	token_hash(token, hash);

@@ -33,6 +33,7 @@ static const struct {
 	{"mailbox", cmd_mailbox, "add, list or delete mailboxes"},
 	{"alias", cmd_alias, "add, list or delete aliases"},
 	{"alias-domain", cmd_alias_domain, "add, list or delete alias domains"},
+	{"admin", cmd_admin, "add, list or delete admin API administrators"},
 	{"queue", cmd_queue, "list, show, flush, delete, hold, release or requeue queued mail"},
 	{"index", cmd_index, "bring a mailbox's full-text index up to date"},
 	{"search", cmd_search, "search a mailbox's full-text index"},

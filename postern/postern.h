@@ -64,6 +64,7 @@ cmd_fn cmd_domain;   /* cmd_domain.c */
 cmd_fn cmd_mailbox;  /* cmd_mailbox.c */
 cmd_fn cmd_alias;    /* cmd_alias.c */
 cmd_fn cmd_alias_domain; /* cmd_alias.c */
+cmd_fn cmd_admin;    /* cmd_admin.c: admin API administrators */
 cmd_fn cmd_queue;    /* cmd_queue.c: postqueue, postsuper, postcat */
 cmd_fn cmd_sendmail; /* cmd_sendmail.c: sendmail + postdrop */
 cmd_fn cmd_index;    /* cmd_index.c: full-text index catch-up */

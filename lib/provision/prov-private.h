@@ -32,4 +32,33 @@ int prov_list(struct db *db, const char *domain, const char *sql_all,
 /* Format a number for a bound parameter. */
 const char *prov_num(long long v, char out[24]);
 
+/* Write the audit row of a change (nothing when who is NULL). */
+int prov_audit_write(struct db_txn *txn, const struct prov_actor *who,
+		     const char *action, const char *type, const char *object,
+		     struct error *err);
+/* prov_audit_write, then commit; -1 leaves *txn for the caller's
+ * rollback when the audit failed, NULL when the commit failed. */
+int prov_commit_audit(struct db_txn **txn, const struct prov_actor *who,
+		      const char *action, const char *type, const char *object,
+		      struct error *err);
+/* Serialise changes to one domain's mailboxes (limits); the first
+ * statement of the transaction. */
+int prov_lock_domain(struct db_txn *txn, const char *name,
+		     struct error *err);
+/* COUNT(*) FROM_WHERE into *total_r, then SELECT COLS FROM_WHERE ORDER
+ * BY ORDER with the page's LIMIT/OFFSET. */
+int prov_page_query(struct db *db, const char *cols, const char *from_where,
+		    const char *order, const char *const *params,
+		    size_t nparams, const struct prov_page *page,
+		    struct db_result **res_r, long long *total_r,
+		    struct error *err);
+/* A one-parameter query for one object: 1 (row in *res_r), 0, -1. */
+int prov_get_one(struct db *db, const char *sql, const char *key,
+		 struct db_result **res_r, struct error *err);
+/* prov_delete_one in a transaction with its audit row. */
+int prov_delete_audited(struct db *db, const char *sql, const char *key,
+			const char *what, const struct prov_actor *who,
+			const char *action, const char *type,
+			struct error *err);
+
 #endif

@@ -55,8 +55,20 @@ static int norm_destinations(const char *list, struct buf *out,
 	return rc;
 }
 
+int prov_normalize_source(const char *source, struct buf *out,
+			  struct buf *domain_out, struct error *err)
+{
+	return norm_source(source, out, domain_out, err);
+}
+
 int prov_alias_add(struct db *db, const struct prov_alias *a,
 		   struct error *err)
+{
+	return prov_alias_add_as(db, a, &prov_cli_actor, err);
+}
+
+int prov_alias_add_as(struct db *db, const struct prov_alias *a,
+		      const struct prov_actor *who, struct error *err)
 {
 	struct buf *src = buf_new(), *domain = buf_new(), *did = buf_new();
 	struct buf *dests = buf_new();
@@ -92,7 +104,8 @@ int prov_alias_add(struct db *db, const struct prov_alias *a,
 		prov_db_fail(n, err, what);
 		goto out;
 	}
-	rc = db_commit(&txn, err) < 0 ? prov_db_fail(-1, err, buf_data(src)) : 0;
+	rc = prov_commit_audit(&txn, who, "alias.create", "alias", buf_data(src),
+			       err);
 out:
 	if (txn != NULL)
 		db_rollback(&txn);
@@ -105,11 +118,18 @@ out:
 
 int prov_alias_del(struct db *db, const char *source, struct error *err)
 {
+	return prov_alias_del_as(db, source, &prov_cli_actor, err);
+}
+
+int prov_alias_del_as(struct db *db, const char *source,
+		      const struct prov_actor *who, struct error *err)
+{
 	struct buf *norm = buf_new(), *domain = buf_new();
 	int rc = norm_source(source, norm, domain, err);
 	if (rc == 0)
-		rc = prov_delete_one(db, "DELETE FROM aliases WHERE source = ?",
-				     buf_data(norm), "alias", err);
+		rc = prov_delete_audited(db, "DELETE FROM aliases WHERE source = ?",
+					 buf_data(norm), "alias", who,
+					 "alias.delete", "alias", err);
 	buf_free(&norm);
 	buf_free(&domain);
 	return rc;
@@ -125,4 +145,100 @@ int prov_alias_list(struct db *db, const char *domain,
 			 "JOIN domains d ON d.id = a.domain_id WHERE d.name = ? "
 			 "ORDER BY a.source",
 			 "aliases", res_r, err);
+}
+
+int prov_alias_update(struct db *db, const char *source,
+		      const struct prov_alias_patch *p,
+		      const struct prov_actor *who, struct error *err)
+{
+	struct buf *src = buf_new(), *domain = buf_new(), *dests = buf_new();
+	struct buf *sql = buf_new();
+	struct db_txn *txn = NULL;
+	const char *params[3];
+	size_t n = 0;
+	int rc = -1;
+
+	if (norm_source(source, src, domain, err) < 0)
+		goto out;
+	if (p->destinations != NULL &&
+	    norm_destinations(p->destinations, dests, err) < 0)
+		goto out;
+	txn = db_begin(db, err);
+	if (txn == NULL) {
+		prov_db_fail(-1, err, buf_data(src));
+		goto out;
+	}
+	struct db_result *res;
+	const char *kp[] = {buf_data(src)};
+	if (db_txn_query(txn, "SELECT 1 FROM aliases WHERE source = ?", kp, 1,
+			 &res, err) < 0) {
+		prov_db_fail(-1, err, buf_data(src));
+		goto out;
+	}
+	size_t rows = db_result_rows(res);
+	db_result_free(&res);
+	if (rows == 0) {
+		error_set_code(err, ERR_PERM, "not_found",
+			       "alias %s does not exist", buf_data(src));
+		goto out;
+	}
+	buf_set_str(sql, "UPDATE aliases SET updated_at = updated_at");
+	if (p->destinations != NULL) {
+		buf_append_str(sql, ", destinations = ?");
+		params[n++] = buf_data(dests);
+	}
+	if (p->active >= 0) {
+		buf_append_str(sql, ", active = ?");
+		params[n++] = p->active ? "1" : "0";
+	}
+	buf_append_str(sql, " WHERE source = ?");
+	params[n++] = buf_data(src);
+	if (db_txn_exec(txn, buf_data(sql), params, n, err) < 0) {
+		prov_db_fail(-1, err, buf_data(src));
+		goto out;
+	}
+	rc = prov_commit_audit(&txn, who, "alias.update", "alias",
+			       buf_data(src), err);
+out:
+	if (txn != NULL)
+		db_rollback(&txn);
+	buf_free(&src);
+	buf_free(&domain);
+	buf_free(&dests);
+	buf_free(&sql);
+	return rc;
+}
+
+#define ALIAS_COLS "a.source, a.destinations, a.active, a.created_at"
+
+int prov_alias_get(struct db *db, const char *source, struct db_result **res_r,
+		   struct error *err)
+{
+	struct buf *norm = buf_new(), *domain = buf_new();
+	int rc = norm_source(source, norm, domain, err);
+	if (rc == 0)
+		rc = prov_get_one(db,
+				  "SELECT " ALIAS_COLS
+				  " FROM aliases a WHERE a.source = ?",
+				  buf_data(norm), res_r, err);
+	buf_free(&norm);
+	buf_free(&domain);
+	return rc;
+}
+
+int prov_alias_page(struct db *db, const char *domain,
+		    const struct prov_page *page, struct db_result **res_r,
+		    long long *total_r, struct error *err)
+{
+	struct buf *norm = buf_new();
+	int rc = prov_norm_domain(domain, norm, err);
+	const char *params[] = {buf_data(norm)};
+	if (rc == 0)
+		rc = prov_page_query(db, ALIAS_COLS,
+				     "FROM aliases a JOIN domains d ON d.id = "
+				     "a.domain_id WHERE d.name = ?",
+				     "a.source", params, 1, page, res_r, total_r,
+				     err);
+	buf_free(&norm);
+	return rc;
 }

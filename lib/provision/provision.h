@@ -23,6 +23,7 @@
 
 #include <stdbool.h>
 
+#include "core/buf.h"
 #include "core/error.h"
 #include "db/db.h"
 
@@ -50,6 +51,8 @@ struct prov_alias {
 
 /* Write normalised forms into NUL-terminated buffers of these sizes. */
 #define PROV_NAME_MAX 256
+/* Longest description or display name (VARCHAR(255) columns). */
+#define PROV_TEXT_MAX 255
 
 int prov_domain_add(struct db *db, const struct prov_domain *d,
 		    struct error *err);
@@ -90,5 +93,125 @@ int prov_alias_domain_del(struct db *db, const char *alias,
 /* Rows: alias, target, active; ordered by alias. */
 int prov_alias_domain_list(struct db *db, struct db_result **res_r,
 			   struct error *err);
+
+/*
+ * --- Additions for the admin API (issue 5).  Each change can be recorded
+ * in the `audit` table inside the transaction that makes it, so a change
+ * and its record commit or fail together.  The functions above keep their
+ * signatures and record their changes with actor "cli".
+ */
+
+/* Who makes a change; NULL where a function takes one: no audit row. */
+struct prov_actor {
+	const char *actor;   /* "admin:alice", "token:3", "cli" */
+	const char *client;  /* client address; "" or "local" for the CLI */
+	const char *details; /* JSON object text of the changed fields
+				(never a secret), or NULL */
+};
+extern const struct prov_actor prov_cli_actor;
+
+/* Pagination and the domain admin's scope for the *_page lists. */
+struct prov_page {
+	long long limit;      /* rows at most (> 0) */
+	long long offset;     /* rows skipped */
+	const char *admin_id; /* only rows of this admin's domains; NULL: all */
+};
+
+/* PATCH-style changes: NULL / -1 mean "unchanged". */
+struct prov_domain_patch {
+	const char *description;
+	long long max_mailboxes, quota_bytes;
+	int active;
+};
+struct prov_mailbox_patch {
+	const char *password; /* plaintext, hashed with `scheme` */
+	const char *name;
+	long long quota_bytes;
+	int active;
+};
+struct prov_alias_patch {
+	const char *destinations; /* comma-separated */
+	int active;
+};
+
+int prov_domain_add_as(struct db *db, const struct prov_domain *d,
+		       const struct prov_actor *who, struct error *err);
+int prov_domain_update(struct db *db, const char *name,
+		       const struct prov_domain_patch *p,
+		       const struct prov_actor *who, struct error *err);
+int prov_domain_del_as(struct db *db, const char *name,
+		       const struct prov_actor *who, struct error *err);
+/* One domain, columns as prov_domain_list plus created_at: 1, 0, -1. */
+int prov_domain_get(struct db *db, const char *name, struct db_result **res_r,
+		    struct error *err);
+int prov_domain_page(struct db *db, const struct prov_page *page,
+		     struct db_result **res_r, long long *total_r,
+		     struct error *err);
+
+int prov_mailbox_add_as(struct db *db, const struct prov_mailbox *m,
+			const char *scheme, const struct prov_actor *who,
+			struct error *err);
+int prov_mailbox_update(struct db *db, const char *address,
+			const struct prov_mailbox_patch *p, const char *scheme,
+			const struct prov_actor *who, struct error *err);
+int prov_mailbox_del_as(struct db *db, const char *address,
+			const struct prov_actor *who, struct error *err);
+/* Columns as prov_mailbox_list plus created_at: 1, 0, -1. */
+int prov_mailbox_get(struct db *db, const char *address,
+		     struct db_result **res_r, struct error *err);
+int prov_mailbox_page(struct db *db, const char *domain,
+		      const struct prov_page *page, struct db_result **res_r,
+		      long long *total_r, struct error *err);
+
+int prov_alias_add_as(struct db *db, const struct prov_alias *a,
+		      const struct prov_actor *who, struct error *err);
+int prov_alias_update(struct db *db, const char *source,
+		      const struct prov_alias_patch *p,
+		      const struct prov_actor *who, struct error *err);
+int prov_alias_del_as(struct db *db, const char *source,
+		      const struct prov_actor *who, struct error *err);
+int prov_alias_get(struct db *db, const char *source, struct db_result **res_r,
+		   struct error *err);
+int prov_alias_page(struct db *db, const char *domain,
+		    const struct prov_page *page, struct db_result **res_r,
+		    long long *total_r, struct error *err);
+
+int prov_alias_domain_add_as(struct db *db, const char *alias,
+			     const char *target, const struct prov_actor *who,
+			     struct error *err);
+int prov_alias_domain_del_as(struct db *db, const char *alias,
+			     const struct prov_actor *who, struct error *err);
+int prov_alias_domain_get(struct db *db, const char *alias,
+			  struct db_result **res_r, struct error *err);
+/* With page->admin_id: alias domains whose target is that admin's. */
+int prov_alias_domain_page(struct db *db, const struct prov_page *page,
+			   struct db_result **res_r, long long *total_r,
+			   struct error *err);
+/* The target of an active alias domain: 1 (normalised name in out), 0, -1. */
+int prov_alias_domain_target(struct db *db, const char *alias,
+			     struct buf *out, struct error *err);
+
+/* Normalised forms, as stored (lower case, A-label, no trailing dot). */
+int prov_normalize_domain(const char *name, struct buf *out,
+			  struct error *err);
+int prov_normalize_address(const char *address, struct buf *out,
+			   struct buf *domain_out, struct error *err);
+/* An alias source ("@domain" or an address); domain part to domain_out. */
+int prov_normalize_source(const char *source, struct buf *out,
+			  struct buf *domain_out, struct error *err);
+
+/* The deleted-mail area (prov_trash.c): see docs/admin-api.md. */
+#define PROV_TRASH_DIR ".deleted"
+/*
+ * Move a deleted mailbox's Maildir (local != NULL) or a whole domain's
+ * folder to MAIL_DIR/.deleted/<unix time>.<domain>[.<local>]; 0 when it
+ * moved or did not exist, -1 with err.  Names must be normalised.
+ */
+int prov_trash_move(const char *mail_dir, const char *domain,
+		    const char *local, struct error *err);
+/* Remove what was moved to the trash at least older_than seconds ago;
+ * the count of removed entries in *count_r. */
+int prov_trash_purge(const char *mail_dir, long long older_than,
+		     unsigned *count_r, struct error *err);
 
 #endif

@@ -2,6 +2,7 @@
  * http - libmicrohttpd in external epoll mode on our loop (see http.h).
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,18 +71,60 @@ struct http_server *http_server_new(struct server *srv,
 				    MHD_AccessHandlerCallback handler,
 				    void *handler_cls, struct error *err)
 {
+	static const struct http_options none = {0};
+	return http_server_new_opts(srv, handler, handler_cls, &none, err);
+}
+
+struct http_server *http_server_new_opts(struct server *srv,
+					 MHD_AccessHandlerCallback handler,
+					 void *handler_cls,
+					 const struct http_options *o,
+					 struct error *err)
+{
 	struct http_server *hs = xcalloc(1, sizeof(*hs));
 	hs->srv = srv;
 	hs->epoll_fd = -1;
+	/* Unused options are passed as MHD_OPTION_END pairs' neighbours:
+	 * build the list so that absent ones are simply not there. */
+	struct MHD_OptionItem items[8];
+	size_t n = 0;
+	if (o->completed != NULL)
+		items[n++] = (struct MHD_OptionItem){
+		    MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)o->completed,
+		    o->completed_cls};
+	if (o->unescape != NULL)
+		items[n++] = (struct MHD_OptionItem){
+		    MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)o->unescape,
+		    o->unescape_cls};
+	if (o->tls_cert_pem != NULL && o->tls_key_pem != NULL) {
+		items[n++] = (struct MHD_OptionItem){
+		    MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)o->tls_cert_pem};
+		items[n++] = (struct MHD_OptionItem){
+		    MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)o->tls_key_pem};
+		/* TLS 1.2 minimum, as lib/tls does for the mail daemons. */
+		items[n++] = (struct MHD_OptionItem){
+		    MHD_OPTION_HTTPS_PRIORITIES, 0,
+		    (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"};
+	}
+	items[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+	unsigned flags = MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET |
+			 MHD_USE_ERROR_LOG;
+	if (o->suspend_resume)
+		flags |= MHD_ALLOW_SUSPEND_RESUME;
+	if (o->tls_cert_pem != NULL && o->tls_key_pem != NULL)
+		flags |= MHD_USE_TLS;
 	hs->mhd = MHD_start_daemon(
-	    MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG, 0,
-	    NULL, NULL, handler, handler_cls, MHD_OPTION_EXTERNAL_LOGGER,
-	    mhd_log, NULL, MHD_OPTION_NOTIFY_CONNECTION, on_notify, hs,
-	    MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned int)HTTP_CONNECTION_TIMEOUT, MHD_OPTION_END);
+	    flags, 0, NULL, NULL, handler, handler_cls,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_notify, hs,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_CONNECTION_TIMEOUT,
+	    MHD_OPTION_ARRAY, items, MHD_OPTION_END);
 	if (hs->mhd == NULL) {
 		free(hs);
-		error_set(err, ERR_TEMP, "libmicrohttpd failed to start");
+		error_set(err, ERR_TEMP, "libmicrohttpd failed to start%s",
+			  o->tls_cert_pem ? " (check the TLS certificate and "
+					    "key)"
+					  : "");
 		return NULL;
 	}
 	const union MHD_DaemonInfo *info =
@@ -145,4 +188,10 @@ enum MHD_Result http_reply(struct MHD_Connection *conn, unsigned status,
 	enum MHD_Result ret = MHD_queue_response(conn, status, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+void http_server_resume(struct http_server *hs, struct MHD_Connection *conn)
+{
+	MHD_resume_connection(conn);
+	http_run(hs);
 }

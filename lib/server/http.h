@@ -19,6 +19,7 @@
 #ifndef POSTERN_SERVER_HTTP_H
 #define POSTERN_SERVER_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <microhttpd.h>
@@ -32,6 +33,31 @@ struct http_server *http_server_new(struct server *srv,
 				    MHD_AccessHandlerCallback handler,
 				    void *handler_cls, struct error *err);
 void http_server_free(struct http_server **hs);
+/*
+ * More options (admin API): suspend/resume for work done in the worker
+ * pool, a request-completed callback, a custom URL unescaper, and HTTPS
+ * through libmicrohttpd's GnuTLS with PEM text (NULL: plain HTTP).
+ */
+struct http_options {
+	bool suspend_resume;
+	MHD_RequestCompletedCallback completed;
+	void *completed_cls;
+	/* As MHD_OPTION_UNESCAPE_CALLBACK: unescape s in place, return its
+	 * new length. */
+	size_t (*unescape)(void *cls, struct MHD_Connection *conn, char *s);
+	void *unescape_cls;
+	const char *tls_cert_pem;
+	const char *tls_key_pem;
+};
+struct http_server *http_server_new_opts(struct server *srv,
+					 MHD_AccessHandlerCallback handler,
+					 void *handler_cls,
+					 const struct http_options *opts,
+					 struct error *err);
+/* Resume a connection suspended with MHD_suspend_connection() from the
+ * loop thread, and let MHD run at once. */
+void http_server_resume(struct http_server *hs, struct MHD_Connection *conn);
+
 /* Hand an accepted connection to MHD (the hooks->accept of a web daemon). */
 void http_server_accept(struct http_server *hs, const struct server_conn *conn);
 

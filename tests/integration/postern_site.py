@@ -67,3 +67,29 @@ class SiteTestCase(unittest.TestCase):
             if hasattr(cls, "tmp"):
                 cls.tmp.cleanup()
             raise AssertionError("set-up failed: %r\n%s" % (e, tail)) from e
+
+
+DRIVER_VARS = {"pgsql": "PG_PORT", "mysql": "MYSQL_PORT"}
+
+
+def driver_settings(driver):
+    """`postern config set` arguments selecting driver ("sqlite", "pgsql"
+    or "mysql"; the server ones at the coordinates of dbservers.sh)."""
+    if driver == "sqlite":
+        return ["database_driver=sqlite"]
+    prefix = "PG" if driver == "pgsql" else "MYSQL"
+    env = os.environ
+    return ["database_driver=%s" % driver,
+            "database_host=" + env[prefix + "_HOST"],
+            "database_port=" + env[prefix + "_PORT"],
+            "database_name=" + env[prefix + "_DATABASE"],
+            "database_user=" + env[prefix + "_USER"],
+            "database_password=" + env[prefix + "_PASSWORD"]]
+
+
+def skip_unless_driver(driver):
+    """SkipTest when driver's server of dbservers.sh is not running."""
+    var = DRIVER_VARS.get(driver)
+    if var is not None and var not in os.environ:
+        raise unittest.SkipTest("%s unset (run under run-all.sh or "
+                                "dbservers.sh)" % var)

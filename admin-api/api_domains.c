@@ -1,0 +1,213 @@
+/* /api/v1/domains: hosted domains and their lists. */
+#include <stdlib.h>
+
+#include "api.h"
+#include "core/log.h"
+
+static json_t *domain_json(const struct db_result *res, size_t r)
+{
+	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "name",
+			 api_json_str(db_result_value(res, r, 0)), "description",
+			 api_json_str(db_result_value(res, r, 1)),
+			 "max_mailboxes", api_json_int(db_result_value(res, r, 2)),
+			 "quota_bytes", api_json_int(db_result_value(res, r, 3)),
+			 "active", api_json_bool(db_result_value(res, r, 4)),
+			 "mailbox_count", api_json_int(db_result_value(res, r, 5)),
+			 "alias_count", api_json_int(db_result_value(res, r, 6)),
+			 "created_at", api_json_int(db_result_value(res, r, 7)));
+}
+
+void api_domain_list(struct api_req *req)
+{
+	struct prov_page page;
+	struct db_result *res;
+	struct error err;
+	long long total;
+	if (api_page(req, &page) < 0)
+		return;
+	/* A domain admin's list holds only its own domains. */
+	if (!req->who.superadmin)
+		page.admin_id = req->who.admin_id;
+	if (prov_domain_page(req->api->db, &page, &res, &total, &err) < 0) {
+		api_fail(req, &err);
+		return;
+	}
+	json_t *items = json_array();
+	for (size_t r = 0; r < db_result_rows(res); r++)
+		json_array_append_new(items, domain_json(res, r));
+	db_result_free(&res);
+	api_reply_list(req, items, total);
+}
+
+/* Answer the stored domain with status. */
+static void reply_domain(struct api_req *req, const char *name,
+			 unsigned status)
+{
+	struct db_result *res;
+	struct error err;
+	int rc = prov_domain_get(req->api->db, name, &res, &err);
+	if (rc < 0) {
+		api_fail(req, &err);
+	} else if (rc == 0) {
+		api_error(req, 404, "not_found", "domain %s does not exist",
+			  name);
+	} else {
+		api_reply(req, status, domain_json(res, 0));
+		db_result_free(&res);
+	}
+}
+
+void api_domain_create(struct api_req *req)
+{
+	struct prov_domain d;
+	struct api_problem pr;
+	struct error err;
+	if (!api_superadmin(req))
+		return;
+	json_t *obj = api_req_body(req);
+	if (obj == NULL)
+		return;
+	if (api_domain_body(obj, true, &d, NULL, &pr) < 0) {
+		api_problem_reply(req, &pr);
+	} else {
+		char *details = api_body_details(obj);
+		struct prov_actor who = api_actor(req, details);
+		struct buf *name = buf_new();
+		if (prov_domain_add_as(req->api->db, &d, &who, &err) < 0) {
+			api_fail(req, &err);
+		} else {
+			prov_normalize_domain(d.name, name, &err);
+			reply_domain(req, buf_data(name), 201);
+		}
+		buf_free(&name);
+		free(details);
+	}
+	json_decref(obj);
+}
+
+void api_domain_get(struct api_req *req)
+{
+	struct buf *name = buf_new();
+	if (api_arg_domain(req, name) == 0 && api_may_domain(req, buf_data(name)))
+		reply_domain(req, buf_data(name), 200);
+	buf_free(&name);
+}
+
+void api_domain_patch(struct api_req *req)
+{
+	struct buf *name = buf_new();
+	struct prov_domain_patch p;
+	struct api_problem pr;
+	struct error err;
+	json_t *obj = NULL;
+	/* Limits are the provider's: a domain admin cannot raise its own. */
+	if (api_arg_domain(req, name) < 0 || !api_superadmin(req) ||
+	    (obj = api_req_body(req)) == NULL)
+		goto out;
+	if (api_domain_body(obj, false, NULL, &p, &pr) < 0) {
+		api_problem_reply(req, &pr);
+		goto out;
+	}
+	char *details = api_body_details(obj);
+	struct prov_actor who = api_actor(req, details);
+	if (prov_domain_update(req->api->db, buf_data(name), &p, &who, &err) < 0)
+		api_fail(req, &err);
+	else
+		reply_domain(req, buf_data(name), 200);
+	free(details);
+out:
+	json_decref(obj);
+	buf_free(&name);
+}
+
+void api_domain_delete(struct api_req *req)
+{
+	struct buf *name = buf_new();
+	struct error err;
+	if (api_arg_domain(req, name) < 0 || !api_superadmin(req))
+		goto out;
+	struct prov_actor who = api_actor(req, NULL);
+	if (prov_domain_del_as(req->api->db, buf_data(name), &who, &err) < 0) {
+		api_fail(req, &err);
+		goto out;
+	}
+	/* The rows are gone (mail refused at once); the mail waits in the
+	 * trash for `postern mailbox purge`. */
+	if (prov_trash_move(req->api->set.mail_dir, buf_data(name), NULL,
+			    &err) < 0)
+		log_warn("domain %s deleted, but its mail stays in place: %s",
+			 buf_data(name), err.msg);
+	api_reply(req, 204, NULL);
+out:
+	buf_free(&name);
+}
+
+void api_domain_mailboxes(struct api_req *req)
+{
+	struct buf *name = buf_new();
+	struct prov_page page;
+	struct db_result *res;
+	struct error err;
+	long long total;
+	if (api_arg_domain(req, name) < 0 ||
+	    !api_may_domain(req, buf_data(name)) || api_page(req, &page) < 0)
+		goto out;
+	struct db_result *d;
+	int found = prov_domain_get(req->api->db, buf_data(name), &d, &err);
+	if (found <= 0) {
+		if (found < 0)
+			api_fail(req, &err);
+		else
+			api_error(req, 404, "not_found",
+				  "domain %s does not exist", buf_data(name));
+		goto out;
+	}
+	db_result_free(&d);
+	if (prov_mailbox_page(req->api->db, buf_data(name), &page, &res, &total,
+			      &err) < 0) {
+		api_fail(req, &err);
+		goto out;
+	}
+	json_t *items = json_array();
+	for (size_t r = 0; r < db_result_rows(res); r++)
+		json_array_append_new(items, api_mailbox_json(req->api, res, r));
+	db_result_free(&res);
+	api_reply_list(req, items, total);
+out:
+	buf_free(&name);
+}
+
+void api_domain_aliases(struct api_req *req)
+{
+	struct buf *name = buf_new();
+	struct prov_page page;
+	struct db_result *res;
+	struct error err;
+	long long total;
+	if (api_arg_domain(req, name) < 0 ||
+	    !api_may_domain(req, buf_data(name)) || api_page(req, &page) < 0)
+		goto out;
+	struct db_result *d;
+	int found = prov_domain_get(req->api->db, buf_data(name), &d, &err);
+	if (found <= 0) {
+		if (found < 0)
+			api_fail(req, &err);
+		else
+			api_error(req, 404, "not_found",
+				  "domain %s does not exist", buf_data(name));
+		goto out;
+	}
+	db_result_free(&d);
+	if (prov_alias_page(req->api->db, buf_data(name), &page, &res, &total,
+			    &err) < 0) {
+		api_fail(req, &err);
+		goto out;
+	}
+	json_t *items = json_array();
+	for (size_t r = 0; r < db_result_rows(res); r++)
+		json_array_append_new(items, api_alias_json(res, r));
+	db_result_free(&res);
+	api_reply_list(req, items, total);
+out:
+	buf_free(&name);
+}
