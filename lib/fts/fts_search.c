@@ -62,7 +62,9 @@ static char *like_pattern(const char *text)
 		buf_append_char(b, *p);
 	}
 	buf_append_char(b, '%');
-	return buf_steal(b);
+	char *pattern = buf_steal(b);
+	buf_free(&b);
+	return pattern;
 }
 
 static bool field_ok(enum fts_field f)
@@ -115,7 +117,9 @@ static char *build_sql(const struct fts_key *keys, size_t nkeys,
 	*match_r = buf_len(match) > 0 ? buf_steal(match) : NULL;
 	buf_free(&match);
 	buf_free(&likes);
-	return buf_steal(sql);
+	char *text = buf_steal(sql);
+	buf_free(&sql);
+	return text;
 }
 
 int fts_search(struct fts *fts, const char *folder, const struct fts_key *keys,

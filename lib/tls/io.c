@@ -39,6 +39,7 @@ static void io_hold(struct io *io)
 
 static void io_destroy(struct io *io)
 {
+	io_deflate_free(io);
 	buf_free(&io->in);
 	buf_free(&io->out);
 	buf_free(&io->line);
@@ -161,7 +162,8 @@ size_t io_in_cap(const struct io *io)
 void io_update(struct io *io)
 {
 	unsigned want = 0;
-	bool out_pending = buf_len(io->out) > io->out_off;
+	bool out_pending =
+	    buf_len(io->out) > io->out_off || io_deflate_pending(io) > 0;
 
 	switch (io->state) {
 	case IO_ST_CONNECTING:
@@ -304,7 +306,23 @@ void io_printf(struct io *io, const char *fmt, ...)
 
 size_t io_outbuf_len(const struct io *io)
 {
-	return buf_len(io->out) - io->out_off;
+	return buf_len(io->out) - io->out_off + io_deflate_pending(io);
+}
+
+void io_trim(struct io *io)
+{
+	if (io->freed)
+		return;
+	if (buf_len(io->in) == 0) {
+		buf_free(&io->in);
+		io->in = buf_new();
+	}
+	if (buf_len(io->out) == 0 && io->out_off == 0) {
+		buf_free(&io->out);
+		io->out = buf_new();
+	}
+	buf_free(&io->line);
+	io->line = buf_new();
 }
 
 void io_close(struct io *io)
@@ -399,7 +417,14 @@ static void io_do_read(struct io *io, bool force)
 		n = io_read_chunk(io, tmp, sizeof(tmp));
 		if (n <= 0)
 			break;
-		buf_append(io->in, tmp, (size_t)n);
+		if (io->z == NULL) {
+			buf_append(io->in, tmp, (size_t)n);
+		} else if (io_inflate_append(io, tmp, (size_t)n) < 0) {
+			snprintf(io->error, sizeof(io->error),
+				 "corrupt compressed input");
+			n = -2;
+			break;
+		}
 		total += (size_t)n;
 	}
 	if (n == -2) {
@@ -447,10 +472,15 @@ static int io_do_write(struct io *io)
 {
 	int progress = 0;
 
-	while (buf_len(io->out) > io->out_off) {
+	for (;;) {
 		const char *p = buf_data(io->out) + io->out_off;
 		size_t left = buf_len(io->out) - io->out_off;
 		ssize_t n;
+
+		if (io->z != NULL)
+			p = io_deflate_out(io, &left);
+		if (left == 0)
+			break;
 
 		if (!io->tls_ready) {
 			n = send(io->fd, p, left, MSG_NOSIGNAL);
@@ -482,10 +512,15 @@ static int io_do_write(struct io *io)
 			}
 			n = r;
 		}
-		io->out_off += (size_t)n;
+		if (io->z != NULL)
+			io_deflate_sent(io, (size_t)n);
+		else
+			io->out_off += (size_t)n;
 		progress = 1;
 	}
-	if (buf_len(io->out) == io->out_off) {
+	if (io->z != NULL) {
+		/* io_deflate_out() consumed io->out. */
+	} else if (buf_len(io->out) == io->out_off) {
 		buf_reset(io->out);
 		io->out_off = 0;
 	} else if (io->out_off >= IO_READ_PASS) {

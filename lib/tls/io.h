@@ -132,6 +132,17 @@ void io_vprintf(struct io *io, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 /* Bytes of output queued and not yet written. */
 size_t io_outbuf_len(const struct io *io);
+/*
+ * COMPRESS=DEFLATE (RFC 4978): from now on input is inflated and output
+ * deflated (raw deflate, a sync flush per write burst).  Output already
+ * queued (the OK of the COMPRESS command) is sent uncompressed first.
+ * -1 with err when zlib refuses or compression is already on.
+ */
+int io_start_deflate(struct io *io, struct error *err);
+bool io_deflate_active(const struct io *io);
+/* Give back the memory of empty input/output buffers that grew (an idle
+ * connection after a big transfer; thousands of idle IMAP sessions). */
+void io_trim(struct io *io);
 
 /*
  * Graceful close: stop reading, flush queued output (plus a TLS

@@ -39,6 +39,8 @@ struct io {
 	bool tls_ready;
 	bool ssl_want_write; /* handshake is waiting to write */
 
+	struct io_zlib *z; /* COMPRESS=DEFLATE, io_deflate.c (NULL: off) */
+
 	int hold;   /* nesting of loop entry points on the stack */
 	bool freed; /* io_free() called while held */
 	char error[256];
@@ -57,6 +59,15 @@ void io_emit(struct io *io, enum io_event event);
 void io_schedule_input(struct io *io);
 /* The input cap (bytes) beyond which reading pauses. */
 size_t io_in_cap(const struct io *io);
+
+/* io_deflate.c */
+/* Inflate socket bytes into io->in; -1 on a corrupt stream. */
+int io_inflate_append(struct io *io, const char *data, size_t len);
+/* Deflate what is queued in io->out; the compressed bytes to send. */
+const char *io_deflate_out(struct io *io, size_t *len_r);
+void io_deflate_sent(struct io *io, size_t n);
+size_t io_deflate_pending(const struct io *io);
+void io_deflate_free(struct io *io);
 
 /* io_tls.c */
 void io_tls_handshake(struct io *io);

@@ -1,0 +1,321 @@
+/*
+ * imapd-auth.c - STARTTLS, LOGIN and AUTHENTICATE PLAIN (RFC 4616, with
+ * SASL-IR, RFC 4959), checked against the SQL mailboxes (passdb) on the
+ * worker, throttled per user and per client address (auth/throttle.h;
+ * the address limit is three times auth_throttle_max_failures, since a
+ * NAT address may carry many users; a good login clears its user only,
+ * so one valid account cannot reset an address that guesses others),
+ * failures answered after auth_failure_delay as Dovecot does.
+ *
+ * PLAIN is decoded here rather than through Cyrus SASL (which smtpd
+ * uses): PLAIN is the only mechanism IMAP offers, and its decoding is a
+ * dozen lines; the password check is the same passdb_verify either way.
+ *
+ * Plaintext logins are refused before TLS (LOGINDISABLED, no AUTH=PLAIN)
+ * unless imapd_plaintext_loopback allows them from a loopback client.
+ *
+ * Log lines follow Dovecot's, so existing fail2ban filters and log
+ * tooling keep working:
+ *   imap-login: Login: user=<a@b.c>, method=PLAIN, rip=192.0.2.1, lip=..., TLS,
+ * session=<...> imap-login: Login failed: user=<a@b.c>, method=PLAIN,
+ * rip=192.0.2.1, ...
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "auth/passdb.h"
+#include "auth/throttle.h"
+#include "core/log.h"
+#include "core/str.h"
+#include "core/xmalloc.h"
+#include "imap/imap_parser.h"
+#include "mail/address.h"
+#include "mindex/mindex.h"
+#include "store/store.h"
+
+#include "imapd.h"
+
+/* Failed logins on one connection before it is closed. */
+#define MAX_SESSION_FAILURES 3
+
+enum imapd_cmd_result imapd_cmd_starttls(struct imapd_cmd *cmd)
+{
+	struct imapd_session *s = imapd_cmd_session(cmd);
+
+	if (!imap_arg_is_eol(imapd_cmd_args(cmd))) {
+		imapd_cmd_reply(cmd, "BAD", NULL, "No arguments expected.");
+		return IMAPD_CMD_DONE;
+	}
+	if (s->tls) {
+		imapd_cmd_reply(cmd, "BAD", NULL, "TLS is already active.");
+		return IMAPD_CMD_DONE;
+	}
+	if (!s->starttls_ok) {
+		imapd_cmd_reply(cmd, "BAD", NULL, "TLS support isn't enabled.");
+		return IMAPD_CMD_DONE;
+	}
+	imapd_cmd_reply(cmd, "OK", NULL, "Begin TLS negotiation now.");
+	imapd_cmd_after(cmd, IMAPD_AFTER_STARTTLS);
+	return IMAPD_CMD_DONE;
+}
+
+static void log_attempt(struct imapd_session *s, const char *what,
+			const char *user, const char *method)
+{
+	char safe[130];
+	size_t i, j = 0;
+
+	/* The user name is the client's: keep log lines one line. */
+	for (i = 0; user != NULL && user[i] != '\0' && j + 1 < sizeof(safe);
+	     i++)
+		safe[j++] =
+		    (user[i] >= 0x20 && user[i] != 0x7f) ? user[i] : '?';
+	safe[j] = '\0';
+	log_info("imap-login: %s: user=<%s>, method=%s, rip=%s, lip=%s%s, "
+		 "session=<%s>",
+		 what, safe, method, s->peer, s->local, s->tls ? ", TLS" : "",
+		 s->id);
+}
+
+/* Open the user's store and create INBOX and the special-use folders. */
+static int open_user(struct imapd_session *s, const char *address,
+		     struct error *err)
+{
+	static const struct mindex_settings mset = {
+	    .drafts = "Drafts",
+	    .sent = "Sent",
+	    .trash = "Trash",
+	    .junk = "Junk",
+	    .archive = "Archive",
+	};
+	const char *at = strrchr(address, '@');
+	char *local;
+
+	if (at == NULL || at == address) {
+		error_set(err, ERR_PERM, "address without a domain");
+		return -1;
+	}
+	local = xstrndup(address, (size_t)(at - address));
+	s->mbox = store_mailbox_open(s->imapd->store, at + 1, local, err);
+	free(local);
+	if (s->mbox == NULL)
+		return -1;
+	if (store_folder_create(s->mbox, NULL, err) < 0)
+		return -1;
+	s->mu = mindex_user_open(s->mbox, &mset, err);
+	if (s->mu == NULL)
+		return -1;
+	if (mindex_special_create(s->mu, err) < 0)
+		return -1;
+	return 0;
+}
+
+void imapd_auth_logout(struct imapd_session *s)
+{
+	mindex_user_free(&s->mu);
+	store_mailbox_free(&s->mbox);
+	free(s->user);
+	s->user = NULL;
+}
+
+/* Check user/password and log in: the tagged reply is appended. */
+static void do_login(struct imapd_cmd *cmd, const char *user,
+		     const char *password, const char *method)
+{
+	struct imapd_session *s = imapd_cmd_session(cmd);
+	struct imapd *d = s->imapd;
+	struct passdb_opts opts = {
+	    .default_scheme = s->set->default_scheme,
+	    .upgrade = s->set->password_upgrade,
+	};
+	struct buf *norm = buf_new();
+	char *ipkey, *userkey;
+	time_t now = time(NULL);
+	struct error err;
+	int r;
+
+	if (address_normalize(user, ADDRESS_IDN | ADDRESS_LOWER_LOCAL, norm,
+			      NULL) < 0)
+		buf_set_str(norm, user);
+	ipkey = xasprintf("ip:%s", s->peer);
+	userkey = xasprintf("user:%s", buf_data(norm));
+	if (auth_throttle_blocked(d->throttle_ip, ipkey, now) ||
+	    auth_throttle_blocked(d->throttle, userkey, now)) {
+		log_attempt(s, "Aborted login (too many failures)", user,
+			    method);
+		imapd_cmd_reply(cmd, "NO", "UNAVAILABLE",
+				"Too many failed logins, try again later.");
+		imapd_cmd_after(cmd, IMAPD_AFTER_DELAY);
+		goto out;
+	}
+	r = passdb_verify(d->db, user, password, &opts, &err);
+	if (r < 0) {
+		log_warn("imap-login: %s: passdb: %s", s->peer, err.msg);
+		imapd_cmd_reply(cmd, "NO", "UNAVAILABLE",
+				"Temporary authentication failure.");
+		goto out;
+	}
+	if (r == 0) {
+		auth_throttle_failure(d->throttle_ip, ipkey, now);
+		auth_throttle_failure(d->throttle, userkey, now);
+		log_attempt(s, "Login failed", user, method);
+		imapd_cmd_reply(cmd, "NO", "AUTHENTICATIONFAILED",
+				"Authentication failed.");
+		imapd_cmd_after(cmd, IMAPD_AFTER_DELAY);
+		if (++s->auth_failures >= MAX_SESSION_FAILURES) {
+			buf_append_str(imapd_cmd_out(cmd),
+				       "* BYE Too many invalid logins.\r\n");
+			imapd_cmd_after(cmd, IMAPD_AFTER_CLOSE);
+		}
+		goto out;
+	}
+	auth_throttle_success(d->throttle, userkey);
+	s->user = xstrdup(buf_data(norm));
+	if (open_user(s, s->user, &err) < 0) {
+		log_error("imap(%s): cannot open the mailbox: %s", s->user,
+			  err.msg);
+		imapd_auth_logout(s);
+		imapd_cmd_reply(cmd, "NO", "SERVERBUG",
+				"Internal error occurred. Refer to server log "
+				"for more information.");
+		goto out;
+	}
+	s->state = IMAPD_STATE_AUTH;
+	log_attempt(s, "Login", s->user, method);
+	buf_printf(imapd_cmd_out(cmd), "%s OK [CAPABILITY ",
+		   imapd_cmd_tag(cmd));
+	imapd_capability(s, imapd_cmd_out(cmd));
+	buf_append_str(imapd_cmd_out(cmd), "] Logged in\r\n");
+	imapd_cmd_after(cmd, IMAPD_AFTER_LOGIN);
+out:
+	free(ipkey);
+	free(userkey);
+	buf_free(&norm);
+}
+
+static bool refuse_plaintext(struct imapd_cmd *cmd)
+{
+	if (imapd_session_login_allowed(imapd_cmd_session(cmd)))
+		return false;
+	imapd_cmd_reply(cmd, "NO", "PRIVACYREQUIRED",
+			"Plaintext authentication disallowed on non-secure "
+			"(SSL/TLS) connections.");
+	return true;
+}
+
+enum imapd_cmd_result imapd_cmd_login(struct imapd_cmd *cmd)
+{
+	const struct imap_arg *args = imapd_cmd_args(cmd);
+	const char *user, *password;
+
+	if (!imap_arg_get_astring(&args[0], &user) ||
+	    !imap_arg_get_astring(&args[1], &password) ||
+	    !imap_arg_is_eol(&args[2])) {
+		imapd_cmd_reply(cmd, "BAD", NULL,
+				"Invalid arguments: LOGIN user password.");
+		return IMAPD_CMD_DONE;
+	}
+	if (refuse_plaintext(cmd))
+		return IMAPD_CMD_DONE;
+	do_login(cmd, user, password, "PLAIN");
+	return IMAPD_CMD_DONE;
+}
+
+/* Decode a PLAIN response: authzid NUL authcid NUL password.  The
+ * authzid must be empty or the authcid (no proxy logins). */
+static int plain_decode(const char *b64, char **user_r, char **pass_r)
+{
+	size_t len = strlen(b64), bin_len;
+	unsigned char *bin = xmalloc(len + 1);
+	const char *p1, *p2;
+	int rc = -1;
+
+	if (sodium_base642bin(bin, len + 1, b64, len, NULL, &bin_len, NULL,
+			      sodium_base64_VARIANT_ORIGINAL) != 0)
+		goto out;
+	bin[bin_len] = '\0';
+	p1 = memchr(bin, '\0', bin_len);
+	if (p1 == NULL)
+		goto out;
+	p2 = memchr(p1 + 1, '\0', bin_len - (size_t)(p1 + 1 - (char *)bin));
+	if (p2 == NULL || p2 == p1 + 1 ||
+	    memchr(p2 + 1, '\0', bin_len - (size_t)(p2 + 1 - (char *)bin)) !=
+		NULL)
+		goto out;
+	if (p1 != (char *)bin && strcmp((char *)bin, p1 + 1) != 0)
+		goto out;
+	*user_r = xstrdup(p1 + 1);
+	*pass_r = xstrdup(p2 + 1);
+	rc = 0;
+out:
+	sodium_memzero(bin, len + 1);
+	free(bin);
+	return rc;
+}
+
+static void plain_response(struct imapd_cmd *cmd, const char *resp)
+{
+	char *user = NULL, *password = NULL;
+
+	if (strcmp(resp, "*") == 0) {
+		imapd_cmd_reply(cmd, "BAD", NULL, "Authentication aborted.");
+		return;
+	}
+	if (plain_decode(resp, &user, &password) < 0) {
+		imapd_cmd_reply(cmd, "BAD", NULL,
+				"Invalid base64 or PLAIN response.");
+		return;
+	}
+	do_login(cmd, user, password, "PLAIN");
+	sodium_memzero(password, strlen(password));
+	free(password);
+	free(user);
+}
+
+enum imapd_cmd_result imapd_cmd_authenticate(struct imapd_cmd *cmd)
+{
+	struct imapd_session *s = imapd_cmd_session(cmd);
+	const struct imap_arg *args = imapd_cmd_args(cmd);
+	const char *mech, *ir = NULL;
+
+	if (s->auth_response != NULL) {
+		/* The continuation: the client's response line. */
+		char *resp = s->auth_response;
+
+		s->auth_response = NULL;
+		imapd_cmd_clear_after(cmd, IMAPD_AFTER_AUTH_CONT);
+		plain_response(cmd, resp);
+		sodium_memzero(resp, strlen(resp));
+		free(resp);
+		return IMAPD_CMD_DONE;
+	}
+	if (!imap_arg_get_atom(&args[0], &mech) ||
+	    (!imap_arg_is_eol(&args[1]) && (!imap_arg_get_atom(&args[1], &ir) ||
+					    !imap_arg_is_eol(&args[2])))) {
+		imapd_cmd_reply(cmd, "BAD", NULL,
+				"Invalid arguments: AUTHENTICATE mechanism "
+				"[initial-response].");
+		return IMAPD_CMD_DONE;
+	}
+	if (strcasecmp(mech, "PLAIN") != 0) {
+		imapd_cmd_reply(cmd, "NO", NULL,
+				"Unsupported authentication mechanism.");
+		return IMAPD_CMD_DONE;
+	}
+	if (refuse_plaintext(cmd))
+		return IMAPD_CMD_DONE;
+	if (ir == NULL) {
+		buf_append_str(imapd_cmd_out(cmd), "+ \r\n");
+		imapd_cmd_after(cmd, IMAPD_AFTER_AUTH_CONT);
+		return IMAPD_CMD_DONE;
+	}
+	/* SASL-IR: "=" is an empty initial response. */
+	plain_response(cmd, strcmp(ir, "=") == 0 ? "" : ir);
+	return IMAPD_CMD_DONE;
+}
