@@ -117,6 +117,20 @@ void api_error(struct api_req *req, unsigned status, const char *code,
 void api_fail(struct api_req *req, const struct error *err);
 /* {"items": items, "total": total} */
 void api_reply_list(struct api_req *req, json_t *items, long long total);
+/* One result row to JSON, for api_reply_rows. */
+typedef json_t *api_row_json(struct api_req *req, const struct db_result *res,
+			     size_t row);
+/* api_reply_list of every row of *res through row; frees *res. */
+void api_reply_rows(struct api_req *req, struct db_result **res,
+		    long long total, api_row_json *row);
+/* A prov_*_page of objects whose page->admin_id narrows to an admin's. */
+typedef int api_lister(struct db *db, const struct prov_page *page,
+		       struct db_result **res_r, long long *total_r,
+		       struct error *err);
+/* GET of a list: the page (?limit=&offset=) of list, narrowed to a domain
+ * admin's own objects, answered through row. */
+void api_reply_scoped_list(struct api_req *req, api_lister *list,
+			   api_row_json *row);
 /* A query parameter (decoded) or NULL. */
 const char *api_query(const struct api_req *req, const char *name);
 /* ?limit=&offset= into page (limit default 100, max 1000): 0, or -1

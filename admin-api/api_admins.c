@@ -65,21 +65,9 @@ static bool self_or_super(struct api_req *req, const char *username)
 
 void api_admin_list(struct api_req *req)
 {
-	struct prov_page page;
-	struct db_result *res;
-	struct error err;
-	long long total;
-	if (!api_superadmin(req) || api_page(req, &page) < 0)
-		return;
-	if (prov_admin_page(req->api->db, &page, &res, &total, &err) < 0) {
-		api_fail(req, &err);
-		return;
-	}
-	json_t *items = json_array();
-	for (size_t r = 0; r < db_result_rows(res); r++)
-		json_array_append_new(items, admin_json(req, res, r));
-	db_result_free(&res);
-	api_reply_list(req, items, total);
+	/* Superadmins only: the list is not narrowed. */
+	if (api_superadmin(req))
+		api_reply_scoped_list(req, prov_admin_page, admin_json);
 }
 
 void api_admin_create(struct api_req *req)

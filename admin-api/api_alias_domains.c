@@ -3,8 +3,10 @@
 
 #include "api.h"
 
-static json_t *alias_domain_json(const struct db_result *res, size_t r)
+static json_t *alias_domain_json(struct api_req *req,
+				 const struct db_result *res, size_t r)
 {
+	(void)req;
 	return json_pack("{s:o,s:o,s:o}", "alias",
 			 api_json_str(db_result_value(res, r, 0)), "target",
 			 api_json_str(db_result_value(res, r, 1)), "active",
@@ -13,23 +15,7 @@ static json_t *alias_domain_json(const struct db_result *res, size_t r)
 
 void api_alias_domain_list(struct api_req *req)
 {
-	struct prov_page page;
-	struct db_result *res;
-	struct error err;
-	long long total;
-	if (api_page(req, &page) < 0)
-		return;
-	if (!req->who.superadmin)
-		page.admin_id = req->who.admin_id;
-	if (prov_alias_domain_page(req->api->db, &page, &res, &total, &err) < 0) {
-		api_fail(req, &err);
-		return;
-	}
-	json_t *items = json_array();
-	for (size_t r = 0; r < db_result_rows(res); r++)
-		json_array_append_new(items, alias_domain_json(res, r));
-	db_result_free(&res);
-	api_reply_list(req, items, total);
+	api_reply_scoped_list(req, prov_alias_domain_page, alias_domain_json);
 }
 
 /* The alias domain, 403 for a domain admin when its target is not its
@@ -55,7 +41,7 @@ static void reply_alias_domain(struct api_req *req, const char *alias,
 		return;
 	}
 	if (api_may_domain(req, db_result_value(res, 0, 1)))
-		api_reply(req, status, alias_domain_json(res, 0));
+		api_reply(req, status, alias_domain_json(req, res, 0));
 	db_result_free(&res);
 }
 

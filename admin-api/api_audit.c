@@ -18,6 +18,24 @@ static int query_time(struct api_req *req, const char *name, long long *v)
 	return 0;
 }
 
+static json_t *audit_json(struct api_req *req, const struct db_result *res,
+			  size_t r)
+{
+	(void)req;
+	const char *text = db_result_value(res, r, 7);
+	json_t *details = text ? json_loads(text, 0, NULL) : NULL;
+	return json_pack(
+	    "{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id",
+	    api_json_int(db_result_value(res, r, 0)), "at",
+	    api_json_int(db_result_value(res, r, 1)), "actor",
+	    api_json_str(db_result_value(res, r, 2)), "client_address",
+	    api_json_str(db_result_value(res, r, 3)), "action",
+	    api_json_str(db_result_value(res, r, 4)), "object_type",
+	    api_json_str(db_result_value(res, r, 5)), "object_id",
+	    api_json_str(db_result_value(res, r, 6)), "details",
+	    details ? details : json_null());
+}
+
 void api_audit_list(struct api_req *req)
 {
 	struct prov_page page;
@@ -38,25 +56,5 @@ void api_audit_list(struct api_req *req)
 		api_fail(req, &err);
 		return;
 	}
-	json_t *items = json_array();
-	for (size_t r = 0; r < db_result_rows(res); r++) {
-		const char *text = db_result_value(res, r, 7);
-		json_t *details = text ? json_loads(text, 0, NULL) : NULL;
-		json_array_append_new(
-		    items,
-		    json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id",
-			      api_json_int(db_result_value(res, r, 0)), "at",
-			      api_json_int(db_result_value(res, r, 1)), "actor",
-			      api_json_str(db_result_value(res, r, 2)),
-			      "client_address",
-			      api_json_str(db_result_value(res, r, 3)), "action",
-			      api_json_str(db_result_value(res, r, 4)),
-			      "object_type",
-			      api_json_str(db_result_value(res, r, 5)),
-			      "object_id",
-			      api_json_str(db_result_value(res, r, 6)), "details",
-			      details ? details : json_null()));
-	}
-	db_result_free(&res);
-	api_reply_list(req, items, total);
+	api_reply_rows(req, &res, total, audit_json);
 }

@@ -4,8 +4,10 @@
 #include "api.h"
 #include "core/log.h"
 
-static json_t *domain_json(const struct db_result *res, size_t r)
+static json_t *domain_json(struct api_req *req, const struct db_result *res,
+			   size_t r)
 {
+	(void)req;
 	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "name",
 			 api_json_str(db_result_value(res, r, 0)), "description",
 			 api_json_str(db_result_value(res, r, 1)),
@@ -19,24 +21,8 @@ static json_t *domain_json(const struct db_result *res, size_t r)
 
 void api_domain_list(struct api_req *req)
 {
-	struct prov_page page;
-	struct db_result *res;
-	struct error err;
-	long long total;
-	if (api_page(req, &page) < 0)
-		return;
 	/* A domain admin's list holds only its own domains. */
-	if (!req->who.superadmin)
-		page.admin_id = req->who.admin_id;
-	if (prov_domain_page(req->api->db, &page, &res, &total, &err) < 0) {
-		api_fail(req, &err);
-		return;
-	}
-	json_t *items = json_array();
-	for (size_t r = 0; r < db_result_rows(res); r++)
-		json_array_append_new(items, domain_json(res, r));
-	db_result_free(&res);
-	api_reply_list(req, items, total);
+	api_reply_scoped_list(req, prov_domain_page, domain_json);
 }
 
 /* Answer the stored domain with status. */
@@ -52,7 +38,7 @@ static void reply_domain(struct api_req *req, const char *name,
 		api_error(req, 404, "not_found", "domain %s does not exist",
 			  name);
 	} else {
-		api_reply(req, status, domain_json(res, 0));
+		api_reply(req, status, domain_json(req, res, 0));
 		db_result_free(&res);
 	}
 }
@@ -142,72 +128,74 @@ out:
 	buf_free(&name);
 }
 
-void api_domain_mailboxes(struct api_req *req)
+/* The domain of the path for a list of its members: 0, or -1 answered
+ * (bad name, not the caller's, bad page, or no such domain: 404). */
+static int list_domain(struct api_req *req, struct buf *name,
+		       struct prov_page *page)
+{
+	struct db_result *d;
+	struct error err;
+	if (api_arg_domain(req, name) < 0 ||
+	    !api_may_domain(req, buf_data(name)) || api_page(req, page) < 0)
+		return -1;
+	int found = prov_domain_get(req->api->db, buf_data(name), &d, &err);
+	if (found < 0) {
+		api_fail(req, &err);
+		return -1;
+	}
+	if (found == 0) {
+		api_error(req, 404, "not_found", "domain %s does not exist",
+			  buf_data(name));
+		return -1;
+	}
+	db_result_free(&d);
+	return 0;
+}
+
+static json_t *mailbox_row(struct api_req *req, const struct db_result *res,
+			   size_t r)
+{
+	return api_mailbox_json(req->api, res, r);
+}
+
+static json_t *alias_row(struct api_req *req, const struct db_result *res,
+			 size_t r)
+{
+	(void)req;
+	return api_alias_json(res, r);
+}
+
+/* A member list of prov_*_page (domain in the path) through row. */
+typedef int member_lister(struct db *db, const char *domain,
+			  const struct prov_page *page,
+			  struct db_result **res_r, long long *total_r,
+			  struct error *err);
+
+static void reply_members(struct api_req *req, member_lister *list,
+			  api_row_json *row)
 {
 	struct buf *name = buf_new();
 	struct prov_page page;
 	struct db_result *res;
 	struct error err;
 	long long total;
-	if (api_arg_domain(req, name) < 0 ||
-	    !api_may_domain(req, buf_data(name)) || api_page(req, &page) < 0)
+	if (list_domain(req, name, &page) < 0)
 		goto out;
-	struct db_result *d;
-	int found = prov_domain_get(req->api->db, buf_data(name), &d, &err);
-	if (found <= 0) {
-		if (found < 0)
-			api_fail(req, &err);
-		else
-			api_error(req, 404, "not_found",
-				  "domain %s does not exist", buf_data(name));
-		goto out;
-	}
-	db_result_free(&d);
-	if (prov_mailbox_page(req->api->db, buf_data(name), &page, &res, &total,
-			      &err) < 0) {
+	if (list(req->api->db, buf_data(name), &page, &res, &total, &err) < 0) {
 		api_fail(req, &err);
 		goto out;
 	}
-	json_t *items = json_array();
-	for (size_t r = 0; r < db_result_rows(res); r++)
-		json_array_append_new(items, api_mailbox_json(req->api, res, r));
-	db_result_free(&res);
-	api_reply_list(req, items, total);
+	api_reply_rows(req, &res, total, row);
 out:
 	buf_free(&name);
 }
 
+void api_domain_mailboxes(struct api_req *req)
+{
+	reply_members(req, prov_mailbox_page, mailbox_row);
+}
+
 void api_domain_aliases(struct api_req *req)
 {
-	struct buf *name = buf_new();
-	struct prov_page page;
-	struct db_result *res;
-	struct error err;
-	long long total;
-	if (api_arg_domain(req, name) < 0 ||
-	    !api_may_domain(req, buf_data(name)) || api_page(req, &page) < 0)
-		goto out;
-	struct db_result *d;
-	int found = prov_domain_get(req->api->db, buf_data(name), &d, &err);
-	if (found <= 0) {
-		if (found < 0)
-			api_fail(req, &err);
-		else
-			api_error(req, 404, "not_found",
-				  "domain %s does not exist", buf_data(name));
-		goto out;
-	}
-	db_result_free(&d);
-	if (prov_alias_page(req->api->db, buf_data(name), &page, &res, &total,
-			    &err) < 0) {
-		api_fail(req, &err);
-		goto out;
-	}
-	json_t *items = json_array();
-	for (size_t r = 0; r < db_result_rows(res); r++)
-		json_array_append_new(items, api_alias_json(res, r));
-	db_result_free(&res);
-	api_reply_list(req, items, total);
-out:
-	buf_free(&name);
+	reply_members(req, prov_alias_page, alias_row);
 }

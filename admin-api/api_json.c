@@ -64,6 +64,34 @@ void api_reply_list(struct api_req *req, json_t *items, long long total)
 			    (json_int_t)total));
 }
 
+void api_reply_rows(struct api_req *req, struct db_result **res,
+		    long long total, api_row_json *row)
+{
+	json_t *items = json_array();
+	for (size_t r = 0; r < db_result_rows(*res); r++)
+		json_array_append_new(items, row(req, *res, r));
+	db_result_free(res);
+	api_reply_list(req, items, total);
+}
+
+void api_reply_scoped_list(struct api_req *req, api_lister *list,
+			   api_row_json *row)
+{
+	struct prov_page page;
+	struct db_result *res;
+	struct error err;
+	long long total;
+	if (api_page(req, &page) < 0)
+		return;
+	if (!req->who.superadmin)
+		page.admin_id = req->who.admin_id;
+	if (list(req->api->db, &page, &res, &total, &err) < 0) {
+		api_fail(req, &err);
+		return;
+	}
+	api_reply_rows(req, &res, total, row);
+}
+
 const char *api_query(const struct api_req *req, const char *name)
 {
 	for (size_t i = 0; req->query && i + 1 < array_len(req->query); i += 2)

@@ -63,6 +63,20 @@ out:
 	buf_free(&name);
 }
 
+static json_t *token_json(struct api_req *req, const struct db_result *res,
+			  size_t r)
+{
+	(void)req;
+	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o}", "id",
+			 api_json_int(db_result_value(res, r, 0)), "admin",
+			 api_json_str(db_result_value(res, r, 1)),
+			 "description",
+			 api_json_str(db_result_value(res, r, 2)), "created_at",
+			 api_json_int(db_result_value(res, r, 3)), "expires_at",
+			 api_json_int(db_result_value(res, r, 4)), "revoked",
+			 api_json_bool(db_result_value(res, r, 5)));
+}
+
 void api_token_list(struct api_req *req)
 {
 	struct prov_page page;
@@ -76,22 +90,7 @@ void api_token_list(struct api_req *req)
 		api_fail(req, &err);
 		return;
 	}
-	json_t *items = json_array();
-	for (size_t r = 0; r < db_result_rows(res); r++)
-		json_array_append_new(
-		    items,
-		    json_pack("{s:o,s:o,s:o,s:o,s:o,s:o}", "id",
-			      api_json_int(db_result_value(res, r, 0)), "admin",
-			      api_json_str(db_result_value(res, r, 1)),
-			      "description",
-			      api_json_str(db_result_value(res, r, 2)),
-			      "created_at",
-			      api_json_int(db_result_value(res, r, 3)),
-			      "expires_at",
-			      api_json_int(db_result_value(res, r, 4)), "revoked",
-			      api_json_bool(db_result_value(res, r, 5))));
-	db_result_free(&res);
-	api_reply_list(req, items, total);
+	api_reply_rows(req, &res, total, token_json);
 }
 
 void api_token_delete(struct api_req *req)

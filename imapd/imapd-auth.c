@@ -26,6 +26,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -83,6 +84,15 @@ static void log_attempt(struct imapd_session *s, const char *what,
 		 s->id);
 }
 
+static bool subscriptions_exist(const struct store_mailbox *mbox)
+{
+	char *path = xasprintf("%s/subscriptions", store_mailbox_path(mbox));
+	bool ok = access(path, F_OK) == 0;
+
+	free(path);
+	return ok;
+}
+
 /* Open the user's store and create INBOX and the special-use folders. */
 static int open_user(struct imapd_session *s, const char *address,
 		     struct error *err)
@@ -110,6 +120,12 @@ static int open_user(struct imapd_session *s, const char *address,
 		return -1;
 	s->mu = mindex_user_open(s->mbox, &mset, err);
 	if (s->mu == NULL)
+		return -1;
+	/* First login (no Dovecot "subscriptions" file yet): INBOX is
+	 * subscribed, as the special-use folders are when created.  A
+	 * later UNSUBSCRIBE INBOX is respected. */
+	if (!subscriptions_exist(s->mbox) &&
+	    mindex_subscribe(s->mu, "INBOX", true, err) < 0)
 		return -1;
 	if (mindex_special_create(s->mu, err) < 0)
 		return -1;

@@ -69,6 +69,8 @@ static const struct imapd_command_def commands[] = {
     {"GETQUOTA", U | S, false, imapd_cmd_getquota},
     {"GETQUOTAROOT", U | S, false, imapd_cmd_getquotaroot},
     {"SETQUOTA", U | S, false, imapd_cmd_setquota},
+    {"GETMETADATA", U | S, false, imapd_cmd_getmetadata},
+    {"SETMETADATA", U | S, false, imapd_cmd_setmetadata},
     {"IDLE", U | S, false, imapd_cmd_idle},
     {"CHECK", S, false, cmd_noop},
     {"CLOSE", S, false, imapd_cmd_close},
@@ -291,7 +293,8 @@ unsigned imapd_session_quote_flags(const struct imapd_session *s)
  */
 const char imapd_extra_capabilities[] =
     " MOVE ESEARCH SEARCHRES SORT SORT=DISPLAY THREAD=REFERENCES "
-    "THREAD=ORDEREDSUBJECT PREVIEW OBJECTID BINARY WITHIN";
+    "THREAD=ORDEREDSUBJECT PREVIEW OBJECTID BINARY WITHIN METADATA "
+    "METADATA-SERVER";
 
 bool imapd_session_login_allowed(const struct imapd_session *s)
 {

@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "core/array.h"
+#include "core/log.h"
 #include "core/xmalloc.h"
 #include "imap/imap_parser.h"
 #include "imap/imap_quote.h"
@@ -212,7 +213,14 @@ enum imapd_cmd_result imapd_cmd_create(struct imapd_cmd *cmd)
 	} else if (mindex_folder_create(s->mu, disk, &err) < 0) {
 		imapd_mailbox_error(cmd, &err);
 	} else {
-		imapd_cmd_reply(cmd, "OK", NULL, "Create completed.");
+		/* RFC 8474 4.1: the new mailbox's id in the OK. */
+		char *id = imapd_mailbox_id(s, disk);
+		char *code =
+		    id != NULL ? xasprintf("MAILBOXID (%s)", id) : NULL;
+
+		imapd_cmd_reply(cmd, "OK", code, "Create completed.");
+		free(code);
+		free(id);
 	}
 	free(disk);
 	return IMAPD_CMD_DONE;
@@ -311,6 +319,22 @@ enum imapd_cmd_result imapd_cmd_unsubscribe(struct imapd_cmd *cmd)
 	return subscribe(cmd, false);
 }
 
+/* ---- RFC 8474 MAILBOXID. */
+
+char *imapd_mailbox_id(struct imapd_session *s, const char *disk)
+{
+	struct error err = {0};
+	struct mindex_folder *f = mindex_folder_open_target(s->mu, disk, &err);
+	char *id = NULL;
+
+	if (f == NULL)
+		return NULL;
+	if (mindex_folder_guid(f, &id, &err) < 0)
+		log_warn("MAILBOXID of %s: %s", disk, err.msg);
+	mindex_folder_close(&f);
+	return id;
+}
+
 /* ---- STATUS. */
 
 enum {
@@ -322,6 +346,7 @@ enum {
 	ST_DELETED = 1 << 5,
 	ST_SIZE = 1 << 6,
 	ST_HIGHESTMODSEQ = 1 << 7,
+	ST_MAILBOXID = 1 << 8,
 };
 
 static const struct {
@@ -332,6 +357,7 @@ static const struct {
     {"UIDNEXT", ST_UIDNEXT},   {"UIDVALIDITY", ST_UIDVALIDITY},
     {"UNSEEN", ST_UNSEEN},     {"DELETED", ST_DELETED},
     {"SIZE", ST_SIZE},	       {"HIGHESTMODSEQ", ST_HIGHESTMODSEQ},
+    {"MAILBOXID", ST_MAILBOXID},
 };
 
 /* The status item list; 0 when it is not one. */
@@ -414,6 +440,13 @@ static int status_write(struct imapd_session *s, const char *disk,
 	ITEM(ST_SIZE, "SIZE %llu", (unsigned long long)st.size);
 	ITEM(ST_HIGHESTMODSEQ, "HIGHESTMODSEQ %llu",
 	     (unsigned long long)st.highestmodseq);
+	if (items & ST_MAILBOXID) {
+		char *id = imapd_mailbox_id(s, disk);
+
+		if (id != NULL)
+			ITEM(ST_MAILBOXID, "MAILBOXID (%s)", id);
+		free(id);
+	}
 #undef ITEM
 	buf_append_str(out, ")\r\n");
 	return 0;

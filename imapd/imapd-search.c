@@ -530,6 +530,26 @@ static void save_result(struct imapd_session *s, unsigned opts,
 	imapd_session_set_saved(s, uids, n);
 }
 
+/* RFC 5182 2.1: did the command ask for RETURN (... SAVE ...)?  Looked
+ * up in the raw arguments, so that a command that does not parse still
+ * resets "$". */
+static bool asks_save(const struct imap_arg *args)
+{
+	for (; args->type != IMAP_ARG_EOL; args++) {
+		if (args->type != IMAP_ARG_ATOM ||
+		    strcasecmp(args->str, "RETURN") != 0)
+			continue;
+		if (args[1].type != IMAP_ARG_LIST)
+			return false;
+		for (size_t i = 0; i < args[1].list_count; i++)
+			if (args[1].list[i].type == IMAP_ARG_ATOM &&
+			    strcasecmp(args[1].list[i].str, "SAVE") == 0)
+				return true;
+		return false;
+	}
+	return false;
+}
+
 enum imapd_cmd_result imapd_cmd_search(struct imapd_cmd *cmd)
 {
 	struct imapd_session *s = imapd_cmd_session(cmd);
@@ -542,6 +562,9 @@ enum imapd_cmd_result imapd_cmd_search(struct imapd_cmd *cmd)
 	bool uid = imapd_cmd_is_uid(cmd);
 
 	if (imap_search_parse(imapd_cmd_args(cmd), 0, &prog, &err) < 0) {
+		/* RFC 5182 2.1: a failed SEARCH ... RETURN (SAVE) empties $. */
+		if (asks_save(imapd_cmd_args(cmd)))
+			imapd_session_set_saved(s, NULL, 0);
 		imapd_search_reply_parse_error(cmd, &err);
 		return IMAPD_CMD_DONE;
 	}
@@ -549,6 +572,8 @@ enum imapd_cmd_result imapd_cmd_search(struct imapd_cmd *cmd)
 		imapd_session_enable(s, IMAPD_ENABLED_CONDSTORE);
 	if (imapd_search_run(cmd, prog, &seqs, &n, &err) < 0) {
 		log_error("search: %s", err.msg);
+		if (prog->return_opts & IMAP_SEARCH_RETURN_SAVE)
+			imapd_session_set_saved(s, NULL, 0);
 		imapd_cmd_reply(cmd, "NO", "SERVERBUG",
 				"Internal error occurred. Refer to server log "
 				"for more information.");

@@ -279,6 +279,14 @@ static enum imapd_cmd_result select_common(struct imapd_cmd *cmd, bool readonly)
 		   mindex_folder_uidnext(s->folder));
 	buf_printf(out, "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
 		   (unsigned long long)mindex_folder_highestmodseq(s->folder));
+	{
+		/* RFC 8474 4.2: the folder's permanent id. */
+		char *id = NULL;
+
+		if (mindex_folder_guid(s->folder, &id, &err) > 0)
+			buf_printf(out, "* OK [MAILBOXID (%s)] Ok\r\n", id);
+		free(id);
+	}
 	if (q.on && qresync_write(s, &q, out, &err) < 0) {
 		imap_seqset_free(&q.known);
 		imapd_select_free(s);

@@ -513,13 +513,23 @@ static struct imap_parser *parser(struct imapd_session *s)
 	return in->parser;
 }
 
-static void parse_error(struct imapd_session *s)
+/*
+ * After IMAP_PARSE_ERROR: BAD, and the connection is closed when the
+ * parser cannot stay in step with the client (a refused
+ * non-synchronising literal, a literal size that does not parse: its
+ * octets would run as commands).  A line over imapd_max_line_length is
+ * skipped instead (long_line), as documented: the io layer drops it up to
+ * its LF.
+ */
+static void parse_error(struct imapd_session *s, bool long_line)
 {
 	struct imap_parser *p = input_of(s)->parser;
 
 	reply_bad(s, imap_parser_tag(p), "BAD", imap_parser_error_code(p),
 		  imap_parser_error(p));
 	s->input = IMAPD_IN_LINE;
+	if (!long_line && imap_parser_error_fatal(p))
+		session_bye(s, "Cannot stay in step with the client.");
 }
 
 /* A literal was announced: refuse it, or set up reading it. */
@@ -557,7 +567,11 @@ static void need_literal(struct imapd_session *s)
 	}
 	free(tagcopy);
 	s->literal_left = li.size;
-	if (li.message && !li.discard && li.size >= SPOOL_MIN) {
+	/* A message literal is streamed from SPOOL_MIN on, and always when
+	 * it would not fit the parser's max_literal (a small
+	 * imapd_literal_size_limit must not cap APPEND below APPENDLIMIT). */
+	if (li.message && !li.discard &&
+	    (li.size >= SPOOL_MIN || li.size > s->set->literal_limit)) {
 		int fd = spool_open(s);
 		struct imapd_spool *sp;
 
@@ -580,7 +594,11 @@ static void need_literal(struct imapd_session *s)
 	}
 	if (li.sync)
 		io_print(s->io, "+ OK\r\n");
-	s->input = IMAPD_IN_LITERAL;
+	/* "{0}": nothing to read; the parser takes the next line as is
+	 * (literal_input would wait for octets that never come). */
+	s->input = li.size > 0 ? IMAPD_IN_LITERAL : IMAPD_IN_LINE;
+	if (li.size == 0)
+		s->spool_fd = -1;
 }
 
 static void handle_result(struct imapd_session *s, enum imap_parse_result r)
@@ -596,7 +614,7 @@ static void handle_result(struct imapd_session *s, enum imap_parse_result r)
 		need_literal(s);
 		return;
 	case IMAP_PARSE_ERROR:
-		parse_error(s);
+		parse_error(s, false);
 		return;
 	}
 }
@@ -685,7 +703,7 @@ static void session_process(struct imapd_session *s)
 		if (r == IO_LINE_TOO_LONG) {
 			if (s->input == IMAPD_IN_LINE) {
 				imap_parser_line_too_long(parser(s));
-				parse_error(s);
+				parse_error(s, true);
 			} else {
 				reply_bad(s, NULL, "BAD", NULL,
 					  "Line too long.");

@@ -261,8 +261,79 @@ static void keys_from_message(struct sort_row *row,
 	buf_free(&b);
 }
 
+/*
+ * The cached keys of every message in one mindex batch (one statement
+ * instead of one lookup per message); vals[i] is NULL when uid i has
+ * none.  Keys computed meanwhile are queued and stored in one batch.
+ */
+struct key_cache {
+	const char *field;
+	struct buf **vals;
+	struct mindex_cache_item *puts;
+	size_t nputs;
+};
+
+static void key_cache_cb(void *ctx, size_t i, const void *data, size_t len)
+{
+	struct key_cache *kc = ctx;
+
+	if (kc->vals[i] == NULL)
+		kc->vals[i] = buf_new();
+	buf_reset(kc->vals[i]);
+	buf_append(kc->vals[i], data, len);
+}
+
+static void key_cache_load(struct key_cache *kc, struct mindex_folder *f,
+			   const uint32_t *seqs, size_t n, const char *field)
+{
+	uint32_t *uids = xcalloc(n ? n : 1, sizeof(*uids));
+	bool sorted = true;
+	struct error err = {0};
+
+	kc->field = field;
+	kc->vals = xcalloc(n ? n : 1, sizeof(*kc->vals));
+	kc->puts = xcalloc(n ? n : 1, sizeof(*kc->puts));
+	kc->nputs = 0;
+	for (size_t i = 0; i < n; i++) {
+		uids[i] = mindex_msg(f, seqs[i])->uid;
+		sorted = sorted && (i == 0 || uids[i] >= uids[i - 1]);
+	}
+	/* unsorted never happens (seqs ascend); then all are computed */
+	if (sorted &&
+	    mindex_cache_get_many(f, uids, n, field, key_cache_cb, kc, &err) < 0)
+		log_warn("%s: cache: %s", field, err.msg);
+	free(uids);
+}
+
+static void key_cache_put(struct key_cache *kc, uint32_t uid,
+			  struct buf *b)
+{
+	struct mindex_cache_item *it = &kc->puts[kc->nputs++];
+
+	it->uid = uid;
+	it->len = buf_len(b);
+	it->data = xmemdup(buf_data(b), it->len);
+}
+
+/* Store what was computed and free everything. */
+static void key_cache_done(struct key_cache *kc, struct mindex_folder *f,
+			   size_t n)
+{
+	struct error err = {0};
+
+	if (mindex_cache_put_many(f, kc->field, kc->puts, kc->nputs, &err) < 0)
+		log_warn("%s: cache: %s", kc->field, err.msg);
+	for (size_t i = 0; i < kc->nputs; i++)
+		free((void *)kc->puts[i].data);
+	for (size_t i = 0; i < n; i++)
+		buf_free(&kc->vals[i]);
+	free(kc->puts);
+	free(kc->vals);
+}
+
 static void fill_row(struct sort_row *row, struct mindex_folder *f,
-		     uint32_t seq, const bool *need)
+		     uint32_t seq, const bool *need, struct key_cache *kc,
+		     size_t idx)
 {
 	const struct mindex_msg *m = mindex_msg(f, seq);
 	bool header = false;
@@ -277,10 +348,8 @@ static void fill_row(struct sort_row *row, struct mindex_folder *f,
 		header = header || need[header_keys[i]];
 	if (header) {
 		struct buf *b = buf_new();
-		struct error err = {0};
 
-		if (mindex_cache_get(f, m->uid, "sortkeys", b, &err) <= 0 ||
-		    !keys_from_cache(row, b)) {
+		if (kc->vals[idx] == NULL || !keys_from_cache(row, kc->vals[idx])) {
 			struct imapd_search_msg sm;
 			bool gone;
 
@@ -297,10 +366,8 @@ static void fill_row(struct sort_row *row, struct mindex_folder *f,
 				buf_append_str(b, row->str[header_keys[i]]);
 				buf_append_char(b, '\0');
 			}
-			if (!gone &&
-			    mindex_cache_put(f, m->uid, "sortkeys", buf_data(b),
-					     buf_len(b), &err) < 0)
-				log_warn("sort: cache: %s", err.msg);
+			if (!gone)
+				key_cache_put(kc, m->uid, b);
 		}
 		buf_free(&b);
 	}
@@ -366,8 +433,17 @@ enum imapd_cmd_result imapd_cmd_sort(struct imapd_cmd *cmd)
 	for (i = 0; i < ncrit; i++)
 		need[crit[i].key] = true;
 	rows = xcalloc(n ? n : 1, sizeof(*rows));
-	for (i = 0; i < n; i++)
-		fill_row(&rows[i], f, seqs[i], need);
+	{
+		struct key_cache kc = {0};
+		bool header = false;
+
+		for (i = 0; i < HEADER_KEY_COUNT; i++)
+			header = header || need[header_keys[i]];
+		key_cache_load(&kc, f, seqs, header ? n : 0, "sortkeys");
+		for (i = 0; i < n; i++)
+			fill_row(&rows[i], f, seqs[i], need, &kc, i);
+		key_cache_done(&kc, f, header ? n : 0);
+	}
 	{
 		struct sort_ctx ctx = {crit, ncrit};
 		qsort_r(rows, n, sizeof(*rows), row_cmp, &ctx);
@@ -411,14 +487,14 @@ static char *first_msgid(const char *hdr, size_t len, const char *name)
  */
 static void thread_keys(struct mindex_folder *f, uint32_t seq,
 			struct imapd_thread_msg *tm, char **subject_r,
-			char **id_r)
+			char **id_r, struct key_cache *kc, size_t idx)
 {
 	const struct mindex_msg *m = mindex_msg(f, seq);
 	struct buf *b = buf_new();
-	struct error err = {0};
 	const char *fields[5];
-	if (mindex_cache_get(f, m->uid, "threadkeys", b, &err) > 0) {
-		const char *p = buf_data(b), *end = p + buf_len(b);
+	if (kc->vals[idx] != NULL) {
+		const struct buf *cb = kc->vals[idx];
+		const char *p = buf_data(cb), *end = p + buf_len(cb);
 		size_t k;
 
 		for (k = 0; k < 5; k++) {
@@ -490,9 +566,7 @@ static void thread_keys(struct mindex_folder *f, uint32_t seq,
 		buf_append_str(b, tm->refs[k]);
 	}
 	buf_append_char(b, '\0');
-	if (mindex_cache_put(f, m->uid, "threadkeys", buf_data(b), buf_len(b),
-			     &err) < 0)
-		log_warn("thread: cache: %s", err.msg);
+	key_cache_put(kc, m->uid, b);
 	buf_free(&b);
 }
 
@@ -520,10 +594,18 @@ enum imapd_cmd_result imapd_cmd_thread(struct imapd_cmd *cmd)
 	msgs = xcalloc(n ? n : 1, sizeof(*msgs));
 	subjects = xcalloc(n ? n : 1, sizeof(*subjects));
 	ids = xcalloc(n ? n : 1, sizeof(*ids));
-	for (i = 0; i < n; i++) {
-		msgs[i].seq = seqs[i];
-		msgs[i].id = uid ? mindex_msg(f, seqs[i])->uid : seqs[i];
-		thread_keys(f, seqs[i], &msgs[i], &subjects[i], &ids[i]);
+	{
+		struct key_cache kc = {0};
+
+		key_cache_load(&kc, f, seqs, n, "threadkeys");
+		for (i = 0; i < n; i++) {
+			msgs[i].seq = seqs[i];
+			msgs[i].id = uid ? mindex_msg(f, seqs[i])->uid
+					 : seqs[i];
+			thread_keys(f, seqs[i], &msgs[i], &subjects[i],
+				    &ids[i], &kc, i);
+		}
+		key_cache_done(&kc, f, n);
 	}
 	buf_append_str(out, "* THREAD ");
 	if (refs)

@@ -19,6 +19,7 @@
  *   imapd-idle.c       IDLE
  *   imapd-notify.c     inotify watches shared by the sessions
  *   imapd-quota.c      GETQUOTA GETQUOTAROOT (RFC 9208)
+ *   imapd-metadata.c   GETMETADATA SETMETADATA (RFC 5464)
  *   imapd-args.c       small helpers over lib/imap's parsed arguments
  *
  * Threads: everything runs on the loop thread except a command's run()
@@ -226,6 +227,9 @@ imapd_cmd_fn imapd_cmd_create, imapd_cmd_delete, imapd_cmd_rename,
  */
 char *imapd_mailbox_to_disk(const struct imapd_session *s, const char *name,
 			    const char **why_r);
+/* RFC 8474 MAILBOXID of a folder (its dovecot-uidlist GUID, malloc'd),
+ * NULL when it has none (logged on error). */
+char *imapd_mailbox_id(struct imapd_session *s, const char *disk);
 /* NO with the IMAP response code for a mindex/store error. */
 void imapd_mailbox_error(struct imapd_cmd *cmd, const struct error *err);
 /* Append a disk name as the client sees it (mailbox syntax, quoted). */
@@ -257,6 +261,9 @@ imapd_cmd_fn imapd_cmd_getquota, imapd_cmd_getquotaroot, imapd_cmd_setquota;
 /* The user's quota limit (SQL) and usage (store); -1 on error. */
 int imapd_quota_get(struct imapd_session *s, struct store_quota *quota_r,
 		    struct store_usage *usage_r, struct error *err);
+
+/* imapd-metadata.c: GETMETADATA SETMETADATA (RFC 5464). */
+imapd_cmd_fn imapd_cmd_getmetadata, imapd_cmd_setmetadata;
 
 /* imapd-notify.c: one inotify fd per process, watches shared by path. */
 struct imapd_notify *imapd_notify_new(struct ev *ev, struct error *err);

@@ -57,15 +57,9 @@ static int admin_add(struct db *db, const struct conf *conf, int argc,
 	if (argc - optind != 1 || a.role == NULL)
 		return cli_error("usage: postern admin add USERNAME "
 				 "--password-stdin --role ROLE");
-	if (!from_stdin)
-		return cli_error("the password must come from standard input: "
-				 "add --password-stdin");
 	char password[1026];
-	if (fgets(password, sizeof(password), stdin) == NULL)
-		return cli_error("no password on standard input");
-	password[strcspn(password, "\r\n")] = '\0';
-	if (password[0] == '\0')
-		return cli_error("empty password on standard input");
+	if (cli_read_password(from_stdin, password, sizeof(password)) != 0)
+		return 1;
 	a.username = argv[optind];
 	a.password = password;
 	struct error err;

@@ -23,21 +23,6 @@ static const char usage[] =
 	"mail_directory/.deleted/; `purge` removes what was moved there at\n"
 	"least DAYS days ago (default 0: everything).\n";
 
-/* The first line of stdin, without its line end. */
-static int read_password(char *out, size_t size)
-{
-	if (fgets(out, (int)size, stdin) == NULL)
-		return cli_error("no password on standard input");
-	size_t n = strlen(out);
-	if (n == size - 1 && out[n - 1] != '\n')
-		return cli_error("password longer than %zu bytes", size - 2);
-	while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
-		out[--n] = '\0';
-	if (n == 0)
-		return cli_error("empty password on standard input");
-	return 0;
-}
-
 static int mailbox_add(struct db *db, const struct conf *conf, int argc,
 		       char **argv)
 {
@@ -76,11 +61,8 @@ static int mailbox_add(struct db *db, const struct conf *conf, int argc,
 	}
 	if (argc - optind != 1)
 		return cli_error("usage: postern mailbox add ADDRESS --password-stdin");
-	if (!from_stdin)
-		return cli_error("the password must come from standard input: "
-				 "add --password-stdin");
 	char password[1026];
-	if (read_password(password, sizeof(password)) != 0)
+	if (cli_read_password(from_stdin, password, sizeof(password)) != 0)
 		return 1;
 	m.address = argv[optind];
 	m.password = password;

@@ -62,6 +62,23 @@ int cli_error(const char *fmt, ...)
 	return 1;
 }
 
+int cli_read_password(bool from_stdin, char *out, size_t size)
+{
+	if (!from_stdin)
+		return cli_error("the password must come from standard input: "
+				 "add --password-stdin");
+	if (fgets(out, (int)size, stdin) == NULL)
+		return cli_error("no password on standard input");
+	size_t n = strlen(out);
+	if (n == size - 1 && out[n - 1] != '\n')
+		return cli_error("password longer than %zu bytes", size - 2);
+	while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
+		out[--n] = '\0';
+	if (n == 0)
+		return cli_error("empty password on standard input");
+	return 0;
+}
+
 bool cli_help(int argc, char **argv, const char *text)
 {
 	for (int i = 1; i < argc; i++) {

@@ -23,6 +23,10 @@ typedef int cmd_fn(struct cli *cli, int argc, char **argv);
 
 /* "postern: <message>" on stderr; returns 1 (the exit status to use). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* `add --password-stdin`: the first line of stdin, without its line end,
+ * into out (size - 2 bytes at most); 0, or 1 after saying why (not
+ * from_stdin, no line, too long, empty). */
+int cli_read_password(bool from_stdin, char *out, size_t size);
 /* Print usage to stdout when argv has -h/--help; true if it did. */
 bool cli_help(int argc, char **argv, const char *usage);
 /* Load the configuration or print the error; NULL on failure. */

@@ -10,10 +10,19 @@
 
 #include "fts/fts.h"
 
+/* PRAGMA user_version of the current layout (fts.c): 0 was one FTS5
+ * table for every field, 2 a table for the address/subject fields and
+ * one for headers/body. */
+#define FTS_SCHEMA_VERSION 2
+#define FTS_SCHEMA_VERSION_STR "2"
+
 enum fts_stmt {
 	FTS_STMT_DOC_ID,
 	FTS_STMT_DOC_INSERT,
 	FTS_STMT_DOC_DELETE,
+	FTS_STMT_HDR_INSERT,
+	FTS_STMT_HDR_DELETE,
+	FTS_STMT_HDR_COPY,
 	FTS_STMT_TEXT_INSERT,
 	FTS_STMT_TEXT_DELETE,
 	FTS_STMT_TEXT_COPY,

@@ -7,7 +7,13 @@
  *                                   their uniq hashes, so fts_missing()
  *                                   can tell "nothing changed" without
  *                                   reading 100,000 names
- *   text (FTS5, trigram)            rowid = docs.id, one column per field
+ *   msghdr (FTS5, trigram)          rowid = docs.id: f_from f_to f_cc
+ *                                   f_bcc subject (small: SUBJECT/FROM/...
+ *                                   read only their own posting lists)
+ *   msgtext (FTS5, trigram)         rowid = docs.id: headers body (TEXT,
+ *                                   BODY, HEADER)
+ * PRAGMA user_version is FTS_SCHEMA_VERSION; a file of another version
+ * (version 0: the single-table layout) is emptied and rebuilt.
  */
 #include <sqlite3.h>
 #include <stdint.h>
@@ -28,9 +34,56 @@ static const char schema_sql[] =
     " folder TEXT PRIMARY KEY, count INTEGER NOT NULL, sig INTEGER NOT NULL);"
     /* case_sensitive 0: IMAP SEARCH is case-insensitive; SQLite folds
      * Unicode case for the trigram tokenizer too. */
+    "CREATE VIRTUAL TABLE IF NOT EXISTS msghdr USING fts5("
+    " f_from, f_to, f_cc, f_bcc, subject,"
+    " tokenize = 'trigram case_sensitive 0');"
     "CREATE VIRTUAL TABLE IF NOT EXISTS msgtext USING fts5("
-    " f_from, f_to, f_cc, f_bcc, subject, headers, body,"
-    " tokenize = 'trigram case_sensitive 0');";
+    " headers, body, tokenize = 'trigram case_sensitive 0');"
+    "PRAGMA user_version = " FTS_SCHEMA_VERSION_STR ";";
+
+/* Drop whatever an older version created (the index is a cache:
+ * fts_missing() refills it). */
+static const char upgrade_sql[] =
+    "DROP TABLE IF EXISTS msgtext;"
+    "DROP TABLE IF EXISTS msghdr;"
+    "DROP TABLE IF EXISTS docs;"
+    "DROP TABLE IF EXISTS folders;";
+
+static int schema_version(sqlite3 *db, int *rc_r)
+{
+	sqlite3_stmt *st = NULL;
+	int version = -1;
+
+	*rc_r = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+	if (*rc_r == SQLITE_OK) {
+		*rc_r = sqlite3_step(st);
+		if (*rc_r == SQLITE_ROW) {
+			version = sqlite3_column_int(st, 0);
+			*rc_r = SQLITE_OK;
+		}
+	}
+	sqlite3_finalize(st);
+	return version;
+}
+
+/* 1 when the file holds tables of another schema version. */
+static int needs_upgrade(sqlite3 *db, int *rc_r)
+{
+	sqlite3_stmt *st = NULL;
+	int tables = 0;
+	int version = schema_version(db, rc_r);
+
+	if (*rc_r != SQLITE_OK || version == FTS_SCHEMA_VERSION)
+		return 0;
+	*rc_r = sqlite3_prepare_v2(db,
+				   "SELECT count(*) FROM sqlite_master"
+				   " WHERE type = 'table'",
+				   -1, &st, NULL);
+	if (*rc_r == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		tables = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return tables > 0;
+}
 
 int fts_sql_error(struct fts *fts, int rc, const char *what, struct error *err)
 {
@@ -77,8 +130,35 @@ static int open_db(struct fts *fts, unsigned busy_ms, struct error *err)
 	rc = sqlite3_exec(fts->db,
 			  "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
 			  NULL, NULL, NULL);
+	/* Current: nothing to write, so no lock (a reader must open while
+	 * a delivery writes).  Else check and create in one write
+	 * transaction: two processes opening an old file must not both
+	 * drop (nor one drop what the other just created). */
+	bool current = false;
 	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(fts->db, schema_sql, NULL, NULL, NULL);
+		current = schema_version(fts->db, &rc) == FTS_SCHEMA_VERSION;
+	if (rc == SQLITE_OK && !current)
+		rc = sqlite3_exec(fts->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc == SQLITE_OK && !current) {
+		bool dropped = false;
+		int up = needs_upgrade(fts->db, &rc);
+		if (rc == SQLITE_OK && up) {
+			rc = sqlite3_exec(fts->db, upgrade_sql, NULL, NULL,
+					  NULL);
+			dropped = true;
+		}
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(fts->db, schema_sql, NULL, NULL,
+					  NULL);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(fts->db, "COMMIT", NULL, NULL, NULL);
+		else
+			(void)sqlite3_exec(fts->db, "ROLLBACK", NULL, NULL,
+					   NULL);
+		/* give the old index's pages back to the file system */
+		if (rc == SQLITE_OK && dropped)
+			(void)sqlite3_exec(fts->db, "VACUUM", NULL, NULL, NULL);
+	}
 	if (rc != SQLITE_OK) {
 		fts_sql_error(fts, rc, "create", err);
 		sqlite3_close(fts->db);
@@ -134,14 +214,20 @@ static const char *const stmt_sql[FTS_STMT_COUNT] = {
     [FTS_STMT_DOC_ID] = "SELECT id FROM docs WHERE folder = ? AND uniq = ?",
     [FTS_STMT_DOC_INSERT] = "INSERT INTO docs (folder, uniq) VALUES (?, ?)",
     [FTS_STMT_DOC_DELETE] = "DELETE FROM docs WHERE id = ?",
+    [FTS_STMT_HDR_INSERT] =
+	"INSERT INTO msghdr (rowid, f_from, f_to, f_cc, f_bcc, subject)"
+	" VALUES (?, ?, ?, ?, ?, ?)",
+    [FTS_STMT_HDR_DELETE] = "DELETE FROM msghdr WHERE rowid = ?",
+    [FTS_STMT_HDR_COPY] =
+	"INSERT INTO msghdr (rowid, f_from, f_to, f_cc, f_bcc, subject)"
+	" SELECT ?, f_from, f_to, f_cc, f_bcc, subject FROM msghdr"
+	" WHERE rowid = ?",
     [FTS_STMT_TEXT_INSERT] =
-	"INSERT INTO msgtext (rowid, f_from, f_to, f_cc, f_bcc, subject,"
-	" headers, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+	"INSERT INTO msgtext (rowid, headers, body) VALUES (?, ?, ?)",
     [FTS_STMT_TEXT_DELETE] = "DELETE FROM msgtext WHERE rowid = ?",
     [FTS_STMT_TEXT_COPY] =
-	"INSERT INTO msgtext (rowid, f_from, f_to, f_cc, f_bcc, subject,"
-	" headers, body) SELECT ?, f_from, f_to, f_cc, f_bcc, subject,"
-	" headers, body FROM msgtext WHERE rowid = ?",
+	"INSERT INTO msgtext (rowid, headers, body) SELECT ?, headers, body"
+	" FROM msgtext WHERE rowid = ?",
     [FTS_STMT_FOLDER_GET] =
 	"SELECT count, sig FROM folders WHERE folder = ?",
     [FTS_STMT_FOLDER_SET] =

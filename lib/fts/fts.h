@@ -4,7 +4,8 @@
  * without reading message files.
  *
  * One SQLite database per mailbox, postern-fts.sqlite at the mailbox root
- * (beside the Maildir), with an FTS5 table using the trigram tokenizer:
+ * (beside the Maildir), with two FTS5 tables using the trigram tokenizer
+ * (address/subject fields apart from headers/body, docs/fts.md):
  * IMAP's SEARCH is a case-insensitive SUBSTRING match (RFC 3501 6.4.4
  * "contains"), which a word tokenizer (unicode61) cannot answer -
  * "ostern" must find "Postern" - while trigrams answer any substring of

@@ -35,7 +35,13 @@ static int step_done(struct fts *fts, sqlite3_stmt *st, const char *what,
 
 static int delete_by_id(struct fts *fts, sqlite3_int64 id, struct error *err)
 {
-	sqlite3_stmt *st = fts_stmt(fts, FTS_STMT_TEXT_DELETE, err);
+	sqlite3_stmt *st = fts_stmt(fts, FTS_STMT_HDR_DELETE, err);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	if (step_done(fts, st, "delete text", err) < 0)
+		return -1;
+	st = fts_stmt(fts, FTS_STMT_TEXT_DELETE, err);
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, id);
@@ -75,6 +81,22 @@ static int remove_doc(struct fts *fts, const char *folder, const char *uniq,
 	return fts_folder_adjust(fts, folder, -1, -fts_uniq_hash(uniq), err);
 }
 
+/* One row of msghdr or msgtext: rowid id, the columns in order. */
+static int insert_cols(struct fts *fts, enum fts_stmt which,
+		       sqlite3_int64 id, const char *const *cols, size_t n,
+		       struct error *err)
+{
+	sqlite3_stmt *st = fts_stmt(fts, which, err);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	for (size_t i = 0; i < n; i++)
+		sqlite3_bind_text(st, (int)i + 2,
+				  cols[i] != NULL ? cols[i] : "", -1,
+				  SQLITE_STATIC);
+	return step_done(fts, st, "insert text", err);
+}
+
 static int add_txn(struct fts *fts, const void *arg, struct error *err)
 {
 	const struct fts_doc *doc = arg;
@@ -83,18 +105,12 @@ static int add_txn(struct fts *fts, const void *arg, struct error *err)
 	if (remove_doc(fts, doc->folder, doc->unique, err) < 0 ||
 	    insert_doc(fts, doc->folder, doc->unique, &id, err) < 0)
 		return -1;
-	sqlite3_stmt *st = fts_stmt(fts, FTS_STMT_TEXT_INSERT, err);
-	if (st == NULL)
-		return -1;
-	const char *cols[] = {doc->from,    doc->to,      doc->cc,
-			      doc->bcc,	    doc->subject, doc->headers,
-			      doc->body};
-	sqlite3_bind_int64(st, 1, id);
-	for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++)
-		sqlite3_bind_text(st, (int)i + 2,
-				  cols[i] != NULL ? cols[i] : "", -1,
-				  SQLITE_STATIC);
-	return step_done(fts, st, "insert text", err);
+	const char *hdr[] = {doc->from, doc->to, doc->cc, doc->bcc,
+			     doc->subject};
+	const char *text[] = {doc->headers, doc->body};
+	return insert_cols(fts, FTS_STMT_HDR_INSERT, id, hdr, 5, err) < 0
+		   ? -1
+		   : insert_cols(fts, FTS_STMT_TEXT_INSERT, id, text, 2, err);
 }
 
 int fts_add(struct fts *fts, const struct fts_doc *doc, struct error *err)
@@ -133,7 +149,14 @@ static int copy_txn(struct fts *fts, const void *arg, struct error *err)
 	if (remove_doc(fts, r->to_folder, r->to_unique, err) < 0 ||
 	    insert_doc(fts, r->to_folder, r->to_unique, &dst, err) < 0)
 		return -1;
-	sqlite3_stmt *st = fts_stmt(fts, FTS_STMT_TEXT_COPY, err);
+	sqlite3_stmt *st = fts_stmt(fts, FTS_STMT_HDR_COPY, err);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, dst);
+	sqlite3_bind_int64(st, 2, src);
+	if (step_done(fts, st, "copy text", err) < 0)
+		return -1;
+	st = fts_stmt(fts, FTS_STMT_TEXT_COPY, err);
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, dst);
@@ -169,6 +192,10 @@ static int remove_folder_txn(struct fts *fts, const void *arg,
 {
 	const struct ref *r = arg;
 	if (exec_folder(fts,
+			"DELETE FROM msghdr WHERE rowid IN"
+			" (SELECT id FROM docs WHERE folder = ?1)",
+			r->folder, NULL, err) < 0 ||
+	    exec_folder(fts,
 			"DELETE FROM msgtext WHERE rowid IN"
 			" (SELECT id FROM docs WHERE folder = ?1)",
 			r->folder, NULL, err) < 0 ||

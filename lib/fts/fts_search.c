@@ -7,6 +7,10 @@
  * shorter key cannot be split into trigrams; it becomes a LIKE on the
  * same columns (ASCII case folding only, SQLite's LIKE), evaluated on
  * the rows the other keys left, or on the folder's rows.
+ *
+ * The address/subject keys go to the small table msghdr, TEXT/BODY/
+ * HEADER to msgtext (fts.c): a SUBJECT search reads only the posting
+ * lists of the subjects.  Keys on both tables give one subquery each.
  */
 #include <sqlite3.h>
 #include <stdint.h>
@@ -19,6 +23,9 @@
 #include "core/xmalloc.h"
 #include "fts/fts-private.h"
 
+enum { TBL_HDR, TBL_TEXT, TBL_COUNT };
+static const char *const tbl_name[TBL_COUNT] = {"msghdr", "msgtext"};
+
 static const char *const field_cols[] = {
     [FTS_TEXT] = "headers body",
     [FTS_BODY] = "body",
@@ -29,6 +36,12 @@ static const char *const field_cols[] = {
     [FTS_BCC] = "f_bcc",
     [FTS_HEADERS] = "headers",
 };
+
+static int field_tbl(enum fts_field f)
+{
+	return f == FTS_TEXT || f == FTS_BODY || f == FTS_HEADERS ? TBL_TEXT
+								   : TBL_HDR;
+}
 
 static size_t utf8_chars(const char *s)
 {
@@ -72,51 +85,68 @@ static bool field_ok(enum fts_field f)
 	return (size_t)f < sizeof(field_cols) / sizeof(field_cols[0]);
 }
 
-/* Build the statement; params collects the LIKE patterns (owned). */
+/*
+ * Build the statement: ?1 the folder, ?2 and ?3 the MATCH expressions
+ * of msghdr and msgtext (match_r[TBL_*], NULL when none), ?4... the
+ * LIKE patterns collected in params (owned).
+ */
 static char *build_sql(const struct fts_key *keys, size_t nkeys,
 		       char **match_r, struct array *params)
 {
 	struct buf *sql = buf_new_str("SELECT d.uniq FROM docs d");
-	struct buf *match = buf_new();
-	struct buf *likes = buf_new();
+	struct buf *match[TBL_COUNT], *likes[TBL_COUNT];
 
+	for (int t = 0; t < TBL_COUNT; t++) {
+		match[t] = buf_new();
+		likes[t] = buf_new();
+	}
 	for (size_t i = 0; i < nkeys; i++) {
 		size_t n = utf8_chars(keys[i].text);
+		int t = field_tbl(keys[i].field);
 		if (n == 0)
 			continue; /* "contains the empty string": all */
 		if (n >= 3) {
-			if (buf_len(match) > 0)
-				buf_append_str(match, " AND ");
-			buf_printf(match, "{%s} : ", field_cols[keys[i].field]);
-			append_fts_string(match, keys[i].text);
+			if (buf_len(match[t]) > 0)
+				buf_append_str(match[t], " AND ");
+			buf_printf(match[t], "{%s} : ",
+				   field_cols[keys[i].field]);
+			append_fts_string(match[t], keys[i].text);
 			continue;
 		}
 		array_push(params, like_pattern(keys[i].text));
 		struct array *cols = str_split(field_cols[keys[i].field], " ");
-		buf_append_str(likes, " AND (");
+		buf_append_str(likes[t], " AND (");
 		for (size_t c = 0; c < array_len(cols); c++)
-			buf_printf(likes, "%st.%s LIKE ?%zu ESCAPE '\\'",
+			buf_printf(likes[t], "%st.%s LIKE ?%zu ESCAPE '\\'",
 				   c > 0 ? " OR " : "",
 				   (const char *)array_get(cols, c),
-				   array_len(params) + 2);
-		buf_append_char(likes, ')');
+				   array_len(params) + 3);
+		buf_append_char(likes[t], ')');
 		array_free_with(&cols, free);
 	}
-	/* Drive the search from the FTS table (one index query), then
-	 * keep the rows of the folder: a join driven from docs would run
-	 * the MATCH once per document of the folder. */
+	/* Drive the search from the FTS tables (one index query each),
+	 * then keep the rows of the folder: a join driven from docs would
+	 * run the MATCH once per document of the folder. */
 	buf_append_str(sql, " WHERE d.folder = ?1");
-	if (buf_len(match) > 0 || buf_len(likes) > 0) {
-		buf_append_str(sql, " AND d.id IN (SELECT t.rowid FROM"
-				    " msgtext t WHERE ");
-		buf_append_str(sql, buf_len(match) > 0 ? "msgtext MATCH ?2"
-						       : "1");
-		buf_append(sql, buf_data(likes), buf_len(likes));
-		buf_append_char(sql, ')');
+	for (int t = 0; t < TBL_COUNT; t++) {
+		if (buf_len(match[t]) > 0 || buf_len(likes[t]) > 0) {
+			buf_printf(sql,
+				   " AND d.id IN (SELECT t.rowid FROM %s t"
+				   " WHERE ",
+				   tbl_name[t]);
+			if (buf_len(match[t]) > 0)
+				buf_printf(sql, "%s MATCH ?%d", tbl_name[t],
+					   t + 2);
+			else
+				buf_append_char(sql, '1');
+			buf_append(sql, buf_data(likes[t]),
+				   buf_len(likes[t]));
+			buf_append_char(sql, ')');
+		}
+		match_r[t] = buf_len(match[t]) > 0 ? buf_steal(match[t]) : NULL;
+		buf_free(&match[t]);
+		buf_free(&likes[t]);
 	}
-	*match_r = buf_len(match) > 0 ? buf_steal(match) : NULL;
-	buf_free(&match);
-	buf_free(&likes);
 	char *text = buf_steal(sql);
 	buf_free(&sql);
 	return text;
@@ -131,8 +161,8 @@ int fts_search(struct fts *fts, const char *folder, const struct fts_key *keys,
 					 "full-text search: bad key %zu", i);
 
 	struct array *params = array_new();
-	char *match = NULL;
-	char *sql = build_sql(keys, nkeys, &match, params);
+	char *match[TBL_COUNT] = {NULL, NULL};
+	char *sql = build_sql(keys, nkeys, match, params);
 	sqlite3_stmt *st = NULL;
 	int ret = -1;
 
@@ -142,12 +172,14 @@ int fts_search(struct fts *fts, const char *folder, const struct fts_key *keys,
 		goto out;
 	}
 	sqlite3_bind_text(st, 1, fts_folder_key(folder), -1, SQLITE_STATIC);
-	/* ?2 is the MATCH expression; the LIKE patterns follow it, and
-	 * keep their numbers when there is no MATCH (an unused ?2). */
-	if (match != NULL)
-		sqlite3_bind_text(st, 2, match, -1, SQLITE_STATIC);
+	/* ?2 and ?3 are the MATCH expressions; the LIKE patterns follow,
+	 * and keep their numbers when there is no MATCH (an unused ?2). */
+	for (int t = 0; t < TBL_COUNT; t++)
+		if (match[t] != NULL)
+			sqlite3_bind_text(st, t + 2, match[t], -1,
+					  SQLITE_STATIC);
 	for (size_t i = 0; i < array_len(params); i++)
-		sqlite3_bind_text(st, (int)i + 3, array_get(params, i), -1,
+		sqlite3_bind_text(st, (int)i + 4, array_get(params, i), -1,
 				  SQLITE_STATIC);
 
 	struct array *found = array_new();
@@ -164,7 +196,8 @@ int fts_search(struct fts *fts, const char *folder, const struct fts_key *keys,
 out:
 	sqlite3_finalize(st);
 	free(sql);
-	free(match);
+	free(match[0]);
+	free(match[1]);
 	array_free_with(&params, free);
 	return ret;
 }

@@ -10,6 +10,7 @@
 
 #include "core/buf.h"
 #include "core/xmalloc.h"
+#include "mail/mime_decode.h"
 
 static const char b64chars[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
@@ -27,42 +28,6 @@ static int b64val(unsigned char c)
 	if (c == ',')
 		return 63;
 	return -1;
-}
-
-/* Decode one UTF-8 sequence; returns its length or 0 if invalid. */
-static size_t utf8_decode(const unsigned char *s, size_t len, uint32_t *cp_r)
-{
-	uint32_t cp;
-	size_t n;
-	if (len == 0)
-		return 0;
-	if (s[0] < 0x80) {
-		*cp_r = s[0];
-		return 1;
-	} else if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		n = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		n = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		n = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (len < n)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	*cp_r = cp;
-	return n;
 }
 
 static void utf8_encode(struct buf *out, uint32_t cp)
@@ -97,7 +62,7 @@ bool imap_utf8_is_valid(const char *s, size_t len)
 	size_t i = 0;
 	while (i < len) {
 		uint32_t cp;
-		size_t n = utf8_decode(u + i, len - i, &cp);
+		size_t n = mime_utf8_decode(u + i, len - i, &cp);
 		if (n == 0 || cp == 0)
 			return false;
 		i += n;
@@ -220,7 +185,7 @@ int imap_utf8_to_utf7(const char *in, struct buf *out)
 	size_t i = 0;
 	while (i < len) {
 		uint32_t cp;
-		size_t n = utf8_decode(u + i, len - i, &cp);
+		size_t n = mime_utf8_decode(u + i, len - i, &cp);
 		if (n == 0)
 			goto bad;
 		i += n;
@@ -268,7 +233,7 @@ bool imap_mailbox_name_valid(const char *name, char sep, const char **why_r)
 	}
 	for (size_t i = 0; i < len;) {
 		uint32_t cp;
-		size_t n = utf8_decode(u + i, len - i, &cp);
+		size_t n = mime_utf8_decode(u + i, len - i, &cp);
 		if (n == 0) {
 			why = "Mailbox name is not valid UTF-8";
 			goto bad;

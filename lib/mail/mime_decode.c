@@ -225,26 +225,27 @@ int mime_decode_cte(enum mime_cte cte, const char *in, size_t len,
 	return -1;
 }
 
-/* Length of the valid UTF-8 sequence at s[0..len), 0 if invalid. */
-static size_t utf8_seq_len(const unsigned char *s, size_t len)
+size_t mime_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp_r)
 {
-	unsigned char c = s[0];
+	uint32_t cp, min;
 	size_t n;
-	unsigned int min, cp;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
+	if (len == 0)
+		return 0;
+	if (s[0] < 0x80) {
+		cp = s[0];
+		n = 1;
+		min = 0;
+	} else if (s[0] >= 0xc2 && s[0] <= 0xdf) {
 		n = 2;
-		cp = c & 0x1f;
+		cp = s[0] & 0x1f;
 		min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
 		n = 3;
-		cp = c & 0x0f;
+		cp = s[0] & 0x0f;
 		min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
 		n = 4;
-		cp = c & 0x07;
+		cp = s[0] & 0x07;
 		min = 0x10000;
 	} else {
 		return 0;
@@ -258,6 +259,8 @@ static size_t utf8_seq_len(const unsigned char *s, size_t len)
 	}
 	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
+	if (cp_r != NULL)
+		*cp_r = cp;
 	return n;
 }
 
@@ -266,7 +269,7 @@ bool mime_utf8_valid(const char *in, size_t len)
 	const unsigned char *p = (const unsigned char *)in;
 	size_t i = 0;
 	while (i < len) {
-		size_t n = utf8_seq_len(p + i, len - i);
+		size_t n = mime_utf8_decode(p + i, len - i, NULL);
 		if (n == 0)
 			return false;
 		i += n;
@@ -279,7 +282,7 @@ void mime_utf8_sanitize(const char *in, size_t len, struct buf *out)
 	const unsigned char *p = (const unsigned char *)in;
 	size_t i = 0, start = 0;
 	while (i < len) {
-		size_t n = utf8_seq_len(p + i, len - i);
+		size_t n = mime_utf8_decode(p + i, len - i, NULL);
 		if (n > 0) {
 			i += n;
 			continue;

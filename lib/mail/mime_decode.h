@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/buf.h"
 
@@ -60,6 +61,10 @@ int mime_charset_to_utf8(const char *charset, const char *in, size_t len,
 
 /* Append in with invalid UTF-8 sequences replaced by U+FFFD. */
 void mime_utf8_sanitize(const char *in, size_t len, struct buf *out);
+/* Decode the UTF-8 sequence at s[0..len) (RFC 3629: no overlongs, no
+ * surrogates, at most U+10FFFF): its length, with its code point in
+ * *cp_r when cp_r is not NULL; 0 when invalid or len is 0. */
+size_t mime_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp_r);
 /* True when in[0..len) is valid UTF-8. */
 bool mime_utf8_valid(const char *in, size_t len);
 

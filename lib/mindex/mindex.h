@@ -221,6 +221,13 @@ bool mindex_folder_readonly(const struct mindex_folder *f);
 uint32_t mindex_folder_uidvalidity(const struct mindex_folder *f);
 uint32_t mindex_folder_uidnext(const struct mindex_folder *f);
 uint64_t mindex_folder_highestmodseq(const struct mindex_folder *f);
+/*
+ * The folder's GUID (dovecot-uidlist's G field, hex): stable across
+ * RENAME, kept by Dovecot (RFC 8474 MAILBOXID).  1 with *guid_r
+ * malloc'd, 0 when the uidlist has none, -1 error (mindex_guid.c).
+ */
+int mindex_folder_guid(const struct mindex_folder *f, char **guid_r,
+		       struct error *err);
 /* Messages in the view (including ones marked expunged). */
 uint32_t mindex_folder_count(const struct mindex_folder *f);
 uint32_t mindex_folder_recent(const struct mindex_folder *f);
@@ -382,5 +389,32 @@ int mindex_cache_get(struct mindex_folder *f, uint32_t uid, const char *field,
 		     struct buf *out, struct error *err);
 int mindex_cache_put(struct mindex_folder *f, uint32_t uid, const char *field,
 		     const void *data, size_t len, struct error *err);
+
+/*
+ * Batched forms, for FETCH/SORT/THREAD over many messages: one
+ * connection, one read transaction and one prepared statement for the
+ * whole batch instead of one of each per message.
+ *
+ * get_many: uids[] ascending (duplicates allowed); calls cb(ctx, i,
+ * data, len) for each uids[i] that has a value for field (data valid
+ * only during the call, never NULL; len may be 0).  Returns the number of values
+ * found, -1 error (cb may have been called for some before).
+ */
+typedef void mindex_cache_cb(void *ctx, size_t i, const void *data,
+			     size_t len);
+int mindex_cache_get_many(struct mindex_folder *f, const uint32_t *uids,
+			  size_t n, const char *field, mindex_cache_cb *cb,
+			  void *ctx, struct error *err);
+
+/* One value to store; put_many writes all in one transaction (a uid the
+ * index no longer knows is skipped, as with mindex_cache_put). */
+struct mindex_cache_item {
+	uint32_t uid;
+	const void *data;
+	size_t len;
+};
+int mindex_cache_put_many(struct mindex_folder *f, const char *field,
+			  const struct mindex_cache_item *items, size_t n,
+			  struct error *err);
 
 #endif

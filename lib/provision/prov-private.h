@@ -52,6 +52,20 @@ int prov_page_query(struct db *db, const char *cols, const char *from_where,
 		    size_t nparams, const struct prov_page *page,
 		    struct db_result **res_r, long long *total_r,
 		    struct error *err);
+/* Begin a transaction on db holding the lock of domain (normalized)
+ * with the domain's id in did: 1, 0 when it is not hosted, -1.  *txn_r
+ * is the transaction when it began, else NULL (the caller rolls it
+ * back); what names the object in the error of a failed begin. */
+int prov_begin_domain(struct db *db, const char *domain, const char *what,
+		      struct buf *did, struct db_txn **txn_r,
+		      struct error *err);
+/* prov_page_query with the one parameter the normalized domain (its
+ * error, invalid_value, when the name is bad). */
+int prov_domain_page_query(struct db *db, const char *cols,
+			   const char *from_where, const char *order,
+			   const char *domain, const struct prov_page *page,
+			   struct db_result **res_r, long long *total_r,
+			   struct error *err);
 /* A one-parameter query for one object: 1 (row in *res_r), 0, -1. */
 int prov_get_one(struct db *db, const char *sql, const char *key,
 		 struct db_result **res_r, struct error *err);

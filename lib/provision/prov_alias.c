@@ -230,15 +230,9 @@ int prov_alias_page(struct db *db, const char *domain,
 		    const struct prov_page *page, struct db_result **res_r,
 		    long long *total_r, struct error *err)
 {
-	struct buf *norm = buf_new();
-	int rc = prov_norm_domain(domain, norm, err);
-	const char *params[] = {buf_data(norm)};
-	if (rc == 0)
-		rc = prov_page_query(db, ALIAS_COLS,
-				     "FROM aliases a JOIN domains d ON d.id = "
-				     "a.domain_id WHERE d.name = ?",
-				     "a.source", params, 1, page, res_r, total_r,
-				     err);
-	buf_free(&norm);
-	return rc;
+	return prov_domain_page_query(db, ALIAS_COLS,
+				      "FROM aliases a JOIN domains d ON d.id = "
+				      "a.domain_id WHERE d.name = ?",
+				      "a.source", domain, page, res_r, total_r,
+				      err);
 }

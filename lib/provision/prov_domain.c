@@ -204,14 +204,8 @@ int prov_domain_update(struct db *db, const char *name,
 			       "negative");
 		goto out;
 	}
-	txn = db_begin(db, err);
-	if (txn == NULL) {
-		prov_db_fail(-1, err, buf_data(norm));
-		goto out;
-	}
-	if (prov_lock_domain(txn, buf_data(norm), err) < 0)
-		goto out;
-	int found = prov_domain_id(txn, buf_data(norm), did, err);
+	int found = prov_begin_domain(db, buf_data(norm), buf_data(norm), did,
+				      &txn, err);
 	if (found <= 0) {
 		if (found == 0)
 			error_set_code(err, ERR_PERM, "not_found",

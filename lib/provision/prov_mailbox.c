@@ -120,14 +120,8 @@ int prov_mailbox_add_as(struct db *db, const struct prov_mailbox *m,
 		err->code = "invalid_value";
 		goto out;
 	}
-	txn = db_begin(db, err);
-	if (txn == NULL) {
-		prov_db_fail(-1, err, buf_data(addr));
-		goto out;
-	}
-	if (prov_lock_domain(txn, buf_data(domain), err) < 0)
-		goto out;
-	int found = prov_domain_id(txn, buf_data(domain), did, err);
+	int found = prov_begin_domain(db, buf_data(domain), buf_data(addr), did,
+				      &txn, err);
 	if (found < 0)
 		goto out;
 	if (found == 0) {
@@ -205,14 +199,8 @@ int prov_mailbox_update(struct db *db, const char *address,
 			goto out;
 		}
 	}
-	txn = db_begin(db, err);
-	if (txn == NULL) {
-		prov_db_fail(-1, err, buf_data(addr));
-		goto out;
-	}
-	if (prov_lock_domain(txn, buf_data(domain), err) < 0)
-		goto out;
-	int found = prov_domain_id(txn, buf_data(domain), did, err);
+	int found = prov_begin_domain(db, buf_data(domain), buf_data(addr), did,
+				      &txn, err);
 	if (found < 0)
 		goto out;
 	if (found > 0 && p->quota_bytes >= 0 &&
@@ -355,15 +343,9 @@ int prov_mailbox_page(struct db *db, const char *domain,
 		      const struct prov_page *page, struct db_result **res_r,
 		      long long *total_r, struct error *err)
 {
-	struct buf *norm = buf_new();
-	int rc = prov_norm_domain(domain, norm, err);
-	const char *params[] = {buf_data(norm)};
-	if (rc == 0)
-		rc = prov_page_query(db, MAILBOX_COLS,
-				     "FROM mailboxes m JOIN domains d ON d.id = "
-				     "m.domain_id WHERE d.name = ?",
-				     "m.address", params, 1, page, res_r,
-				     total_r, err);
-	buf_free(&norm);
-	return rc;
+	return prov_domain_page_query(
+	    db, MAILBOX_COLS,
+	    "FROM mailboxes m JOIN domains d ON d.id = "
+	    "m.domain_id WHERE d.name = ?",
+	    "m.address", domain, page, res_r, total_r, err);
 }

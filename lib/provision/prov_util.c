@@ -243,3 +243,32 @@ int prov_delete_audited(struct db *db, const char *sql, const char *key,
 		db_rollback(&txn);
 	return rc;
 }
+
+int prov_domain_page_query(struct db *db, const char *cols,
+			   const char *from_where, const char *order,
+			   const char *domain, const struct prov_page *page,
+			   struct db_result **res_r, long long *total_r,
+			   struct error *err)
+{
+	struct buf *norm = buf_new();
+	int rc = prov_norm_domain(domain, norm, err);
+	const char *params[] = {buf_data(norm)};
+	if (rc == 0)
+		rc = prov_page_query(db, cols, from_where, order, params, 1,
+				     page, res_r, total_r, err);
+	buf_free(&norm);
+	return rc;
+}
+
+int prov_begin_domain(struct db *db, const char *domain, const char *what,
+		      struct buf *did, struct db_txn **txn_r, struct error *err)
+{
+	*txn_r = db_begin(db, err);
+	if (*txn_r == NULL) {
+		prov_db_fail(-1, err, what);
+		return -1;
+	}
+	if (prov_lock_domain(*txn_r, domain, err) < 0)
+		return -1;
+	return prov_domain_id(*txn_r, domain, did, err);
+}

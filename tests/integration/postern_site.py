@@ -12,6 +12,8 @@ import os
 import socket
 import ssl
 import subprocess
+import sys
+import tempfile
 import unittest
 
 BUILD = os.path.abspath(os.environ.get("POSTERN_BUILD_DIR", "build"))
@@ -49,6 +51,34 @@ def run_postern(config_dir, *args, stdin=None, check=True):
     return p
 
 
+class RawSocket:
+    """A socket to 127.0.0.1:port (TLS when tls) read line by line, for
+    tests that speak a protocol byte for byte; subclasses read the
+    greeting.  EOL ends a line: IMAP's CRLF, or LF (then a CR before it
+    is dropped) for SMTP."""
+
+    EOL = b"\r\n"
+
+    def __init__(self, port, tls=False, timeout=15):
+        self.sock = socket.create_connection(("127.0.0.1", port),
+                                             timeout=timeout)
+        if tls:
+            self.sock = tls_context().wrap_socket(self.sock)
+        self.buf = b""
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def line(self):
+        while self.EOL not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed; have %r" % self.buf)
+            self.buf += chunk
+        line, self.buf = self.buf.split(self.EOL, 1)
+        return line.rstrip(b"\r") if self.EOL == b"\n" else line
+
+
 class SiteTestCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -67,6 +97,64 @@ class SiteTestCase(unittest.TestCase):
             if hasattr(cls, "tmp"):
                 cls.tmp.cleanup()
             raise AssertionError("set-up failed: %r\n%s" % (e, tail)) from e
+
+    @classmethod
+    def make_site(cls, prefix):
+        """For set_up_site: skip without the program, else a new folder
+        cls.dir (kept after the tests with $POSTERN_KEEP, else in cls.tmp)
+        where `postern init` has run."""
+        if not os.access(POSTERN, os.X_OK):
+            raise unittest.SkipTest("no %s (set POSTERN_BUILD_DIR)" % POSTERN)
+        if os.environ.get("POSTERN_KEEP"):
+            cls.dir = tempfile.mkdtemp(prefix=prefix)
+        else:
+            cls.tmp = tempfile.TemporaryDirectory(prefix=prefix)
+            cls.dir = cls.tmp.name
+        run_postern(cls.dir, "init")
+
+    PORT_NAMES = ["smtp", "submission", "submissions", "lmtp", "imap",
+                  "imaps", "webmail", "admin_api"]
+
+    @classmethod
+    def pick_ports(cls):
+        """cls.ports: a free port for every listener of `postern init`'s
+        services.cf; returns their `config set` arguments (NAME_port=N)."""
+        cls.ports = dict(zip(cls.PORT_NAMES,
+                             free_ports(len(cls.PORT_NAMES))))
+        return ["%s_port=%d" % kv for kv in cls.ports.items()]
+
+    @classmethod
+    def start_db_down_site(cls, prefix, port_setting, service, *settings):
+        """make_site, then start service alone (its services.cf line) on
+        cls.port (the setting port_setting), with settings, on a
+        PostgreSQL database that is down (nothing listens on its port)."""
+        cls.make_site(prefix)
+        cls.port, dead = free_ports(2)
+        run_postern(cls.dir, "config", "set",
+                    "%s=%d" % (port_setting, cls.port), *settings,
+                    "database_driver=pgsql", "database_host=127.0.0.1",
+                    "database_port=%d" % dead, "database_timeout=2s",
+                    "stop_timeout=5s")
+        with open(os.path.join(cls.dir, "services.cf"), "w") as f:
+            f.write(service + "\n")
+        run_postern(cls.dir, "start")
+        cls.started = True
+
+    @classmethod
+    def tearDownClass(cls):
+        """Stop the daemons when set_up_site got to start them (it sets
+        cls.started), then remove_site()."""
+        if getattr(cls, "started", False):
+            run_postern(cls.dir, "stop", check=False)
+        cls.remove_site()
+
+    @classmethod
+    def remove_site(cls):
+        """Remove the folder of make_site, or say where it was kept."""
+        if hasattr(cls, "tmp"):
+            cls.tmp.cleanup()
+        elif hasattr(cls, "dir"):
+            print("kept", cls.dir, file=sys.stderr)
 
 
 DRIVER_VARS = {"pgsql": "PG_PORT", "mysql": "MYSQL_PORT"}

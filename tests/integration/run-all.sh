@@ -47,6 +47,27 @@ for t in "$here"/test_*; do
 	*) echo "--- $name: FAILED (exit $rc)"; failed="$failed $name" ;;
 	esac
 done
+# The daemons that parse the most client input run these tests a second
+# time as ASan + UBSan builds: a memory error aborts the daemon, which the
+# test sees as a dropped connection.
+asan_tests="test_imapd_core.py test_imapd_messages.py test_imapd_extra.py"
+if [ -n "${POSTERN_ASAN_BUILD_DIR:-}" ]; then
+	for name in $asan_tests; do
+		echo "--- $name (ASan + UBSan daemons)"
+		set +e
+		POSTERN_BUILD_DIR=$POSTERN_ASAN_BUILD_DIR \
+			ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+			UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+			"$here/$name"
+		rc=$?
+		set -e
+		case $rc in
+		0) echo "--- $name (ASan): passed" ;;
+		77) echo "--- $name (ASan): skipped" ;;
+		*) echo "--- $name (ASan): FAILED (exit $rc)"; failed="$failed $name-asan" ;;
+		esac
+	done
+fi
 if [ -n "$failed" ]; then
 	echo "integration: failed:$failed" >&2
 	exit 1

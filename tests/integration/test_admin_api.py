@@ -91,19 +91,9 @@ class AdminApiBase(SiteTestCase):
 
     @classmethod
     def set_up_site(cls):
-        if not os.access(POSTERN, os.X_OK):
-            raise unittest.SkipTest("no %s (set POSTERN_BUILD_DIR)" % POSTERN)
         skip_unless_driver(cls.DRIVER)
-        if os.environ.get("POSTERN_KEEP"):
-            cls.dir = tempfile.mkdtemp(prefix="postern-api.")
-        else:
-            cls.tmp = tempfile.TemporaryDirectory(prefix="postern-api.")
-            cls.dir = cls.tmp.name
-        run_postern(cls.dir, "init")
-        names = ["smtp", "submission", "submissions", "lmtp", "imap",
-                 "imaps", "webmail", "admin_api"]
-        cls.ports = dict(zip(names, free_ports(len(names))))
-        settings = ["%s_port=%d" % kv for kv in cls.ports.items()]
+        cls.make_site("postern-api.")
+        settings = cls.pick_ports()
         settings += ["mynetworks=192.0.2.0/24", "stop_timeout=5s",
                      "database_timeout=5s", "myhostname=mx.test"]
         settings += driver_settings(cls.DRIVER)
@@ -164,15 +154,6 @@ class AdminApiBase(SiteTestCase):
         body = {"username": username, "password": password}
         body.update(extra)
         return cls.must(cls.anon.post(V1 + "/tokens", body), 201)
-
-    @classmethod
-    def tearDownClass(cls):
-        if getattr(cls, "started", False):
-            run_postern(cls.dir, "stop", check=False)
-        if os.environ.get("POSTERN_KEEP"):
-            print("kept", cls.dir, file=sys.stderr)
-        elif hasattr(cls, "tmp"):
-            cls.tmp.cleanup()
 
     # ---- helpers
 
@@ -1736,12 +1717,6 @@ class AdminApiHttpsTest(SiteTestCase):
         cls.started = True
         cls.cert = os.path.join(cls.dir, "tls", "cert.pem")
 
-    @classmethod
-    def tearDownClass(cls):
-        if getattr(cls, "started", False):
-            run_postern(cls.dir, "stop", check=False)
-        cls.tmp.cleanup()
-
     def test_https_python(self):
         api = Api(self.port, self.token, https=True, cafile=self.cert)
         r = api.get(V1 + "/health")
@@ -1790,29 +1765,12 @@ class AdminApiDatabaseDownTest(SiteTestCase):
 
     @classmethod
     def set_up_site(cls):
-        if not os.access(POSTERN, os.X_OK):
-            raise unittest.SkipTest("no %s (set POSTERN_BUILD_DIR)" % POSTERN)
-        cls.tmp = tempfile.TemporaryDirectory(prefix="postern-api-db.")
-        cls.dir = cls.tmp.name
-        run_postern(cls.dir, "init")
+        cls.start_db_down_site(
+            "postern-api-db.", "admin_api_port",
+            "admin-api inet $admin_api_interfaces:$admin_api_port none 1 "
+            "postern-admin-api")
         with open(os.path.join(cls.dir, "admin-token")) as f:
             cls.token = f.read().strip()
-        cls.port, dead = free_ports(2)
-        run_postern(cls.dir, "config", "set", "admin_api_port=%d" % cls.port,
-                    "database_driver=pgsql", "database_host=127.0.0.1",
-                    "database_port=%d" % dead, "database_timeout=2s",
-                    "stop_timeout=5s")
-        with open(os.path.join(cls.dir, "services.cf"), "w") as f:
-            f.write("admin-api inet $admin_api_interfaces:$admin_api_port "
-                    "none 1 postern-admin-api\n")
-        run_postern(cls.dir, "start")
-        cls.started = True
-
-    @classmethod
-    def tearDownClass(cls):
-        if getattr(cls, "started", False):
-            run_postern(cls.dir, "stop", check=False)
-        cls.tmp.cleanup()
 
     def test_503(self):
         api = Api(self.port, self.token)

@@ -25,13 +25,12 @@ import re
 import socket
 import ssl
 import sys
-import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from postern_site import (POSTERN, SiteTestCase, free_ports,  # noqa: E402
-                          run_postern, tls_context)
+from postern_site import (POSTERN, RawSocket,  # noqa: E402
+                          SiteTestCase, run_postern, tls_context)
 
 SERVICES = """\
 # written by test_imapd_core.py
@@ -44,27 +43,12 @@ APPEND_LIMIT = 3 * 1024 * 1024
 MAX_FAILURES = 4
 
 
-class Raw:
+class Raw(RawSocket):
     """A socket speaking IMAP byte for byte."""
 
     def __init__(self, port, tls=False):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=15)
-        if tls:
-            self.sock = tls_context().wrap_socket(self.sock)
-        self.buf = b""
+        super().__init__(port, tls)
         self.greeting = self.line()
-
-    def send(self, data):
-        self.sock.sendall(data)
-
-    def line(self):
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError("connection closed; have %r" % self.buf)
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
 
     def until_tagged(self, tag):
         """Lines up to and including the tagged reply of tag."""
@@ -108,21 +92,11 @@ class Raw:
 class ImapdCore(SiteTestCase):
     @classmethod
     def set_up_site(cls):
-        if not os.access(POSTERN, os.X_OK):
-            raise unittest.SkipTest("no %s (set POSTERN_BUILD_DIR)" % POSTERN)
         if not os.access(os.path.join(os.path.dirname(POSTERN),
                                       "postern-imapd"), os.X_OK):
             raise unittest.SkipTest("no postern-imapd")
-        if os.environ.get("POSTERN_KEEP"):
-            cls.dir = tempfile.mkdtemp(prefix="postern-imapd.")
-        else:
-            cls.tmp = tempfile.TemporaryDirectory(prefix="postern-imapd.")
-            cls.dir = cls.tmp.name
-        run_postern(cls.dir, "init")
-        names = ["smtp", "submission", "submissions", "lmtp", "imap",
-                 "imaps", "webmail", "admin_api"]
-        cls.ports = dict(zip(names, free_ports(len(names))))
-        settings = ["%s_port=%d" % kv for kv in cls.ports.items()]
+        cls.make_site("postern-imapd.")
+        settings = cls.pick_ports()
         settings += [
             "stop_timeout=5s",
             "myhostname=imap.test",
@@ -164,15 +138,6 @@ class ImapdCore(SiteTestCase):
                 if time.time() > deadline:
                     raise
                 time.sleep(0.1)
-
-    @classmethod
-    def tearDownClass(cls):
-        if getattr(cls, "started", False):
-            run_postern(cls.dir, "stop", check=False)
-        if os.environ.get("POSTERN_KEEP"):
-            print("kept", cls.dir, file=sys.stderr)
-        elif hasattr(cls, "tmp"):
-            cls.tmp.cleanup()
 
     # ---- helpers
 

@@ -27,18 +27,17 @@ import os
 import re
 import secrets
 import smtplib
-import socket
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from postern_site import (POSTERN, SiteTestCase, free_ports,  # noqa: E402
-                          run_postern, tls_context)
+from postern_site import (RawSocket, SiteTestCase,  # noqa: E402
+                          driver_settings, run_postern,
+                          skip_unless_driver, tls_context)
 
 SERVICES = """\
 # written by test_smtp.py
@@ -54,45 +53,14 @@ CONN_LIMIT = 8
 PASSWORD = "correct horse battery"
 
 
-def driver_settings(driver):
-    """`postern config set` arguments selecting driver (the dbservers.sh
-    coordinates for the server ones)."""
-    if driver == "sqlite":
-        return ["database_driver=sqlite"]
-    prefix = "PG" if driver == "pgsql" else "MYSQL"
-    env = os.environ
-    return ["database_driver=%s" % driver,
-            "database_host=" + env[prefix + "_HOST"],
-            "database_port=" + env[prefix + "_PORT"],
-            "database_name=" + env[prefix + "_DATABASE"],
-            "database_user=" + env[prefix + "_USER"],
-            "database_password=" + env[prefix + "_PASSWORD"]]
-
-
-DRIVER_VARS = {"pgsql": "PG_PORT", "mysql": "MYSQL_PORT"}
-
-
-class Raw:
+class Raw(RawSocket):
     """A plain socket speaking SMTP byte for byte."""
 
+    EOL = b"\n"
+
     def __init__(self, port, tls=False):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=15)
-        if tls:
-            self.sock = tls_context().wrap_socket(self.sock)
-        self.buf = b""
+        super().__init__(port, tls)
         self.greeting = self.reply()
-
-    def send(self, data):
-        self.sock.sendall(data)
-
-    def line(self):
-        while b"\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError("connection closed; have %r" % self.buf)
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return line.rstrip(b"\r")
 
     def reply(self):
         """(code, [lines]) of one possibly multi-line reply."""
@@ -124,22 +92,9 @@ class SmtpBase(SiteTestCase):
 
     @classmethod
     def set_up_site(cls):
-        if not os.access(POSTERN, os.X_OK):
-            raise unittest.SkipTest("no %s (set POSTERN_BUILD_DIR)" % POSTERN)
-        var = DRIVER_VARS.get(cls.DRIVER)
-        if var is not None and var not in os.environ:
-            raise unittest.SkipTest("%s unset (run under run-all.sh or "
-                                    "dbservers.sh)" % var)
-        if os.environ.get("POSTERN_KEEP"):
-            cls.dir = tempfile.mkdtemp(prefix="postern-smtp.")
-        else:
-            cls.tmp = tempfile.TemporaryDirectory(prefix="postern-smtp.")
-            cls.dir = cls.tmp.name
-        cls.run_postern("init")
-        names = ["smtp", "submission", "submissions", "lmtp", "imap",
-                 "imaps", "webmail", "admin_api"]
-        cls.ports = dict(zip(names, free_ports(len(names))))
-        settings = ["%s_port=%d" % kv for kv in cls.ports.items()]
+        skip_unless_driver(cls.DRIVER)
+        cls.make_site("postern-smtp.")
+        settings = cls.pick_ports()
         settings += [
             "mynetworks=192.0.2.0/24",
             "message_size_limit=%d" % SIZE_LIMIT,
@@ -193,10 +148,7 @@ class SmtpBase(SiteTestCase):
             idle.close()
             assert code == 421 and "shutting down" in text[0], text
             assert time.time() - t0 < 4, "stop waited for the idle client"
-        if os.environ.get("POSTERN_KEEP"):
-            print("kept", cls.dir, file=sys.stderr)
-        elif hasattr(cls, "tmp"):
-            cls.tmp.cleanup()
+        cls.remove_site()
 
     @classmethod
     def run_postern(cls, *args, stdin=None, check=True):
@@ -704,34 +656,16 @@ class SmtpMysqlTest(DeliveryTests, SmtpBase):
     DRIVER = "mysql"
 
 
-class DatabaseDownTest(unittest.TestCase):
+class DatabaseDownTest(SiteTestCase):
     """The SQL server is unreachable: recipients get 451 4.3.0 (retry),
     never 550 (which would bounce good mail)."""
 
     @classmethod
-    def setUpClass(cls):
-        if not os.access(POSTERN, os.X_OK):
-            raise unittest.SkipTest("no %s (set POSTERN_BUILD_DIR)" % POSTERN)
-        cls.tmp = tempfile.TemporaryDirectory(prefix="postern-smtp-db.")
-        cls.dir = cls.tmp.name
-        run_postern(cls.dir, "init")
-        cls.port, dead_db = free_ports(2)
-        run_postern(
-            cls.dir, "config", "set", "smtp_port=%d" % cls.port,
-            "mynetworks=192.0.2.0/24", "database_driver=pgsql",
-            "database_host=127.0.0.1", "database_port=%d" % dead_db,
-            "database_timeout=2s", "stop_timeout=5s")
-        with open(os.path.join(cls.dir, "services.cf"), "w") as f:
-            f.write("smtp inet $inet_interfaces:$smtp_port starttls 1 "
-                    "postern-smtpd\n")
-        run_postern(cls.dir, "start")
-        cls.started = True
-
-    @classmethod
-    def tearDownClass(cls):
-        if getattr(cls, "started", False):
-            run_postern(cls.dir, "stop", check=False)
-        cls.tmp.cleanup()
+    def set_up_site(cls):
+        cls.start_db_down_site(
+            "postern-smtp-db.", "smtp_port",
+            "smtp inet $inet_interfaces:$smtp_port starttls 1 postern-smtpd",
+            "mynetworks=192.0.2.0/24")
 
     def test_lookup_failure_is_temporary(self):
         s = smtplib.SMTP("127.0.0.1", self.port, timeout=30)

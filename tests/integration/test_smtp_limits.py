@@ -43,12 +43,11 @@ import secrets
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from postern_site import (POSTERN, SiteTestCase, free_ports,  # noqa: E402
+from postern_site import (RawSocket, SiteTestCase,  # noqa: E402
                           run_postern)
 
 SERVICES = """\
@@ -72,26 +71,14 @@ SIZE = int(BASE["message_size_limit"])
 LINE_MAX = 2048  # Postfix's line_length_limit, without the CRLF
 
 
-class Raw:
+class Raw(RawSocket):
     """A plain socket speaking SMTP byte for byte."""
 
+    EOL = b"\n"
+
     def __init__(self, port, timeout=15):
-        self.sock = socket.create_connection(("127.0.0.1", port),
-                                             timeout=timeout)
-        self.buf = b""
+        super().__init__(port, timeout=timeout)
         self.greeting = self.reply()
-
-    def send(self, data):
-        self.sock.sendall(data)
-
-    def line(self):
-        while b"\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError("connection closed; have %r" % self.buf)
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return line.rstrip(b"\r")
 
     def reply(self):
         """(code, text of the last line) of one possibly multi-line
@@ -128,21 +115,10 @@ class Raw:
 class SmtpLimitsTest(SiteTestCase):
     @classmethod
     def set_up_site(cls):
-        if not os.access(POSTERN, os.X_OK):
-            raise unittest.SkipTest("no %s (set POSTERN_BUILD_DIR)" % POSTERN)
-        if os.environ.get("POSTERN_KEEP"):
-            cls.dir = tempfile.mkdtemp(prefix="postern-smtp-limits.")
-        else:
-            cls.tmp = tempfile.TemporaryDirectory(
-                prefix="postern-smtp-limits.")
-            cls.dir = cls.tmp.name
-        run_postern(cls.dir, "init")
-        names = ["smtp", "submission", "submissions", "lmtp", "imap",
-                 "imaps", "webmail", "admin_api"]
-        cls.ports = dict(zip(names, free_ports(len(names))))
+        cls.make_site("postern-smtp-limits.")
+        settings = cls.pick_ports()
         cls.port = cls.ports["smtp"]
-        run_postern(cls.dir, "config", "set",
-                    *["%s_port=%d" % kv for kv in cls.ports.items()],
+        run_postern(cls.dir, "config", "set", *settings,
                     "mynetworks=192.0.2.0/24", "myhostname=mx.test",
                     "stop_timeout=5s")
         with open(os.path.join(cls.dir, "services.cf"), "w") as f:
@@ -156,15 +132,6 @@ class SmtpLimitsTest(SiteTestCase):
         cls.current = {}
         run_postern(cls.dir, "start")
         cls.started = True
-
-    @classmethod
-    def tearDownClass(cls):
-        if getattr(cls, "started", False):
-            run_postern(cls.dir, "stop", check=False)
-        if os.environ.get("POSTERN_KEEP"):
-            print("kept", cls.dir, file=sys.stderr)
-        elif hasattr(cls, "tmp"):
-            cls.tmp.cleanup()
 
     # ---- helpers
 

@@ -171,6 +171,125 @@ static void test_missing(void **state)
 	fts_close(&fts);
 }
 
+/* Start from no index file at all. */
+static void remove_index(void)
+{
+	static const char *const sfx[] = {"", "-wal", "-shm"};
+	for (size_t i = 0; i < 3; i++) {
+		char path[320];
+		snprintf(path, sizeof(path), "%s/%s%s", dir, FTS_FILE_NAME,
+			 sfx[i]);
+		unlink(path);
+	}
+}
+
+/* Keys over the address/subject table and the headers/body table
+ * together, long (MATCH) and short (LIKE) on each. */
+static void test_split_tables(void **state)
+{
+	remove_index();
+	struct fts *fts = open_fts();
+	fill(fts);
+	/* TEXT still finds From and Subject (they are in headers). */
+	expect(fts, NULL, FTS_TEXT, "carol@", "m3");
+	expect(fts, NULL, FTS_TEXT, "Lunch", "m2");
+	expect(fts, NULL, FTS_HEADERS, "bob@example.net", "m2");
+	expect(fts, NULL, FTS_TO, "bob@example", "m1,m2,m3");
+	expect(fts, NULL, FTS_FROM, "durable", "");
+	struct {
+		struct fts_key k[3];
+		size_t n;
+		const char *want;
+	} cases[] = {
+	    {{{FTS_SUBJECT, "postern"}, {FTS_BODY, "durable"}}, 2, "m1"},
+	    {{{FTS_SUBJECT, "postern"}, {FTS_BODY, "Birnen"}}, 2, ""},
+	    {{{FTS_SUBJECT, "?"}, {FTS_BODY, "ok"}}, 2, ""},
+	    {{{FTS_SUBJECT, "50"}, {FTS_BODY, "ok"}}, 2, "m3"},
+	    {{{FTS_FROM, "bob"}, {FTS_TEXT, "ü"}}, 2, "m2"},
+	    {{{FTS_FROM, "example"}, {FTS_SUBJECT, "Re"}, {FTS_TEXT, "ok"}},
+	     3,
+	     "m3"},
+	    {{{FTS_BODY, "ue"}, {FTS_TEXT, "queue"}, {FTS_TO, "bob"}},
+	     3,
+	     "m1"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *got = search(fts, NULL, cases[i].k, cases[i].n);
+		if (strcmp(got, cases[i].want) != 0)
+			print_message("case %zu\n", i);
+		assert_string_equal(got, cases[i].want);
+		free(got);
+	}
+	/* remove and copy keep the two tables in step */
+	struct error err = {0};
+	assert_int_equal(fts_copy(fts, NULL, "m1", "Archive", "c1", &err), 0);
+	assert_int_equal(fts_remove(fts, NULL, "m1", &err), 0);
+	expect(fts, NULL, FTS_SUBJECT, "release", "");
+	expect(fts, NULL, FTS_BODY, "durable", "");
+	expect(fts, "Archive", FTS_SUBJECT, "release", "c1");
+	expect(fts, "Archive", FTS_BODY, "durable", "c1");
+	assert_int_equal(fts_remove_folder(fts, "Archive", &err), 0);
+	expect(fts, "Archive", FTS_TEXT, "", "");
+	sqlite3 *db;
+	char path[320];
+	snprintf(path, sizeof(path), "%s/%s", dir, FTS_FILE_NAME);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "SELECT (SELECT count(*) FROM"
+					    " msghdr), (SELECT count(*) FROM"
+					    " msgtext)",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 2);
+	assert_int_equal(sqlite3_column_int(st, 1), 2);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	fts_close(&fts);
+}
+
+/* A file of the single-table layout (user_version 0) is emptied and
+ * rebuilt in the current one; a current file is kept. */
+static void test_old_format_rebuilt(void **state)
+{
+	remove_index();
+	char path[320];
+	snprintf(path, sizeof(path), "%s/%s", dir, FTS_FILE_NAME);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(db,
+			 "CREATE TABLE docs (id INTEGER PRIMARY KEY,"
+			 " folder TEXT NOT NULL, uniq TEXT NOT NULL,"
+			 " UNIQUE (folder, uniq));"
+			 "CREATE TABLE folders (folder TEXT PRIMARY KEY,"
+			 " count INTEGER NOT NULL, sig INTEGER NOT NULL);"
+			 "CREATE VIRTUAL TABLE msgtext USING fts5(f_from,"
+			 " f_to, f_cc, f_bcc, subject, headers, body,"
+			 " tokenize = 'trigram case_sensitive 0');"
+			 "INSERT INTO docs VALUES (1, '', 'old1');"
+			 "INSERT INTO folders VALUES ('', 1, 0);"
+			 "INSERT INTO msgtext (rowid, subject, body)"
+			 " VALUES (1, 'old subject', 'old body');",
+			 NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	struct fts *fts = open_fts();
+	struct error err = {0};
+	assert_int_equal(fts_count(fts, NULL, &err), 0);
+	expect(fts, NULL, FTS_SUBJECT, "subject", "");
+	add(fts, NULL, "new1", "x@example.org", "new subject", "new body");
+	expect(fts, NULL, FTS_SUBJECT, "subject", "new1");
+	expect(fts, NULL, FTS_TEXT, "new body", "new1");
+	fts_close(&fts);
+	/* reopened: current, nothing dropped */
+	fts = open_fts();
+	expect(fts, NULL, FTS_SUBJECT, "subject", "new1");
+	assert_int_equal(fts_count(fts, NULL, &err), 1);
+	fts_close(&fts);
+}
+
 static void test_corrupt_rebuilt(void **state)
 {
 	char path[256];
@@ -301,6 +420,8 @@ int main(void)
 	    cmocka_unit_test(test_corrupt_rebuilt),
 	    cmocka_unit_test(test_busy_writer),
 	    cmocka_unit_test(test_message_and_catchup),
+	    cmocka_unit_test(test_split_tables),
+	    cmocka_unit_test(test_old_format_rebuilt),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	char cmd[128];

@@ -415,6 +415,70 @@ static void test_cache(void **state)
 	fx_free(x);
 }
 
+struct many_seen {
+	char vals[8][16];
+	int hits[8];
+};
+
+static void many_cb(void *ctx, size_t i, const void *data, size_t len)
+{
+	struct many_seen *m = ctx;
+	assert_true(i < 8 && len < sizeof(m->vals[0]));
+	memcpy(m->vals[i], data, len);
+	m->vals[i][len] = '\0';
+	m->hits[i]++;
+}
+
+/* get_many/put_many: dense (range scan) and sparse (point) batches. */
+static void test_cache_many(void **state)
+{
+	(void)state;
+	struct fx *x = fx_new();
+	for (int i = 0; i < 4; i++)
+		fx_deliver(x, NULL, msg1);
+	struct error err = {0};
+	struct mindex_folder *f =
+	    mindex_folder_open(x->u, "INBOX", false, &err);
+	assert_non_null(f);
+	assert_int_equal(mindex_folder_count(f), 4);
+	struct mindex_cache_item items[] = {
+	    {1, "one", 3}, {3, "three", 5}, {4, "", 0}, {99, "gone", 4}};
+	assert_int_equal(mindex_cache_put_many(f, "envelope", items, 4, &err),
+			 0);
+	assert_int_equal(mindex_cache_put(f, 2, "body", "b2", 2, &err), 0);
+	/* dense: 1..4 plus a duplicate; 2 has only another field */
+	uint32_t dense[] = {1, 2, 3, 3, 4};
+	struct many_seen m = {0};
+	assert_int_equal(mindex_cache_get_many(f, dense, 5, "envelope", many_cb,
+					       &m, &err),
+			 4);
+	assert_string_equal(m.vals[0], "one");
+	assert_int_equal(m.hits[1], 0);
+	assert_string_equal(m.vals[2], "three");
+	assert_string_equal(m.vals[3], "three");
+	assert_int_equal(m.hits[4], 1);
+	assert_string_equal(m.vals[4], "");
+	/* sparse: the point-lookup path; 99 was never stored */
+	uint32_t sparse[] = {1, 4, 99, 100000};
+	memset(&m, 0, sizeof(m));
+	assert_int_equal(mindex_cache_get_many(f, sparse, 4, "envelope",
+					       many_cb, &m, &err),
+			 2);
+	assert_string_equal(m.vals[0], "one");
+	assert_int_equal(m.hits[1], 1);
+	assert_int_equal(m.hits[2] + m.hits[3], 0);
+	/* the single-value API sees what the batch stored */
+	struct buf *b = buf_new();
+	assert_int_equal(mindex_cache_get(f, 3, "envelope", b, &err), 1);
+	assert_true(buf_eq_str(b, "three"));
+	buf_free(&b);
+	assert_int_equal(mindex_cache_get_many(f, dense, 0, "envelope",
+					       many_cb, &m, &err),
+			 0);
+	mindex_folder_close(&f);
+	fx_free(x);
+}
+
 static unsigned attrs_of(struct array *a, const char *name)
 {
 	for (size_t i = 0; i < array_len(a); i++) {
@@ -812,6 +876,7 @@ int main(void)
 	    cmocka_unit_test(test_keywords),
 	    cmocka_unit_test(test_append_copy),
 	    cmocka_unit_test(test_cache),
+	    cmocka_unit_test(test_cache_many),
 	    cmocka_unit_test(test_folders),
 	    cmocka_unit_test(test_rename_inbox),
 	    cmocka_unit_test(test_concurrent_writers),
