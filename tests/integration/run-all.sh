@@ -13,7 +13,10 @@ cleanup() {
 	"$here/dbservers.sh" stop "$dbdir" >/dev/null 2>&1 || true
 	rm -rf "$dbdir"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+# A signal ends the run (then EXIT cleans up); a bare cleanup would let
+# the loop go on to the next test.
+trap 'exit 130' INT TERM
 eval "$("$here/dbservers.sh" start "$dbdir")"
 
 failed=""
