@@ -72,6 +72,7 @@ static const struct imapd_command_def commands[] = {
     {"GETMETADATA", U | S, false, imapd_cmd_getmetadata},
     {"SETMETADATA", U | S, false, imapd_cmd_setmetadata},
     {"IDLE", U | S, false, imapd_cmd_idle},
+    {"NOTIFY", U | S, false, imapd_cmd_notify},
     {"CHECK", S, false, cmd_noop},
     {"CLOSE", S, false, imapd_cmd_close},
     {"UNSELECT", S, false, imapd_cmd_unselect},
@@ -294,7 +295,7 @@ unsigned imapd_session_quote_flags(const struct imapd_session *s)
 const char imapd_extra_capabilities[] =
     " MOVE ESEARCH SEARCHRES SORT SORT=DISPLAY THREAD=REFERENCES "
     "THREAD=ORDEREDSUBJECT PREVIEW OBJECTID BINARY WITHIN METADATA "
-    "METADATA-SERVER";
+    "METADATA-SERVER NOTIFY";
 
 bool imapd_session_login_allowed(const struct imapd_session *s)
 {

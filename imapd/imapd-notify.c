@@ -32,7 +32,8 @@
 	 IN_ONLYDIR)
 
 struct watch_dir {
-	char *dir;
+	char *dir;   /* also the key in by_dir ("R" + root for a root) */
+	bool root;   /* the mailbox root itself (NOTIFY), not new/ + cur/ */
 	int wd_new, wd_cur;
 	struct list_node subscribers;
 };
@@ -99,7 +100,7 @@ static void wd_key(int wd, char *key, size_t size)
 
 static int add_one(struct imapd_notify *n, struct watch_dir *w, const char *sub)
 {
-	char *path = xasprintf("%s/%s", w->dir, sub);
+	char *path = xasprintf("%s/%s", w->root ? w->dir + 1 : w->dir, sub);
 	char key[16];
 	int wd = inotify_add_watch(n->fd, path, WATCH_MASK);
 
@@ -124,21 +125,26 @@ static void drop_one(struct imapd_notify *n, int wd)
 	inotify_rm_watch(n->fd, wd);
 }
 
-struct imapd_watch *imapd_notify_add(struct imapd_notify *n, const char *dir,
-				     imapd_notify_fn *cb, void *ctx)
+static struct imapd_watch *watch_add(struct imapd_notify *n, const char *dir,
+				     bool root, imapd_notify_fn *cb, void *ctx)
 {
 	struct watch_dir *w;
 	struct imapd_watch *sub;
+	char *key;
 
 	if (n == NULL)
 		return NULL;
-	w = hash_get(n->by_dir, dir);
+	/* INBOX's folder directory is the root: keep the two apart. */
+	key = root ? xasprintf("R%s", dir) : xstrdup(dir);
+	w = hash_get(n->by_dir, key);
+	free(key);
 	if (w == NULL) {
 		w = xcalloc(1, sizeof(*w));
-		w->dir = xstrdup(dir);
+		w->dir = root ? xasprintf("R%s", dir) : xstrdup(dir);
+		w->root = root;
 		list_init(&w->subscribers);
-		w->wd_new = add_one(n, w, "new");
-		w->wd_cur = add_one(n, w, "cur");
+		w->wd_new = add_one(n, w, root ? "." : "new");
+		w->wd_cur = root ? -1 : add_one(n, w, "cur");
 		if (w->wd_new < 0 && w->wd_cur < 0) {
 			free(w->dir);
 			free(w);
@@ -152,6 +158,31 @@ struct imapd_watch *imapd_notify_add(struct imapd_notify *n, const char *dir,
 	sub->ctx = ctx;
 	list_push_back(&w->subscribers, &sub->node);
 	return sub;
+}
+
+struct imapd_watch *imapd_notify_add(struct imapd_notify *n, const char *dir,
+				     imapd_notify_fn *cb, void *ctx)
+{
+	return watch_add(n, dir, false, cb, ctx);
+}
+
+struct imapd_watch *imapd_notify_add_root(struct imapd_notify *n,
+					  const char *root, imapd_notify_fn *cb,
+					  void *ctx)
+{
+	return watch_add(n, root, true, cb, ctx);
+}
+
+/* In the root only folder directories and the subscriptions file
+ * matter, not the index databases and uidlists written all the time. */
+static bool root_event_matters(const struct inotify_event *e)
+{
+	if (e->len == 0)
+		return (e->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) != 0;
+	if (e->name[0] == '.')
+		return (e->mask & IN_ISDIR) != 0 && strcmp(e->name, ".") != 0 &&
+		       strcmp(e->name, "..") != 0;
+	return strcmp(e->name, "subscriptions") == 0;
 }
 
 void imapd_notify_remove(struct imapd_notify *n, struct imapd_watch **subp)
@@ -219,6 +250,8 @@ static void notify_read(struct ev *ev, int fd, unsigned events, void *ctx)
 				continue;
 			wd_key(e->wd, key, sizeof(key));
 			w = hash_get(n->by_wd, key);
+			if (w != NULL && w->root && !root_event_matters(e))
+				continue;
 			if (w != NULL) {
 				struct list_node *ln, *tmp;
 

@@ -177,6 +177,7 @@ static void session_end(struct imapd_session *s, const char *why)
 	s->dead = true;
 	list_remove(&s->node);
 	imapd_idle_stop(s);
+	imapd_nfy_free(s);
 	io_free(&s->io);
 	if (s->imapd->srv != NULL)
 		server_conn_done(s->imapd->srv);
@@ -194,6 +195,7 @@ static void session_free(struct imapd_session *s)
 	struct session_input *in = input_of(s);
 
 	imapd_idle_stop(s);
+	imapd_nfy_free(s);
 	io_free(&s->io);
 	imap_parser_free(&in->parser);
 	imapd_cmd_free(&s->cmd);
@@ -493,6 +495,8 @@ static void resume_cb(struct ev *ev, struct imapd_session *s)
 	if (s->io != NULL && !s->closing)
 		io_resume(s->io);
 	session_process(s);
+	imapd_nfy_loop(s, input_of(s)->parser != NULL &&
+			      imap_parser_tag(input_of(s)->parser) != NULL);
 }
 
 /* ---- Input. */

@@ -18,6 +18,7 @@
  *   imapd-append.c     APPEND
  *   imapd-idle.c       IDLE
  *   imapd-notify.c     inotify watches shared by the sessions
+ *   imapd-notifycmd.c  NOTIFY (RFC 5465)
  *   imapd-quota.c      GETQUOTA GETQUOTAROOT (RFC 9208)
  *   imapd-metadata.c   GETMETADATA SETMETADATA (RFC 5464)
  *   imapd-args.c       small helpers over lib/imap's parsed arguments
@@ -68,6 +69,9 @@ struct imapd_settings {
 	int64_t failure_delay_ms;
 	char *default_scheme;
 	bool password_upgrade;
+	/* full_text_min_free (lib/fts/fts_batch.h) */
+	unsigned fts_min_free_percent;
+	uint64_t fts_min_free_bytes;
 };
 
 struct imapd_settings *imapd_settings_new(const struct conf *conf);
@@ -158,6 +162,9 @@ struct imapd_session {
 	char *idle_tag;
 	struct imapd_watch *watch; /* the selected folder's inotify watch */
 	bool idle_sync_pending;	   /* a change came while a sync ran */
+
+	/* NOTIFY (imapd-notifycmd.c); NULL until the first NOTIFY SET. */
+	struct imapd_nfy *nfy;
 };
 
 /* An APPEND literal spooled to a file (the parser's stream handle). */
@@ -274,5 +281,18 @@ typedef void imapd_notify_fn(void *ctx);
 struct imapd_watch *imapd_notify_add(struct imapd_notify *n, const char *dir,
 				     imapd_notify_fn *cb, void *ctx);
 void imapd_notify_remove(struct imapd_notify *n, struct imapd_watch **w);
+/* Watch the user's mailbox ROOT itself: cb(ctx) when a folder directory
+ * (".Name") or the subscriptions file comes, goes or is replaced. */
+struct imapd_watch *imapd_notify_add_root(struct imapd_notify *n,
+					  const char *root, imapd_notify_fn *cb,
+					  void *ctx);
+
+/* imapd-notifycmd.c: NOTIFY (RFC 5465). */
+imapd_cmd_fn imapd_cmd_notify;
+/* A point where the session has no command in progress (loop thread):
+ * apply watch changes and, unless half a command has arrived
+ * (mid_command), run what is due. */
+void imapd_nfy_loop(struct imapd_session *s, bool mid_command);
+void imapd_nfy_free(struct imapd_session *s);
 
 #endif

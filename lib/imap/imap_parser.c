@@ -622,7 +622,9 @@ static enum imap_parse_result parse_start(struct imap_parser *p,
 		}
 		break;
 	}
-	p->fetch = strcmp(p->name, "FETCH") == 0;
+	/* NOTIFY's MessageNew takes FETCH attributes (RFC 5465). */
+	p->fetch = strcmp(p->name, "FETCH") == 0 ||
+		   strcmp(p->name, "NOTIFY") == 0;
 	p->append = strcmp(p->name, "APPEND") == 0;
 	return parse_args(p, line, len, i, false);
 }

@@ -71,7 +71,8 @@
  * imap_command.uid set (only when followed by another atom); the
  * arguments start after the real command name.  Names are upper-cased.
  *
- * FETCH sections: only in FETCH / UID FETCH commands, an atom containing
+ * FETCH sections: only in FETCH / UID FETCH (and NOTIFY, whose MessageNew
+ * takes FETCH attributes) commands, an atom containing
  * "[" extends to the matching "]" even across spaces, parentheses and
  * quoted strings, and continues after it, so the client's
  * "BODY.PEEK[HEADER.FIELDS (From To)]<0.100>" arrives as ONE atom with
