@@ -53,7 +53,7 @@ done
 # The daemons that parse the most client input run these tests a second
 # time as ASan + UBSan builds: a memory error aborts the daemon, which the
 # test sees as a dropped connection.
-asan_tests="test_imapd_core.py test_imapd_messages.py test_imapd_extra.py"
+asan_tests="test_imapd_core.py test_imapd_messages.py test_imapd_extra.py test_imap_notify.py"
 if [ -n "${POSTERN_ASAN_BUILD_DIR:-}" ]; then
 	for name in $asan_tests; do
 		echo "--- $name (ASan + UBSan daemons)"
