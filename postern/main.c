@@ -38,6 +38,7 @@ static const struct {
 	{"index", cmd_index, "bring a mailbox's full-text index up to date"},
 	{"search", cmd_search, "search a mailbox's full-text index"},
 	{"sendmail", cmd_sendmail, "queue a message from standard input (sendmail -t -i -f)"},
+	{"dns", cmd_dns, "look names up through Postern's resolver (JSON)"},
 };
 
 static void usage(FILE *out)

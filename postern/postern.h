@@ -73,5 +73,6 @@ cmd_fn cmd_queue;    /* cmd_queue.c: postqueue, postsuper, postcat */
 cmd_fn cmd_sendmail; /* cmd_sendmail.c: sendmail + postdrop */
 cmd_fn cmd_index;    /* cmd_index.c: full-text index catch-up */
 cmd_fn cmd_search;   /* cmd_index.c: full-text search */
+cmd_fn cmd_dns;      /* cmd_dns.c: resolver lookups */
 
 #endif
