@@ -176,6 +176,21 @@ int submit_write(struct submit *s, const void *data, size_t len);
 void submit_commit(struct submit *s, submit_done_fn *done, void *ctx);
 void submit_abort(struct submit **s);
 
+/*
+ * The same submission without the event loop, for worker threads that
+ * may block (the webmail): connect to path, send the envelope (env's
+ * recipients), data (CRLF lines, Received header first) and commit, and
+ * wait until the daemon answers.  0 with the queue id in id_r once the
+ * message is durable; -1 with err: ERR_TEMP when the daemon is down,
+ * the connection broke, timeout_ms passed (0: 60 s) or it answered a
+ * 4.x.x failure, ERR_PERM for a 5.x.x one (err->msg starts with the
+ * enhanced code).  Thread-safe (one connection per call).
+ * (submit_blocking.c)
+ */
+int submit_message_blocking(const char *path, const struct submit_env *env,
+			    const void *data, size_t len, int timeout_ms,
+			    char *id_r, size_t id_size, struct error *err);
+
 /* ---- Framing, shared by the client, the daemon and the tools. */
 
 /* Append one record to out. */
