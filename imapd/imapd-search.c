@@ -28,6 +28,8 @@
 #include "core/array.h"
 #include "core/hash.h"
 #include "fts/fts.h"
+#include "fts/fts_background.h"
+#include "fts/fts_batch.h"
 #include "imapd.h"
 #include "imapd-msg.h"
 #include "mail/header.h"
@@ -66,7 +68,8 @@ static uint32_t op_uid(void *p)
 
 static unsigned op_flags(void *p)
 {
-	const struct mindex_msg *m = ((struct imapd_search_msg *)p)->m;
+	const struct imapd_search_msg *sm = p;
+	const struct mindex_msg *m = sm->m;
 	unsigned r = 0;
 
 	if (m->flags & STORE_FLAG_SEEN)
@@ -262,13 +265,41 @@ static void prepare_keys(struct imap_search_key *k, struct imapd_session *s,
 
 /* ---- full-text index (lib/fts) ---- */
 
+/*
+ * How the index answers (docs/fts.md "Catch-up"): fts_missing() says
+ * which messages of the folder it lacks.  SEARCH indexes them inline
+ * for at most FTS_INLINE_MS, answers the text keys of the rest by
+ * reading those files (the same match as without an index), and queues
+ * the folder for the background catch-up (fts_background.h), so a
+ * first SEARCH on a folder of 10,000 unindexed messages costs a bounded
+ * pause instead of indexing them all.
+ */
+#define FTS_INLINE_MS 200
+
 struct fts_ctx {
 	struct imap_search_program *prog;
 	struct fts *fts;
 	const char *folder;  /* NULL for the INBOX */
 	struct hash *uids;   /* unique part -> UID (as a pointer) */
+	struct array *keys;  /* the text keys (struct imap_search_key *) */
 	bool failed;
 };
+
+/* One key's answer: the UIDs that match, and whether that is final. */
+struct fts_answer {
+	uint32_t *uids;
+	size_t n, cap;
+	enum fts_field field;
+};
+
+static void answer_push(struct fts_answer *a, uint32_t uid)
+{
+	if (a->n == a->cap) {
+		a->cap = a->cap ? a->cap * 2 : 64;
+		a->uids = xreallocarray(a->uids, a->cap, sizeof(*a->uids));
+	}
+	a->uids[a->n++] = uid;
+}
 
 static bool fts_field_of(const struct imap_search_key *key,
 			 enum fts_field *field_r)
@@ -302,52 +333,154 @@ static bool fts_field_of(const struct imap_search_key *key,
 	return true;
 }
 
-/*
- * The hook: a text key gets the UIDs the index says match.  The index
- * matches as IMAP does (case-insensitive substring of the decoded text,
- * docs/fts.md), so for BODY, TEXT and the address and subject headers
- * its answer is final ("definite": no file is read).  Other header keys
- * are looked up in the index's text of all headers, which only narrows
- * the candidates: the ordinary match decides for those.
- */
-static void fts_hook(struct imap_search_key *key, void *p)
-{
-	struct fts_ctx *c = p;
-	struct fts_key k;
-	struct array *uniques = NULL;
-	struct error err = {0};
-	uint32_t *uids;
-	size_t n = 0;
-
-	if (c->failed || !fts_field_of(key, &k.field))
-		return;
-	k.text = key->str;
-	if (fts_search(c->fts, c->folder, &k, 1, &uniques, &err) < 0) {
-		log_warn("search: full-text index: %s", err.msg);
-		c->failed = true;
-		return;
-	}
-	uids = xcalloc(array_len(uniques) + 1, sizeof(*uids));
-	for (size_t i = 0; i < array_len(uniques); i++) {
-		void *v = hash_get(c->uids, array_get(uniques, i));
-		if (v != NULL)
-			uids[n++] = (uint32_t)(uintptr_t)v;
-	}
-	fts_uniques_free(&uniques);
-	imap_search_key_set_fts(c->prog, key, imap_seqset_from_array(uids, n),
-				k.field != FTS_HEADERS);
-	free(uids);
-}
-
-static void has_text_key(struct imap_search_key *key, void *p)
+static void collect_text_key(struct imap_search_key *key, void *p)
 {
 	enum fts_field f;
 
 	if (fts_field_of(key, &f))
-		*(bool *)p = true;
+		array_push(p, key);
 }
 
-/* Index what the index lacks (catch-up of fts.h), then attach. */
+/*
+ * The index's answer for one key.  The index matches as IMAP does
+ * (case-insensitive substring of the decoded text, docs/fts.md), so for
+ * BODY, TEXT and the address and subject headers its answer is final
+ * ("definite": no file is read).  Other header keys are looked up in
+ * the index's text of all headers, which only narrows the candidates:
+ * the ordinary match decides for those.
+ */
+static int index_answer(struct fts_ctx *c, const struct imap_search_key *key,
+			struct fts_answer *a)
+{
+	struct fts_key k = {a->field, key->str};
+	struct array *uniques = NULL;
+	struct error err = {0};
+
+	if (fts_search(c->fts, c->folder, &k, 1, &uniques, &err) < 0) {
+		log_warn("search: full-text index: %s", err.msg);
+		return -1;
+	}
+	for (size_t i = 0; i < array_len(uniques); i++) {
+		void *v = hash_get(c->uids, array_get(uniques, i));
+		if (v != NULL)
+			answer_push(a, (uint32_t)(uintptr_t)v);
+	}
+	fts_uniques_free(&uniques);
+	return 0;
+}
+
+/* Does the (unindexed) message match key?  Read from its file, as the
+ * evaluation would; FTS_HEADERS keys are left to the evaluation. */
+static int scan_match(struct imapd_search_msg *sm,
+		      const struct imap_search_key *key, enum fts_field field,
+		      struct buf *tmp, struct error *err)
+{
+	int r;
+
+	switch (field) {
+	case FTS_HEADERS:
+		return 1;
+	case FTS_BODY:
+	case FTS_TEXT:
+		return op_body_contains(sm, key->str, field == FTS_TEXT, err);
+	default:
+		buf_reset(tmp);
+		r = imapd_search_header(sm, key->field, tmp, err);
+		if (r <= 0)
+			return r;
+		return imap_search_text_match(buf_data(tmp), buf_len(tmp),
+					      key->str) ? 1 : 0;
+	}
+}
+
+/* Add the matches among the messages the index lacks (seqs) to every
+ * key's answer, each file read at most once. */
+static int scan_unindexed(struct mindex_folder *f, const uint32_t *seqs,
+			  size_t nseqs, struct fts_ctx *c,
+			  struct fts_answer *answers)
+{
+	struct buf *tmp = buf_new();
+	struct error err = {0};
+	int ret = 0;
+
+	for (size_t i = 0; i < nseqs && ret == 0; i++) {
+		struct imapd_search_msg sm;
+
+		if (mindex_msg(f, seqs[i])->expunged)
+			continue;
+		imapd_search_msg_init(&sm, f, seqs[i]);
+		for (size_t k = 0; k < array_len(c->keys); k++) {
+			int r = scan_match(&sm, array_get(c->keys, k),
+					   answers[k].field, tmp, &err);
+			if (r < 0) {
+				log_warn("search: reading unindexed message "
+					 "%u: %s", seqs[i], err.msg);
+				ret = -1;
+				break;
+			}
+			if (r > 0)
+				answer_push(&answers[k], sm.m->uid);
+		}
+		imapd_search_msg_clear(&sm);
+	}
+	buf_free(&tmp);
+	return ret;
+}
+
+static int64_t fts_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Index missing messages inline for at most FTS_INLINE_MS (one
+ * transaction).  Marks done[i] for those committed; the others stay for
+ * the scan and the background.
+ */
+static void index_inline(struct fts_ctx *c, struct mindex_folder *f,
+			 char **uniq, const struct array *missing, bool *done)
+{
+	struct error err = {0};
+	int64_t t0 = fts_now_ms();
+	size_t i, n = array_len(missing);
+
+	/* Busy (the background or lmtpd writing): leave it to them. */
+	if (fts_begin(c->fts, &err) < 0) {
+		log_info("search: full-text index busy: %s", err.msg);
+		return;
+	}
+	for (i = 0; i < n && fts_now_ms() - t0 < FTS_INLINE_MS; i++) {
+		size_t idx = (size_t)(uintptr_t)array_get(missing, i);
+		struct error derr = {0};
+		int fd, r;
+
+		if (mindex_msg(f, (uint32_t)idx + 1)->expunged)
+			continue;
+		r = mindex_msg_open(f, (uint32_t)idx + 1, &fd, &derr);
+		if (r <= 0)
+			continue; /* gone: scanned as empty, or next time */
+		r = fts_add_file(c->fts, c->folder, uniq[idx], fd, &derr);
+		close(fd);
+		if (r == 0) {
+			done[i] = true;
+			continue;
+		}
+		if (derr.code != NULL && strcmp(derr.code, FTS_ERR_NOSPACE) == 0) {
+			err = derr;
+			break;
+		}
+		log_warn("search: indexing: %s", derr.msg);
+	}
+	if (err.kind == ERR_NONE && fts_commit(c->fts, &err) == 0)
+		return;
+	fts_rollback(c->fts);
+	log_warn("search: indexing: %s", err.msg);
+	memset(done, 0, n * sizeof(*done));
+}
+
+/* Index what the index lacks within a bound, then attach the answers. */
 static void fts_attach(struct imapd_session *s, struct mindex_folder *f,
 		       struct imap_search_program *prog)
 {
@@ -355,16 +488,30 @@ static void fts_attach(struct imapd_session *s, struct mindex_folder *f,
 	uint32_t count = mindex_folder_count(f);
 	char **uniq = NULL;
 	struct array *missing = NULL;
+	struct fts_answer *answers = NULL;
+	uint32_t *left = NULL;
+	size_t nleft = 0, nkeys;
+	bool *done = NULL;
 	struct error err = {0};
-	bool any = false;
+	struct fts_min_free min = {s->set->fts_min_free_percent,
+				   s->set->fts_min_free_bytes};
+	const char *mpath;
 	uint32_t seq;
 
-	imap_search_foreach_text(prog, has_text_key, &any);
-	if (!any || s->mbox == NULL)
+	if (s->mbox == NULL)
 		return;
-	c.fts = fts_open(store_mailbox_path(s->mbox), 1000, &err);
+	c.keys = array_new();
+	imap_search_foreach_text(prog, collect_text_key, c.keys);
+	nkeys = array_len(c.keys);
+	if (nkeys == 0) {
+		array_free(&c.keys);
+		return;
+	}
+	mpath = store_mailbox_path(s->mbox);
+	c.fts = fts_open(mpath, 1000, &err);
 	if (c.fts == NULL) {
 		log_warn("search: full-text index: %s", err.msg);
+		array_free(&c.keys);
 		return;
 	}
 	c.folder = strcmp(mindex_folder_name(f), "INBOX") == 0 ? NULL :
@@ -384,36 +531,60 @@ static void fts_attach(struct imapd_session *s, struct mindex_folder *f,
 		log_warn("search: full-text index: %s", err.msg);
 		goto out;
 	}
-	if (array_len(missing) > 0 && fts_begin(c.fts, &err) == 0) {
-		for (size_t i = 0; i < array_len(missing); i++) {
-			size_t idx = (size_t)(uintptr_t)array_get(missing, i);
-			int fd, r;
+	if (array_len(missing) > 0) {
+		size_t n = array_len(missing);
+		int room = fts_space_check(mpath, &min, &err);
 
-			if (mindex_msg(f, (uint32_t)idx + 1)->expunged)
-				continue;
-			r = mindex_msg_open(f, (uint32_t)idx + 1, &fd, &err);
-			if (r < 0)
-				break;
-			if (r == 0)
-				continue;
-			r = fts_add_file(c.fts, c.folder, uniq[idx], fd, &err);
-			close(fd);
-			if (r < 0)
-				break;
-		}
-		if (err.kind != ERR_NONE) {
-			log_warn("search: indexing: %s", err.msg);
-			fts_commit(c.fts, NULL);
-			goto out; /* incomplete index: scan */
-		}
-		if (fts_commit(c.fts, &err) < 0) {
-			log_warn("search: indexing: %s", err.msg);
-			goto out;
+		done = xcalloc(n, sizeof(*done));
+		/* The background on this folder already: it would index the
+		 * same messages; read them instead. */
+		if (room > 0 && !fts_background_pending(mpath, c.folder))
+			index_inline(&c, f, uniq, missing, done);
+		left = xcalloc(n, sizeof(*left));
+		for (size_t i = 0; i < n; i++)
+			if (!done[i])
+				left[nleft++] = (uint32_t)(uintptr_t)
+					array_get(missing, i) + 1;
+		if (nleft > 0 && room > 0) {
+			char *dir = store_folder_path(s->mbox,
+						      mindex_folder_name(f),
+						      &err);
+			if (dir != NULL &&
+			    fts_background_catchup(mpath, c.folder, dir, &min))
+				log_info("search: %zu message(s) of %s left "
+					 "to the background full-text "
+					 "index", nleft, mindex_folder_name(f));
+			free(dir);
+		} else if (nleft > 0) {
+			log_info("search: full-text index of %s not caught "
+				 "up: %s", mpath, err.msg);
 		}
 	}
-	imap_search_foreach_text(prog, fts_hook, &c);
+	answers = xcalloc(nkeys, sizeof(*answers));
+	for (size_t k = 0; k < nkeys; k++) {
+		fts_field_of(array_get(c.keys, k), &answers[k].field);
+		if (index_answer(&c, array_get(c.keys, k), &answers[k]) < 0)
+			goto out; /* no answer attached: the evaluation scans */
+	}
+	if (nleft > 0 && scan_unindexed(f, left, nleft, &c, answers) < 0)
+		goto out;
+	for (size_t k = 0; k < nkeys; k++) {
+		static const uint32_t none;
+		imap_search_key_set_fts(
+		    prog, array_get(c.keys, k),
+		    imap_seqset_from_array(answers[k].n > 0 ? answers[k].uids
+							    : &none,
+					   answers[k].n),
+		    answers[k].field != FTS_HEADERS);
+	}
 out:
+	for (size_t k = 0; answers != NULL && k < nkeys; k++)
+		free(answers[k].uids);
+	free(answers);
+	free(left);
+	free(done);
 	array_free(&missing);
+	array_free(&c.keys);
 	for (seq = 0; seq < count; seq++)
 		free(uniq[seq]);
 	free(uniq);

@@ -14,6 +14,7 @@
 
 #include "auth/throttle.h"
 #include "core/log.h"
+#include "fts/fts_batch.h"
 #include "core/xmalloc.h"
 #include "db/db.h"
 #include "ev/worker.h"
@@ -45,6 +46,15 @@ struct imapd_settings *imapd_settings_new(const struct conf *conf)
 	set->default_scheme =
 	    xstrdup(conf_str(conf, "default_password_scheme"));
 	set->password_upgrade = conf_bool(conf, "password_upgrade");
+	struct fts_min_free min;
+	struct error err;
+	if (fts_min_free_parse(conf_str(conf, "full_text_min_free"), &min,
+			       &err) < 0) {
+		log_warn("%s; using 5%%", err.msg);
+		min = (struct fts_min_free){.percent = 5};
+	}
+	set->fts_min_free_percent = min.percent;
+	set->fts_min_free_bytes = min.bytes;
 	return set;
 }
 

@@ -14,6 +14,7 @@
 #include "ev/worker.h"
 #include "store/store.h"
 #include "lmtp-client.h"
+#include "lmtp-index.h"
 #include "lmtp-local.h"
 #include "lmtp-session.h"
 #include "smtp/smtp_reply.h"
@@ -49,6 +50,7 @@ struct rcpt_job {
 struct deliver_job {
 	struct lmtp_client *c;
 	struct lmtp_message msg;
+	struct fts_batch *index; /* delivered, to index after the replies */
 };
 
 static void client_idle(struct ev *ev, struct lmtp_client *c);
@@ -269,7 +271,8 @@ static void op_spool_reset(void *ctx)
 static void deliver_work(void *ctx)
 {
 	struct deliver_job *job = ctx;
-	lmtp_local_deliver(job->c->be, &job->msg, job->c->spool_fd);
+	lmtp_local_deliver(job->c->be, &job->msg, job->c->spool_fd,
+			   &job->index);
 }
 
 static void deliver_done(void *ctx)
@@ -277,9 +280,12 @@ static void deliver_done(void *ctx)
 	struct deliver_job *job = ctx;
 	struct lmtp_client *c = job->c;
 
-	free(job);
 	c->jobs--;
+	/* The replies first (written to the io here), then the index. */
 	lmtp_session_deliver_done(c->s);
+	lmtp_indexer_add(c->d->indexer, &job->index,
+			 lmtp_backend_fts_min(c->be));
+	free(job);
 	if (c->io == NULL && c->jobs == 0)
 		client_free(c);
 	else

@@ -21,11 +21,13 @@
 #include "server/server.h"
 
 struct lmtp_backend;
+struct lmtp_indexer;
 struct worker_pool;
 
 struct lmtp_daemon {
 	struct server *srv;
 	struct worker_pool *pool;
+	struct lmtp_indexer *indexer; /* full-text index after replies */
 	struct lmtp_backend *be;
 	struct list_node clients;
 	uint32_t next_id;

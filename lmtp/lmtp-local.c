@@ -18,6 +18,7 @@
 #include "core/xmalloc.h"
 #include "db/db.h"
 #include "fts/fts.h"
+#include "fts/fts_batch.h"
 #include "lmtp-address.h"
 #include "lmtp-local.h"
 #include "map/map.h"
@@ -32,6 +33,7 @@ struct lmtp_backend {
 	struct map_env env;
 	struct map *mailboxes;
 	struct store *store;
+	struct fts_min_free fts_min; /* full_text_min_free */
 	/* Why lookups cannot work (kind ERR_NONE when they can). */
 	struct error broken;
 };
@@ -42,7 +44,9 @@ struct lmtp_backend *lmtp_backend_new(const struct conf *conf,
 	struct lmtp_backend *be = xcalloc(1, sizeof(*be));
 
 	be->refcount = 1;
-	if (lmtp_settings_load(&be->set, conf, err) < 0)
+	if (lmtp_settings_load(&be->set, conf, err) < 0 ||
+	    fts_min_free_parse(conf_str(conf, "full_text_min_free"),
+			       &be->fts_min, err) < 0)
 		goto fail;
 	/* A database that is down does not fail here: lookups then
 	 * answer 451 until it is back (db.h).  One that cannot be opened
@@ -119,6 +123,30 @@ static void rcpt_quota_reply(const struct lmtp_backend *be,
 			       rcpt->address);
 }
 
+/*
+ * The store is short of space (full_text_min_free): empty the
+ * recipient's full-text index before its mail needs the space.  Mail
+ * comes first; the catch-up refills the index once there is room.  A
+ * no-op (a stat) once the index is empty; the delivery that fails for
+ * space, or whose spool write does, finds it emptied on its retry.
+ */
+static void give_back_index_space(const struct lmtp_backend *be,
+				  const char *id, struct store_mailbox *mbox)
+{
+	struct error err = {0};
+	const char *path = store_mailbox_path(mbox);
+	if (fts_space_check(path, &be->fts_min, &err) != 0)
+		return;
+	long long freed = fts_reset(path, 200, &err);
+	if (freed < 0)
+		log_warn("%s: store low on space; emptying the full-text "
+			 "index of %s failed: %s", id, path, err.msg);
+	else if (freed > 0)
+		log_warn("%s: store low on space: full-text index of %s "
+			 "emptied, %lld bytes given back to mail (the "
+			 "catch-up rebuilds it)", id, path, freed);
+}
+
 void lmtp_local_rcpt(struct lmtp_backend *be, const char *id,
 		     struct lmtp_recipient *rcpt, uint64_t size_hint)
 {
@@ -180,6 +208,8 @@ void lmtp_local_rcpt(struct lmtp_backend *be, const char *id,
 		goto out;
 	}
 	rcpt->backend_data = mbox;
+	if (be->set.full_text_index)
+		give_back_index_space(be, id, mbox);
 	/* Usage that cannot be read lets the delivery decide (warned). */
 	int full = store_over_quota(mbox, rcpt->quota_bytes, size_hint, &err);
 	if (full < 0)
@@ -252,32 +282,54 @@ static void delivery_reply(const struct lmtp_backend *be, const char *id,
 }
 
 /*
- * Add a delivered message to its mailbox's full-text index.  Indexing
- * never fails a delivery: a busy or broken index is logged, and the
- * IMAP daemon's catch-up (fts_missing) indexes the message later.
+ * Keep a delivered message for the full-text index (lmtp-index.h): an
+ * open file of it, read after the reply.  A mailbox over its quota is
+ * not indexed (its owner must make room first; the catch-up does it).
  */
-static void index_delivery(const char *id, const struct store_delivery *d,
-			   int fd)
+static void keep_for_index(const struct lmtp_backend *be,
+			   struct fts_batch **index, const char *id,
+			   const struct store_delivery *d)
 {
 	struct store_name parsed;
 	struct error err = {0};
 	if (store_name_parse(d->name, &parsed, &err) < 0)
 		return;
+	if (*index == NULL)
+		*index = fts_batch_new();
+	/* Low on space: the batch empties the index instead (mail first;
+	 * fts_batch.h). */
+	if (fts_space_check(store_mailbox_path(d->mbox), &be->fts_min,
+			    &err) == 0) {
+		fts_batch_add_reset(*index, store_mailbox_path(d->mbox));
+		return;
+	}
+	if (d->quota.bytes > 0 &&
+	    store_over_quota(d->mbox, d->quota.bytes, 0, &err) != 0)
+		return;
+	char *path = xasprintf("%s/new/%s", store_mailbox_path(d->mbox),
+			       d->name);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		/* moved by an IMAP client already: the catch-up has it */
+		log_info("%s: full-text index: open %s: %s (left for "
+			 "catch-up)", id, path, strerror(errno));
+		free(path);
+		return;
+	}
+	free(path);
 	char unique[STORE_NAME_MAX];
 	snprintf(unique, sizeof(unique), "%.*s", (int)parsed.unique_len,
 		 d->name);
-	struct fts *fts = fts_open(store_mailbox_path(d->mbox), 200, &err);
-	if (fts == NULL ||
-	    (lseek(fd, 0, SEEK_SET) < 0
-		 ? error_set(&err, ERR_TEMP, "lseek: %s", strerror(errno))
-		 : fts_add_file(fts, NULL, unique, fd, &err)) < 0)
-		log_warn("%s: full-text index of %s: %s (left for catch-up)",
-			 id, store_mailbox_path(d->mbox), err.msg);
-	fts_close(&fts);
+	fts_batch_add(*index, store_mailbox_path(d->mbox), NULL, unique, fd);
+}
+
+const struct fts_min_free *lmtp_backend_fts_min(const struct lmtp_backend *be)
+{
+	return &be->fts_min;
 }
 
 void lmtp_local_deliver(struct lmtp_backend *be, const struct lmtp_message *msg,
-			int fd)
+			int fd, struct fts_batch **index)
 {
 	size_t n = msg->nrcpts;
 	struct store_delivery *ds = xcalloc(n, sizeof(*ds));
@@ -305,8 +357,18 @@ void lmtp_local_deliver(struct lmtp_backend *be, const struct lmtp_message *msg,
 	}
 	for (size_t i = 0; i < n; i++) {
 		delivery_reply(be, msg->id, msg->rcpts[i], &ds[i], &errs[i]);
-		if (errs[i].kind == ERR_NONE && be->set.full_text_index)
-			index_delivery(msg->id, &ds[i], fd);
+		if (!be->set.full_text_index || index == NULL) {
+			/* not indexing */
+		} else if (errs[i].kind == ERR_NONE) {
+			keep_for_index(be, index, msg->id, &ds[i]);
+		} else if (errs[i].code != NULL &&
+			   strcmp(errs[i].code, STORE_ERR_NOSPACE) == 0) {
+			/* the index must not keep the space mail needs */
+			if (*index == NULL)
+				*index = fts_batch_new();
+			fts_batch_add_reset(*index,
+					    store_mailbox_path(ds[i].mbox));
+		}
 		free(received[i]);
 	}
 	free(received);

@@ -54,9 +54,15 @@ void lmtp_local_rcpt(struct lmtp_backend *be, const char *session_id,
 /* Free what lmtp_local_rcpt attached (loop or worker thread). */
 void lmtp_local_rcpt_free(struct lmtp_recipient *rcpt);
 /* Worker thread: deliver the spool file fd (read from offset 0) to every
- * recipient of msg, filling their replies. */
+ * recipient of msg, filling their replies.  With full_text_index on,
+ * each delivered message is added to *index (created when NULL) for
+ * lmtp-index.h to index after the replies; index may be NULL. */
+struct fts_batch;
+struct fts_min_free;
 void lmtp_local_deliver(struct lmtp_backend *be, const struct lmtp_message *msg,
-			int fd);
+			int fd, struct fts_batch **index);
+/* full_text_min_free of this configuration. */
+const struct fts_min_free *lmtp_backend_fts_min(const struct lmtp_backend *be);
 
 /*
  * An anonymous temporary file for one message below dir (created if

@@ -20,6 +20,7 @@
 #include "core/xmalloc.h"
 #include "ev/worker.h"
 #include "lmtp-client.h"
+#include "lmtp-index.h"
 #include "lmtp-local.h"
 #include "server/server.h"
 
@@ -41,6 +42,7 @@ static int on_init(struct server *srv, struct error *err)
 	}
 	d->pool = worker_pool_new(server_ev(srv),
 				  threads > 0 ? (unsigned)threads : 1);
+	d->indexer = lmtp_indexer_new(server_ev(srv), d->pool);
 	server_set_ctx(srv, d);
 	return 0;
 }
@@ -66,7 +68,9 @@ static void on_reload(struct server *srv)
 
 static void on_stop(struct server *srv)
 {
-	lmtp_clients_stop(server_ctx(srv));
+	struct lmtp_daemon *d = server_ctx(srv);
+	lmtp_clients_stop(d);
+	lmtp_indexer_flush(d->indexer);
 }
 
 static void on_fini(struct server *srv)
@@ -75,6 +79,7 @@ static void on_fini(struct server *srv)
 	if (d == NULL)
 		return;
 	worker_pool_free(&d->pool);
+	lmtp_indexer_free(&d->indexer);
 	lmtp_backend_unref(&d->be);
 	free(d);
 	server_set_ctx(srv, NULL);

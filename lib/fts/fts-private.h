@@ -35,6 +35,9 @@ struct fts {
 	char *path;
 	sqlite3 *db;
 	bool in_txn;
+	bool counted; /* in fts.c's table of open files */
+	/* err->code for a transaction SQLite rolled back itself */
+	const char *rolled_back_code;
 	sqlite3_stmt *stmts[FTS_STMT_COUNT]; /* prepared on first use */
 };
 

@@ -15,14 +15,19 @@
  * PRAGMA user_version is FTS_SCHEMA_VERSION; a file of another version
  * (version 0: the single-table layout) is emptied and rebuilt.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/hash.h"
 #include "core/xmalloc.h"
 #include "fts/fts-private.h"
 
@@ -87,9 +92,16 @@ static int needs_upgrade(sqlite3 *db, int *rc_r)
 
 int fts_sql_error(struct fts *fts, int rc, const char *what, struct error *err)
 {
-	(void)rc;
-	return error_set(err, ERR_TEMP, "full-text index %s: %s: %s", fts->path,
-			 what, sqlite3_errmsg(fts->db));
+	/* A full file system (or a file size limit) is told apart: a batch
+	 * stops at the first one instead of trying every message. */
+	int code = fts->db != NULL ? sqlite3_errcode(fts->db) : rc;
+	int sys = fts->db != NULL ? sqlite3_system_errno(fts->db) : 0;
+	bool full = (rc & 0xff) == SQLITE_FULL || (code & 0xff) == SQLITE_FULL ||
+		    sys == ENOSPC || sys == EDQUOT || sys == EFBIG;
+	return error_set_code(err, ERR_TEMP, full ? FTS_ERR_NOSPACE : NULL,
+			      "full-text index %s: %s: %s", fts->path, what,
+			      fts->db != NULL ? sqlite3_errmsg(fts->db)
+					      : sqlite3_errstr(rc));
 }
 
 /* 64-bit FNV-1a of a unique part: summed per folder (order-free, and a
@@ -167,6 +179,28 @@ static int open_db(struct fts *fts, unsigned busy_ms, struct error *err)
 	return rc;
 }
 
+/*
+ * The index files this process has open, path -> count (as a pointer):
+ * fts_reset() may unlink a file only when no connection of this process
+ * has it (POSIX locks are per process, so its lock probe cannot see
+ * them, and closing its probe fd would drop their locks).
+ */
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct hash *open_files;
+
+static void open_count(const char *path, int delta)
+{
+	pthread_mutex_lock(&open_lock);
+	if (open_files == NULL)
+		open_files = hash_new(HASH_DEFAULT, NULL);
+	intptr_t n = (intptr_t)hash_get(open_files, path) + delta;
+	if (n > 0)
+		hash_put(open_files, path, (void *)n);
+	else
+		hash_del(open_files, path);
+	pthread_mutex_unlock(&open_lock);
+}
+
 static void remove_db_files(const char *path)
 {
 	static const char *const suffixes[] = {"", "-wal", "-shm"};
@@ -182,6 +216,8 @@ struct fts *fts_open(const char *mailbox_path, unsigned busy_ms,
 {
 	struct fts *fts = xcalloc(1, sizeof(*fts));
 	fts->path = xasprintf("%s/%s", mailbox_path, FTS_FILE_NAME);
+	open_count(fts->path, 1);
+	fts->counted = true;
 
 	int rc = open_db(fts, busy_ms, err);
 	if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB) {
@@ -197,6 +233,93 @@ struct fts *fts_open(const char *mailbox_path, unsigned busy_ms,
 	return fts;
 }
 
+/*
+ * Remove the index files when no connection has them open: none of
+ * this process (open_files), and none of another, which would hold a
+ * read lock on the "dead man switch" byte of the -shm file while open
+ * (SQLite's unix VFS: byte 128, (22 + SQLITE_SHM_NLOCK) * 4 + 8).
+ * Holding the write lock on it while unlinking keeps openers out
+ * (SQLITE_BUSY) until the files are gone.  0 when removed.
+ */
+#define SHM_DMS_BYTE 128
+
+static int drop_unused(const char *path)
+{
+	char *shm = xasprintf("%s-shm", path);
+	int ret = -1, fd = -1;
+
+	pthread_mutex_lock(&open_lock);
+	if (open_files != NULL && hash_get(open_files, path) != NULL)
+		goto out;
+	fd = open(shm, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0) {
+		struct flock fl = {.l_type = F_WRLCK,
+				   .l_whence = SEEK_SET,
+				   .l_start = SHM_DMS_BYTE,
+				   .l_len = 1};
+		if (fcntl(fd, F_SETLK, &fl) < 0)
+			goto out; /* open elsewhere */
+	}
+	remove_db_files(path);
+	ret = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	pthread_mutex_unlock(&open_lock);
+	free(shm);
+	return ret;
+}
+
+long long fts_reset(const char *mailbox_path, unsigned busy_ms,
+		    struct error *err)
+{
+	struct fts f = {0};
+	struct stat st;
+	long long before = 0, after = 0;
+
+	f.path = xasprintf("%s/%s", mailbox_path, FTS_FILE_NAME);
+	/* No index, or an empty one (one page): nothing to give back. */
+	if (stat(f.path, &st) < 0 || st.st_size <= 4096) {
+		free(f.path);
+		return 0;
+	}
+	before = (long long)st.st_size;
+	/* Not unlink(): another process may have the file open, and
+	 * SQLite removes "-wal" and "-shm" by name when its last
+	 * connection closes - a new file's, then.  An emptied database
+	 * (one page) under SQLite's own locks is safe for every reader; it
+	 * needs a few pages of WAL, which the guard's reserve holds. */
+	int rc = sqlite3_open_v2(f.path, &f.db,
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+				 NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_busy_timeout(f.db, (int)busy_ms);
+		rc = sqlite3_exec(f.db, "PRAGMA journal_mode=WAL", NULL, NULL,
+				  NULL);
+	}
+	if (rc == SQLITE_OK) {
+		sqlite3_db_config(f.db, SQLITE_DBCONFIG_RESET_DATABASE, 1, 0);
+		rc = sqlite3_exec(f.db, "VACUUM", NULL, NULL, NULL);
+		sqlite3_db_config(f.db, SQLITE_DBCONFIG_RESET_DATABASE, 0, 0);
+	}
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(f.db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL,
+				  NULL, NULL);
+	if (rc != SQLITE_OK)
+		fts_sql_error(&f, rc, "reset", err);
+	sqlite3_close(f.db);
+	if (rc == SQLITE_OK && stat(f.path, &st) == 0)
+		after = (long long)st.st_size;
+	else if (rc != SQLITE_OK && drop_unused(f.path) == 0) {
+		/* The disk is too full for SQLite to write even that:
+		 * nobody had the file open, so it could go. */
+		error_clear(err);
+		rc = SQLITE_OK;
+	}
+	free(f.path);
+	return rc == SQLITE_OK ? before - after : -1;
+}
+
 void fts_close(struct fts **ftsp)
 {
 	struct fts *fts = *ftsp;
@@ -205,6 +328,8 @@ void fts_close(struct fts **ftsp)
 	for (size_t i = 0; i < FTS_STMT_COUNT; i++)
 		sqlite3_finalize(fts->stmts[i]);
 	sqlite3_close(fts->db);
+	if (fts->counted)
+		open_count(fts->path, -1);
 	free(fts->path);
 	free(fts);
 	*ftsp = NULL;
@@ -266,12 +391,19 @@ int fts_begin(struct fts *fts, struct error *err)
 	if (fts_exec(fts, "BEGIN IMMEDIATE", err) < 0)
 		return -1;
 	fts->in_txn = true;
+	fts->rolled_back_code = NULL;
 	return 0;
 }
 
 int fts_commit(struct fts *fts, struct error *err)
 {
 	fts->in_txn = false;
+	/* SQLite ends the transaction itself on some errors (SQLITE_FULL,
+	 * SQLITE_IOERR): nothing of it was kept. */
+	if (sqlite3_get_autocommit(fts->db))
+		return error_set_code(err, ERR_TEMP, fts->rolled_back_code,
+				      "full-text index %s: transaction rolled "
+				      "back", fts->path);
 	if (fts_exec(fts, "COMMIT", err) < 0) {
 		(void)sqlite3_exec(fts->db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
@@ -279,18 +411,43 @@ int fts_commit(struct fts *fts, struct error *err)
 	return 0;
 }
 
-/* Run fn inside a transaction unless the caller holds one already. */
+void fts_rollback(struct fts *fts)
+{
+	fts->in_txn = false;
+	if (!sqlite3_get_autocommit(fts->db))
+		(void)sqlite3_exec(fts->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/*
+ * Run fn inside a transaction unless the caller holds one already; in
+ * the caller's transaction (a batch), fn runs in a savepoint so that a
+ * failing message leaves nothing half-written (a docs row without its
+ * text) while the batch's other messages stay.
+ */
 int fts_in_txn(struct fts *fts, int (*fn)(struct fts *, const void *,
 					  struct error *),
 	       const void *arg, struct error *err)
 {
-	if (fts->in_txn)
-		return fn(fts, arg, err);
+	if (fts->in_txn) {
+		if (fts_exec(fts, "SAVEPOINT fts_doc", err) < 0)
+			return -1;
+		if (fn(fts, arg, err) < 0) {
+			if (err != NULL && err->code != NULL &&
+			    strcmp(err->code, FTS_ERR_NOSPACE) == 0)
+				fts->rolled_back_code = FTS_ERR_NOSPACE;
+			if (!sqlite3_get_autocommit(fts->db))
+				(void)sqlite3_exec(fts->db,
+						   "ROLLBACK TO fts_doc;"
+						   " RELEASE fts_doc",
+						   NULL, NULL, NULL);
+			return -1;
+		}
+		return fts_exec(fts, "RELEASE fts_doc", err);
+	}
 	if (fts_begin(fts, err) < 0)
 		return -1;
 	if (fn(fts, arg, err) < 0) {
-		fts->in_txn = false;
-		(void)sqlite3_exec(fts->db, "ROLLBACK", NULL, NULL, NULL);
+		fts_rollback(fts);
 		return -1;
 	}
 	return fts_commit(fts, err);

@@ -27,8 +27,8 @@
  * Threads: a struct fts is used by one thread at a time (imapd calls it
  * from worker threads, one job per session at a time).  Several processes
  * may write one user's index: SQLite's locking serialises them; a writer
- * waits at most `busy_ms` (fts_open) and then fails with ERR_TEMP, so a
- * delivery is never held up long by indexing.
+ * waits at most `busy_ms` (fts_open) and then fails with ERR_TEMP.
+ * lmtpd indexes after the delivery's reply (fts_batch.h), never in it.
  *
  * Errors: -1 with err (ERR_TEMP for a busy or unwritable database).
  */
@@ -42,6 +42,10 @@
 #include "core/error.h"
 
 #define FTS_FILE_NAME "postern-fts.sqlite"
+
+/* err->code of a write that met a full file system (SQLITE_FULL, ENOSPC,
+ * EDQUOT, EFBIG): the transaction is rolled back, the index unchanged. */
+#define FTS_ERR_NOSPACE "fts_no_space"
 
 struct fts;
 
@@ -82,6 +86,14 @@ struct fts_key {
 struct fts *fts_open(const char *mailbox_path, unsigned busy_ms,
 		     struct error *err);
 void fts_close(struct fts **fts);
+/*
+ * Empty the index of a mailbox in place (the store is short of space:
+ * mail comes first; the catch-up refills it later).  Safe while other
+ * processes have it open.  Returns the bytes given back (0: there was
+ * no index), -1 with err.
+ */
+long long fts_reset(const char *mailbox_path, unsigned busy_ms,
+		    struct error *err);
 
 /* Add or replace one message's text. */
 int fts_add(struct fts *fts, const struct fts_doc *doc, struct error *err);
@@ -107,9 +119,15 @@ int fts_copy(struct fts *fts, const char *folder, const char *unique,
 /*
  * Batching: between fts_begin() and fts_commit() every change is one
  * transaction (a catch-up of thousands of messages, a COPY of many).
+ * Inside it each change runs in a savepoint: one that fails is undone
+ * alone (the batch goes on without it), except when the file system is
+ * full (FTS_ERR_NOSPACE): SQLite may then have rolled back the whole
+ * transaction, and fts_commit() fails with that code; the caller stops.
+ * fts_rollback() abandons the transaction (no error: nothing is kept).
  */
 int fts_begin(struct fts *fts, struct error *err);
 int fts_commit(struct fts *fts, struct error *err);
+void fts_rollback(struct fts *fts);
 
 /*
  * The messages of a folder matching every key (AND).  *uniques_r is a
