@@ -63,6 +63,8 @@ static int smtpd_init(struct server *srv, struct error *err)
 	smtpd.mynetworks = smtpd_mynetworks_open(conf, err);
 	if (smtpd.mynetworks == NULL)
 		return -1;
+	if (smtpd_restrictions_open(&smtpd, conf, err) < 0)
+		return -1;
 	smtpd.workers = worker_pool_new(smtpd.ev, threads > 0 ? threads : 1);
 	smtpd.queue =
 	    submit_client_new(smtpd.ev, conf_str(conf, "queue_socket"));
@@ -109,6 +111,7 @@ static void smtpd_fini(struct server *srv)
 	smtpd_sasl_free(&smtpd.sasl);
 	submit_client_free(&smtpd.queue);
 	net_limit_free(&smtpd.limit);
+	smtpd_restrictions_close(&smtpd);
 	map_free(&smtpd.maps.mailbox_domains);
 	map_free(&smtpd.maps.mailboxes);
 	map_free(&smtpd.maps.aliases);

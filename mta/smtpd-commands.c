@@ -51,33 +51,12 @@ void smtpd_txn_reset(struct smtpd_session *s)
 		    s->helo != NULL ? SMTPD_STATE_HELO : SMTPD_STATE_CONNECTED;
 }
 
-static void cmd_helo(struct smtpd_session *s, const struct smtp_command *cmd,
-		     bool esmtp)
+/* HELO/EHLO accepted: HELO (owned) becomes the session's. */
+static void helo_finish(struct smtpd_session *s, char *helo, bool esmtp)
 {
-	struct smtp_reply r;
-	struct buf *name = buf_new();
-
-	if (smtp_command_parse_helo(cmd->args, cmd->args_len, name, &r) < 0) {
-		if (strcmp(r.enhanced, "5.5.2") != 0) {
-			smtpd_reply_error(s, &r);
-			buf_free(&name);
-			return;
-		}
-		/* Postfix accepts any HELO unless told otherwise; keep the
-		 * name as given (made printable) for the Received header. */
-		buf_reset(name);
-		for (size_t i = 0; i < cmd->args_len && i < 255; i++) {
-			unsigned char c = (unsigned char)cmd->args[i];
-			buf_append_char(name, c > 32 && c < 127 && c != '(' &&
-						      c != ')'
-						  ? (char)c
-						  : '?');
-		}
-	}
 	smtpd_txn_reset(s);
 	free(s->helo);
-	s->helo = buf_steal(name);
-	buf_free(&name);
+	s->helo = helo;
 	s->esmtp = esmtp;
 	s->state = SMTPD_STATE_HELO;
 	if (!esmtp) {
@@ -111,6 +90,65 @@ static void cmd_helo(struct smtpd_session *s, const struct smtp_command *cmd,
 	buf_free(&b);
 }
 
+struct helo_arg {
+	char *name;
+	bool esmtp;
+};
+
+/* smtpd_helo_restrictions at HELO (smtpd_delay_reject = no). */
+static void helo_checked(struct smtpd_session *s, struct smtpd_check_ctx *c,
+			 void *arg)
+{
+	struct helo_arg *a = arg;
+
+	if (s == NULL) {
+		free(a->name);
+	} else if (c->ret < 0) {
+		smtpd_check_log_reject(s, a->esmtp ? "EHLO" : "HELO", c);
+		smtpd_reply_error(s, &c->verdict.reply);
+		free(a->name);
+	} else {
+		helo_finish(s, a->name, a->esmtp);
+	}
+	free(a);
+}
+
+static void cmd_helo(struct smtpd_session *s, const struct smtp_command *cmd,
+		     bool esmtp)
+{
+	struct smtp_reply r;
+	struct buf *name = buf_new();
+
+	if (smtp_command_parse_helo(cmd->args, cmd->args_len, name, &r) < 0) {
+		if (strcmp(r.enhanced, "5.5.2") != 0) {
+			smtpd_reply_error(s, &r);
+			buf_free(&name);
+			return;
+		}
+		/* Postfix accepts any HELO unless told otherwise; keep the
+		 * name as given (made printable) for the Received header. */
+		buf_reset(name);
+		for (size_t i = 0; i < cmd->args_len && i < 255; i++) {
+			unsigned char c = (unsigned char)cmd->args[i];
+			buf_append_char(name, c > 32 && c < 127 && c != '(' &&
+						      c != ')'
+						  ? (char)c
+						  : '?');
+		}
+	}
+	if (smtpd_check_wanted(s, SMTPD_RESTRICT_HELO)) {
+		struct helo_arg *a = xcalloc(1, sizeof(*a));
+		a->esmtp = esmtp;
+		a->name = buf_steal(name);
+		buf_free(&name);
+		smtpd_check_async(s, SMTPD_RESTRICT_BIT(SMTPD_RESTRICT_HELO),
+				  a->name, NULL, helo_checked, a);
+		return;
+	}
+	helo_finish(s, buf_steal(name), esmtp);
+	buf_free(&name);
+}
+
 static void cmd_starttls(struct smtpd_session *s)
 {
 	struct error err;
@@ -139,6 +177,10 @@ static void cmd_starttls(struct smtpd_session *s)
 		smtpd_session_close(s);
 	}
 }
+
+static void mail_checked(struct smtpd_session *s, struct smtpd_check_ctx *c,
+			 void *arg);
+static void mail_finish(struct smtpd_session *s, struct smtpd_txn *t);
 
 static void cmd_mail(struct smtpd_session *s, const struct smtp_command *cmd)
 {
@@ -173,6 +215,44 @@ static void cmd_mail(struct smtpd_session *s, const struct smtp_command *cmd)
 	t->sender = buf_new();
 	address_format(&t->mail.from, t->sender);
 	t->finals = hash_new(HASH_FOLD_CASE, NULL);
+	if (smtpd_check_wanted(s, SMTPD_RESTRICT_SENDER)) {
+		smtpd_check_async(s, SMTPD_RESTRICT_BIT(SMTPD_RESTRICT_SENDER),
+				  s->helo, buf_data(t->sender), mail_checked,
+				  t);
+		return;
+	}
+	mail_finish(s, t);
+}
+
+static void txn_free(struct smtpd_txn *t)
+{
+	smtp_mail_clear(&t->mail);
+	buf_free(&t->sender);
+	hash_free(&t->finals);
+	free(t);
+}
+
+/* smtpd_sender_restrictions at MAIL (smtpd_delay_reject = no). */
+static void mail_checked(struct smtpd_session *s, struct smtpd_check_ctx *c,
+			 void *arg)
+{
+	struct smtpd_txn *t = arg;
+
+	if (s == NULL || s->txn != NULL) {
+		txn_free(t);
+		return;
+	}
+	if (c->ret < 0) {
+		smtpd_check_log_reject(s, "MAIL", c);
+		smtpd_reply_error(s, &c->verdict.reply);
+		txn_free(t);
+		return;
+	}
+	mail_finish(s, t);
+}
+
+static void mail_finish(struct smtpd_session *s, struct smtpd_txn *t)
+{
 	s->txn = t;
 	s->state = SMTPD_STATE_MAIL;
 	smtpd_queue_begin(s);
@@ -199,6 +279,19 @@ void smtpd_command(struct smtpd_session *s, const char *line, size_t len)
 	}
 	if (smtp_command_parse(line, len, &cmd, &r) < 0) {
 		smtpd_reply_error(s, &r);
+		return;
+	}
+	if (s->access_denied && cmd.verb != SMTP_VERB_QUIT) {
+		/* The client restrictions refused it at connect. */
+		smtpd_error(s, 503, "5.7.0", "Error: access denied for %s[%s]",
+			    s->client_name != NULL ? s->client_name : "unknown",
+			    s->peer);
+		return;
+	}
+	if (cmd.verb == SMTP_VERB_VRFY && s->helo == NULL &&
+	    s->smtpd->restrictions != NULL &&
+	    smtpd_restrict_helo_required(s->smtpd->restrictions)) {
+		smtpd_error(s, 503, "5.5.1", "Error: send HELO/EHLO first");
 		return;
 	}
 	switch (cmd.verb) {

@@ -220,6 +220,21 @@ static void begin_message(struct smtpd_session *s, enum smtp_verb verb)
 	data_start(s);
 }
 
+/* smtpd_data_restrictions, at DATA. */
+static void data_checked(struct smtpd_session *s, struct smtpd_check_ctx *c,
+			 void *arg)
+{
+	(void)arg;
+	if (s == NULL || s->txn == NULL)
+		return;
+	if (c->ret < 0) {
+		smtpd_check_log_reject(s, "DATA", c);
+		smtpd_reply_error(s, &c->verdict.reply);
+		return;
+	}
+	begin_message(s, SMTP_VERB_DATA);
+}
+
 void smtpd_cmd_data(struct smtpd_session *s, const struct smtp_command *cmd)
 {
 	if (!message_allowed(s, false))
@@ -228,6 +243,12 @@ void smtpd_cmd_data(struct smtpd_session *s, const struct smtp_command *cmd)
 		log_warn("%s: queue unavailable", smtpd_log_id(s));
 		smtpd_reply(s, 451, "4.3.0", "Error: queue file write error");
 		smtpd_txn_reset(s);
+		return;
+	}
+	if (smtpd_check_wanted(s, SMTPD_RESTRICT_DATA)) {
+		smtpd_check_async(s, SMTPD_RESTRICT_BIT(SMTPD_RESTRICT_DATA),
+				  s->helo, buf_data(s->txn->sender),
+				  data_checked, NULL);
 		return;
 	}
 	begin_message(s, SMTP_VERB_DATA);

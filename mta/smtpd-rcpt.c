@@ -22,6 +22,8 @@ struct rcpt_job {
 	const struct smtpd_maps *maps;
 	struct smtpd_resolve_opts opts;
 	struct smtpd_quota_opts quota;
+	struct smtpd_check_ctx check; /* the restriction lists' inputs */
+	unsigned stages;
 	char *delimiters;
 	char *mail_directory;
 	char *address;
@@ -42,6 +44,7 @@ static void job_free(struct rcpt_job *j)
 	free(j->address);
 	free(j->log_id);
 	free(j->orcpt);
+	smtpd_check_ctx_clear(&j->check);
 	smtpd_finals_free(&j->finals);
 	free(j);
 }
@@ -50,6 +53,14 @@ static void rcpt_work(void *ctx)
 {
 	struct rcpt_job *j = ctx;
 
+	/* Restrictions first (Postfix's smtpd_check_rcpt), then the
+	 * resolution: a recipient they let through may be relayed. */
+	if (j->check.restrictions != NULL &&
+	    smtpd_check_run(&j->check, j->stages) < 0) {
+		j->reply = j->check.verdict.reply;
+		j->ret = -1;
+		return;
+	}
 	j->ret = smtpd_resolve(j->maps, j->address, &j->opts, j->log_id,
 			       j->finals, &j->reply);
 	if (j->ret == 0)
@@ -75,6 +86,7 @@ static void rcpt_done(void *ctx)
 		smtpd_session_release(s);
 		return;
 	}
+	smtpd_check_learn(s, &j->check);
 	if (j->ret < 0) {
 		log_info("NOQUEUE: reject: RCPT from [%s]: %u %s %s; from=<%s> "
 			 "to=<%s> proto=%s helo=<%s>",
@@ -151,7 +163,9 @@ void smtpd_cmd_rcpt(struct smtpd_session *s, const struct smtp_command *cmd)
 	j->opts.delimiters = j->delimiters;
 	j->opts.recursion_limit = s->set->alias_recursion_limit;
 	j->opts.expansion_limit = s->set->alias_expansion_limit;
-	j->opts.relay_ok = smtpd_may_relay(s);
+	/* The relay decision is smtpd_relay_restrictions' (checked in the
+	 * job); without lists (tests), today's rule. */
+	j->opts.relay_ok = s->smtpd->restrictions != NULL || smtpd_may_relay(s);
 	j->mail_directory = xstrdup(s->set->mail_directory);
 	j->quota.db = s->smtpd->db;
 	j->quota.mail_directory = j->mail_directory;
@@ -159,6 +173,18 @@ void smtpd_cmd_rcpt(struct smtpd_session *s, const struct smtp_command *cmd)
 	j->quota.size_hint = t->mail.params.has_size ? t->mail.params.size : 0;
 	j->address = buf_steal(addr);
 	j->log_id = xstrdup(smtpd_log_id(s));
+	if (s->smtpd->restrictions != NULL) {
+		const struct smtpd_restrict *rs = s->smtpd->restrictions;
+		smtpd_check_ctx_init(&j->check, s, s->helo, buf_data(t->sender),
+				     j->address);
+		j->check.in.pipelined = !s->esmtp && buf_len(s->in) > 0;
+		j->stages = SMTPD_RESTRICT_BIT(SMTPD_RESTRICT_RELAY) |
+			    SMTPD_RESTRICT_BIT(SMTPD_RESTRICT_RECIPIENT);
+		if (smtpd_restrict_delay_reject(rs))
+			j->stages |= SMTPD_RESTRICT_BIT(SMTPD_RESTRICT_CLIENT) |
+				     SMTPD_RESTRICT_BIT(SMTPD_RESTRICT_HELO) |
+				     SMTPD_RESTRICT_BIT(SMTPD_RESTRICT_SENDER);
+	}
 	j->finals = array_new();
 	j->notify = rcpt.params.notify;
 	if (rcpt.params.orcpt_type[0] != '\0')

@@ -324,3 +324,23 @@ int smtpd_resolve(const struct smtpd_maps *maps, const char *address,
 	hash_free(&r.finals);
 	return ret;
 }
+
+int smtpd_resolve_is_local(const struct smtpd_maps *maps, const char *address,
+			   const char *delimiters, struct error *err)
+{
+	const char *at = strrchr(address, '@');
+	struct buf *value = buf_new();
+	int ret;
+
+	/* Steps 1 and 4 of the resolution (exact, then catch-all). */
+	ret =
+	    map_lookup_address(maps->aliases, address, delimiters, value, err);
+	if (ret == 0 && at != NULL)
+		ret = map_lookup_domain(maps->mailbox_domains, at + 1, value,
+					err);
+	if (ret == 0 && at != NULL)
+		ret =
+		    map_lookup_domain(maps->alias_domains, at + 1, value, err);
+	buf_free(&value);
+	return ret;
+}

@@ -46,6 +46,7 @@
 #include <stdbool.h>
 
 #include "core/array.h"
+#include "core/error.h"
 #include "smtp/smtp_reply.h"
 
 struct map;
@@ -81,6 +82,14 @@ int smtpd_resolve(const struct smtpd_maps *maps, const char *address,
 		  const struct smtpd_resolve_opts *opts, const char *log_id,
 		  struct array *finals_r, struct smtp_reply *reply_r);
 void smtpd_finals_free(struct array **finals);
+/*
+ * Is ADDRESS a destination of ours (what reject_unauth_destination lets
+ * through): an exact or catch-all virtual alias, or a domain in
+ * virtual_mailbox_domains or virtual_alias_domains.  1 yes, 0 no (a
+ * relay), -1 with err when a lookup failed.
+ */
+int smtpd_resolve_is_local(const struct smtpd_maps *maps, const char *address,
+			   const char *delimiters, struct error *err);
 void smtpd_final_free(struct smtpd_final **final);
 
 #endif

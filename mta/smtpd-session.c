@@ -74,6 +74,9 @@ static void delayed_cb(struct ev *ev, struct smtpd_session *s);
 static void greet(struct smtpd_session *s)
 {
 	s->state = SMTPD_STATE_CONNECTED;
+	/* smtpd_client_restrictions at connect: the check greets. */
+	if (smtpd_check_connect(s))
+		return;
 	smtpd_reply(s, 220, NULL, "%s", s->set->banner);
 }
 
@@ -182,6 +185,7 @@ static void session_free(struct smtpd_session *s)
 	free(s->service);
 	free(s->peer);
 	free(s->helo);
+	free(s->client_name);
 	free(s->auth_user);
 	free(s);
 	smtpd->sessions--;

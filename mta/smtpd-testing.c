@@ -30,6 +30,12 @@ struct smtpd *smtpd_testing_new(struct ev *ev, const struct conf *conf,
 		free(d);
 		return NULL;
 	}
+	if (smtpd_restrictions_open(d, conf, err) < 0) {
+		map_free(&d->mynetworks);
+		smtpd_settings_unref(&d->set);
+		free(d);
+		return NULL;
+	}
 	d->workers = worker_pool_new(ev, 1);
 	d->queue = submit_client_new(ev, conf_str(conf, "queue_socket"));
 	return d;
@@ -44,6 +50,7 @@ void smtpd_testing_free(struct smtpd **dp)
 	*dp = NULL;
 	worker_pool_free(&d->workers);
 	submit_client_free(&d->queue);
+	smtpd_restrictions_close(d);
 	map_free(&d->mynetworks);
 	smtpd_settings_unref(&d->set);
 	free(d);

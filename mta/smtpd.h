@@ -12,19 +12,24 @@
  *   smtpd-rcpt.c       RCPT, its lookup in the worker pool
  *   smtpd-resolve.c    recipient resolution (smtpd-resolve.h)
  *   smtpd-quota.c      refusing full mailboxes at RCPT (smtpd-quota.h)
+ *   smtpd-restrict.c   the smtpd_*_restrictions lists (smtpd-restrict.h,
+ *                      with smtpd-access.c and smtpd-restrict-dns.c)
+ *   smtpd-check.c      the lists in the session: worker jobs, inputs
  *   smtpd-data.c       DATA and BDAT, the Received header, the queue
  *   smtpd-auth.c       AUTH through Cyrus SASL
  *   smtpd-testing.c    a struct smtpd without a server (tests, fuzzing)
  *
- * Everything here runs on the loop thread but the resolver and the SASL
- * steps, which run in the worker pool on copies of their inputs.
+ * Everything here runs on the loop thread but the resolver, the
+ * restriction checks and the SASL steps, which run in the worker pool on
+ * copies of their inputs.
  *
- * Policy: relaying (a foreign RCPT domain) is for $mynetworks and
- * authenticated clients only.  AUTH is offered only over TLS, on every
- * service; the services named in $smtpd_submission_services (default
- * submission, submissions) refuse MAIL before TLS and AUTH (530 5.7.0).
- * smtpd_client_connection_count_limit counts per process (a service may
- * run several), $mynetworks exempt as Postfix's default
+ * Policy: Postfix's restriction lists (smtpd-restrict.h); by default
+ * relaying (a foreign RCPT domain) is for $mynetworks and authenticated
+ * clients only (smtpd_relay_restrictions).  AUTH is offered only over
+ * TLS, on every service; the services named in $smtpd_submission_services
+ * (default submission, submissions) refuse MAIL before TLS and AUTH
+ * (530 5.7.0). smtpd_client_connection_count_limit counts per process (a
+ * service may run several), $mynetworks exempt as Postfix's default
  * smtpd_client_event_limit_exceptions.  A reload (SIGHUP) applies the
  * settings to new sessions; the maps, $mynetworks and the database stay
  * as opened at start-up (worker jobs may be using them).
@@ -49,6 +54,7 @@
 #include "smtp/smtp_reply.h"
 
 #include "smtpd-resolve.h"
+#include "smtpd-restrict.h"
 
 struct db;
 struct ev;
@@ -110,6 +116,8 @@ struct smtpd {
 	struct submit_client *queue;
 	struct net_limit *limit;
 	struct smtpd_sasl *sasl; /* NULL: AUTH not available */
+	struct smtpd_restrict *restrictions;
+	struct dns_resolver *dns; /* NULL unless a restriction asks DNS */
 	/* Sessions alive (dead ones included): the graceful stop waits. */
 	unsigned sessions;
 	struct list_node session_list; /* live sessions (smtpd_session.node) */
@@ -172,7 +180,9 @@ struct smtpd_session {
 	bool limited; /* counted in smtpd->limit */
 	bool esmtp;
 	char *helo;
-	char *auth_user; /* authenticated login, NULL before AUTH */
+	char *auth_user;    /* authenticated login, NULL before AUTH */
+	char *client_name;  /* verified name once looked up ("unknown") */
+	bool access_denied; /* the client restrictions refused at connect */
 	unsigned errors;
 	unsigned auth_failures;
 
@@ -250,6 +260,49 @@ void smtpd_txn_reset(struct smtpd_session *s);
 unsigned smtpd_extensions(const struct smtpd_session *s);
 /* May this session relay to foreign domains? */
 bool smtpd_may_relay(const struct smtpd_session *s);
+
+/* ---- smtpd-check.c: the restriction lists in the session. */
+
+/* Open (and close) d->restrictions and, if they need it, d->dns. */
+int smtpd_restrictions_open(struct smtpd *d, const struct conf *conf,
+			    struct error *err);
+void smtpd_restrictions_close(struct smtpd *d);
+
+/* What one check looks at, copied from the session (for a worker). */
+struct smtpd_check_ctx {
+	struct smtpd_restrict_input in; /* points into the copies below */
+	const struct smtpd_restrict *restrictions;
+	const struct smtpd_maps *maps;
+	char *client_addr, *client_name, *helo, *sender, *recipient;
+	char *sasl_user, *delimiters, *log_id;
+	struct smtpd_verdict verdict;
+	int ret;
+};
+
+void smtpd_check_ctx_init(struct smtpd_check_ctx *c,
+			  const struct smtpd_session *s, const char *helo,
+			  const char *sender, const char *recipient);
+void smtpd_check_ctx_clear(struct smtpd_check_ctx *c);
+/* Evaluate (in a worker): c->ret and c->verdict. */
+int smtpd_check_run(struct smtpd_check_ctx *c, unsigned stages);
+/* On the loop after a check: keep the client name it learnt. */
+void smtpd_check_learn(struct smtpd_session *s, struct smtpd_check_ctx *c);
+/* Log a refusal as Postfix ("NOQUEUE: reject: RCPT from ..."). */
+void smtpd_check_log_reject(const struct smtpd_session *s, const char *cmd,
+			    const struct smtpd_check_ctx *c);
+/* Is the list of STAGE to be checked at its own command now (not empty;
+ * client/helo/sender only with smtpd_delay_reject = no)? */
+bool smtpd_check_wanted(const struct smtpd_session *s,
+			enum smtpd_restrict_stage stage);
+/* Called on the loop with the result (s NULL: the session died). */
+typedef void smtpd_check_done_fn(struct smtpd_session *s,
+				 struct smtpd_check_ctx *c, void *arg);
+/* Run a check in the worker pool; the session reads nothing meanwhile. */
+void smtpd_check_async(struct smtpd_session *s, unsigned stages,
+		       const char *helo, const char *sender,
+		       smtpd_check_done_fn *done, void *arg);
+/* At connect: true if a check runs (it greets or refuses itself). */
+bool smtpd_check_connect(struct smtpd_session *s);
 
 /* ---- smtpd-rcpt.c */
 

@@ -561,3 +561,12 @@ const char *conf_raw(const struct conf *conf, const char *name)
 	struct entry *e = known_entry(conf, name);
 	return e->raw != NULL ? e->raw : e->param->def;
 }
+
+const char *conf_extra(const struct conf *conf, const char *name)
+{
+	const struct entry *e = hash_get(conf->index, name);
+
+	if (e == NULL || e->param != NULL)
+		return NULL;
+	return e->raw;
+}

@@ -97,6 +97,9 @@ int conf_check_value(enum conf_type type, const char *value, struct error *err);
 bool conf_is_set(const struct conf *conf, const char *name);
 /* NAME's value before expansion: as written in main.cf, or the default. */
 const char *conf_raw(const struct conf *conf, const char *name);
+/* A name that is not in the table but was defined (main.cf or -o), as
+ * written, or NULL: Postfix's restriction classes are such names. */
+const char *conf_extra(const struct conf *conf, const char *name);
 
 /*
  * Edit CONFIG_DIR/main.cf like `postconf -e`: each "name=value" replaces

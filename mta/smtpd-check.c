@@ -1,0 +1,223 @@
+/*
+ * smtpd-check.c - the restriction lists (smtpd-restrict.h) in the
+ * session: opening them with the process, a copy of what a check looks
+ * at (workers never touch the session), and the checks that run as
+ * worker jobs outside RCPT: at connect, HELO/EHLO and MAIL while
+ * smtpd_delay_reject is off, and at DATA.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/xmalloc.h"
+#include "dns/dns.h"
+#include "ev/worker.h"
+
+#include "smtpd.h"
+
+int smtpd_restrictions_open(struct smtpd *d, const struct conf *conf,
+			    struct error *err)
+{
+	d->restrictions = smtpd_restrict_new(conf, &d->map_env, err);
+	if (d->restrictions == NULL)
+		return -1;
+	if (smtpd_restrict_uses_dns(d->restrictions)) {
+		/* Blocking lookups from the workers only: no loop. */
+		d->dns = dns_resolver_new(NULL, conf, err);
+		if (d->dns == NULL) {
+			smtpd_restrict_free(&d->restrictions);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void smtpd_restrictions_close(struct smtpd *d)
+{
+	dns_resolver_free(&d->dns);
+	smtpd_restrict_free(&d->restrictions);
+}
+
+static int is_local(void *ctx, const char *address, struct error *err)
+{
+	struct smtpd_check_ctx *c = ctx;
+
+	return smtpd_resolve_is_local(c->maps, address, c->delimiters, err);
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s != NULL ? xstrdup(s) : NULL;
+}
+
+void smtpd_check_ctx_init(struct smtpd_check_ctx *c,
+			  const struct smtpd_session *s, const char *helo,
+			  const char *sender, const char *recipient)
+{
+	memset(c, 0, sizeof(*c));
+	c->restrictions = s->smtpd->restrictions;
+	c->maps = &s->smtpd->maps;
+	c->client_addr = xstrdup(s->peer);
+	c->client_name = dup_or_null(s->client_name);
+	c->helo = dup_or_null(helo);
+	c->sender = dup_or_null(sender);
+	c->recipient = dup_or_null(recipient);
+	c->sasl_user = dup_or_null(s->auth_user);
+	c->delimiters = xstrdup(s->set->recipient_delimiter);
+	c->log_id = xstrdup(smtpd_log_id(s));
+	c->in = (struct smtpd_restrict_input){
+	    .client_addr = c->client_addr,
+	    .client_name = c->client_name,
+	    .helo = c->helo,
+	    .sender = c->sender,
+	    .recipient = c->recipient,
+	    .sasl_user = c->sasl_user,
+	    .in_mynetworks = s->in_mynetworks,
+	    .esmtp = s->esmtp,
+	    .delimiters = c->delimiters,
+	    .is_local = is_local,
+	    .is_local_ctx = c,
+	    .dns = s->smtpd->dns,
+	    .log_id = c->log_id,
+	};
+}
+
+void smtpd_check_ctx_clear(struct smtpd_check_ctx *c)
+{
+	free(c->client_addr);
+	free(c->client_name);
+	free(c->helo);
+	free(c->sender);
+	free(c->recipient);
+	free(c->sasl_user);
+	free(c->delimiters);
+	free(c->log_id);
+	smtpd_verdict_clear(&c->verdict);
+	memset(c, 0, sizeof(*c));
+}
+
+int smtpd_check_run(struct smtpd_check_ctx *c, unsigned stages)
+{
+	c->ret =
+	    smtpd_restrict_check(c->restrictions, stages, &c->in, &c->verdict);
+	return c->ret;
+}
+
+void smtpd_check_learn(struct smtpd_session *s, struct smtpd_check_ctx *c)
+{
+	if (c->verdict.client_name != NULL && s->client_name == NULL) {
+		s->client_name = c->verdict.client_name;
+		c->verdict.client_name = NULL;
+	}
+}
+
+/* ---- Checks as worker jobs. */
+
+struct check_job {
+	struct smtpd_session *s;
+	struct smtpd_check_ctx ctx;
+	unsigned stages;
+	smtpd_check_done_fn *done;
+	void *arg;
+};
+
+static void check_work(void *p)
+{
+	struct check_job *j = p;
+
+	smtpd_check_run(&j->ctx, j->stages);
+}
+
+static void check_done(void *p)
+{
+	struct check_job *j = p;
+	struct smtpd_session *s = j->s;
+	bool dead = s->dead;
+
+	if (!dead) {
+		smtpd_check_learn(s, &j->ctx);
+		j->done(s, &j->ctx, j->arg);
+	} else {
+		j->done(NULL, &j->ctx, j->arg);
+	}
+	smtpd_check_ctx_clear(&j->ctx);
+	free(j);
+	smtpd_session_release(s);
+	if (!dead)
+		smtpd_session_resume(s);
+}
+
+void smtpd_check_async(struct smtpd_session *s, unsigned stages,
+		       const char *helo, const char *sender,
+		       smtpd_check_done_fn *done, void *arg)
+{
+	struct check_job *j = xcalloc(1, sizeof(*j));
+
+	j->s = s;
+	j->stages = stages;
+	j->done = done;
+	j->arg = arg;
+	smtpd_check_ctx_init(&j->ctx, s, helo, sender, NULL);
+	/* DATA must end a pipelined group (RFC 2920 3.1); other commands
+	 * may be pipelined only after EHLO. */
+	j->ctx.in.pipelined =
+	    buf_len(s->in) > 0 &&
+	    (!s->esmtp || (stages & SMTPD_RESTRICT_BIT(SMTPD_RESTRICT_DATA)));
+	s->pending++;
+	smtpd_session_suspend(s);
+	worker_submit(s->smtpd->workers, check_work, check_done, j);
+}
+
+bool smtpd_check_wanted(const struct smtpd_session *s,
+			enum smtpd_restrict_stage stage)
+{
+	const struct smtpd_restrict *r = s->smtpd->restrictions;
+
+	if (r == NULL || smtpd_restrict_is_empty(r, stage))
+		return false;
+	if (stage == SMTPD_RESTRICT_DATA)
+		return true;
+	return !smtpd_restrict_delay_reject(r);
+}
+
+void smtpd_check_log_reject(const struct smtpd_session *s, const char *cmd,
+			    const struct smtpd_check_ctx *c)
+{
+	const struct smtp_reply *r = &c->verdict.reply;
+
+	log_info("NOQUEUE: reject: %s from %s[%s]: %u %s %s; from=<%s> "
+		 "to=<%s> proto=%s helo=<%s>",
+		 cmd, s->client_name != NULL ? s->client_name : "unknown",
+		 s->peer, r->code, r->enhanced, r->text,
+		 c->sender != NULL ? c->sender : "",
+		 c->recipient != NULL ? c->recipient : "",
+		 s->esmtp ? "ESMTP" : "SMTP", c->helo != NULL ? c->helo : "");
+}
+
+/* ---- At connect (smtpd_delay_reject = no). */
+
+static void connect_done(struct smtpd_session *s, struct smtpd_check_ctx *c,
+			 void *arg)
+{
+	(void)arg;
+	if (s == NULL)
+		return;
+	if (c->ret < 0) {
+		smtpd_check_log_reject(s, "CONNECT", c);
+		s->access_denied = true;
+		/* Postfix answers the refusal in place of the greeting and
+		 * then refuses every command but QUIT. */
+		smtpd_reply_error(s, &c->verdict.reply);
+		return;
+	}
+	smtpd_reply(s, 220, NULL, "%s", s->set->banner);
+}
+
+bool smtpd_check_connect(struct smtpd_session *s)
+{
+	if (!smtpd_check_wanted(s, SMTPD_RESTRICT_CLIENT))
+		return false;
+	smtpd_check_async(s, SMTPD_RESTRICT_BIT(SMTPD_RESTRICT_CLIENT), NULL,
+			  NULL, connect_done, NULL);
+	return true;
+}

@@ -1,0 +1,137 @@
+/*
+ * smtpd-restrict-private.h - the parsed lists and the evaluation state
+ * shared by smtpd-restrict.c (lists, simple restrictions),
+ * smtpd-access.c (check_*_access and the access(5) results) and
+ * smtpd-restrict-dns.c (the DNS restrictions).  Not for other files.
+ */
+#ifndef POSTERN_SMTPD_RESTRICT_PRIVATE_H
+#define POSTERN_SMTPD_RESTRICT_PRIVATE_H
+
+#include <stddef.h>
+
+#include "smtpd-restrict.h"
+
+enum rkind {
+	RK_PERMIT,
+	RK_REJECT,
+	RK_DEFER,
+	RK_WARN_IF_REJECT,
+	RK_DEFER_IF_PERMIT,
+	RK_DEFER_IF_REJECT,
+	RK_PERMIT_MYNETWORKS,
+	RK_PERMIT_SASL,
+	RK_REJECT_UNAUTH_DEST,
+	RK_PERMIT_AUTH_DEST,
+	RK_NON_FQDN_HELO,
+	RK_INVALID_HELO,
+	RK_NON_FQDN_SENDER,
+	RK_NON_FQDN_RCPT,
+	RK_CLIENT_ACCESS,
+	RK_HELO_ACCESS,
+	RK_SENDER_ACCESS,
+	RK_RCPT_ACCESS,
+	RK_UNAUTH_PIPELINING,
+	RK_RBL_CLIENT,
+	RK_RHSBL_CLIENT,
+	RK_RHSBL_SENDER,
+	RK_RHSBL_HELO,
+	RK_UNKNOWN_SENDER_DOMAIN,
+	RK_UNKNOWN_RCPT_DOMAIN,
+	RK_UNKNOWN_CLIENT,
+	RK_UNKNOWN_HELO,
+	RK_CLASS,
+};
+
+struct rword {
+	const char *name;
+	enum rkind kind;
+	bool arg; /* takes the next word (a map, a DNS zone) */
+	bool dns; /* needs the resolver */
+};
+
+struct rlist;
+
+struct ritem {
+	enum rkind kind;
+	struct map *map;	 /* check_*_access (borrowed from r->maps) */
+	char *arg;		 /* DNS zone */
+	char *filter;		 /* zone=FILTER: the answer that counts */
+	const struct rlist *cls; /* RK_CLASS */
+};
+
+struct rlist {
+	char *name; /* the parameter or class */
+	struct ritem *items;
+	size_t n;
+};
+
+struct rcodes {
+	unsigned reject_code;
+	unsigned defer_code;
+	unsigned access_map_reject_code;
+	unsigned access_map_defer_code;
+	unsigned relay_domains_reject_code;
+	unsigned maps_rbl_reject_code;
+	unsigned non_fqdn_reject_code;
+	unsigned invalid_hostname_reject_code;
+	unsigned unknown_address_reject_code;
+	unsigned unknown_client_reject_code;
+	unsigned unknown_hostname_reject_code;
+	unsigned unauth_pipelining_reject_code;
+};
+
+struct smtpd_restrict {
+	struct rlist lists[SMTPD_RESTRICT_NSTAGES];
+	struct hash *classes; /* name -> struct rlist * */
+	struct hash *maps;    /* spec -> struct map * (shared) */
+	const struct map_env *env;
+	struct rcodes codes;
+	char *null_key;
+	bool delay_reject;
+	bool helo_required;
+	bool uses_dns;
+};
+
+/* Results of one restriction, as Postfix's SMTPD_CHECK_*. */
+enum { RX_DUNNO = 0, RX_OK = 1, RX_REJECT = 2 };
+
+/* One evaluation. */
+struct rx {
+	const struct smtpd_restrict *r;
+	const struct smtpd_restrict_input *in;
+	struct smtpd_verdict *v;
+	enum smtpd_restrict_stage stage;
+	bool warn;	/* this restriction's rejection only warns */
+	bool warn_next; /* warn_if_reject came */
+	bool defer_if_reject;
+	bool defer_if_permit;
+	struct smtp_reply dip_reply;
+	const char *client_name; /* once known */
+	int client_name_status;	 /* fcrdns outcome: 1, 0, -1 */
+	unsigned depth;		 /* class nesting */
+	char namaddr[600];
+};
+
+/* Reject (or warn, or defer under defer_if_reject): RX_REJECT, or
+ * RX_DUNNO when it only warned.  dsn "x.7.1": x follows the code. */
+int rx_reject(struct rx *e, unsigned code, const char *dsn, const char *fmt,
+	      ...) __attribute__((format(printf, 4, 5)));
+/* Remember a deferral for the end unless something rejects; RX_DUNNO. */
+int rx_defer_if_permit(struct rx *e, unsigned code, const char *dsn,
+		       const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void rx_log_action(struct rx *e, const char *action, const char *name,
+		   const char *rclass, const char *text);
+/* The reply name and class of a stage ("<name>: class rejected"). */
+void rx_stage_name(struct rx *e, enum smtpd_restrict_stage st,
+		   const char **name_r, const char **class_r);
+/* The verified client name ("unknown" if none), looked up once. */
+const char *rx_client_name(struct rx *e);
+int rx_class(struct rx *e, const struct rlist *l);
+
+/* smtpd-access.c */
+int rx_access(struct rx *e, const struct ritem *it);
+/* smtpd-restrict-dns.c */
+int rx_dns(struct rx *e, const struct ritem *it);
+
+#endif
