@@ -9,16 +9,24 @@ set -eu
 run_pkgs="build-essential cmake pkg-config openssl ca-certificates
 libssl-dev libsasl2-dev libsasl2-modules libpq-dev libmariadb-dev libsqlite3-dev sqlite3
 libmicrohttpd-dev libjansson-dev libpcre2-dev liblmdb-dev libsodium-dev
-libcrypt-dev libidn2-dev zlib1g-dev libunbound-dev dns-root-data"
+libcrypt-dev libidn2-dev zlib1g-dev libcurl4-openssl-dev libunbound-dev dns-root-data
+libgumbo-dev"
 test_pkgs="libcmocka-dev clang libclang-rt-14-dev python3 postgresql
 mariadb-server swaks libnet-ssleay-perl libio-socket-ssl-perl curl dovecot-core
-dovecot-imapd dovecot-lmtpd isync neomutt nsd unbound ldnsutils"
+dovecot-imapd dovecot-lmtpd isync neomutt nsd unbound ldnsutils chromium"
 
 bench_pkgs="postfix postfix-sqlite dovecot-core dovecot-lmtpd dovecot-sqlite
 dovecot-imapd wrk"
 
 pkgs=$run_pkgs
 [ "${1:-}" = test ] && pkgs="$run_pkgs $test_pkgs"
+# The browser tests (tests/browser/run.sh) run node and npm: Debian's
+# nodejs and npm unless a node with npm is already installed (a
+# packaged newer node ships npm itself and conflicts with Debian's npm).
+# run.sh then installs playwright-core from package-lock.json (npm ci).
+if [ "${1:-}" = test ] && ! command -v npm >/dev/null 2>&1; then
+	pkgs="$pkgs nodejs npm"
+fi
 [ "${1:-}" = bench ] && pkgs="$run_pkgs $bench_pkgs"
 
 missing=""

@@ -1,0 +1,193 @@
+/*
+ * postern-webmail - the webmail's HTTP service (docs/webmail.md): the
+ * browser UI (webmail/static/, embedded) and its JSON API
+ * (docs/webmail-api.md) over the store, the index and the SQL logins.
+ *
+ * The lifecycle is the server skeleton's; HTTP is libmicrohttpd on the
+ * skeleton's loop (server/http.h); every API request runs in a pool of
+ * $worker_threads threads (wm-http.c).  SIGTERM ends the event streams
+ * so the loop can stop; sessions live in memory and die with the
+ * process.
+ */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "auth/throttle.h"
+#include "conf/conf.h"
+#include "core/fsutil.h"
+#include "core/log.h"
+#include "core/xmalloc.h"
+#include "db/db.h"
+#include "ev/ev.h"
+#include "ev/worker.h"
+#include "store/store.h"
+#include "wm-core.h"
+
+/* How often expired sessions are dropped. */
+#define SWEEP_MS 60000
+
+static void settings_load(struct wm_settings *set, const struct conf *conf)
+{
+	long long v;
+
+	set->session_timeout = conf_time(conf, "webmail_session_timeout");
+	if (set->session_timeout < 1)
+		set->session_timeout = 1800;
+	set->session_lifetime = conf_time(conf, "webmail_session_lifetime");
+	if (set->session_lifetime < 1)
+		set->session_lifetime = 43200;
+	v = conf_size(conf, "webmail_body_limit");
+	set->body_limit = v > 0 ? (size_t)v : 1048576;
+	/* The upload limit belongs to wm-compose.c's parameters. */
+	set->upload_limit = conf_param_find("webmail_upload_limit") != NULL
+				? (size_t)conf_size(conf, "webmail_upload_limit")
+				: 25u << 20;
+	v = conf_int(conf, "webmail_events_per_session");
+	set->events_per_session = v > 0 ? (unsigned)v : 1;
+	set->events_interval_ms =
+	    conf_time(conf, "webmail_events_interval") * 1000;
+	if (set->events_interval_ms < 200)
+		set->events_interval_ms = 1000;
+	set->cookie_secure = conf_bool(conf, "webmail_cookie_secure");
+	set->default_scheme = xstrdup(conf_str(conf, "default_password_scheme"));
+	set->password_upgrade = conf_bool(conf, "password_upgrade");
+	v = conf_time(conf, "auth_throttle_window");
+	set->auth_window = v > 0 ? (unsigned)v : 300;
+}
+
+static int tls_load(const struct conf *conf, struct buf *cert, struct buf *key,
+		    struct error *err)
+{
+	if (fs_read_file(conf_str(conf, "tls_cert_file"), cert, 1 << 20, err) < 0 ||
+	    fs_read_file(conf_str(conf, "tls_key_file"), key, 1 << 20, err) < 0) {
+		error_prefix(err, "webmail_tls");
+		return -1;
+	}
+	return 0;
+}
+
+static void on_sweep(struct ev *ev, struct wm_daemon *d)
+{
+	wm_sessions_sweep(d);
+	EV_TIMER_ADD(ev, SWEEP_MS, on_sweep, d);
+}
+
+static void daemon_free(struct wm_daemon *d)
+{
+	struct ev *ev = server_ev(d->srv);
+
+	EV_TIMER_DEL(ev, on_sweep, d);
+	wm_events_stop(d->events);
+	http_server_free(&d->hs);
+	worker_pool_free(&d->pool);
+	wm_events_free(&d->events);
+	wm_sessions_free(&d->sessions);
+	auth_throttle_free(&d->throttle);
+	auth_throttle_free(&d->throttle_ip);
+	db_close(&d->wm.db);
+	store_free(&d->wm.store);
+	free(d->wm.queue_socket);
+	free(d->mail_dir);
+	free(d->set.default_scheme);
+	explicit_bzero(d->wm.secret, sizeof(d->wm.secret));
+	free(d);
+}
+
+static int on_init(struct server *srv, struct error *err)
+{
+	const struct conf *conf = server_conf(srv);
+	struct wm_daemon *d = xcalloc(1, sizeof(*d));
+	struct ev *ev = server_ev(srv);
+	long long threads = conf_int(conf, "worker_threads");
+	unsigned failures =
+	    (unsigned)conf_int(conf, "auth_throttle_max_failures");
+	struct buf *cert = buf_new(), *key = buf_new();
+	struct store_settings ss = {0};
+	struct error dberr;
+	int rc = -1;
+
+	signal(SIGXFSZ, SIG_IGN);
+	d->srv = srv;
+	d->wm.conf = conf;
+	settings_load(&d->set, conf);
+	if (getrandom(d->wm.secret, sizeof(d->wm.secret), 0) !=
+	    (ssize_t)sizeof(d->wm.secret)) {
+		error_set(err, ERR_TEMP, "getrandom failed");
+		goto out;
+	}
+	/* A database that cannot be opened keeps the daemon up: logins
+	 * answer 503 until it is back (as the admin API does). */
+	d->wm.db = db_open(conf, &dberr);
+	if (d->wm.db == NULL)
+		log_error("database: %s", dberr.msg);
+	d->mail_dir = xstrdup(conf_str(conf, "mail_directory"));
+	ss.root = d->mail_dir;
+	ss.quota_permanent = conf_bool(conf, "quota_exceeded_permanent");
+	d->wm.store = store_new(&ss);
+	d->wm.queue_socket = xstrdup(conf_str(conf, "queue_socket"));
+	d->wm.tls = conf_bool(conf, "webmail_tls");
+	d->pool = worker_pool_new(ev, threads > 0 ? (unsigned)threads : 1);
+	d->sessions = wm_sessions_new();
+	d->throttle = auth_throttle_new(failures, d->set.auth_window);
+	d->throttle_ip = auth_throttle_new(3 * failures, d->set.auth_window);
+	d->events = wm_events_new(d);
+	if (d->wm.tls && tls_load(conf, cert, key, err) < 0)
+		goto out;
+	d->hs = wm_http_start(d, d->wm.tls ? buf_data(cert) : NULL,
+			      d->wm.tls ? buf_data(key) : NULL, err);
+	if (d->hs == NULL)
+		goto out;
+	EV_TIMER_ADD(ev, SWEEP_MS, on_sweep, d);
+	server_set_ctx(srv, d);
+	rc = 0;
+out:
+	buf_free(&cert);
+	if (buf_len(key) > 0)
+		explicit_bzero(buf_mut(key), buf_len(key));
+	buf_free(&key);
+	if (rc < 0)
+		daemon_free(d);
+	return rc;
+}
+
+static void on_accept(struct server *srv, const struct server_conn *conn)
+{
+	struct wm_daemon *d = server_ctx(srv);
+	http_server_accept(d->hs, conn);
+}
+
+static void on_stop(struct server *srv)
+{
+	struct wm_daemon *d = server_ctx(srv);
+
+	if (d == NULL)
+		return;
+	EV_TIMER_DEL(server_ev(srv), on_sweep, d);
+	wm_events_stop(d->events);
+	wm_http_stop(d);
+}
+
+static void on_fini(struct server *srv)
+{
+	struct wm_daemon *d = server_ctx(srv);
+
+	if (d == NULL)
+		return;
+	daemon_free(d);
+	server_set_ctx(srv, NULL);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct server_hooks hooks = {
+	    .name = "webmail",
+	    .default_service = "webmail",
+	    .init = on_init,
+	    .accept = on_accept,
+	    .stop = on_stop,
+	    .fini = on_fini,
+	};
+	return server_main(argc, argv, &hooks);
+}
