@@ -1,7 +1,8 @@
 /*
  * postern-queued - the queue daemon: accepts messages from smtpd on
  * $queue_socket, keeps them in $queue_directory (lib/queue, one owner)
- * and delivers them over LMTP, with retries and bounces.  See queued.h
+ * and delivers them over LMTP (hosted domains) or SMTP, with retries and
+ * bounces.  See queued.h
  * and docs/queue.md.
  */
 #include <stdlib.h>
@@ -37,7 +38,7 @@ static int on_init(struct server *srv, struct error *err)
 		return -1;
 	}
 	qmgr_params_from_conf(&mp, conf);
-	d->m = qmgr_new(server_ev(srv), d->q, &mp);
+	d->m = qmgr_new(server_ev(srv), d->q, &mp, conf);
 	qmgr_params_clear(&mp);
 	server_set_ctx(srv, d);
 	qmgr_resume(d->m);
@@ -63,7 +64,7 @@ static void on_reload(struct server *srv)
 	struct qmgr_params mp;
 
 	qmgr_params_from_conf(&mp, server_conf(srv));
-	qmgr_reload(d->m, &mp);
+	qmgr_reload(d->m, &mp, server_conf(srv));
 	qmgr_params_clear(&mp);
 }
 

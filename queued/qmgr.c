@@ -1,13 +1,19 @@
 /*
  * qmgr - the scheduler of postern-queued (Postfix's qmgr role).
  *
- * Messages wait on a FIFO ready list; at most
- * $lmtp_destination_concurrency_limit are in delivery at once.  A message
- * in delivery is "active" (queue_activate, memory only).  After the
- * attempt every recipient has a status: delivered and failed ones are
- * final, deferred ones get a retry time, and the message is removed (all
- * final) or moved to deferred/.  Every $queue_run_delay the deferred
- * messages whose retry time has come go back on the ready list.
+ * Messages wait on a FIFO ready list; at most $qmgr_message_active_limit
+ * are in delivery at once.  A message in delivery is "active"
+ * (queue_activate, memory only).  Its recipients are grouped by
+ * destination (transport:nexthop, resolve.c), and each group goes to the
+ * destination's pool (deliver.c), which runs at most
+ * $default_destination_concurrency_limit connections
+ * ($lmtp_destination_concurrency_limit for lmtp) and keeps the rest
+ * waiting: a dead destination holds only its own mail.  The error,
+ * discard and retry transports are decided here without a connection.
+ * After the attempt every recipient has a status: delivered and failed
+ * ones are final, deferred ones get a retry time, and the message is
+ * removed (all final) or moved to deferred/.  Every $queue_run_delay the
+ * deferred messages whose retry time has come go back on the ready list.
  *
  * Backoff is Postfix's: the next attempt waits as long as the message
  * has been queued, clamped to [$minimal_backoff_time,
@@ -25,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "conf/conf.h"
 #include "core/array.h"
@@ -34,6 +41,7 @@
 #include "core/str.h"
 #include "core/timeutil.h"
 #include "core/xmalloc.h"
+#include "dns/dns.h"
 #include "ev/ev.h"
 
 #include "queued.h"
@@ -49,13 +57,16 @@ struct qmsg {
 	struct queue_env env;
 	bool hold_after, delete_after; /* control verbs while active */
 	struct array *bounce;	       /* struct bounce_rcpt *, owned */
+	unsigned groups_left;	       /* destinations not yet answered */
 };
 
 struct qmgr {
 	struct ev *ev;
 	struct queue *q;
 	struct qmgr_params p;
-	struct lmtp_pool *pool;
+	struct hash *pools; /* route key -> struct dlv_pool * */
+	struct resolver *resolver;
+	struct dns_resolver *dns;
 	struct list_node ready;
 	struct hash *ready_set; /* id -> struct ready * */
 	struct hash *active;	/* id -> struct qmsg * */
@@ -80,15 +91,26 @@ void qmgr_params_from_conf(struct qmgr_params *p, const struct conf *conf)
 	p->max_lifetime_ms = conf_time(conf, "maximal_queue_lifetime") * 1000;
 	p->bounce_lifetime_ms = conf_time(conf, "bounce_queue_lifetime") * 1000;
 	p->concurrency = conc < 1 ? 1 : conc > 1000 ? 1000 : (unsigned)conc;
+	conc = conf_int(conf, "default_destination_concurrency_limit");
+	p->smtp_concurrency = conc < 1	    ? 1
+			      : conc > 1000 ? 1000
+					    : (unsigned)conc;
+	conc = conf_int(conf, "qmgr_message_active_limit");
+	p->active_limit = conc < 1 ? 1 : (unsigned)conc;
+	p->connect_timeout_ms = conf_time(conf, "smtp_connect_timeout") * 1000;
+	conc = conf_int(conf, "smtp_tcp_port");
+	p->smtp_port = conc < 1 || conc > 65535 ? 25 : (unsigned)conc;
 	p->lmtp_target = xstrdup(conf_str(conf, "lmtp_delivery_target"));
 	p->myhostname = xstrdup(conf_str(conf, "myhostname"));
+	p->helo_name = xstrdup(conf_str(conf, "smtp_helo_name"));
 }
 
 void qmgr_params_clear(struct qmgr_params *p)
 {
 	free(p->lmtp_target);
 	free(p->myhostname);
-	p->lmtp_target = p->myhostname = NULL;
+	free(p->helo_name);
+	p->lmtp_target = p->myhostname = p->helo_name = NULL;
 }
 
 static void params_copy(struct qmgr_params *dst, const struct qmgr_params *src)
@@ -96,17 +118,51 @@ static void params_copy(struct qmgr_params *dst, const struct qmgr_params *src)
 	*dst = *src;
 	dst->lmtp_target = xstrdup(src->lmtp_target);
 	dst->myhostname = xstrdup(src->myhostname);
+	dst->helo_name = xstrdup(src->helo_name);
+}
+
+static void pool_free_cb(void *pool)
+{
+	dlv_pool_free((struct dlv_pool **)&pool);
+}
+
+/* The pool of a destination, made at its first use. */
+static struct dlv_pool *pool_get(struct qmgr *m, const struct route *route)
+{
+	struct dlv_pool *pool = hash_get(m->pools, route->key);
+	struct dlv_params dp;
+
+	if (pool != NULL)
+		return pool;
+	dp.myhostname =
+	    route->kind == TR_SMTP ? m->p.helo_name : m->p.myhostname;
+	dp.concurrency =
+	    route->kind == TR_SMTP ? m->p.smtp_concurrency : m->p.concurrency;
+	dp.connect_timeout_ms = m->p.connect_timeout_ms;
+	dp.default_port = m->p.smtp_port;
+	pool = dlv_pool_new(m->ev, m->dns, route, &dp);
+	hash_put(m->pools, route->key, pool);
+	return pool;
 }
 
 struct qmgr *qmgr_new(struct ev *ev, struct queue *q,
-		      const struct qmgr_params *params)
+		      const struct qmgr_params *params, const struct conf *conf)
 {
 	struct qmgr *m = xcalloc(1, sizeof(*m));
+	struct error err;
 
 	m->ev = ev;
 	m->q = q;
 	params_copy(&m->p, params);
-	m->pool = lmtp_pool_new(ev, m->p.lmtp_target, m->p.myhostname);
+	m->pools = hash_new(HASH_DEFAULT, pool_free_cb);
+	/* For the order of equal-preference MX hosts only. */
+	srandom((unsigned)time_wall_ms() ^ (unsigned)getpid());
+	m->resolver = resolver_new(conf);
+	/* Without DNS, mail to hosted domains and numeric next hops still
+	 * flows; MX deliveries defer. */
+	m->dns = dns_resolver_new(ev, conf, &err);
+	if (m->dns == NULL)
+		log_error("smtp delivery: DNS resolver: %s", err.msg);
 	list_init(&m->ready);
 	m->ready_set = hash_new(HASH_DEFAULT, NULL);
 	m->active = hash_new(HASH_DEFAULT, NULL);
@@ -134,25 +190,24 @@ void qmgr_free(struct qmgr **mp)
 	hash_free(&m->ready_set);
 	hash_free(&m->active);
 	hash_free(&m->moving);
-	lmtp_pool_free(&m->pool);
+	hash_free(&m->pools);
+	resolver_free(&m->resolver);
+	dns_resolver_free(&m->dns);
 	qmgr_params_clear(&m->p);
 	free(m);
 	*mp = NULL;
 }
 
-void qmgr_reload(struct qmgr *m, const struct qmgr_params *params)
+void qmgr_reload(struct qmgr *m, const struct qmgr_params *params,
+		 const struct conf *conf)
 {
-	bool target_changed = strcmp(m->p.lmtp_target, params->lmtp_target) ||
-			      strcmp(m->p.myhostname, params->myhostname);
-
 	qmgr_params_clear(&m->p);
 	params_copy(&m->p, params);
-	/* Idle connections go with the old pool; busy ones finish. */
-	if (m->pool != NULL && target_changed && lmtp_pool_busy(m->pool) == 0) {
-		lmtp_pool_free(&m->pool);
-		m->pool =
-		    lmtp_pool_new(m->ev, m->p.lmtp_target, m->p.myhostname);
-	}
+	/* New maps; idle pools go (busy ones finish, and new parameters
+	 * reach them when they are next made). */
+	resolver_free(&m->resolver);
+	m->resolver = resolver_new(conf);
+	ev_defer(m->ev, close_pool, m);
 }
 
 struct queue *qmgr_queue(struct qmgr *m)
@@ -167,6 +222,13 @@ void qmgr_stop(struct qmgr *m)
 	m->stopping = true;
 	ev_timer_del(m->ev, scan_timer, m);
 	ev_defer_cancel(m->ev, run_ready, m);
+	{
+		struct hash_iter it = {0};
+		const char *key;
+		void *pool;
+		while (hash_next(m->pools, &it, &key, &pool))
+			dlv_pool_stop(pool);
+	}
 	LIST_FOREACH(n, tmp, &m->ready)
 	{
 		struct ready *r = LIST_ENTRY(n, struct ready, node);
@@ -229,14 +291,28 @@ static bool is_bounce(const struct queue_env *env)
 	return env->sender[0] == '\0';
 }
 
-/* After SIGTERM: idle LMTP connections would keep the loop alive.  Run
- * deferred, never from inside an LMTP callback. */
+/* After SIGTERM (idle connections would keep the loop alive) and a
+ * reload: free the pools with nothing to do.  Run deferred, never from
+ * inside a delivery callback. */
+static void free_pools(struct qmgr *m, bool with_idle_conns)
+{
+	struct array *idle = array_new();
+	struct hash_iter it = {0};
+	const char *key;
+	void *pool;
+
+	while (hash_next(m->pools, &it, &key, &pool))
+		if (with_idle_conns ? dlv_pool_busy(pool) == 0
+				    : dlv_pool_unused(pool))
+			array_push(idle, xstrdup(key));
+	for (size_t i = 0; i < array_len(idle); i++)
+		hash_del(m->pools, array_get(idle, i));
+	array_free_with(&idle, free);
+}
+
 static void close_pool(struct ev *ev, void *ctx)
 {
-	struct qmgr *m = ctx;
-
-	if (m->pool != NULL && lmtp_pool_busy(m->pool) == 0)
-		lmtp_pool_free(&m->pool);
+	free_pools(ctx, true);
 }
 
 /* ---- After the attempt. */
@@ -384,7 +460,9 @@ static void log_delivery(const struct qmsg *qm, const struct queue_rcpt *r,
 		 dsn, status, reply);
 }
 
-static void on_delivered(void *ctx, const struct lmtp_result *res, size_t n,
+static void msg_answered(struct qmsg *qm);
+
+static void on_delivered(void *ctx, const struct dlv_result *res, size_t n,
 			 const char *relay)
 {
 	struct qmsg *qm = ctx;
@@ -403,11 +481,11 @@ static void on_delivered(void *ctx, const struct lmtp_result *res, size_t n,
 		const char *status;
 
 		switch (res[i].result) {
-		case LMTP_OK:
+		case DLV_OK:
 			st = QUEUE_RCPT_DELIVERED;
 			status = "sent";
 			break;
-		case LMTP_PERM:
+		case DLV_PERM:
 			st = QUEUE_RCPT_FAILED;
 			status = "bounced";
 			break;
@@ -426,6 +504,13 @@ static void on_delivered(void *ctx, const struct lmtp_result *res, size_t n,
 		if (st == QUEUE_RCPT_FAILED)
 			fail_rcpt(qm, k, res[i].dsn, res[i].reply);
 	}
+	if (--qm->groups_left == 0)
+		msg_answered(qm);
+}
+
+/* Every destination has answered: bounce what failed, then end. */
+static void msg_answered(struct qmsg *qm)
+{
 	if (array_len(qm->bounce) == 0) {
 		msg_end(qm);
 	} else if (is_bounce(&qm->env)) {
@@ -439,11 +524,71 @@ static void on_delivered(void *ctx, const struct lmtp_result *res, size_t n,
 	}
 }
 
+/* The error, discard and retry transports: decided without a
+ * connection, answered on the next loop iteration like a delivery. */
+struct local_job {
+	struct qmsg *qm;
+	struct dlv_result *res;
+	size_t n;
+};
+
+static void local_job_run(struct ev *ev, void *ctx)
+{
+	struct local_job *lj = ctx;
+
+	on_delivered(lj->qm, lj->res, lj->n, "none");
+	free(lj->res);
+	free(lj);
+}
+
+static void local_deliver(struct qmgr *m, struct qmsg *qm,
+			  const struct route *route, const size_t *idx,
+			  size_t n)
+{
+	struct local_job *lj = xcalloc(1, sizeof(*lj));
+	const char *text = route->nexthop;
+	char dsn[16];
+	size_t dl = strspn(text, "0123456789.");
+
+	/* Postfix's error(8): a text starting "5.1.1 " gives that code. */
+	if (dl >= 5 && dl < sizeof(dsn) && text[dl] == ' ' &&
+	    text[0] == (route->kind == TR_ERROR ? '5' : '4')) {
+		memcpy(dsn, text, dl);
+		dsn[dl] = '\0';
+		text += dl + 1;
+	} else {
+		snprintf(dsn, sizeof(dsn), "%s",
+			 route->kind == TR_ERROR   ? "5.0.0"
+			 : route->kind == TR_RETRY ? "4.0.0"
+						   : "2.0.0");
+	}
+	lj->qm = qm;
+	lj->n = n;
+	lj->res = xcalloc(n, sizeof(*lj->res));
+	for (size_t i = 0; i < n; i++) {
+		struct dlv_result *r = &lj->res[i];
+		r->rcpt = idx[i];
+		r->result = route->kind == TR_ERROR   ? DLV_PERM
+			    : route->kind == TR_RETRY ? DLV_TEMP
+						      : DLV_OK;
+		str_copy(r->dsn, dsn, sizeof(r->dsn));
+		str_copy(r->reply, text, sizeof(r->reply));
+	}
+	ev_defer(m->ev, local_job_run, lj);
+}
+
+struct group {
+	struct route route;
+	size_t *idx;
+	size_t n;
+};
+
 static void start_msg(struct qmgr *m, const char *id)
 {
 	struct qmsg *qm = xcalloc(1, sizeof(*qm));
 	struct error err;
-	size_t *idx, n = 0;
+	struct group *groups;
+	size_t ngroups = 0, n = 0;
 
 	qm->m = m;
 	if (queue_env_get(m->q, id, &qm->env) != 1 ||
@@ -455,17 +600,43 @@ static void start_msg(struct qmgr *m, const char *id)
 	}
 	qm->bounce = array_new();
 	hash_put(m->active, qm->env.id, qm);
-	idx = xcalloc(qm->env.nrcpts + 1, sizeof(*idx));
+	/* Group the undecided recipients by destination. */
+	groups = xcalloc(qm->env.nrcpts + 1, sizeof(*groups));
 	for (size_t i = 0; i < qm->env.nrcpts; i++) {
 		enum queue_rcpt_status st = qm->env.rcpts[i].status;
-		if (st == QUEUE_RCPT_PENDING || st == QUEUE_RCPT_DEFERRED)
-			idx[n++] = i;
+		struct route route;
+		size_t g;
+
+		if (st != QUEUE_RCPT_PENDING && st != QUEUE_RCPT_DEFERRED)
+			continue;
+		n++;
+		resolver_route(m->resolver, qm->env.rcpts[i].addr, &route);
+		for (g = 0; g < ngroups; g++)
+			if (strcmp(groups[g].route.key, route.key) == 0)
+				break;
+		if (g == ngroups) {
+			groups[g].route = route;
+			groups[g].idx =
+			    xcalloc(qm->env.nrcpts, sizeof(*groups[g].idx));
+			ngroups++;
+		}
+		groups[g].idx[groups[g].n++] = i;
 	}
+	qm->groups_left = (unsigned)ngroups;
 	if (n == 0)
 		msg_end(qm); /* everything was decided before a restart */
-	else
-		lmtp_deliver(m->pool, m->q, &qm->env, idx, n, on_delivered, qm);
-	free(idx);
+	for (size_t g = 0; g < ngroups; g++) {
+		const struct route *r = &groups[g].route;
+
+		if (r->kind == TR_SMTP || r->kind == TR_LMTP)
+			dlv_deliver(pool_get(m, r), m->q, &qm->env,
+				    groups[g].idx, groups[g].n, on_delivered,
+				    qm);
+		else
+			local_deliver(m, qm, r, groups[g].idx, groups[g].n);
+		free(groups[g].idx);
+	}
+	free(groups);
 }
 
 static void run_ready(struct ev *ev, void *ctx)
@@ -474,7 +645,7 @@ static void run_ready(struct ev *ev, void *ctx)
 
 	m->kicked = false;
 	while (!m->stopping && !list_empty(&m->ready) &&
-	       lmtp_pool_busy(m->pool) < m->p.concurrency) {
+	       hash_count(m->active) < m->p.active_limit) {
 		struct ready *r =
 		    LIST_ENTRY(list_first(&m->ready), struct ready, node);
 		char id[QUEUE_ID_MAX];
@@ -551,6 +722,8 @@ static void scan_timer(struct ev *ev, void *ctx)
 
 	if (m->stopping)
 		return;
+	/* One pool per destination ever used: drop the forgotten ones. */
+	free_pools(m, false);
 	scan(m, false);
 	ev_timer_add(m->ev, m->p.run_delay_ms, scan_timer, m);
 }

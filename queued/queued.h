@@ -10,7 +10,9 @@
  *              control request (protocol in queue/submit.h)
  *   qmgr.c     the scheduler: ready list, retry scans, backoff, expiry,
  *              the control verbs
- *   deliver.c  the LMTP client (connection reuse, one reply per rcpt)
+ *   resolve.c  transport and next hop per recipient (trivial-rewrite)
+ *   deliver.c  the SMTP and LMTP client (connection cache per next hop,
+ *              MX hosts in preference order, one reply per rcpt in LMTP)
  *   bounce.c   RFC 3464 delivery status notifications
  *
  * Everything runs on the loop thread; the queue's fsyncs run on its
@@ -29,27 +31,34 @@
 struct ev;
 struct conf;
 struct qmgr;
-struct lmtp_pool;
 
 /* The knobs of the scheduler, from the configuration. */
 struct qmgr_params {
 	int64_t min_backoff_ms, max_backoff_ms;
 	int64_t run_delay_ms;
 	int64_t max_lifetime_ms, bounce_lifetime_ms;
-	unsigned concurrency; /* LMTP deliveries at once */
-	char *lmtp_target;    /* "unix:/path" or "host:port" */
+	unsigned concurrency;	   /* LMTP deliveries at once */
+	unsigned smtp_concurrency; /* per smtp destination */
+	unsigned active_limit;	   /* messages in delivery at once */
+	int64_t connect_timeout_ms;
+	unsigned smtp_port;
+	char *lmtp_target; /* "unix:/path" or "host:port" */
 	char *myhostname;
+	char *helo_name;
 };
 void qmgr_params_from_conf(struct qmgr_params *p, const struct conf *conf);
 void qmgr_params_clear(struct qmgr_params *p);
 
 /* ---- qmgr.c */
 
+/* conf: the maps of resolve.c and the DNS resolver. */
 struct qmgr *qmgr_new(struct ev *ev, struct queue *q,
-		      const struct qmgr_params *params);
+		      const struct qmgr_params *params,
+		      const struct conf *conf);
 void qmgr_free(struct qmgr **m);
 /* Replace the parameters (SIGHUP). */
-void qmgr_reload(struct qmgr *m, const struct qmgr_params *params);
+void qmgr_reload(struct qmgr *m, const struct qmgr_params *params,
+		 const struct conf *conf);
 /* Resume every message on disk (start-up). */
 void qmgr_resume(struct qmgr *m);
 /* A message was just committed: schedule it. */
@@ -68,33 +77,79 @@ typedef void qmgr_control_fn(void *ctx, const struct error *err,
 void qmgr_control(struct qmgr *m, const char *request, qmgr_control_fn *done,
 		  void *ctx);
 
-/* ---- deliver.c: one LMTP transaction for a message. */
+/* ---- resolve.c: transport and next hop of a recipient (trivial-rewrite). */
 
-enum lmtp_rcpt_result { LMTP_OK, LMTP_TEMP, LMTP_PERM };
+enum transport_kind { TR_LMTP, TR_SMTP, TR_ERROR, TR_DISCARD, TR_RETRY };
 
-struct lmtp_result {
+struct route {
+	enum transport_kind kind;
+	char nexthop[256]; /* smtp: "[host]:port", "host[:port]" (MX);
+			    * lmtp: "unix:/path", "host:port";
+			    * error/retry/discard: the text */
+	char key[264];	   /* "transport:nexthop": the destination */
+};
+
+struct resolver;
+
+/* Maps are opened here (a broken one makes its lookups defer). */
+struct resolver *resolver_new(const struct conf *conf);
+void resolver_free(struct resolver **r);
+/* Always fills out; a failed lookup gives TR_RETRY. */
+void resolver_route(struct resolver *r, const char *rcpt, struct route *out);
+/* Parse "transport:nexthop" (empty nexthop: domain for smtp, lmtp_target
+ * for lmtp); -1 for an unknown transport. */
+int resolver_parse(const char *value, const char *domain,
+		   const char *lmtp_target, struct route *out);
+
+/* ---- deliver.c: the SMTP/LMTP client, one pool per destination. */
+
+enum dlv_rcpt_result { DLV_OK, DLV_TEMP, DLV_PERM };
+
+struct dlv_result {
 	size_t rcpt; /* index in the envelope */
-	enum lmtp_rcpt_result result;
+	enum dlv_rcpt_result result;
 	char dsn[16];	 /* "2.0.0" */
 	char reply[512]; /* the server's reply, one line */
 };
 
-/* results[i] for each attempted recipient; nresults of them. */
-typedef void lmtp_done_fn(void *ctx, const struct lmtp_result *results,
-			  size_t nresults, const char *relay);
+/* results[i] for each attempted recipient; nresults of them.  relay is
+ * Postfix's "host[addr]:port" (or "lmtp[path]"). */
+typedef void dlv_done_fn(void *ctx, const struct dlv_result *results,
+			 size_t nresults, const char *relay);
 
-struct lmtp_pool *lmtp_pool_new(struct ev *ev, const char *target,
-				const char *myhostname);
-void lmtp_pool_free(struct lmtp_pool **pool);
-/* Connections at work now (for the concurrency limit). */
-unsigned lmtp_pool_busy(const struct lmtp_pool *pool);
+struct dns_resolver;
+
+struct dlv_params {
+	const char *myhostname;	    /* EHLO/LHLO name ($smtp_helo_name) */
+	unsigned concurrency;	    /* connections at once */
+	int64_t connect_timeout_ms; /* $smtp_connect_timeout */
+	unsigned default_port;	    /* $smtp_tcp_port for smtp */
+};
+
+struct dlv_pool;
+
+/*
+ * A destination: protocol and next hop (struct route, TR_SMTP or TR_LMTP),
+ * with its connection cache, host list (MX, A records; cached a minute)
+ * and concurrency limit.  dns may be NULL (lmtp, numeric smtp hops).
+ */
+struct dlv_pool *dlv_pool_new(struct ev *ev, struct dns_resolver *dns,
+			      const struct route *route,
+			      const struct dlv_params *params);
+void dlv_pool_free(struct dlv_pool **pool);
+/* Jobs started or waiting (0: the pool may be freed). */
+unsigned dlv_pool_busy(const struct dlv_pool *pool);
+/* Not busy and no connection open (cached ones included). */
+bool dlv_pool_unused(const struct dlv_pool *pool);
+/* Jobs waiting for a connection slot get a temporary failure (SIGTERM). */
+void dlv_pool_stop(struct dlv_pool *pool);
 /*
  * Deliver the body of env (read from q) to the recipients listed in
  * rcpts[0..n).  done runs exactly once, never from inside the call.
  */
-void lmtp_deliver(struct lmtp_pool *pool, struct queue *q,
-		  const struct queue_env *env, const size_t *rcpts, size_t n,
-		  lmtp_done_fn *done, void *ctx);
+void dlv_deliver(struct dlv_pool *pool, struct queue *q,
+		 const struct queue_env *env, const size_t *rcpts, size_t n,
+		 dlv_done_fn *done, void *ctx);
 
 /* ---- bounce.c */
 

@@ -230,6 +230,8 @@ class QueueBase(unittest.TestCase):
                     "queue_run_delay = 1s\n"
                     "minimal_backoff_time = 1s\n"
                     "maximal_backoff_time = 2s\n"
+                    # No database here: every domain is hosted (LMTP).
+                    "virtual_mailbox_domains = static:hosted\n"
                     "lmtp_delivery_target = unix:%s\n" % self.lmtp_path
                     + self.extra_conf)
         with open(os.path.join(self.dir, "services.cf"), "w") as f:
