@@ -91,7 +91,7 @@ void imapd_write_flags(struct buf *out, const struct mindex_folder *f,
 		buf_append_str(out, "\\Seen ");
 	if (m->flags & STORE_FLAG_DRAFT)
 		buf_append_str(out, "\\Draft ");
-	if (m->recent)
+	if (mindex_uid_recent(f, m->uid))
 		buf_append_str(out, "\\Recent ");
 	for (unsigned i = 0; i < MINDEX_KEYWORDS_MAX; i++) {
 		const char *kw;

@@ -82,7 +82,7 @@ static unsigned op_flags(void *p)
 		r |= IMAP_MSG_DELETED;
 	if (m->flags & STORE_FLAG_DRAFT)
 		r |= IMAP_MSG_DRAFT;
-	if (m->recent)
+	if (mindex_uid_recent(sm->f, m->uid))
 		r |= IMAP_MSG_RECENT;
 	return r;
 }

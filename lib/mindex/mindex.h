@@ -21,11 +21,24 @@
  * changes the folder's view: mindex_folder_sync, mindex_store_flags,
  * mindex_expunge (a sync may renumber) or close.
  *
+ * Shared state: the handles of one folder in one process share one
+ * message table (docs/index.md, "Shared state"); a handle holds only
+ * what its session was told (a reference to the table as it was then,
+ * its \Recent UIDs, and while needed the messages others expunged that
+ * it has not reported yet).  The disk is checked once for all of them,
+ * and STORE, EXPUNGE, APPEND and COPY by one handle reach the others at
+ * their next sync without any listing.
+ *
  * Threads: one user/folder handle is used by one thread at a time;
- * different handles may be used concurrently from several threads and
- * processes (Dovecot included).  No SQLite connection is held while idle:
- * each operation opens the database (or takes a handle from a small
- * per-process pool) and gives it back.
+ * different handles (on the same folder too) may be used concurrently
+ * from several threads and processes (Dovecot included).  The shared
+ * table has a mutex, taken by every call that syncs or changes a folder;
+ * between those calls a handle's view is immutable (copy-on-write), so
+ * everything a command reads through mindex_msg() is consistent for as
+ * long as the command makes no such call, and reading takes no lock.
+ * No SQLite connection is held while idle: each operation opens the
+ * database (or takes a handle from a small per-process pool) and gives
+ * it back.
  *
  * Errors: -1 with err.  ERR_TEMP for file system/database trouble,
  * ERR_PERM for what will not work; err->code tells imapd which IMAP
@@ -182,7 +195,9 @@ struct mindex_msg {
 	uint64_t modseq;
 	uint64_t size;	/* S=: bytes in the file (LF line ends) */
 	uint64_t vsize; /* W=: RFC822.SIZE (CRLF) */
-	bool recent;	/* \Recent for this session */
+	/* Always false: entries are shared by the sessions of a process
+	 * and \Recent is per session; use mindex_msg_recent(). */
+	bool recent;
 	/* Expunged by another session (or by mindex_expunge) but still in
 	 * this view because the last sync did not allow expunges; such a
 	 * message has its last known flags and cannot be opened. */
@@ -235,6 +250,10 @@ uint32_t mindex_folder_recent(const struct mindex_folder *f);
 /* Message by sequence number 1..count; NULL outside. */
 const struct mindex_msg *mindex_msg(const struct mindex_folder *f,
 				    uint32_t seq);
+/* \Recent for this session (RFC 3501 2.3.2), by sequence number or
+ * by UID. */
+bool mindex_msg_recent(const struct mindex_folder *f, uint32_t seq);
+bool mindex_uid_recent(const struct mindex_folder *f, uint32_t uid);
 /* Sequence number of a UID, 0 when not in the view (binary search). */
 uint32_t mindex_seq_of_uid(const struct mindex_folder *f, uint32_t uid);
 /* First sequence number whose UID >= uid (count + 1 when none). */
@@ -262,6 +281,26 @@ const char *mindex_keyword_name(const struct mindex_folder *f, unsigned i);
  */
 int mindex_keyword_lookup(struct mindex_folder *f, const char *name,
 			  bool create, struct error *err);
+
+/*
+ * Bytes of message table this handle holds of its own (0 when its view
+ * is the shared table itself): a private view while expunges are
+ * pending, or copied chunks right after its own STORE until its next
+ * sync.
+ */
+size_t mindex_folder_private_bytes(const struct mindex_folder *f);
+
+/* Per-process counters (tests, benchmarks): first loads of a folder's
+ * table (all of its SQLite rows), full scans (uidlist, numbering) and
+ * cheap listings compared with the table. */
+struct mindex_stats {
+	unsigned long long loads, full_scans, fast_scans;
+};
+void mindex_stats_get(struct mindex_stats *st);
+/* A folder's shared state outlives its last handle for a while (a few
+ * per process, minutes), so the next open of it is cheap; this frees
+ * those nobody uses now (tests; memory). */
+void mindex_forget_idle(void);
 
 /* ------------------------------------------------------------------ */
 /* Sync: what changed on disk since the last sync of this handle.       */
@@ -302,7 +341,10 @@ struct mindex_sync_result {
  * -1 with MINDEX_ERR_UIDVALIDITY when the folder's uidlist was recreated
  * under the view, MINDEX_ERR_NOTFOUND when the folder was deleted or
  * renamed away by another session (imapd: BYE / leave the selected
- * state).  The cheap path (nothing changed) costs four stat() calls.
+ * state).  The cheap path (nothing changed) costs four stat() calls,
+ * or none when another handle of the process checked the folder after
+ * this call began.  Changes made by other handles of the same process
+ * are taken from the shared table without reading the disk.
  */
 int mindex_folder_sync(struct mindex_folder *f, unsigned sync_flags,
 		       struct mindex_sync_result *r, struct error *err);

@@ -23,105 +23,48 @@
 
 /* ---- flags ---- */
 
-int folder_db_update_msgs(struct mindex_folder *f, const uint32_t *seqs,
-			  size_t n, struct error *err)
-{
-	if (n == 0)
-		return 0;
-	sqlite3 *db = mindex_db_open(f->u, err);
-	if (db == NULL)
-		return -1;
-	int ret = -1, rc;
-	sqlite3_stmt *sel = NULL, *up = NULL;
-	int64_t id;
-	uint64_t hms, log_start;
-	uint32_t recent_uid;
-	if (mindex_db_exec(db, "BEGIN IMMEDIATE", err) < 0 ||
-	    mindex_db_folder(db, f->name, f->uidvalidity, &id, &hms, &log_start,
-			     &recent_uid, err) < 0)
-		goto out;
-	if ((rc = sqlite3_prepare_v2(db,
-				     "SELECT modseq, flags, keywords FROM msgs"
-				     " WHERE folder = ? AND uid = ?",
-				     -1, &sel, NULL)) != SQLITE_OK ||
-	    (rc = sqlite3_prepare_v2(db,
-				     "INSERT OR REPLACE INTO msgs(folder, uid,"
-				     " modseq, flags, keywords)"
-				     " VALUES (?, ?, ?, ?, ?)",
-				     -1, &up, NULL)) != SQLITE_OK) {
-		mindex_db_error(db, rc, "prepare", err);
-		goto out;
-	}
-	uint64_t bump = hms + 1;
-	bool used = false;
-	for (size_t i = 0; i < n; i++) {
-		struct mindex_msg *m = &f->msgs[seqs[i] - 1];
-		sqlite3_reset(sel);
-		sqlite3_bind_int64(sel, 1, id);
-		sqlite3_bind_int64(sel, 2, m->uid);
-		rc = sqlite3_step(sel);
-		if (rc == SQLITE_ROW &&
-		    (uint32_t)sqlite3_column_int64(sel, 1) == m->flags &&
-		    (uint32_t)sqlite3_column_int64(sel, 2) == m->keywords &&
-		    (uint64_t)sqlite3_column_int64(sel, 0) > m->modseq) {
-			/* another session saw our rename first and gave
-			 * it a modseq already */
-			m->modseq = (uint64_t)sqlite3_column_int64(sel, 0);
-			continue;
-		}
-		if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-			mindex_db_error(db, rc, "select", err);
-			goto out;
-		}
-		sqlite3_reset(up);
-		sqlite3_bind_int64(up, 1, id);
-		sqlite3_bind_int64(up, 2, m->uid);
-		sqlite3_bind_int64(up, 3, (sqlite3_int64)bump);
-		sqlite3_bind_int64(up, 4, m->flags);
-		sqlite3_bind_int64(up, 5, m->keywords);
-		if ((rc = sqlite3_step(up)) != SQLITE_DONE) {
-			mindex_db_error(db, rc, "update", err);
-			goto out;
-		}
-		m->modseq = bump;
-		used = true;
-	}
-	if (used)
-		hms = bump;
-	if (mindex_db_folder_set(db, id, hms, recent_uid, err) < 0 ||
-	    mindex_db_exec(db, "COMMIT", err) < 0)
-		goto out;
-	if (hms > f->highestmodseq)
-		f->highestmodseq = hms;
-	ret = 0;
-out:
-	sqlite3_finalize(sel);
-	sqlite3_finalize(up);
-	mindex_db_close(db);
-	if (ret < 0 && mindex_db_is_corrupt(err))
-		mindex_db_remove(f->u);
-	return ret;
-}
+struct store_change {
+	uint32_t seq;	 /* in the session's view */
+	uint32_t li;	 /* index in the shared table */
+	char *name;	 /* new file name */
+	uint32_t nf, nk; /* new flags */
+};
 
+/*
+ * STORE under the folder's lock: the shared table has the current name
+ * and flags of each message (another session's rename included), so the
+ * new flags are computed from them; the table, SQLite and this session's
+ * view are updated together, and other sessions of the process see the
+ * change at their next sync without listing the folder.
+ */
 int mindex_store_flags(struct mindex_folder *f, const uint32_t *seqs, size_t n,
 		       enum mindex_flags_mode mode, uint32_t flags,
 		       uint32_t keywords, uint64_t unchangedsince,
 		       enum mindex_store_result *results, struct error *err)
 {
-	if (f->readonly)
+	if (f->readonly || f->fs == NULL)
 		return error_set_code(err, ERR_PERM, MINDEX_ERR_READONLY,
 				      "folder is read-only");
-	uint32_t *changed = xcalloc(n + 1, sizeof(uint32_t));
-	size_t nchanged = 0;
+	struct fstate *fs = f->fs;
+	struct store_change *ch = xcalloc(n + 1, sizeof(*ch));
+	size_t nch = 0;
 	int ret = 0;
+	uint32_t count = mindex_folder_count(f);
+	pthread_mutex_lock(&fs->lock);
+	bool clean = fs_own_change_begin(fs);
 	for (size_t i = 0; i < n; i++) {
 		uint32_t seq = seqs[i];
 		results[i] = MINDEX_STORE_EXPUNGED;
-		if (seq == 0 || seq > f->count)
+		if (seq == 0 || seq > count)
 			continue;
-		struct mindex_msg *m = &f->msgs[seq - 1];
-		if (m->expunged)
+		const struct mindex_msg *vm = fs_view_at(f->view, seq - 1);
+		if (vm->expunged)
 			continue;
+		int64_t li = fs_view_find(fs->latest, vm->uid);
+		if (li < 0)
+			continue; /* expunged by another session */
+		const struct mindex_msg *m =
+		    fs_view_at(fs->latest, (uint32_t)li);
 		if (unchangedsince != 0 && m->modseq > unchangedsince) {
 			results[i] = MINDEX_STORE_CONFLICT;
 			continue;
@@ -146,42 +89,102 @@ int mindex_store_flags(struct mindex_folder *f, const uint32_t *seqs, size_t n,
 			continue;
 		}
 		char newname[STORE_NAME_MAX];
+		char *cur = xstrdup(m->name);
+		bool in_new = m->in_new;
 		int r = 0;
 		for (int attempt = 0; attempt < 2 && r == 0; attempt++) {
 			if (attempt > 0) {
-				int fr = folder_msg_refind(f, m, err);
+				/* renamed by another program */
+				char *nm;
+				int fr =
+				    folder_refind(f, cur, &nm, &in_new, err);
 				if (fr < 0) {
 					ret = -1;
 					break;
 				}
 				if (fr == 0)
 					break;
+				free(cur);
+				cur = nm;
 			}
-			r = store_set_flags(f->u->mbox, f->name, m->in_new,
-					    m->name, nf, nk, newname, err);
+			r = store_set_flags(f->u->mbox, f->name, in_new, cur,
+					    nf, nk, newname, err);
 		}
+		free(cur);
 		if (ret < 0 || r < 0) {
 			ret = -1;
 			break;
 		}
 		if (r == 0)
 			continue; /* expunged meanwhile */
-		free((char *)m->name);
-		m->name = xstrdup(newname);
-		m->in_new = false;
-		m->flags = nf;
-		m->keywords = nk;
+		ch[nch].seq = seq;
+		ch[nch].li = (uint32_t)li;
+		ch[nch].name = xstrdup(newname);
+		ch[nch].nf = nf;
+		ch[nch].nk = nk;
 		results[i] = MINDEX_STORE_CHANGED;
-		changed[nchanged++] = seq;
+		nch++;
 	}
 	/* Even after an error, record what was renamed. */
+	struct fs_mod *mods = xcalloc(nch + 1, sizeof(*mods));
+	for (size_t k = 0; k < nch; k++) {
+		const struct mindex_msg *m = fs_view_at(fs->latest, ch[k].li);
+		mods[k].uid = m->uid;
+		mods[k].flags = ch[k].nf;
+		mods[k].keywords = ch[k].nk;
+		mods[k].old_modseq = m->modseq;
+	}
 	struct error e2 = {0};
-	if (folder_db_update_msgs(f, changed, nchanged, ret < 0 ? &e2 : err) <
-		0 &&
-	    ret == 0)
+	int dr = fs_db_apply(fs, f, mods, nch, ret < 0 ? &e2 : err);
+	if (dr < 0 && ret == 0)
 		ret = -1;
-	free(changed);
+	for (size_t k = 0; k < nch; k++) {
+		/* the file has its new name whatever SQLite said; without a
+		 * modseq the next full scan gives it one */
+		uint64_t ms = dr == 0 ? mods[k].modseq_r : 0;
+		struct mindex_msg *m = fs_view_mut(&fs->latest, ch[k].li);
+		fs_msg_set_name(m, ch[k].name);
+		m->in_new = false;
+		m->flags = ch[k].nf;
+		m->keywords = ch[k].nk;
+		if (dr == 0)
+			m->modseq = ms;
+		struct mindex_msg *v = fs_view_mut(&f->view, ch[k].seq - 1);
+		fs_msg_set_name(v, ch[k].name);
+		v->in_new = false;
+		v->flags = ch[k].nf;
+		v->keywords = ch[k].nk;
+		v->modseq = m->modseq;
+		free(ch[k].name);
+	}
+	if (nch > 0) {
+		fs->gen++;
+		fs_own_change_end(fs, clean && dr == 0);
+		if (dr < 0)
+			fs->snap_valid = false;
+	}
+	if (fs->highestmodseq > f->highestmodseq)
+		f->highestmodseq = fs->highestmodseq;
+	pthread_mutex_unlock(&fs->lock);
+	free(mods);
+	free(ch);
 	return ret;
+}
+
+/* A message this process just numbered (APPEND, COPY) goes into the
+ * shared table of its folder, if some session of the process has it. */
+static void share_new(struct mindex_folder *f, const struct mindex_msg *m)
+{
+	struct fstate *fs = f->fs;
+	if (fs == NULL && (fs = fs_lookup(f->path)) == NULL)
+		return;
+	pthread_mutex_lock(&fs->lock);
+	struct error e = {0};
+	if (fs_insert_msg(fs, f, m, &e) < 0)
+		fs->snap_valid = false; /* the next sync finds it itself */
+	pthread_mutex_unlock(&fs->lock);
+	if (fs != f->fs)
+		fs_release(fs);
 }
 
 /* ---- writing a new file ---- */
@@ -354,6 +357,14 @@ int mindex_append(struct mindex_folder *f, struct store_input *in,
 			*uid_r = uid;
 			(void)store_usage_add(f->u->mbox, (int64_t)size, 1,
 					      NULL);
+			struct mindex_msg m = {.uid = uid,
+					       .flags = flags,
+					       .keywords = keywords,
+					       .size = size,
+					       .vsize = vsize,
+					       .name = name,
+					       .mtime = internaldate};
+			share_new(f, &m);
 		}
 	}
 	free(dst);
@@ -423,13 +434,14 @@ int mindex_copy(struct mindex_folder *src, const uint32_t *seqs, size_t n,
 	char **bases = xcalloc(n + 1, sizeof(char *));
 	char **paths = xcalloc(n + 1, sizeof(char *));
 	size_t *idx = xcalloc(n + 1, sizeof(size_t));
+	struct mindex_msg *news = xcalloc(n + 1, sizeof(*news));
 	size_t made = 0;
 	int64_t bytes = 0;
 	int ret = 0;
 	for (size_t i = 0; i < n && ret == 0; i++) {
-		if (seqs[i] == 0 || seqs[i] > src->count)
+		const struct mindex_msg *m = mindex_msg(src, seqs[i]);
+		if (m == NULL)
 			continue;
-		struct mindex_msg *m = &src->msgs[seqs[i] - 1];
 		if (m->expunged)
 			continue;
 		uint32_t kw = 0;
@@ -482,10 +494,19 @@ int mindex_copy(struct mindex_folder *src, const uint32_t *seqs, size_t n,
 		}
 		char *dpath = xasprintf("%s/cur/%s", dst->path, name);
 		int done = 0;
+		char *sname = xstrdup(m->name);
+		bool s_new = m->in_new;
 		for (int attempt = 0; attempt < 2 && done == 0; attempt++) {
-			if (attempt > 0 && folder_msg_refind(src, m, err) <= 0)
-				break;
-			char *spath = mindex_msg_path(src, m);
+			if (attempt > 0) {
+				/* renamed by another session or program */
+				char *nm;
+				if (folder_refind(src, sname, &nm, &s_new,
+						  err) <= 0)
+					break;
+				free(sname);
+				sname = nm;
+			}
+			char *spath = folder_file_path(src, s_new, sname);
 			if (link(spath, dpath) == 0) {
 				done = 1;
 			} else if (errno == ENOENT) {
@@ -501,7 +522,13 @@ int mindex_copy(struct mindex_folder *src, const uint32_t *seqs, size_t n,
 			}
 			free(spath);
 		}
+		free(sname);
 		if (done == 1) {
+			news[made] = (struct mindex_msg){.flags = m->flags,
+							 .keywords = kw,
+							 .size = m->size,
+							 .vsize = m->vsize,
+							 .name = xstrdup(name)};
 			bases[made] = xstrdup(base);
 			paths[made] = dpath;
 			idx[made] = i;
@@ -518,8 +545,11 @@ int mindex_copy(struct mindex_folder *src, const uint32_t *seqs, size_t n,
 		uint32_t *uids = xcalloc(made, sizeof(uint32_t));
 		if (folder_assign_uids(dst, bases, made, uids, err) < 0)
 			ret = -1;
-		for (size_t k = 0; ret == 0 && k < made; k++)
+		for (size_t k = 0; ret == 0 && k < made; k++) {
 			uids_r[idx[k]] = uids[k];
+			news[k].uid = uids[k];
+			share_new(dst, &news[k]);
+		}
 		free(uids);
 	}
 	if (ret < 0)
@@ -530,7 +560,9 @@ int mindex_copy(struct mindex_folder *src, const uint32_t *seqs, size_t n,
 	for (size_t k = 0; k < made; k++) {
 		free(bases[k]);
 		free(paths[k]);
+		free((char *)news[k].name);
 	}
+	free(news);
 	free(bases);
 	free(paths);
 	free(idx);
@@ -539,116 +571,110 @@ int mindex_copy(struct mindex_folder *src, const uint32_t *seqs, size_t n,
 
 /* ---- expunge ---- */
 
-static int db_log_expunges(struct mindex_folder *f, const uint32_t *uids,
-			   size_t n, struct error *err)
-{
-	sqlite3 *db = mindex_db_open(f->u, err);
-	if (db == NULL)
-		return -1;
-	int ret = -1, rc;
-	sqlite3_stmt *st[3] = {NULL, NULL, NULL};
-	static const char *const sql[3] = {
-	    "DELETE FROM msgs WHERE folder = ? AND uid = ?",
-	    "DELETE FROM cache WHERE folder = ? AND uid = ?",
-	    "INSERT OR IGNORE INTO expunged(folder, uid, modseq)"
-	    " VALUES (?, ?, ?)",
-	};
-	int64_t id;
-	uint64_t hms, log_start;
-	uint32_t recent_uid;
-	if (mindex_db_exec(db, "BEGIN IMMEDIATE", err) < 0 ||
-	    mindex_db_folder(db, f->name, f->uidvalidity, &id, &hms, &log_start,
-			     &recent_uid, err) < 0)
-		goto out;
-	for (int k = 0; k < 3; k++)
-		if ((rc = sqlite3_prepare_v2(db, sql[k], -1, &st[k], NULL)) !=
-		    SQLITE_OK) {
-			mindex_db_error(db, rc, "prepare", err);
-			goto out;
-		}
-	uint64_t bump = hms + 1;
-	for (size_t i = 0; i < n; i++) {
-		for (int k = 0; k < 3; k++) {
-			sqlite3_reset(st[k]);
-			sqlite3_bind_int64(st[k], 1, id);
-			sqlite3_bind_int64(st[k], 2, uids[i]);
-			if (k == 2)
-				sqlite3_bind_int64(st[k], 3,
-						   (sqlite3_int64)bump);
-			if ((rc = sqlite3_step(st[k])) != SQLITE_DONE) {
-				mindex_db_error(db, rc, "expunge", err);
-				goto out;
-			}
-		}
-	}
-	if (mindex_db_folder_set(db, id, bump, recent_uid, err) < 0 ||
-	    mindex_db_exec(db, "COMMIT", err) < 0)
-		goto out;
-	f->highestmodseq = bump > f->highestmodseq ? bump : f->highestmodseq;
-	ret = 0;
-out:
-	for (int k = 0; k < 3; k++)
-		sqlite3_finalize(st[k]);
-	mindex_db_close(db);
-	if (ret < 0 && mindex_db_is_corrupt(err))
-		mindex_db_remove(f->u);
-	return ret;
-}
-
+/*
+ * EXPUNGE under the folder's lock: unlink (by the shared table's current
+ * name), log in SQLite, drop from the shared table; this session's view
+ * keeps the messages marked expunged until its next sync reports them.
+ */
 int mindex_expunge(struct mindex_folder *f, const uint32_t *seqs, size_t n,
 		   struct error *err)
 {
-	if (f->readonly)
+	if (f->readonly || f->fs == NULL)
 		return error_set_code(err, ERR_PERM, MINDEX_ERR_READONLY,
 				      "folder is read-only");
-	uint32_t *uids = xcalloc(n + 1, sizeof(uint32_t));
-	size_t nu = 0;
+	struct fstate *fs = f->fs;
+	struct fs_mod *mods = xcalloc(n + 1, sizeof(*mods));
+	size_t nm = 0;
 	int64_t bytes = 0;
 	int ret = 0;
+	uint32_t count = mindex_folder_count(f);
+	pthread_mutex_lock(&fs->lock);
 	for (size_t i = 0; i < n && ret == 0; i++) {
-		if (seqs[i] == 0 || seqs[i] > f->count)
+		if (seqs[i] == 0 || seqs[i] > count)
 			continue;
-		struct mindex_msg *m = &f->msgs[seqs[i] - 1];
-		if (m->expunged)
+		const struct mindex_msg *vm = fs_view_at(f->view, seqs[i] - 1);
+		if (vm->expunged)
 			continue;
-		int gone = 0;
-		for (int attempt = 0; attempt < 2 && !gone; attempt++) {
-			if (attempt > 0) {
-				int r = folder_msg_refind(f, m, err);
-				if (r < 0) {
-					ret = -1;
-					break;
+		int64_t li = fs_view_find(fs->latest, vm->uid);
+		if (li >= 0) {
+			const struct mindex_msg *m =
+			    fs_view_at(fs->latest, (uint32_t)li);
+			char *name = xstrdup(m->name);
+			bool in_new = m->in_new;
+			for (int attempt = 0; attempt < 2; attempt++) {
+				if (attempt > 0) {
+					char *nm2;
+					int r = folder_refind(f, name, &nm2,
+							      &in_new, err);
+					if (r < 0)
+						ret = -1;
+					if (r <= 0)
+						break; /* gone already */
+					free(name);
+					name = nm2;
 				}
-				if (r == 0)
-					break; /* someone else expunged it */
+				char *p = folder_file_path(f, in_new, name);
+				int e = unlink(p) == 0 ? 0 : errno;
+				if (e == 0)
+					bytes += (int64_t)m->size;
+				else if (e != ENOENT)
+					ret = mindex_errno(err, e, "unlink", p);
+				free(p);
+				if (e != ENOENT)
+					break;
 			}
-			char *p = mindex_msg_path(f, m);
-			if (unlink(p) == 0) {
-				gone = 1;
-				bytes += (int64_t)m->size;
-			} else if (errno != ENOENT) {
-				ret = mindex_errno(err, errno, "unlink", p);
-			}
-			free(p);
+			free(name);
 			if (ret < 0)
 				break;
+			mods[nm].uid = vm->uid;
+			mods[nm].expunge = true;
+			nm++;
 		}
-		if (ret < 0)
-			break;
-		m->expunged = true;
+		struct mindex_msg *w = fs_view_mut(&f->view, seqs[i] - 1);
+		w->expunged = true;
 		f->maybe_expunged = true;
-		uids[nu++] = m->uid;
 	}
-	if (nu > 0) {
+	if (nm > 0) {
 		struct error e2 = {0};
-		if (db_log_expunges(f, uids, nu, ret < 0 ? &e2 : err) < 0 &&
+		if (fs_db_apply(fs, f, mods, nm, ret < 0 ? &e2 : err) < 0 &&
 		    ret == 0)
 			ret = -1;
-		if (bytes != 0)
-			(void)store_usage_add(f->u->mbox, -bytes, -(int64_t)nu,
+		/* out of the shared table (the files are gone either way) */
+		struct fs_view *L = fs->latest;
+		struct mindex_msg *a = xcalloc(L->count + 1, sizeof(*a));
+		uint32_t k = 0;
+		size_t x = 0;
+		/* mods[] is in the order of seqs[]: mark by lookup */
+		uint8_t *drop = xcalloc(L->count + 1, 1);
+		for (size_t q = 0; q < nm; q++) {
+			int64_t li = fs_view_find(L, mods[q].uid);
+			if (li >= 0)
+				drop[li] = 1;
+		}
+		for (uint32_t i = 0; i < L->count; i++) {
+			if (drop[i]) {
+				x++;
+				continue;
+			}
+			const struct mindex_msg *m = fs_view_at(L, i);
+			a[k] = *m;
+			a[k].name = xstrdup(m->name);
+			a[k].mtime =
+			    __atomic_load_n(&m->mtime, __ATOMIC_RELAXED);
+			k++;
+		}
+		free(drop);
+		fs_view_unref(&fs->latest);
+		fs->latest = fs_view_from_array(a, k);
+		fs->gen++;
+		if (fs->highestmodseq > f->highestmodseq)
+			f->highestmodseq = fs->highestmodseq;
+		if (bytes != 0 || x > 0)
+			(void)store_usage_add(f->u->mbox, -bytes, -(int64_t)x,
 					      NULL);
 	}
-	free(uids);
+	pthread_mutex_unlock(&fs->lock);
+	free(mods);
 	return ret;
 }
 

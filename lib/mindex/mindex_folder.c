@@ -35,10 +35,15 @@ void folder_view_free(struct mindex_msg *msgs, uint32_t count)
 	free(msgs);
 }
 
+char *folder_file_path(const struct mindex_folder *f, bool in_new,
+		       const char *name)
+{
+	return xasprintf("%s/%s/%s", f->path, in_new ? "new" : "cur", name);
+}
+
 char *mindex_msg_path(const struct mindex_folder *f, const struct mindex_msg *m)
 {
-	return xasprintf("%s/%s/%s", f->path, m->in_new ? "new" : "cur",
-			 m->name);
+	return folder_file_path(f, m->in_new, m->name);
 }
 
 /* The base of a file name: up to ':' (Dovecot's uidlist key). */
@@ -77,7 +82,7 @@ uint64_t mindex_folder_highestmodseq(const struct mindex_folder *f)
 }
 uint32_t mindex_folder_count(const struct mindex_folder *f)
 {
-	return f->count;
+	return f->view != NULL ? f->view->count : 0;
 }
 uint32_t mindex_folder_recent(const struct mindex_folder *f)
 {
@@ -86,47 +91,60 @@ uint32_t mindex_folder_recent(const struct mindex_folder *f)
 
 const struct mindex_msg *mindex_msg(const struct mindex_folder *f, uint32_t seq)
 {
-	if (seq == 0 || seq > f->count)
+	if (seq == 0 || seq > mindex_folder_count(f))
 		return NULL;
-	return &f->msgs[seq - 1];
+	return fs_view_at(f->view, seq - 1);
 }
 
 uint32_t mindex_seq_of_uid_ge(const struct mindex_folder *f, uint32_t uid)
 {
-	uint32_t lo = 0, hi = f->count;
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		if (f->msgs[mid].uid < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo + 1;
+	return fs_view_ge(f->view, uid) + 1;
 }
 
 uint32_t mindex_seq_of_uid(const struct mindex_folder *f, uint32_t uid)
 {
-	uint32_t seq = mindex_seq_of_uid_ge(f, uid);
-	if (seq <= f->count && f->msgs[seq - 1].uid == uid)
-		return seq;
-	return 0;
+	int64_t i = fs_view_find(f->view, uid);
+	return i < 0 ? 0 : (uint32_t)i + 1;
 }
 
 time_t mindex_msg_internaldate(struct mindex_folder *f, uint32_t seq)
 {
-	if (seq == 0 || seq > f->count)
+	if (seq == 0 || seq > mindex_folder_count(f))
 		return 0;
-	struct mindex_msg *m = &f->msgs[seq - 1];
-	if (m->mtime == 0) {
+	/* The entry may be shared with other sessions: the cached mtime is
+	 * the one field written without the lock (atomically; every
+	 * writer stores the same value). */
+	struct mindex_msg *m = fs_view_at(f->view, seq - 1);
+	time_t t = __atomic_load_n(&m->mtime, __ATOMIC_RELAXED);
+	if (t == 0) {
 		int fd;
 		if (mindex_msg_open(f, seq, &fd, NULL) == 1) {
 			struct stat st;
 			if (fstat(fd, &st) == 0)
-				m->mtime = st.st_mtime;
+				t = st.st_mtime;
 			close(fd);
+			__atomic_store_n(&m->mtime, t, __ATOMIC_RELAXED);
 		}
 	}
-	return m->mtime;
+	return t;
+}
+
+size_t mindex_folder_private_bytes(const struct mindex_folder *f)
+{
+	if (f->fs == NULL || f->view == NULL)
+		return 0;
+	pthread_mutex_lock(&f->fs->lock);
+	size_t n = 0;
+	struct fs_view *v = f->view, *L = f->fs->latest;
+	if (v != L) {
+		n += sizeof(*v) + v->cap * sizeof(v->chunks[0]);
+		for (uint32_t i = 0; i < v->nchunks; i++)
+			if (L == NULL || i >= L->nchunks ||
+			    v->chunks[i] != L->chunks[i])
+				n += sizeof(struct fs_chunk);
+	}
+	pthread_mutex_unlock(&f->fs->lock);
+	return n;
 }
 
 unsigned mindex_keyword_count(const struct mindex_folder *f)
@@ -143,50 +161,27 @@ const char *mindex_keyword_name(const struct mindex_folder *f, unsigned i)
 	return i < MINDEX_KEYWORDS_MAX ? f->keywords[i] : NULL;
 }
 
-int folder_keywords_refresh(struct mindex_folder *f, bool *changed_r,
-			    struct error *err)
+static int keyword_find(char *const names[MINDEX_KEYWORDS_MAX],
+			const char *name)
 {
-	char *path = xasprintf("%s/" MINDEX_KEYWORDS, f->path);
-	struct stat st;
-	struct timespec mt = {0, 0};
-	if (stat(path, &st) == 0)
-		mt = st.st_mtim;
-	free(path);
-	if (changed_r != NULL)
-		*changed_r = false;
-	if (folder_ts_eq(&mt, &f->kw_mtime) && mt.tv_sec != 0)
-		return 0;
-	char *old[MINDEX_KEYWORDS_MAX];
 	for (unsigned i = 0; i < MINDEX_KEYWORDS_MAX; i++)
-		old[i] =
-		    f->keywords[i] != NULL ? xstrdup(f->keywords[i]) : NULL;
-	memset(f->keywords, 0, sizeof(f->keywords));
-	int ret = keywords_read(f->path, f->keywords, &f->kw_mtime, err);
-	bool changed = false;
-	for (unsigned i = 0; i < MINDEX_KEYWORDS_MAX; i++) {
-		if ((old[i] == NULL) != (f->keywords[i] == NULL) ||
-		    (old[i] != NULL && strcmp(old[i], f->keywords[i]) != 0))
-			changed = true;
-		free(old[i]);
-	}
-	if (changed_r != NULL)
-		*changed_r = changed;
-	return ret;
+		if (names[i] != NULL && strcasecmp(names[i], name) == 0)
+			return (int)i;
+	return -1;
 }
 
-int mindex_keyword_lookup(struct mindex_folder *f, const char *name,
-			  bool create, struct error *err)
+/* Look up (and create) name in the table names of dir (mtime: its). */
+static int keyword_lookup_in(const char *dir, char *names[MINDEX_KEYWORDS_MAX],
+			     struct timespec *mtime, const char *name,
+			     bool create, bool *changed_r, struct error *err)
 {
-	for (unsigned i = 0; i < MINDEX_KEYWORDS_MAX; i++)
-		if (f->keywords[i] != NULL &&
-		    strcasecmp(f->keywords[i], name) == 0)
-			return (int)i;
-	if (folder_keywords_refresh(f, NULL, err) < 0)
+	int idx = keyword_find(names, name);
+	if (idx >= 0)
+		return idx;
+	if (keywords_refresh(dir, names, mtime, changed_r, err) < 0)
 		return -1;
-	for (unsigned i = 0; i < MINDEX_KEYWORDS_MAX; i++)
-		if (f->keywords[i] != NULL &&
-		    strcasecmp(f->keywords[i], name) == 0)
-			return (int)i;
+	if ((idx = keyword_find(names, name)) >= 0)
+		return idx;
 	if (!create)
 		return error_set_code(err, ERR_PERM, MINDEX_ERR_NOTFOUND,
 				      "no keyword %s", name);
@@ -195,23 +190,21 @@ int mindex_keyword_lookup(struct mindex_folder *f, const char *name,
 		return error_set_code(err, ERR_PERM, MINDEX_ERR_INVALID,
 				      "invalid keyword");
 	/* Dovecot changes dovecot-keywords only under the uidlist lock. */
-	int lockfd = mindex_dotlock(f->path, MINDEX_UIDLIST, err);
+	int lockfd = mindex_dotlock(dir, MINDEX_UIDLIST, err);
 	if (lockfd < 0)
 		return -1;
-	int ret = keywords_read(f->path, f->keywords, &f->kw_mtime, err);
-	int idx = -1;
+	int ret = keywords_read(dir, names, mtime, err);
+	if (changed_r != NULL)
+		*changed_r = true;
+	idx = -1;
 	if (ret == 0) {
-		for (unsigned i = 0; i < MINDEX_KEYWORDS_MAX; i++)
-			if (f->keywords[i] != NULL &&
-			    strcasecmp(f->keywords[i], name) == 0)
-				idx = (int)i;
+		idx = keyword_find(names, name);
 		for (unsigned i = 0; idx < 0 && i < MINDEX_KEYWORDS_MAX; i++)
-			if (f->keywords[i] == NULL) {
-				f->keywords[i] = xstrdup(name);
-				if (keywords_write(f->path, f->keywords, err) <
-				    0) {
-					free(f->keywords[i]);
-					f->keywords[i] = NULL;
+			if (names[i] == NULL) {
+				names[i] = xstrdup(name);
+				if (keywords_write(dir, names, err) < 0) {
+					free(names[i]);
+					names[i] = NULL;
 					ret = -1;
 					break;
 				}
@@ -224,14 +217,40 @@ int mindex_keyword_lookup(struct mindex_folder *f, const char *name,
 			ret = -1;
 		}
 	}
-	mindex_dotunlock(f->path, MINDEX_UIDLIST, lockfd);
+	mindex_dotunlock(dir, MINDEX_UIDLIST, lockfd);
 	if (ret < 0)
 		return -1;
-	char *kp = xasprintf("%s/" MINDEX_KEYWORDS, f->path);
+	char *kp = xasprintf("%s/" MINDEX_KEYWORDS, dir);
 	struct stat st;
 	if (stat(kp, &st) == 0)
-		f->kw_mtime = st.st_mtim;
+		*mtime = st.st_mtim;
 	free(kp);
+	return idx;
+}
+
+int mindex_keyword_lookup(struct mindex_folder *f, const char *name,
+			  bool create, struct error *err)
+{
+	int idx = keyword_find(f->keywords, name);
+	if (idx >= 0)
+		return idx;
+	if (f->fs == NULL)
+		return keyword_lookup_in(f->path, f->keywords, &f->kw_mtime,
+					 name, create, NULL, err);
+	/* the shared table first, then this session's copy of it */
+	struct fstate *fs = f->fs;
+	pthread_mutex_lock(&fs->lock);
+	bool changed = false;
+	idx = keyword_lookup_in(fs->path, fs->keywords, &fs->kw_mtime, name,
+				create, &changed, err);
+	if (changed)
+		fs->kw_gen++;
+	if (idx >= 0) {
+		keywords_copy(f->keywords, fs->keywords);
+		f->kw_mtime = fs->kw_mtime;
+		f->kw_gen = fs->kw_gen;
+	}
+	pthread_mutex_unlock(&fs->lock);
 	return idx;
 }
 
@@ -279,8 +298,9 @@ struct mindex_folder *mindex_folder_open(struct mindex_user *u,
 	f->name = xstrdup(inbox ? "INBOX" : name);
 	f->path = path;
 	f->readonly = readonly;
+	fs_attach(f);
 	struct mindex_sync_result r;
-	if (mindex_folder_sync(f, MINDEX_SYNC_FORCE, &r, err) < 0) {
+	if (mindex_folder_sync(f, 0, &r, err) < 0) {
 		mindex_folder_close(&f);
 		return NULL;
 	}
@@ -328,7 +348,8 @@ struct mindex_folder *mindex_folder_open_target(struct mindex_user *u,
 	f->uidnext = ul.next_uid;
 	folder_remember_uidlist(f, &ul);
 	uidlist_clear(&ul);
-	if (folder_keywords_refresh(f, NULL, err) < 0) {
+	if (keywords_refresh(f->path, f->keywords, &f->kw_mtime, NULL, err) <
+	    0) {
 		mindex_folder_close(&f);
 		return NULL;
 	}
@@ -341,7 +362,8 @@ void mindex_folder_close(struct mindex_folder **fp)
 	if (f == NULL)
 		return;
 	*fp = NULL;
-	folder_view_free(f->msgs, f->count);
+	fs_detach(f);
+	free(f->recent);
 	keywords_clear(f->keywords);
 	free(f->name);
 	free(f->path);
@@ -350,22 +372,21 @@ void mindex_folder_close(struct mindex_folder **fp)
 
 /* ---- opening a message ---- */
 
-int folder_msg_refind(struct mindex_folder *f, struct mindex_msg *m,
-		      struct error *err)
+int folder_refind(struct mindex_folder *f, const char *name, char **name_r,
+		  bool *in_new_r, struct error *err)
 {
 	struct array *entries;
 	if (store_list(f->u->mbox, f->name, &entries, err) < 0)
 		return -1;
-	size_t bl = folder_base_len(m->name);
+	size_t bl = folder_base_len(name);
 	int found = 0;
 	for (size_t i = 0; i < array_len(entries); i++) {
 		struct store_entry *e = array_get(entries, i);
 		if (folder_base_len(e->name) != bl ||
-		    strncmp(e->name, m->name, bl) != 0)
+		    strncmp(e->name, name, bl) != 0)
 			continue;
-		free((char *)m->name);
-		m->name = xstrdup(e->name);
-		m->in_new = e->in_new;
+		*name_r = xstrdup(e->name);
+		*in_new_r = e->in_new;
 		found = 1;
 		break;
 	}
@@ -376,9 +397,9 @@ int folder_msg_refind(struct mindex_folder *f, struct mindex_msg *m,
 int mindex_msg_open(struct mindex_folder *f, uint32_t seq, int *fd_r,
 		    struct error *err)
 {
-	if (seq == 0 || seq > f->count)
+	if (seq == 0 || seq > mindex_folder_count(f))
 		return error_set(err, ERR_PERM, "no message %u", seq);
-	struct mindex_msg *m = &f->msgs[seq - 1];
+	const struct mindex_msg *m = fs_view_at(f->view, seq - 1);
 	if (m->expunged)
 		return 0;
 	char *path = mindex_msg_path(f, m);
@@ -390,13 +411,42 @@ int mindex_msg_open(struct mindex_folder *f, uint32_t seq, int *fd_r,
 	}
 	free(path);
 	if (fd < 0) {
-		/* renamed (flags) or moved new/ -> cur/ by someone else */
-		int r = folder_msg_refind(f, m, err);
-		if (r <= 0)
-			return r;
-		path = mindex_msg_path(f, m);
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		free(path);
+		/* renamed (flags) or moved new/ -> cur/ since the view was
+		 * made: the shared table may know the name already */
+		char *nm = NULL;
+		bool in_new = false;
+		int r = 0;
+		if (f->fs != NULL) {
+			pthread_mutex_lock(&f->fs->lock);
+			int64_t i = fs_view_find(f->fs->latest, m->uid);
+			if (i >= 0) {
+				const struct mindex_msg *l =
+				    fs_view_at(f->fs->latest, (uint32_t)i);
+				if (strcmp(l->name, m->name) != 0 ||
+				    l->in_new != m->in_new) {
+					nm = xstrdup(l->name);
+					in_new = l->in_new;
+					r = 1;
+				}
+			}
+			pthread_mutex_unlock(&f->fs->lock);
+		}
+		if (r == 1) {
+			path = folder_file_path(f, in_new, nm);
+			fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+			free(path);
+			free(nm);
+			nm = NULL;
+		}
+		if (fd < 0) {
+			r = folder_refind(f, m->name, &nm, &in_new, err);
+			if (r <= 0)
+				return r;
+			path = folder_file_path(f, in_new, nm);
+			fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+			free(path);
+			free(nm);
+		}
 		if (fd < 0)
 			return errno == ENOENT
 				   ? 0

@@ -101,3 +101,42 @@ int keywords_write(const char *dir, char *const names[MINDEX_KEYWORDS_MAX],
 	free(path);
 	return ret;
 }
+
+int keywords_refresh(const char *dir, char *names[MINDEX_KEYWORDS_MAX],
+		     struct timespec *mtime, bool *changed_r, struct error *err)
+{
+	char *path = xasprintf("%s/" MINDEX_KEYWORDS, dir);
+	struct stat st;
+	struct timespec mt = {0, 0};
+	if (stat(path, &st) == 0)
+		mt = st.st_mtim;
+	free(path);
+	if (changed_r != NULL)
+		*changed_r = false;
+	if (mt.tv_sec != 0 && mt.tv_sec == mtime->tv_sec &&
+	    mt.tv_nsec == mtime->tv_nsec)
+		return 0;
+	char *old[MINDEX_KEYWORDS_MAX];
+	memcpy(old, names, sizeof(old));
+	memset(names, 0, sizeof(old));
+	int ret = keywords_read(dir, names, mtime, err);
+	bool changed = false;
+	for (unsigned i = 0; i < MINDEX_KEYWORDS_MAX; i++) {
+		if ((old[i] == NULL) != (names[i] == NULL) ||
+		    (old[i] != NULL && strcmp(old[i], names[i]) != 0))
+			changed = true;
+		free(old[i]);
+	}
+	if (changed_r != NULL)
+		*changed_r = changed;
+	return ret;
+}
+
+void keywords_copy(char *dst[MINDEX_KEYWORDS_MAX],
+		   char *const src[MINDEX_KEYWORDS_MAX])
+{
+	for (unsigned i = 0; i < MINDEX_KEYWORDS_MAX; i++) {
+		free(dst[i]);
+		dst[i] = src[i] != NULL ? xstrdup(src[i]) : NULL;
+	}
+}

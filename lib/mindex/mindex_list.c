@@ -648,12 +648,12 @@ int mindex_folder_status(struct mindex_user *u, const char *name,
 	if (f == NULL)
 		return -1;
 	memset(st, 0, sizeof(*st));
-	st->messages = f->count;
+	st->messages = mindex_folder_count(f);
 	st->uidnext = f->uidnext;
 	st->uidvalidity = f->uidvalidity;
 	st->highestmodseq = f->highestmodseq;
-	for (uint32_t i = 0; i < f->count; i++) {
-		const struct mindex_msg *m = &f->msgs[i];
+	for (uint32_t i = 0; i < st->messages; i++) {
+		const struct mindex_msg *m = mindex_msg(f, i + 1);
 		if ((m->flags & STORE_FLAG_SEEN) == 0)
 			st->unseen++;
 		if (m->uid >= f->db_recent_uid)

@@ -2,6 +2,7 @@
 #ifndef POSTERN_MINDEX_PRIVATE_H
 #define POSTERN_MINDEX_PRIVATE_H
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 
@@ -116,20 +117,154 @@ int mindex_db_folder_rename(sqlite3 *db, const char *from, const char *to,
 			    struct error *err);
 uint64_t mindex_now_modseq(void);
 
+/* ---- the per-process shared folder state (mindex_fstate.c) ---- */
+
+/*
+ * A message table is a "view": an array of pointers to chunks of
+ * FS_CHUNK entries (struct mindex_msg, names malloc'd and owned by the
+ * chunk).  Views and chunks are refcounted and copy-on-write: a view or
+ * chunk referenced more than once is never changed in place, so a
+ * session reads its own view without any lock while others change the
+ * shared one.  Every refcount change and every write happens under the
+ * fstate's mutex.
+ */
+#define FS_CHUNK 128
+
+struct fs_chunk {
+	unsigned refs;
+	uint32_t n; /* entries used (FS_CHUNK except in the last chunk) */
+	struct mindex_msg m[FS_CHUNK];
+};
+
+struct fs_view {
+	unsigned refs;
+	uint32_t count;
+	uint32_t nchunks, cap;
+	struct fs_chunk **chunks;
+};
+
+static inline struct mindex_msg *fs_view_at(const struct fs_view *v, uint32_t i)
+{
+	return &v->chunks[i / FS_CHUNK]->m[i % FS_CHUNK];
+}
+
+struct fs_view *fs_view_new(void);
+void fs_view_ref(struct fs_view *v);
+void fs_view_unref(struct fs_view **v);
+/* A writable entry i of *vp: copies the view and/or the chunk first when
+ * they are shared (*vp may change). */
+struct mindex_msg *fs_view_mut(struct fs_view **vp, uint32_t i);
+/* Append an entry (its name is copied); uid above every other one. */
+void fs_view_push(struct fs_view **vp, const struct mindex_msg *m);
+/* A new view of n entries; takes the names (msgs[] itself is freed). */
+struct fs_view *fs_view_from_array(struct mindex_msg *msgs, uint32_t n);
+/* Index of uid in v, -1 when absent (binary search). */
+int64_t fs_view_find(const struct fs_view *v, uint32_t uid);
+uint32_t fs_view_ge(const struct fs_view *v, uint32_t uid);
+/* Set the name of a (writable) entry. */
+void fs_msg_set_name(struct mindex_msg *m, const char *name);
+
+struct fstate {
+	/* registry (under the registry's mutex) */
+	char *path;
+	unsigned refs;
+	struct fstate *next;
+	bool idle;		    /* no handle: kept for a later open */
+	struct timespec idle_since; /* CLOCK_MONOTONIC */
+
+	pthread_mutex_t lock; /* everything below */
+	char *name;
+	bool loaded; /* the table was read (first full scan done) */
+	uint32_t uidvalidity, uidnext;
+	uint64_t highestmodseq, log_start;
+	int64_t db_id;
+	uint32_t recent_uid; /* first UID no read-write session had */
+	struct fs_view *latest;
+	uint64_t gen;	 /* bumped at every change of latest */
+	bool revalidate; /* reattached after idling: check the database */
+	bool any_new;	 /* some message is still in new/ */
+
+	char *keywords[MINDEX_KEYWORDS_MAX];
+	struct timespec kw_mtime;
+	uint64_t kw_gen;
+
+	/* what the last check of the disk saw (see fs_refresh) */
+	bool snap_valid; /* trusted: unchanged mtimes mean no change */
+	bool snap_taken;
+	struct timespec snap_new, snap_cur, snap_uidlist, snap_kw;
+	ino_t snap_uidlist_ino;
+	off_t snap_uidlist_size;
+	struct timespec last_check; /* CLOCK_MONOTONIC start of it */
+	/* Our own renames were taken as the only change of cur/; a listing
+	 * at verify_at makes sure (see fs_own_change_end). */
+	bool verify_pending;
+	struct timespec verify_at;
+};
+
+/* Attach f to the state of its folder (creating it): f->fs. */
+void fs_attach(struct mindex_folder *f);
+void fs_detach(struct mindex_folder *f);
+/* The state of path if some handle of this process has it open and it
+ * is loaded (a reference: fs_release), else NULL. */
+struct fstate *fs_lookup(const char *path);
+void fs_release(struct fstate *fs);
+/*
+ * Bring fs up to date with the disk on behalf of f (fs->lock held).
+ * since: CLOCK_MONOTONIC time the caller's request began (a check that
+ * started after it is enough); force: list the directories even when
+ * nothing seems changed.
+ */
+int fs_refresh(struct fstate *fs, struct mindex_folder *f,
+	       const struct timespec *since, bool force, struct error *err);
+/*
+ * Around this process's own renames in the folder (lock held): begin
+ * tells whether the snapshot was up to date before them; end then takes
+ * the directories' new mtimes as explained by them, so other sessions do
+ * not list the folder again, and schedules one listing within a second
+ * to catch another program's change in the same timestamp tick.
+ */
+bool fs_own_change_begin(struct fstate *fs);
+void fs_own_change_end(struct fstate *fs, bool clean);
+/* \Recent: a read-write f claims the UIDs no session had (lock held). */
+int fs_claim_recent(struct fstate *fs, struct mindex_folder *f,
+		    struct error *err);
+
+/* A change to record in SQLite (fs_db_apply). */
+struct fs_mod {
+	uint32_t uid;
+	uint32_t flags, keywords;
+	uint64_t old_modseq; /* 0: new message */
+	bool expunge;
+	uint64_t modseq_r; /* out: the message's modseq now */
+};
+/* One transaction (lock held); updates fs's highestmodseq. */
+int fs_db_apply(struct fstate *fs, struct mindex_folder *f, struct fs_mod *mods,
+		size_t n, struct error *err);
+/* Insert a message we just numbered (APPEND, COPY) into fs's table and
+ * give it a modseq (lock held). */
+int fs_insert_msg(struct fstate *fs, struct mindex_folder *f,
+		  const struct mindex_msg *m, struct error *err);
+
 /* ---- folders (mindex_folder.c) ---- */
 struct mindex_folder {
 	struct mindex_user *u;
 	char *name;
 	char *path; /* folder directory */
 	bool readonly;
+	struct fstate *fs;    /* NULL: a target-only handle */
+	struct fs_view *view; /* what this session was told; NULL: empty */
+	uint64_t seen_gen;    /* fs->gen this view was built from */
 	uint32_t uidvalidity, uidnext;
 	uint64_t highestmodseq;
 	uint64_t log_start;
 	int64_t db_id;
 	uint32_t db_recent_uid; /* first UID no session has had as \Recent */
 
-	struct mindex_msg *msgs; /* ascending uid; name fields malloc'd */
-	uint32_t count, cap;
+	/* \Recent UIDs of this session: [lo, hi) ranges */
+	struct {
+		uint32_t lo, hi;
+	} * recent;
+	size_t nrecent;
 	uint32_t recent_count;
 	/* Some message of the view may be marked expunged (saves a walk of
 	 * the view on every NOOP). */
@@ -137,12 +272,7 @@ struct mindex_folder {
 
 	char *keywords[MINDEX_KEYWORDS_MAX];
 	struct timespec kw_mtime;
-
-	/* What the last scan saw, to skip the next one (see sync). */
-	bool snap_valid;
-	struct timespec snap_new, snap_cur, snap_uidlist, snap_kw;
-	ino_t snap_uidlist_ino;
-	off_t snap_uidlist_size;
+	uint64_t kw_gen;
 
 	/* What this handle last knew of dovecot-uidlist, so an APPEND reads
 	 * only what others appended since (see folder_assign_uids). */
@@ -153,22 +283,24 @@ struct mindex_folder {
 	char ul_hdr[160];
 };
 
-/* Re-read dovecot-keywords if it changed. */
-int folder_keywords_refresh(struct mindex_folder *f, bool *changed_r,
-			    struct error *err);
+/* Re-read dir/dovecot-keywords into names if it changed (mtime). */
+int keywords_refresh(const char *dir, char *names[MINDEX_KEYWORDS_MAX],
+		     struct timespec *mtime, bool *changed_r,
+		     struct error *err);
+void keywords_copy(char *dst[MINDEX_KEYWORDS_MAX],
+		   char *const src[MINDEX_KEYWORDS_MAX]);
 /* Lock the uidlist and assign UIDs to files already in cur/ or new/ by
  * name (mindex_change.c uses it for append/copy). uids_r[i] for names[i]. */
 int folder_assign_uids(struct mindex_folder *f, char *const *bases, size_t n,
 		       uint32_t *uids_r, struct error *err);
-/* Record modseqs for changed messages in SQLite (own changes). */
-int folder_db_update_msgs(struct mindex_folder *f, const uint32_t *seqs,
-			  size_t n, struct error *err);
-/* Find a message renamed by someone else by its base name: 1 found (name
- * updated), 0 gone, -1 error. */
-int folder_msg_refind(struct mindex_folder *f, struct mindex_msg *m,
-		      struct error *err);
+/* Find a message renamed by someone else by its base name: 1 found
+ * (*name_r malloc'd, *in_new_r), 0 gone, -1 error. */
+int folder_refind(struct mindex_folder *f, const char *name, char **name_r,
+		  bool *in_new_r, struct error *err);
 char *mindex_msg_path(const struct mindex_folder *f,
 		      const struct mindex_msg *m);
+char *folder_file_path(const struct mindex_folder *f, bool in_new,
+		       const char *name);
 
 /* ---- shared by mindex_folder.c, mindex_scan.c, mindex_sync.c ---- */
 bool folder_ts_eq(const struct timespec *a, const struct timespec *b);
@@ -190,15 +322,16 @@ int folder_scan_dirs(struct mindex_folder *f, struct scan *s,
 		     struct error *err);
 struct store_entry *folder_scan_lookup(struct scan *s, const char *base,
 				       size_t *idx_r);
-/* The view: every uidlist record with a listed file. */
+/* The table: every uidlist record with a listed file. */
 void folder_build_view(struct mindex_folder *f, struct uidlist *ul,
 		       struct scan *s, struct mindex_msg **msgs_r,
 		       uint32_t *count_r);
 /* Are there listed files without a record? */
 bool folder_scan_unmatched(struct uidlist *ul, struct scan *s);
-/* Number the unmatched files under the lock (ul: the list written). */
-int folder_assign_new(struct mindex_folder *f, struct uidlist *ul,
-		      struct scan *s, struct error *err);
+/* Number the unmatched files under the lock (ul: the list written);
+ * prev_uidvalidity: the folder's last known one (0: none). */
+int folder_assign_new(struct mindex_folder *f, uint32_t prev_uidvalidity,
+		      struct uidlist *ul, struct scan *s, struct error *err);
 void folder_remember_uidlist(struct mindex_folder *f, const struct uidlist *ul);
 
 /* ---- helpers ---- */

@@ -178,8 +178,8 @@ static bool compress(struct mindex_folder *f, struct uidlist *ul,
 	return dropped;
 }
 
-int folder_assign_new(struct mindex_folder *f, struct uidlist *ul,
-		      struct scan *s, struct error *err)
+int folder_assign_new(struct mindex_folder *f, uint32_t prev_uidvalidity,
+		      struct uidlist *ul, struct scan *s, struct error *err)
 {
 	int lockfd = mindex_dotlock(f->path, MINDEX_UIDLIST, err);
 	if (lockfd < 0)
@@ -194,8 +194,8 @@ int folder_assign_new(struct mindex_folder *f, struct uidlist *ul,
 		/* Lost or broken: new UIDVALIDITY, larger than the last. */
 		uidlist_clear(ul);
 		uint32_t uv = mindex_new_uidvalidity();
-		if (uv <= f->uidvalidity)
-			uv = f->uidvalidity + 1;
+		if (uv <= prev_uidvalidity)
+			uv = prev_uidvalidity + 1;
 		ul->uidvalidity = uv;
 	}
 	size_t first_new = ul->count;

@@ -49,7 +49,7 @@ static void test_open_assigns_uids(void **state)
 	for (uint32_t s = 1; s <= 3; s++) {
 		const struct mindex_msg *m = mindex_msg(f, s);
 		assert_int_equal(m->uid, s);
-		assert_true(m->recent);
+		assert_true(mindex_msg_recent(f, s));
 		assert_true(m->modseq > 0);
 		assert_int_equal(m->flags, 0);
 	}
@@ -130,7 +130,7 @@ static void test_sync_reports(void **state)
 	assert_int_equal(r.new_count, 1);
 	assert_int_equal(r.exists, 4);
 	assert_int_equal(mindex_msg(a, 4)->uid, 4);
-	assert_true(mindex_msg(a, 4)->recent);
+	assert_true(mindex_msg_recent(a, 4));
 	mindex_sync_result_free(&r);
 
 	/* b sets \Seen on 1: a sees the change with a higher modseq */
