@@ -7,10 +7,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "core/xmalloc.h"
 
 uint64_t imapd_crlf_size(const char *p, size_t len, char prev)
 {
@@ -125,7 +128,30 @@ int imapd_msg_file_map(int fd, struct imapd_msg_file *f, struct error *err)
 		close(fd);
 		return error_set(err, ERR_TEMP, "%s: not a file", path);
 	}
-	if (st.st_size > 0) {
+	if (st.st_size > 0 && st.st_size <= IMAPD_MSG_READ_MAX) {
+		size_t want = (size_t)st.st_size, got = 0;
+		char *h = xmalloc(want + 1);
+
+		while (got < want) {
+			ssize_t n = pread(fd, h + got, want - got, (off_t)got);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				int e = errno;
+				free(h);
+				close(fd);
+				return error_set(err, ERR_TEMP, "read %s: %s",
+						 path, strerror(e));
+			}
+			if (n == 0)
+				break; /* shrank meanwhile: what is there */
+			got += (size_t)n;
+		}
+		h[got] = '\0';
+		f->heap = h;
+		f->data = h;
+		f->size = got;
+	} else if (st.st_size > 0) {
 		void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE,
 			       fd, 0);
 		if (m == MAP_FAILED) {
@@ -146,6 +172,7 @@ void imapd_msg_file_close(struct imapd_msg_file *f)
 {
 	if (f->map != NULL)
 		munmap(f->map, f->size);
+	free(f->heap);
 	memset(f, 0, sizeof(*f));
 	f->data = "";
 }

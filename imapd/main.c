@@ -86,13 +86,18 @@ struct tls_ctx *imapd_tls(const struct imapd *d)
 static int imapd_init(struct server *srv, struct error *err)
 {
 	const struct conf *conf = server_conf(srv);
-	long long threads = conf_int(conf, "worker_threads");
+	/* Sessions share the pool: a long SEARCH or FETCH holds a thread
+	 * for its whole run, so imapd keeps more threads than the other
+	 * daemons lest short commands queue behind long ones. */
+	long long threads = conf_int(conf, "imapd_worker_threads");
 	struct store_settings sset = {0};
 	unsigned max_failures, window;
 
 	imapd.srv = srv;
 	imapd.ev = server_ev(srv);
 	list_init(&imapd.session_list);
+	if (threads <= 0)
+		threads = conf_int(conf, "worker_threads");
 	imapd.set = imapd_settings_new(conf);
 	imapd.db = db_open(conf, err);
 	if (imapd.db == NULL)

@@ -591,7 +591,13 @@ static void io_on_fd(struct ev *ev, int fd, unsigned events, void *ctx)
 		socklen_t len = sizeof(soerr);
 
 		getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
-		if (io->state == IO_ST_CONNECTING && soerr != 0)
+		if (io->state == IO_ST_CONNECTING && soerr == 0)
+			/* Connected, and the peer has already hung up (a
+			 * server that writes "421 ..." and closes at once):
+			 * finish the connect, so what it wrote is read
+			 * before the end is reported. */
+			io_on_ready(io, events);
+		else if (io->state == IO_ST_CONNECTING)
 			io_fail(io, "connect: %s", strerror(soerr));
 		else if (soerr != 0)
 			io_fail(io, "%s", strerror(soerr));
