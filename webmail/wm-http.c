@@ -126,7 +126,10 @@ json_t *wm_body_json(struct wm_req *r)
 static void answer_reset(struct wm_req *r)
 {
 	buf_reset(r->out);
-	/* Headers of an earlier answer go with it. */
+	/* Headers of an earlier answer go with it (wm.h: wm_header comes
+	 * after the answer it belongs to). */
+	for (size_t i = 0; i < array_len(r->headers); i++)
+		free(array_get(r->headers, i));
 	array_clear(r->headers);
 }
 

@@ -101,7 +101,8 @@ void wm_fail(struct wm_req *r, const struct error *err);
  * copied. */
 void wm_body(struct wm_req *r, unsigned status, const char *ctype,
 	     const void *data, size_t len);
-/* Add a response header (copied). */
+/* Add a response header (copied) to the answer already set: a later
+ * wm_json / wm_error / wm_fail / wm_body drops it with the answer. */
 void wm_header(struct wm_req *r, const char *name, const char *value);
 
 typedef void wm_handler(struct wm_req *r);
