@@ -175,7 +175,9 @@ bool header_date_parse(const char *value, size_t len, time_t *t_r,
 		d.pos++;
 		if (read_num(&d, 4, &v) != 4)
 			return false;
-		if (v % 100 >= 60)
+		/* As for minutes, a zone of 24 hours or more is no zone:
+		 * the date does not parse (the fuzzer's "-8330"). */
+		if (v % 100 >= 60 || v / 100 >= 24)
 			return false;
 		tz = sign * ((v / 100) * 60 + v % 100);
 	} else if (d.pos < d.n && isalpha((unsigned char)d.s[d.pos])) {

@@ -241,7 +241,8 @@ static void test_date(void **state)
 	const char *bad[] = {"", "yesterday", "32 Jan 2020 00:00 +0000",
 			     "1 Foo 2020 00:00 +0000", "1 Jan 2020",
 			     "1 Jan 2020 25:00 +0000",
-			     "1 Jan 2020 10:00 +0099"};
+			     "1 Jan 2020 10:00 +0099",
+			     "Thu, 13 Feb 1969 23:32:54 -8330 (Newfoundland Time)"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		time_t t;
 		int tz;
