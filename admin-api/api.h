@@ -103,9 +103,6 @@ int api_route_match(const char *method, const char *path,
 		    const struct api_route **route_r, char **arg_r);
 /* The methods served on path, "GET, POST" (the Allow header of a 405). */
 void api_route_allow(const char *path, struct buf *out);
-/* Percent-decode (and '+' as space when plus); NULL for a bad escape or
- * a decoded NUL. */
-char *api_url_decode(const char *s, size_t len, bool plus);
 /* Run the request: authentication, then the route's handler. */
 void api_process(struct api_req *req);
 

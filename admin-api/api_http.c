@@ -30,29 +30,12 @@ struct http_req {
 	enum req_state state;
 };
 
-static void client_address(struct MHD_Connection *conn, char *out, size_t n)
-{
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	str_copy(out, "unknown", n);
-	if (ci == NULL || ci->client_addr == NULL)
-		return;
-	const struct sockaddr *sa = ci->client_addr;
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
-			  out, (socklen_t)n);
-	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6,
-			  &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
-			  (socklen_t)n);
-}
-
 static enum MHD_Result add_query(void *cls, enum MHD_ValueKind kind,
 				 const char *key, const char *value)
 {
 	struct api_req *r = cls;
-	char *k = api_url_decode(key, strlen(key), true);
-	char *v = api_url_decode(value ? value : "", value ? strlen(value) : 0,
+	char *k = str_url_decode(key, strlen(key), true);
+	char *v = str_url_decode(value ? value : "", value ? strlen(value) : 0,
 				 true);
 	if (k == NULL || v == NULL) {
 		/* A bad escape: the parameter is ignored. */
@@ -63,12 +46,6 @@ static enum MHD_Result add_query(void *cls, enum MHD_ValueKind kind,
 	array_push(r->query, k);
 	array_push(r->query, v);
 	return MHD_YES;
-}
-
-/* Keep the URL as sent: api_route.c splits segments before decoding. */
-static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
-{
-	return strlen(s);
 }
 
 static enum MHD_Result send_answer(struct http_req *hr)
@@ -160,7 +137,7 @@ static struct http_req *req_new(struct api_daemon *d,
 	const char *auth = MHD_lookup_connection_value(
 	    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	r->authorization = auth ? xstrdup(auth) : NULL;
-	client_address(conn, r->client, sizeof(r->client));
+	http_client_address(conn, r->client, sizeof(r->client));
 	r->body = buf_new();
 	return hr;
 }
@@ -247,7 +224,7 @@ struct http_server *api_http_start(struct api_daemon *d, struct server *srv,
 	    .suspend_resume = true,
 	    .completed = api_http_completed,
 	    .completed_cls = d,
-	    .unescape = no_unescape,
+	    .unescape = http_no_unescape,
 	    .tls_cert_pem = cert_pem,
 	    .tls_key_pem = key_pem,
 	};

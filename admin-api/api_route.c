@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "core/str.h"
 #include "core/xmalloc.h"
 
 const struct api_route api_routes[] = {
@@ -44,45 +45,6 @@ const struct api_route api_routes[] = {
 };
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-char *api_url_decode(const char *s, size_t len, bool plus)
-{
-	char *out = xmalloc(len + 1);
-	size_t o = 0;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (c == '%') {
-			int a = i + 1 < len ? hexval(s[i + 1]) : -1;
-			int b = i + 2 < len ? hexval(s[i + 2]) : -1;
-			int h = a < 0 || b < 0 ? -1 : a * 16 + b;
-			if (h <= 0) { /* a bad escape, or %00 */
-				free(out);
-				return NULL;
-			}
-			c = (char)h;
-			i += 2;
-		} else if (c == '+' && plus) {
-			c = ' ';
-		} else if (c == '\0') {
-			free(out);
-			return NULL;
-		}
-		out[o++] = c;
-	}
-	out[o] = '\0';
-	return out;
-}
-
 /*
  * Compare the raw path with a pattern segment by segment.  Segments are
  * split before decoding, so "%2F" inside a name never makes a new
@@ -101,7 +63,7 @@ static bool match(const char *pattern, const char *path, char **arg_r)
 		if (pattern[0] == '{') {
 			if (sl == 0 || *arg_r != NULL)
 				break;
-			*arg_r = api_url_decode(path, sl, false);
+			*arg_r = str_url_decode(path, sl, false);
 			if (*arg_r == NULL)
 				break;
 		} else if (pl != sl || memcmp(pattern, path, pl) != 0) {

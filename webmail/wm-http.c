@@ -214,47 +214,6 @@ const char *wm_req_cookie(const struct wm_req *r)
 
 /* ---- decoding and routing ---- */
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decode s[0..len); NULL for a bad escape or a NUL byte. */
-static char *url_decode(const char *s, size_t len, bool plus)
-{
-	char *out = xmalloc(len + 1), *o = out;
-
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '%') {
-			int h, l;
-			if (i + 2 >= len) {
-				free(out);
-				return NULL;
-			}
-			h = hexval(s[i + 1]);
-			l = hexval(s[i + 2]);
-			if (h < 0 || l < 0 || (h == 0 && l == 0)) {
-				free(out);
-				return NULL;
-			}
-			*o++ = (char)(h * 16 + l);
-			i += 2;
-		} else if (plus && s[i] == '+') {
-			*o++ = ' ';
-		} else {
-			*o++ = s[i];
-		}
-	}
-	*o = '\0';
-	return out;
-}
-
 /*
  * Match the raw path against a pattern: 1 and args filled (decoded), 0
  * when it does not match.  "/" and "" segments never match a {x}.
@@ -279,7 +238,7 @@ static int pattern_match(const char *pattern, const char *path, char **args,
 			size_t take = rest ? strlen(s) : slen;
 			if (take == 0 || n >= 4)
 				goto no;
-			char *v = url_decode(s, take, false);
+			char *v = str_url_decode(s, take, false);
 			if (v == NULL)
 				goto no;
 			args[n++] = v;
@@ -289,7 +248,7 @@ static int pattern_match(const char *pattern, const char *path, char **args,
 				break;
 			continue;
 		}
-		char *seg = url_decode(s, slen, false);
+		char *seg = str_url_decode(s, slen, false);
 		bool same = seg != NULL && strlen(seg) == plen &&
 			    memcmp(seg, p, plen) == 0;
 		free(seg);
@@ -408,29 +367,12 @@ void wm_http_common_headers(struct MHD_Response *resp)
 	MHD_add_response_header(resp, "X-Frame-Options", "SAMEORIGIN");
 }
 
-static void client_address(struct MHD_Connection *conn, char *out, size_t n)
-{
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	str_copy(out, "unknown", n);
-	if (ci == NULL || ci->client_addr == NULL)
-		return;
-	const struct sockaddr *sa = ci->client_addr;
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
-			  out, (socklen_t)n);
-	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6,
-			  &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
-			  (socklen_t)n);
-}
-
 static enum MHD_Result add_query(void *cls, enum MHD_ValueKind kind,
 				 const char *key, const char *value)
 {
 	struct wm_req *r = cls;
-	char *k = url_decode(key, strlen(key), true);
-	char *v = url_decode(value ? value : "", value ? strlen(value) : 0,
+	char *k = str_url_decode(key, strlen(key), true);
+	char *v = str_url_decode(value ? value : "", value ? strlen(value) : 0,
 			     true);
 
 	if (k == NULL || v == NULL) {
@@ -441,12 +383,6 @@ static enum MHD_Result add_query(void *cls, enum MHD_ValueKind kind,
 	array_push(r->query, k);
 	array_push(r->query, v);
 	return MHD_YES;
-}
-
-/* Keep the URL as sent: routing splits segments before decoding. */
-static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
-{
-	return strlen(s);
 }
 
 static bool has_header(const struct wm_req *r, const char *name)
@@ -586,7 +522,7 @@ static struct http_req *req_new(struct wm_daemon *d,
 					MHD_HTTP_HEADER_CONTENT_TYPE);
 	hr->content_type = xstrdup(v != NULL ? v : "");
 	r->content_type = hr->content_type;
-	client_address(conn, hr->client, sizeof(hr->client));
+	http_client_address(conn, hr->client, sizeof(hr->client));
 	r->client = hr->client;
 	hr->body = buf_new();
 	r->body = hr->body;
@@ -730,7 +666,7 @@ struct http_server *wm_http_start(struct wm_daemon *d, const char *cert_pem,
 	    .suspend_resume = true,
 	    .completed = completed,
 	    .completed_cls = d,
-	    .unescape = no_unescape,
+	    .unescape = http_no_unescape,
 	    .tls_cert_pem = cert_pem,
 	    .tls_key_pem = key_pem,
 	};

@@ -106,3 +106,45 @@ bool str_secure_eq(const char *a, const char *b)
 		diff |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
 	return diff == 0 && lb > 0 ? true : (la == 0 && lb == 0);
 }
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+char *str_url_decode(const char *s, size_t len, bool plus)
+{
+	char *out = xmalloc(len + 1);
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (c == '%') {
+			int a = i + 1 < len ? hexval(s[i + 1]) : -1;
+			int b = i + 2 < len ? hexval(s[i + 2]) : -1;
+			int h = a < 0 || b < 0 ? -1 : a * 16 + b;
+
+			if (h <= 0) { /* a bad escape, or %00 */
+				free(out);
+				return NULL;
+			}
+			c = (char)h;
+			i += 2;
+		} else if (c == '+' && plus) {
+			c = ' ';
+		} else if (c == '\0') {
+			free(out);
+			return NULL;
+		}
+		out[o++] = c;
+	}
+	out[o] = '\0';
+	return out;
+}

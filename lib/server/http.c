@@ -6,10 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/str.h"
 #include "core/xmalloc.h"
 #include "ev/ev.h"
 #include "server/http.h"
@@ -194,4 +197,30 @@ void http_server_resume(struct http_server *hs, struct MHD_Connection *conn)
 {
 	MHD_resume_connection(conn);
 	http_run(hs);
+}
+
+size_t http_no_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+	(void)cls;
+	(void)conn;
+	return strlen(s);
+}
+
+void http_client_address(struct MHD_Connection *conn, char *out, size_t n)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa;
+
+	str_copy(out, "unknown", n);
+	if (ci == NULL || ci->client_addr == NULL)
+		return;
+	sa = ci->client_addr;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
+			  out, (socklen_t)n);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6,
+			  &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
+			  (socklen_t)n);
 }

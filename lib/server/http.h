@@ -61,6 +61,15 @@ void http_server_resume(struct http_server *hs, struct MHD_Connection *conn);
 /* Hand an accepted connection to MHD (the hooks->accept of a web daemon). */
 void http_server_accept(struct http_server *hs, const struct server_conn *conn);
 
+/*
+ * Helpers both web daemons route with.  They keep the URL as sent
+ * (http_no_unescape as http_options.unescape) and decode one segment or
+ * query value at a time with str_url_decode (core/str.h).
+ */
+size_t http_no_unescape(void *cls, struct MHD_Connection *conn, char *s);
+/* The client's address as text ("unknown" when MHD does not say). */
+void http_client_address(struct MHD_Connection *conn, char *out, size_t n);
+
 /* Queue a response with a copied body; Content-Type as given. */
 enum MHD_Result http_reply(struct MHD_Connection *conn, unsigned status,
 			   const char *content_type, const char *body);
