@@ -182,6 +182,20 @@ int api_token_body(json_t *obj, const char **username, const char **password,
 json_t *api_req_body(struct api_req *req);
 void api_problem_reply(struct api_req *req, const struct api_problem *pr);
 
+/* api_domains.c: the sending limits of domains and mailboxes (issue 8,
+ * docs/ratelimits.md): "daily_message_limit" and
+ * "daily_new_recipient_limit", each an integer >= 0 (0: unlimited) or
+ * null (inherit).  Take them out of obj into p: 0, or -1 with pr. */
+int api_limits_take(json_t *obj, struct prov_send_limits_patch *p,
+		    struct api_problem *pr);
+/* Store p for the domain or mailbox NAME (nothing when p sets nothing). */
+int api_limits_store(struct api_req *req, bool domain, const char *name,
+		     const struct prov_send_limits_patch *p,
+		     struct error *err);
+/* Add the two fields to obj from the text values (NULL: null). */
+void api_limits_json(json_t *obj, const char *messages,
+		     const char *new_rcpts);
+
 /* api_auth.c */
 /* Check the bearer token: 0, or -1 after answering 401/503. */
 int api_authenticate(struct api_req *req);
@@ -213,6 +227,7 @@ api_handler api_admin_list, api_admin_create, api_admin_get, api_admin_patch,
     api_admin_delete;
 api_handler api_token_list, api_token_create, api_token_delete;
 api_handler api_audit_list;
+api_handler api_dkim_list, api_dkim_create, api_dkim_rotate; /* api_dkim.c */
 
 /* Row of prov_mailbox_get/_page to JSON, with the store's usage. */
 json_t *api_mailbox_json(struct api *api, const struct db_result *res,

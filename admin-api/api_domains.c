@@ -1,14 +1,79 @@
 /* /api/v1/domains: hosted domains and their lists. */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "api.h"
 #include "core/log.h"
 
+static int limit_field(json_t *obj, const char *name, bool *set_r,
+		       long long *v_r, struct api_problem *pr)
+{
+	json_t *v = json_object_get(obj, name);
+
+	*set_r = false;
+	*v_r = -1;
+	if (v == NULL)
+		return 0;
+	if (json_is_null(v)) {
+		*set_r = true;
+	} else if (json_is_integer(v) && json_integer_value(v) >= 0) {
+		*set_r = true;
+		*v_r = json_integer_value(v);
+	} else {
+		pr->status = 422;
+		pr->code = "invalid_value";
+		snprintf(pr->message, sizeof(pr->message),
+			 "%s: an integer >= 0 (0: unlimited) or null "
+			 "(inherit)",
+			 name);
+		return -1;
+	}
+	json_object_del(obj, name);
+	return 0;
+}
+
+int api_limits_take(json_t *obj, struct prov_send_limits_patch *p,
+		    struct api_problem *pr)
+{
+	if (!json_is_object(obj))
+		return 0; /* the body check answers */
+	if (limit_field(obj, "daily_message_limit", &p->set_messages,
+			&p->messages, pr) < 0 ||
+	    limit_field(obj, "daily_new_recipient_limit", &p->set_new_rcpts,
+			&p->new_rcpts, pr) < 0)
+		return -1;
+	return 0;
+}
+
+int api_limits_store(struct api_req *req, bool domain, const char *name,
+		     const struct prov_send_limits_patch *p,
+		     struct error *err)
+{
+	char details[160];
+
+	if (!p->set_messages && !p->set_new_rcpts)
+		return 0;
+	snprintf(details, sizeof(details),
+		 "{\"daily_message_limit\":%lld,"
+		 "\"daily_new_recipient_limit\":%lld}",
+		 p->set_messages ? p->messages : -2,
+		 p->set_new_rcpts ? p->new_rcpts : -2);
+	struct prov_actor who = api_actor(req, details);
+	return prov_send_limits_set(req->api->db, domain, name, p, &who, err);
+}
+
+void api_limits_json(json_t *obj, const char *messages, const char *new_rcpts)
+{
+	json_object_set_new(obj, "daily_message_limit", api_json_int(messages));
+	json_object_set_new(obj, "daily_new_recipient_limit",
+			    api_json_int(new_rcpts));
+}
+
 static json_t *domain_json(struct api_req *req, const struct db_result *res,
 			   size_t r)
 {
 	(void)req;
-	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "name",
+	json_t *obj = json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "name",
 			 api_json_str(db_result_value(res, r, 0)), "description",
 			 api_json_str(db_result_value(res, r, 1)),
 			 "max_mailboxes", api_json_int(db_result_value(res, r, 2)),
@@ -17,6 +82,9 @@ static json_t *domain_json(struct api_req *req, const struct db_result *res,
 			 "mailbox_count", api_json_int(db_result_value(res, r, 5)),
 			 "alias_count", api_json_int(db_result_value(res, r, 6)),
 			 "created_at", api_json_int(db_result_value(res, r, 7)));
+	api_limits_json(obj, db_result_value(res, r, 8),
+			db_result_value(res, r, 9));
+	return obj;
 }
 
 void api_domain_list(struct api_req *req)
@@ -46,6 +114,7 @@ static void reply_domain(struct api_req *req, const char *name,
 void api_domain_create(struct api_req *req)
 {
 	struct prov_domain d;
+	struct prov_send_limits_patch lp;
 	struct api_problem pr;
 	struct error err;
 	if (!api_superadmin(req))
@@ -53,7 +122,8 @@ void api_domain_create(struct api_req *req)
 	json_t *obj = api_req_body(req);
 	if (obj == NULL)
 		return;
-	if (api_domain_body(obj, true, &d, NULL, &pr) < 0) {
+	if (api_limits_take(obj, &lp, &pr) < 0 ||
+	    api_domain_body(obj, true, &d, NULL, &pr) < 0) {
 		api_problem_reply(req, &pr);
 	} else {
 		char *details = api_body_details(obj);
@@ -63,7 +133,11 @@ void api_domain_create(struct api_req *req)
 			api_fail(req, &err);
 		} else {
 			prov_normalize_domain(d.name, name, &err);
-			reply_domain(req, buf_data(name), 201);
+			if (api_limits_store(req, true, buf_data(name), &lp,
+					     &err) < 0)
+				api_fail(req, &err);
+			else
+				reply_domain(req, buf_data(name), 201);
 		}
 		buf_free(&name);
 		free(details);
@@ -83,6 +157,7 @@ void api_domain_patch(struct api_req *req)
 {
 	struct buf *name = buf_new();
 	struct prov_domain_patch p;
+	struct prov_send_limits_patch lp;
 	struct api_problem pr;
 	struct error err;
 	json_t *obj = NULL;
@@ -90,13 +165,15 @@ void api_domain_patch(struct api_req *req)
 	if (api_arg_domain(req, name) < 0 || !api_superadmin(req) ||
 	    (obj = api_req_body(req)) == NULL)
 		goto out;
-	if (api_domain_body(obj, false, NULL, &p, &pr) < 0) {
+	if (api_limits_take(obj, &lp, &pr) < 0 ||
+	    api_domain_body(obj, false, NULL, &p, &pr) < 0) {
 		api_problem_reply(req, &pr);
 		goto out;
 	}
 	char *details = api_body_details(obj);
 	struct prov_actor who = api_actor(req, details);
-	if (prov_domain_update(req->api->db, buf_data(name), &p, &who, &err) < 0)
+	if (prov_domain_update(req->api->db, buf_data(name), &p, &who, &err) < 0 ||
+	    api_limits_store(req, true, buf_data(name), &lp, &err) < 0)
 		api_fail(req, &err);
 	else
 		reply_domain(req, buf_data(name), 200);

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "core/log.h"
+#include "core/str.h"
 #include "core/xmalloc.h"
 #include "imap/imap_parser.h"
 #include "imap/imap_quote.h"
@@ -299,7 +300,10 @@ const char imapd_extra_capabilities[] =
 
 bool imapd_session_login_allowed(const struct imapd_session *s)
 {
-	return s->tls || (s->loopback && s->set->plaintext_loopback);
+	/* A trusted proxy counts as secured, as Dovecot's
+	 * login_trusted_networks: it did TLS with the client itself. */
+	return s->tls || s->trusted ||
+	       (s->loopback && s->set->plaintext_loopback);
 }
 
 void imapd_capability(const struct imapd_session *s, struct buf *out)
@@ -363,10 +367,38 @@ static enum imapd_cmd_result cmd_logout(struct imapd_cmd *cmd)
 	return IMAPD_CMD_DONE;
 }
 
+/*
+ * The client address a trusted proxy forwards in ID (Dovecot's
+ * x-originating-ip/-port): from now on it is the session's peer in logs
+ * and login throttling.  Only before login, once, and only from
+ * imapd_trusted_networks: anyone else could forge their address.  The
+ * proxy's own address stays in proxy_peer; the old string is not freed
+ * here because the loop may read it while this runs on a worker.
+ */
+static void id_forwarded(struct imapd_session *s, const char *ip,
+			 const char *port)
+{
+	unsigned long long p = 0;
+
+	if (ip == NULL || !s->trusted || s->proxy_peer != NULL ||
+	    s->state != IMAPD_STATE_NOAUTH || strlen(ip) >= 64 ||
+	    strspn(ip, "0123456789abcdefABCDEF.:") != strlen(ip))
+		return;
+	if (port != NULL && (!str_to_u64(port, &p) || p > 65535))
+		p = 0;
+	log_info("imap-login: proxied: rip=%s, rport=%llu, proxy=%s, "
+		 "session=<%s>",
+		 ip, p, s->peer, s->id);
+	s->proxy_peer = s->peer;
+	s->peer = xstrdup(ip);
+	s->peer_port = (unsigned)p;
+}
+
 /* ID (RFC 2971): log what the client says, tell our name. */
 static enum imapd_cmd_result cmd_id(struct imapd_cmd *cmd)
 {
 	const struct imap_arg *args = imapd_cmd_args(cmd), *list;
+	const char *fwd_ip = NULL, *fwd_port = NULL;
 	size_t count, i;
 	struct buf *logline;
 
@@ -393,6 +425,10 @@ static enum imapd_cmd_result cmd_id(struct imapd_cmd *cmd)
 					"Invalid ID parameters.");
 			return IMAPD_CMD_DONE;
 		}
+		if (strcasecmp(k, "x-originating-ip") == 0)
+			fwd_ip = v;
+		else if (strcasecmp(k, "x-originating-port") == 0)
+			fwd_port = v;
 		if (strlen(k) <= 30 && (v == NULL || strlen(v) <= 1024))
 			buf_printf(logline, " %.30s=%.100s", k,
 				   v != NULL ? v : "NIL");
@@ -401,6 +437,7 @@ static enum imapd_cmd_result cmd_id(struct imapd_cmd *cmd)
 		log_info("imap-login: ID from %s:%s", cmd->s->peer,
 			 buf_data(logline));
 	buf_free(&logline);
+	id_forwarded(cmd->s, fwd_ip, fwd_port);
 	buf_append_str(cmd->out, "* ID (\"name\" \"Postern\" \"vendor\" "
 				 "\"Postern\")\r\n");
 	imapd_cmd_reply(cmd, "OK", NULL, "ID completed.");

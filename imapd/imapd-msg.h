@@ -8,7 +8,8 @@
  *    byte range is converted on the way out (imapd-msg.c);
  *  - a read-only mapping of one message file (imapd-msg.c);
  *  - RFC 5256 base subjects, msg-id lists and the two THREAD algorithms
- *    (imapd-thread.c, no I/O, unit-tested alone).
+ *    come from lib/imap (imap/imap_thread.h), which the webmail's
+ *    conversation view shares.
  *
  * Threading: every function is called on a worker thread for one
  * session; nothing here is shared between sessions.
@@ -162,36 +163,9 @@ int imapd_search_run(struct imapd_cmd *cmd, struct imap_search_program *prog,
 void imapd_search_reply_parse_error(struct imapd_cmd *cmd,
 				    const struct error *err);
 
-/* ---- RFC 5256 (imapd-thread.c) ---- */
-
-/*
- * The base subject of an already decoded (RFC 2047 -> UTF-8) subject,
- * upper-cased in ASCII for comparison (i;ascii-casemap); *is_reply_r
- * tells whether Re:/Fwd:/(fwd)/[fwd:] was removed.
- */
-void imapd_base_subject(const char *subject, struct buf *out,
-			bool *is_reply_r);
-/* The "<id>" tokens of a References / In-Reply-To / Message-ID value,
- * white space removed; returns the count (free with imapd_msgids_free). */
-size_t imapd_msgids_parse(const char *value, char ***ids_r);
-size_t imapd_msgids_parse_n(const char *value, size_t len, char ***ids_r);
-void imapd_msgids_free(char **ids, size_t n);
-
-struct imapd_thread_msg {
-	uint32_t id;	    /* what is printed: sequence number or UID */
-	uint32_t seq;	    /* tie break */
-	int64_t date;	    /* sent date, or INTERNALDATE without one */
-	const char *message_id; /* "<id>" or NULL */
-	char **refs;	    /* References, else the In-Reply-To id */
-	size_t nrefs;
-	const char *base_subject;
-	bool is_reply;
-};
-
-/* Append the thread list "(1 2)(3 (4)(5))" of the messages. */
-void imapd_thread_orderedsubject(const struct imapd_thread_msg *msgs,
-				 size_t n, struct buf *out);
-void imapd_thread_references(const struct imapd_thread_msg *msgs, size_t n,
-			     struct buf *out);
+/* ---- RFC 5256: imap/imap_thread.h (imap_base_subject,
+ * imap_msgids_*, imap_thread_references_print,
+ * imap_thread_orderedsubject) ---- */
+#include "imap/imap_thread.h"
 
 #endif

@@ -129,6 +129,7 @@ void imapd_session_start(struct imapd *d, const struct server_conn *conn)
 	s->starttls_ok =
 	    conn->tls == SERVICE_TLS_STARTTLS && imapd_tls(d) != NULL;
 	s->loopback = is_loopback(conn->peer);
+	s->trusted = imapd_peer_trusted(d, conn->peer);
 	s->state = IMAPD_STATE_NOAUTH;
 	s->input = IMAPD_IN_LINE;
 	s->spool_fd = -1;
@@ -207,6 +208,7 @@ static void session_free(struct imapd_session *s)
 	free(s->auth_response);
 	free(s->idle_tag);
 	free(s->peer);
+	free(s->proxy_peer);
 	free(s->local);
 	imapd_settings_unref(&s->set);
 	free(s);

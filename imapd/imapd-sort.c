@@ -9,8 +9,8 @@
  * keys are gathered once per message (the file is opened only when a
  * header key is asked for: ARRIVAL and SIZE come from the index), then
  * sorted with the sequence number as the final tie break.  Strings
- * compare as i;ascii-casemap.  The threading algorithms are in
- * imapd-thread.c.
+ * compare as i;ascii-casemap.  The threading algorithms are lib/imap's
+ * (imap/imap_thread.h), shared with the webmail's conversation view.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -143,7 +143,7 @@ static void subject_of(struct imapd_search_msg *sm, struct buf *base,
 		if (nl != NULL)
 			buf_truncate(v, (size_t)(nl - buf_data(v)));
 	}
-	imapd_base_subject(buf_data(v), base, is_reply_r);
+	imap_base_subject(buf_data(v), base, is_reply_r);
 	buf_free(&v);
 }
 
@@ -470,12 +470,12 @@ static char *first_msgid(const char *hdr, size_t len, const char *name)
 
 	if (!header_find(hdr, len, name, &hf))
 		return NULL;
-	k = imapd_msgids_parse_n(hf.value, hf.value_len, &ids);
+	k = imap_msgids_parse_n(hf.value, hf.value_len, &ids);
 	if (k > 0) {
 		id = ids[0];
 		ids[0] = NULL;
 	}
-	imapd_msgids_free(ids, k);
+	imap_msgids_free(ids, k);
 	return id;
 }
 
@@ -486,7 +486,7 @@ static char *first_msgid(const char *hdr, size_t len, const char *name)
  * header, then cached.  *subject_r and *id_r are malloc'd.
  */
 static void thread_keys(struct mindex_folder *f, uint32_t seq,
-			struct imapd_thread_msg *tm, char **subject_r,
+			struct imap_thread_msg *tm, char **subject_r,
 			char **id_r, struct key_cache *kc, size_t idx)
 {
 	const struct mindex_msg *m = mindex_msg(f, seq);
@@ -509,7 +509,7 @@ static void thread_keys(struct mindex_folder *f, uint32_t seq,
 			tm->is_reply = fields[1][0] == '1';
 			*subject_r = xstrdup(fields[2]);
 			*id_r = fields[3][0] != '\0' ? xstrdup(fields[3]) : NULL;
-			tm->nrefs = imapd_msgids_parse(fields[4], &tm->refs);
+			tm->nrefs = imap_msgids_parse(fields[4], &tm->refs);
 			tm->base_subject = *subject_r;
 			tm->message_id = *id_r;
 			buf_free(&b);
@@ -533,7 +533,7 @@ static void thread_keys(struct mindex_folder *f, uint32_t seq,
 		tm->nrefs = 0;
 		tm->refs = NULL;
 		if (header_find(hdr, len, "References", &hf))
-			tm->nrefs = imapd_msgids_parse_n(hf.value, hf.value_len,
+			tm->nrefs = imap_msgids_parse_n(hf.value, hf.value_len,
 							 &tm->refs);
 		if (tm->nrefs == 0) {
 			char *irt = first_msgid(hdr, len, "In-Reply-To");
@@ -574,7 +574,7 @@ enum imapd_cmd_result imapd_cmd_thread(struct imapd_cmd *cmd)
 {
 	struct mindex_folder *f = imapd_session_folder(imapd_cmd_session(cmd));
 	const struct imap_arg *args = imapd_cmd_args(cmd);
-	struct imapd_thread_msg *msgs;
+	struct imap_thread_msg *msgs;
 	char **subjects, **ids;
 	uint32_t *seqs = NULL;
 	size_t n = 0, i;
@@ -609,14 +609,14 @@ enum imapd_cmd_result imapd_cmd_thread(struct imapd_cmd *cmd)
 	}
 	buf_append_str(out, "* THREAD ");
 	if (refs)
-		imapd_thread_references(msgs, n, out);
+		imap_thread_references_print(msgs, n, out);
 	else
-		imapd_thread_orderedsubject(msgs, n, out);
+		imap_thread_orderedsubject(msgs, n, out);
 	buf_append_str(out, "\r\n");
 	for (i = 0; i < n; i++) {
 		free(subjects[i]);
 		free(ids[i]);
-		imapd_msgids_free(msgs[i].refs, msgs[i].nrefs);
+		imap_msgids_free(msgs[i].refs, msgs[i].nrefs);
 	}
 	free(ids);
 	free(subjects);

@@ -79,6 +79,7 @@ struct imapd_settings *imapd_settings_ref(struct imapd_settings *set);
 void imapd_settings_unref(struct imapd_settings **set);
 
 /* The process. */
+struct map;
 struct imapd {
 	struct server *srv;
 	struct ev *ev;
@@ -95,6 +96,8 @@ struct imapd {
 	unsigned sessions;
 	struct list_node session_list;
 	bool stopping;
+	/* imapd_trusted_networks (a cidr map; NULL: none): IMAP proxies. */
+	struct map *trusted;
 };
 
 /* Where the loop is with a session's input. */
@@ -165,6 +168,12 @@ struct imapd_session {
 
 	/* NOTIFY (imapd-notifycmd.c); NULL until the first NOTIFY SET. */
 	struct imapd_nfy *nfy;
+
+	/* The peer is in imapd_trusted_networks (a proxy): its ID may
+	 * forward the client address, kept in peer; proxy_peer is then the
+	 * proxy's own (freed with the session). */
+	bool trusted;
+	char *proxy_peer;
 };
 
 /* An APPEND literal spooled to a file (the parser's stream handle). */
@@ -174,6 +183,8 @@ struct imapd_spool {
 
 /* main.c */
 struct tls_ctx *imapd_tls(const struct imapd *imapd);
+/* PEER is in imapd_trusted_networks (loop thread). */
+bool imapd_peer_trusted(struct imapd *imapd, const char *peer);
 
 /* imapd-session.c */
 void imapd_session_start(struct imapd *imapd, const struct server_conn *conn);

@@ -13,11 +13,14 @@
 #include <string.h>
 
 #include "auth/throttle.h"
+#include "core/array.h"
+#include "core/str.h"
 #include "core/log.h"
 #include "fts/fts_batch.h"
 #include "core/xmalloc.h"
 #include "db/db.h"
 #include "ev/worker.h"
+#include "map/map.h"
 #include "store/store.h"
 
 #include "imapd.h"
@@ -83,6 +86,43 @@ struct tls_ctx *imapd_tls(const struct imapd *d)
 	return d->srv != NULL ? server_tls(d->srv) : NULL;
 }
 
+/* imapd_trusted_networks as a cidr map, as smtpd reads mynetworks. */
+static int imapd_trusted_open(struct imapd *d, const struct conf *conf,
+			      struct error *err)
+{
+	struct array *nets =
+	    str_split(conf_str(conf, "imapd_trusted_networks"), ", \t");
+	struct buf *text = buf_new();
+	bool want = array_len(nets) > 0;
+
+	for (size_t i = 0; i < array_len(nets); i++)
+		buf_printf(text, "%s OK\n", (char *)array_get(nets, i));
+	if (want) {
+		d->trusted = map_open_text("cidr", "imapd_trusted_networks",
+					   buf_data(text), buf_len(text), NULL,
+					   err);
+		if (d->trusted == NULL)
+			error_prefix(err, "imapd_trusted_networks");
+	}
+	buf_free(&text);
+	array_free_with(&nets, free);
+	return want && d->trusted == NULL ? -1 : 0;
+}
+
+bool imapd_peer_trusted(struct imapd *d, const char *peer)
+{
+	struct buf *v;
+	struct error err;
+	int r;
+
+	if (d->trusted == NULL)
+		return false;
+	v = buf_new();
+	r = map_lookup(d->trusted, peer, v, &err);
+	buf_free(&v);
+	return r == 1;
+}
+
 static int imapd_init(struct server *srv, struct error *err)
 {
 	const struct conf *conf = server_conf(srv);
@@ -117,6 +157,8 @@ static int imapd_init(struct server *srv, struct error *err)
 		log_warn("IDLE without inotify (%s): clients are told of "
 			 "changes at their next command",
 			 err->msg);
+	if (imapd_trusted_open(&imapd, conf, err) < 0)
+		return -1;
 	server_set_ctx(srv, &imapd);
 	return 0;
 }
@@ -148,6 +190,7 @@ static void imapd_fini(struct server *srv)
 	auth_throttle_free(&imapd.throttle_ip);
 	store_free(&imapd.store);
 	db_close(&imapd.db);
+	map_free(&imapd.trusted);
 	free(imapd.mail_directory);
 	imapd_settings_unref(&imapd.set);
 }

@@ -53,7 +53,9 @@ struct lmtp_backend *lmtp_backend_new(const struct conf *conf,
 	 * at all, or a map that cannot be read, does not stop the daemon
 	 * either (Postfix's dict_surrogate): every lookup answers 451
 	 * 4.3.5 and logs why, until a reload brings a working config. */
-	be->db = db_open(conf, &be->broken);
+	/* Delivery only reads SQL (the mailbox map, the quota): replicas
+	 * first when database_read_hosts is set (db_open_read). */
+	be->db = db_open_read(conf, &be->broken);
 	if (be->db == NULL) {
 		error_prefix(&be->broken, "database");
 		log_error("%s", be->broken.msg);

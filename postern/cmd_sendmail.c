@@ -32,6 +32,7 @@
 #include "core/xmalloc.h"
 #include "postern.h"
 #include "queue/submit.h"
+#include "rewrite/rewrite.h"
 #include "sendmail_msg.h"
 
 /* sysexits.h values, spelled out as the sendmail interface defines them. */
@@ -305,6 +306,7 @@ int cmd_sendmail(struct cli *cli, int argc, char **argv)
 	struct conf *conf;
 	const char *myhostname;
 	struct buf *in = NULL, *msg = NULL, *rec = NULL, *sender = NULL;
+	struct buf *origin = NULL;
 	struct array *rcpts = NULL;
 	char *unique = NULL, *dir = NULL, *defsender = NULL;
 	struct sendmail_opts o;
@@ -322,7 +324,11 @@ int cmd_sendmail(struct cli *cli, int argc, char **argv)
 		cli->config_dir = getenv("POSTERN_CONFIG_DIR");
 	if ((conf = cli_conf(cli)) == NULL)
 		return EX_TEMPFAIL;
-	myhostname = conf_str(conf, "myhostname");
+	/* Bare names are qualified with $myorigin, as Postfix's cleanup
+	 * does for sendmail (docs/rewriting.md). */
+	origin = buf_new();
+	rewrite_conf_myorigin(conf, origin);
+	myhostname = buf_data(origin);
 
 	sender = buf_new();
 	if (a.from != NULL) {
@@ -392,6 +398,7 @@ out:
 	buf_free(&msg);
 	buf_free(&rec);
 	buf_free(&sender);
+	buf_free(&origin);
 	if (rcpts != NULL)
 		array_free_with(&rcpts, free);
 	free(unique);

@@ -39,6 +39,7 @@ static const struct {
 	{"search", cmd_search, "search a mailbox's full-text index"},
 	{"sendmail", cmd_sendmail, "queue a message from standard input (sendmail -t -i -f)"},
 	{"dns", cmd_dns, "look names up through Postern's resolver (JSON)"},
+	{"dkim", cmd_dkim, "generate, rotate, show, list or retire DKIM signing keys"},
 };
 
 static void usage(FILE *out)

@@ -74,5 +74,6 @@ cmd_fn cmd_sendmail; /* cmd_sendmail.c: sendmail + postdrop */
 cmd_fn cmd_index;    /* cmd_index.c: full-text index catch-up */
 cmd_fn cmd_search;   /* cmd_index.c: full-text search */
 cmd_fn cmd_dns;      /* cmd_dns.c: resolver lookups */
+cmd_fn cmd_dkim;     /* cmd_dkim.c: DKIM keys */
 
 #endif

@@ -10,10 +10,12 @@ run_pkgs="build-essential cmake pkg-config openssl ca-certificates
 libssl-dev libsasl2-dev libsasl2-modules libpq-dev libmariadb-dev libsqlite3-dev sqlite3
 libmicrohttpd-dev libjansson-dev libpcre2-dev liblmdb-dev libsodium-dev
 libcrypt-dev libidn2-dev zlib1g-dev libcurl4-openssl-dev libunbound-dev dns-root-data
-libgumbo-dev"
+libgumbo-dev libopendkim-dev"
 test_pkgs="libcmocka-dev clang libclang-rt-14-dev python3 postgresql
 mariadb-server swaks libnet-ssleay-perl libio-socket-ssl-perl curl dovecot-core
-dovecot-imapd dovecot-lmtpd isync neomutt nsd unbound ldnsutils chromium"
+dovecot-imapd dovecot-lmtpd isync neomutt nsd unbound ldnsutils chromium
+docker-compose postgrey
+python3-dkim python3-nacl strace"
 
 bench_pkgs="postfix postfix-sqlite dovecot-core dovecot-lmtpd dovecot-sqlite
 dovecot-imapd wrk"

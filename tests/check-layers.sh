@@ -23,7 +23,7 @@ for layer in $layers; do
 	done
 	rank=$((rank + 1))
 done
-for d in master queued mta lmtp imapd webmail admin-api postern; do
+for d in master queued mta lmtp imapd proxy webmail admin-api postern; do
 	for f in "$d"/*.[ch]; do
 		[ -e "$f" ] || continue
 		for inc in $(sed -n 's/^#include "\([a-z-]*\)\/.*/\1/p' "$f" | sort -u); do

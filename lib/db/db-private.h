@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/buf.h"
 #include "db.h"
@@ -22,7 +23,35 @@ struct db_conn {
 	const struct db_ops *ops;
 	struct db_conn *next; /* idle list of the pool */
 	bool broken;
+	/* Set by the pool: which of the servers (db_hosts) and when. */
+	size_t host_index;
+	int64_t opened_ms;
 };
+
+/* db_hosts.c: the servers of database_host, tried in order (see there). */
+#define DB_HOST_RETRY_MS 10000 /* a failed host is tried last this long */
+#define DB_FAILBACK_MS 30000   /* a fallback connection lives this long */
+struct db_host {
+	char *host;
+	unsigned port;
+	int64_t down_until; /* monotonic ms; 0: not known to be down */
+};
+struct db_hosts {
+	struct db_host *v;
+	size_t n;
+};
+/* "a, b:5433, [::1]:5432, /socket/dir" with default_port where none is
+   written; an empty list gives n = 0 (the driver's default host). */
+int db_hosts_parse(const char *list, unsigned default_port,
+		   struct db_hosts *out, struct error *err);
+void db_hosts_free(struct db_hosts *hosts);
+/* Fill order[] (room for hosts->n) with the indexes to try; returns n. */
+size_t db_hosts_order(const struct db_hosts *hosts, int64_t now,
+		      size_t *order);
+void db_hosts_mark(struct db_hosts *hosts, size_t i, bool up, int64_t now);
+/* A connection to a fallback host, old enough, while the first is up. */
+bool db_hosts_should_fail_back(const struct db_hosts *hosts,
+			       const struct db_conn *conn, int64_t now);
 
 /* A private copy of struct db_params, owned by the struct db. */
 struct db_settings {

@@ -13,8 +13,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/log.h"
+#include "core/timeutil.h"
 #include "core/xmalloc.h"
 #include "db-private.h"
 
@@ -25,6 +27,7 @@ struct db {
 	pthread_cond_t cond;
 	struct db_conn *idle;
 	unsigned open; /* connections in existence: idle + borrowed */
+	struct db_hosts hosts; /* servers (pgsql/mysql), under lock */
 };
 
 struct db_txn {
@@ -103,6 +106,16 @@ struct db *db_open_params(const struct db_params *params, struct error *err)
 	db->set.pool_size = params->pool_size == 0 ? 1 : params->pool_size;
 	db->set.timeout_ms =
 	    params->timeout_ms == 0 ? 5000 : params->timeout_ms;
+	if (params->driver != DB_SQLITE &&
+	    db_hosts_parse(params->host, params->port, &db->hosts, err) < 0) {
+		free(db->set.path);
+		free(db->set.host);
+		free(db->set.dbname);
+		free(db->set.user);
+		free(db->set.password);
+		free(db);
+		return NULL;
+	}
 	pthread_mutex_init(&db->lock, NULL);
 	pthread_cond_init(&db->cond, NULL);
 
@@ -137,6 +150,7 @@ void db_close(struct db **dbp)
 	}
 	pthread_mutex_destroy(&db->lock);
 	pthread_cond_destroy(&db->cond);
+	db_hosts_free(&db->hosts);
 	free(db->set.path);
 	free(db->set.host);
 	free(db->set.dbname);
@@ -163,6 +177,63 @@ const char *db_sqlite_path(const struct db *db)
 	return db->set.driver == DB_SQLITE ? db->set.path : NULL;
 }
 
+/*
+ * A new connection: SQLite (or the driver's default host) directly; a
+ * server list in order (db_hosts.c), each host tried once, the first
+ * that answers wins; one host's own message is kept as it is.  Runs without the pool's lock except to read and mark hosts.
+ */
+static struct db_conn *pool_connect(struct db *db, struct error *err)
+{
+	if (db->hosts.n == 0) {
+		struct db_conn *conn = db->ops->connect(&db->set, err);
+		if (conn != NULL) {
+			conn->host_index = 0;
+			conn->opened_ms = time_mono_ms();
+		}
+		return conn;
+	}
+	size_t *order = xreallocarray(NULL, db->hosts.n, sizeof(*order));
+	pthread_mutex_lock(&db->lock);
+	size_t n = db_hosts_order(&db->hosts, time_mono_ms(), order);
+	pthread_mutex_unlock(&db->lock);
+
+	struct db_conn *conn = NULL;
+	struct error last;
+	error_clear(&last);
+	for (size_t k = 0; k < n && conn == NULL; k++) {
+		struct db_settings one = db->set;
+		pthread_mutex_lock(&db->lock);
+		char *host = xstrdup(db->hosts.v[order[k]].host);
+		one.port = db->hosts.v[order[k]].port;
+		pthread_mutex_unlock(&db->lock);
+		one.host = host;
+		conn = db->ops->connect(&one, &last);
+		free(host);
+		int64_t now = time_mono_ms();
+		pthread_mutex_lock(&db->lock);
+		if (conn != NULL || last.kind == ERR_TEMP)
+			db_hosts_mark(&db->hosts, order[k], conn != NULL, now);
+		pthread_mutex_unlock(&db->lock);
+		if (conn != NULL) {
+			conn->host_index = order[k];
+			conn->opened_ms = now;
+		} else if (last.kind != ERR_TEMP) {
+			break; /* a setting that no host will accept */
+		}
+	}
+	free(order);
+	if (conn == NULL && err != NULL) {
+		if (last.kind == ERR_TEMP && db->hosts.n > 1)
+			error_set(err, ERR_TEMP,
+				  "none of the %zu database servers answers "
+				  "(last: %s)",
+				  db->hosts.n, last.msg);
+		else
+			*err = last;
+	}
+	return conn;
+}
+
 struct db_conn *db_conn_borrow(struct db *db, struct error *err)
 {
 	pthread_mutex_lock(&db->lock);
@@ -178,7 +249,7 @@ struct db_conn *db_conn_borrow(struct db *db, struct error *err)
 	db->open++;
 	pthread_mutex_unlock(&db->lock);
 
-	conn = db->ops->connect(&db->set, err);
+	conn = pool_connect(db, err);
 	if (conn == NULL) {
 		pthread_mutex_lock(&db->lock);
 		db->open--;
@@ -198,6 +269,17 @@ void db_conn_return(struct db *db, struct db_conn *conn)
 	struct db_conn *drop = NULL;
 
 	pthread_mutex_lock(&db->lock);
+	/* Back to the preferred server once it answers again (db_hosts.c). */
+	if (!conn->broken &&
+	    db_hosts_should_fail_back(&db->hosts, conn, time_mono_ms())) {
+		db->open--;
+		pthread_cond_broadcast(&db->cond);
+		pthread_mutex_unlock(&db->lock);
+		log_debug(LOG_TRACE_SQL, "%s: closing a connection to a "
+			  "fallback server", db->ops->name);
+		db->ops->disconnect(conn);
+		return;
+	}
 	if (conn->broken) {
 		conn->next = db->idle;
 		drop = conn;
@@ -271,17 +353,40 @@ static int conn_run(struct db *db, struct db_conn *conn, const char *sql,
 	return ret;
 }
 
+/* A statement that only reads, so running it twice is harmless. */
+static bool read_only_sql(const char *sql)
+{
+	while (*sql == ' ' || *sql == '\t' || *sql == '\n' || *sql == '(')
+		sql++;
+	return strncasecmp(sql, "SELECT", 6) == 0;
+}
+
+/*
+ * One statement on a pooled connection.  A SELECT that fails because its
+ * connection broke (the server restarted, or was a replica that died:
+ * db_hosts.c) runs once more on a new connection, which the server list
+ * may place on another host: a lookup then survives a failover instead of
+ * tempfailing one message per pooled connection.  Writes are never run
+ * twice: the first may have committed before the connection went.
+ */
 static int run_once(struct db *db, const char *sql, const char *const *params,
 		    size_t nparams, struct db_result **res_r,
 		    long long *affected_r, struct error *err)
 {
-	struct db_conn *conn = db_conn_borrow(db, err);
-	if (conn == NULL)
-		return -1;
-	int ret =
-	    conn_run(db, conn, sql, params, nparams, res_r, affected_r, err);
-	db_conn_return(db, conn);
-	return ret;
+	for (int attempt = 0;; attempt++) {
+		struct db_conn *conn = db_conn_borrow(db, err);
+		if (conn == NULL)
+			return -1;
+		int ret = conn_run(db, conn, sql, params, nparams, res_r,
+				   affected_r, err);
+		bool again = ret < 0 && conn->broken && attempt == 0 &&
+			     err->kind == ERR_TEMP && read_only_sql(sql);
+		db_conn_return(db, conn);
+		if (!again)
+			return ret;
+		log_debug(LOG_TRACE_SQL, "%s: connection lost, query again",
+			  db->ops->name);
+	}
 }
 
 long long db_exec(struct db *db, const char *sql, const char *const *params,

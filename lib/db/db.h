@@ -35,7 +35,8 @@ struct db_txn;
 struct db_params {
 	enum db_driver driver;
 	const char *path;     /* sqlite: database file */
-	const char *host;     /* pgsql/mysql: host name or socket directory */
+	const char *host;     /* pgsql/mysql: "host[:port], ..." servers in
+				 order of preference, or a socket directory */
 	unsigned port;        /* 0: the driver's default */
 	const char *dbname;
 	const char *user;
@@ -51,6 +52,13 @@ struct db_params {
  * with ERR_TEMP until it answers).
  */
 struct db *db_open(const struct conf *conf, struct error *err);
+/*
+ * The database for lookups only: database_read_hosts (replicas) first,
+ * then database_host, so reads survive a dead replica set.  Never write
+ * through it: a replica refuses writes, and a lagging one would hide
+ * them.  Without read hosts it is the same as db_open().
+ */
+struct db *db_open_read(const struct conf *conf, struct error *err);
 struct db *db_open_params(const struct db_params *params, struct error *err);
 void db_close(struct db **db);
 enum db_driver db_driver(const struct db *db);

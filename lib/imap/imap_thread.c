@@ -1,9 +1,8 @@
 /*
- * imap_thread.c - RFC 5256 base subjects, msg-id lists and THREAD=REFERENCES
- * grouping, for the webmail's conversation view.  The algorithm is the one
- * of imapd/imapd-thread.c (copied here as a lib layer so the webmail gets
- * the same thread ids; imapd keeps its own copy, which also prints the
- * IMAP tree).  No I/O.
+ * imap_thread.c - RFC 5256 base subjects, msg-id lists and the
+ * ORDEREDSUBJECT and REFERENCES threading of a set of messages: imapd's
+ * THREAD prints the tree, the webmail's conversation view takes each
+ * message's thread from the same tree, so both group alike.  No I/O.
  */
 #include "imap/imap_thread.h"
 
@@ -312,6 +311,104 @@ static void sort_children(struct node *n)
 	free(v);
 }
 
+static void print_node(const struct node *n, struct buf *out)
+{
+	/* A chain of single children prints flat: "1 2 3"; several
+	 * children each get their own parentheses. */
+	bool first = true;
+
+	for (;;) {
+		if (n->msg != NULL) {
+			buf_printf(out, first ? "%u" : " %u", n->msg->id);
+			first = false;
+		}
+		if (n->child == NULL)
+			return;
+		if (n->child->next == NULL && n->msg != NULL) {
+			n = n->child;
+			continue;
+		}
+		if (n->child->next == NULL) {
+			/* dummy with one child (only a root can be one) */
+			n = n->child;
+			continue;
+		}
+		if (!first)
+			buf_append_char(out, ' ');
+		for (const struct node *c = n->child; c != NULL; c = c->next) {
+			buf_append_char(out, '(');
+			print_node(c, out);
+			buf_append_char(out, ')');
+		}
+		return;
+	}
+}
+
+static void print_roots(struct node *root, struct buf *out)
+{
+	for (const struct node *c = root->child; c != NULL; c = c->next) {
+		buf_append_char(out, '(');
+		print_node(c, out);
+		buf_append_char(out, ')');
+	}
+}
+
+static int msgp_cmp_subject(const void *pa, const void *pb)
+{
+	const struct imap_thread_msg *a = *(const struct imap_thread_msg *const *)pa;
+	const struct imap_thread_msg *b = *(const struct imap_thread_msg *const *)pb;
+	int r = strcmp(a->base_subject ? a->base_subject : "",
+		       b->base_subject ? b->base_subject : "");
+
+	return r != 0 ? r : msg_cmp_date(a, b);
+}
+
+void imap_thread_orderedsubject(const struct imap_thread_msg *msgs, size_t n,
+				 struct buf *out)
+{
+	const struct imap_thread_msg **v = xcalloc(n ? n : 1, sizeof(*v));
+	struct threader t = {0};
+	struct node *root = node_new(&t), *head = NULL;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		v[i] = &msgs[i];
+	qsort(v, n, sizeof(*v), msgp_cmp_subject);
+	for (i = 0; i < n; i++) {
+		struct node *nd = node_new(&t);
+		nd->msg = v[i];
+		if (head != NULL &&
+		    strcmp(head->msg->base_subject ? head->msg->base_subject : "",
+			   v[i]->base_subject ? v[i]->base_subject : "") == 0) {
+			add_child(head, nd);
+		} else {
+			add_child(root, nd);
+			head = nd;
+		}
+	}
+	/* Threads by the date of their first message; children are
+	 * already in date order. */
+	{
+		struct node **r = NULL, *c;
+		size_t k = 0;
+		for (c = root->child; c != NULL; c = c->next) {
+			r = xreallocarray(r, k + 1, sizeof(*r));
+			r[k++] = c;
+		}
+		if (k > 1) {
+			qsort(r, k, sizeof(*r), node_cmp);
+			root->child = r[0];
+			for (i = 0; i + 1 < k; i++)
+				r[i]->next = r[i + 1];
+			r[k - 1]->next = NULL;
+		}
+		free(r);
+	}
+	print_roots(root, out);
+	free(v);
+	threader_free(&t);
+}
+
 /* Every message in the subtree of top belongs to the thread whose first
  * message is msgs[root].  Iterative: reply chains may be deep. */
 static void assign_root(const struct node *top,
@@ -370,8 +467,10 @@ static void prune(struct node *parent)
 	}
 }
 
-void imap_thread_references(const struct imap_thread_msg *msgs, size_t n,
-			    size_t *root_r)
+/* Steps 1 to 6 of REFERENCES: the sorted tree under the returned root
+ * (nodes owned by t). */
+static struct node *references_tree(const struct imap_thread_msg *msgs,
+				    size_t n, struct threader *tp)
 {
 	struct threader t = {0};
 	struct hash *ids = hash_new(HASH_DEFAULT, NULL);
@@ -379,8 +478,6 @@ void imap_thread_references(const struct imap_thread_msg *msgs, size_t n,
 	struct node *root = node_new(&t), *c, *next;
 	size_t i, j;
 
-	for (i = 0; i < n; i++)
-		root_r[i] = i;
 	/* Step 1: link messages by their ids. */
 	for (i = 0; i < n; i++) {
 		const struct imap_thread_msg *m = &msgs[i];
@@ -533,12 +630,34 @@ void imap_thread_references(const struct imap_thread_msg *msgs, size_t n,
 	}
 	/* Step 6: sort every sibling set by date. */
 	sort_children(root);
+	hash_free(&subj);
+	hash_free(&ids);
+	*tp = t;
+	return root;
+}
+
+void imap_thread_references(const struct imap_thread_msg *msgs, size_t n,
+			    size_t *root_r)
+{
+	struct threader t;
+	struct node *root = references_tree(msgs, n, &t), *c;
+
+	for (size_t i = 0; i < n; i++)
+		root_r[i] = i;
 	for (c = root->child; c != NULL; c = c->next) {
 		const struct imap_thread_msg *first = node_msg(c);
 		if (first != NULL)
 			assign_root(c, msgs, (size_t)(first - msgs), root_r);
 	}
-	hash_free(&subj);
-	hash_free(&ids);
+	threader_free(&t);
+}
+
+void imap_thread_references_print(const struct imap_thread_msg *msgs,
+				  size_t n, struct buf *out)
+{
+	struct threader t;
+	struct node *root = references_tree(msgs, n, &t);
+
+	print_roots(root, out);
 	threader_free(&t);
 }

@@ -1,10 +1,10 @@
 /*
- * imap_thread - RFC 5256 pieces shared outside imapd: the base subject,
- * msg-id lists and the grouping of THREAD=REFERENCES, so the webmail's
- * conversation view has the threads IMAP THREAD=REFERENCES gives.
- * (imapd/imapd-thread.c is the same algorithm with the IMAP printing;
- * imapd keeps its copy for now.)  Pure functions, thread-safe; memory
- * from the xmalloc family.
+ * imap_thread - RFC 5256 SORT and THREAD pieces: the base subject,
+ * msg-id lists, THREAD=ORDEREDSUBJECT and THREAD=REFERENCES, both as the
+ * IMAP answer (imapd's THREAD, gathered by imapd/imapd-sort.c) and, for
+ * REFERENCES, as each message's thread (the webmail's conversation
+ * view), from one tree so the two group alike.  Pure functions,
+ * thread-safe; memory from the xmalloc family.
  */
 #ifndef POSTERN_IMAP_THREAD_H
 #define POSTERN_IMAP_THREAD_H
@@ -29,7 +29,7 @@ size_t imap_msgids_parse_n(const char *value, size_t len, char ***ids_r);
 void imap_msgids_free(char **ids, size_t n);
 
 struct imap_thread_msg {
-	uint32_t id;		/* the caller's (UID) */
+	uint32_t id;		/* the caller's: what is printed (seq or UID) */
 	uint32_t seq;		/* tie break */
 	int64_t date;		/* sent date, or INTERNALDATE without one */
 	const char *message_id; /* "<id>" or NULL */
@@ -46,5 +46,10 @@ struct imap_thread_msg {
  */
 void imap_thread_references(const struct imap_thread_msg *msgs, size_t n,
 			    size_t *root_r);
+/* Append the IMAP thread list "(1 2)(3 (4)(5))" of msgs' ids. */
+void imap_thread_references_print(const struct imap_thread_msg *msgs,
+				  size_t n, struct buf *out);
+void imap_thread_orderedsubject(const struct imap_thread_msg *msgs, size_t n,
+				struct buf *out);
 
 #endif

@@ -27,7 +27,8 @@ static void skip_cfws(struct tok *t)
 	while (t->pos < t->n) {
 		char c = t->s[t->pos];
 		if (depth > 0) {
-			if (c == '\\')
+			/* A "\\" last in the value must not step past it. */
+			if (c == '\\' && t->pos + 1 < t->n)
 				t->pos++;
 			else if (c == '(')
 				depth++;

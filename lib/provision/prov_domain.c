@@ -110,7 +110,7 @@ int prov_domain_del_as(struct db *db, const char *name,
 	"d.name, d.description, d.max_mailboxes, d.quota_bytes, d.active, "  \
 	"(SELECT COUNT(*) FROM mailboxes m WHERE m.domain_id = d.id), "      \
 	"(SELECT COUNT(*) FROM aliases a WHERE a.domain_id = d.id), "        \
-	"d.created_at"
+	"d.created_at, d.daily_message_limit, d.daily_new_recipient_limit"
 
 int prov_domain_get(struct db *db, const char *name, struct db_result **res_r,
 		    struct error *err)

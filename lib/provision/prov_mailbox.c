@@ -323,7 +323,8 @@ int prov_mailbox_list(struct db *db, const char *domain,
 
 #define MAILBOX_COLS                                                         \
 	"m.address, m.name, m.quota_bytes, m.used_bytes, m.message_count, "  \
-	"m.active, m.created_at"
+	"m.active, m.created_at, m.daily_message_limit, "                    \
+	"m.daily_new_recipient_limit"
 
 int prov_mailbox_get(struct db *db, const char *address,
 		     struct db_result **res_r, struct error *err)

@@ -141,7 +141,9 @@ int prov_domain_update(struct db *db, const char *name,
 		       const struct prov_actor *who, struct error *err);
 int prov_domain_del_as(struct db *db, const char *name,
 		       const struct prov_actor *who, struct error *err);
-/* One domain, columns as prov_domain_list plus created_at: 1, 0, -1. */
+/* One domain, columns as prov_domain_list plus created_at,
+ * daily_message_limit and daily_new_recipient_limit (NULL: inherit; the
+ * *_page lists too): 1, 0, -1. */
 int prov_domain_get(struct db *db, const char *name, struct db_result **res_r,
 		    struct error *err);
 int prov_domain_page(struct db *db, const struct prov_page *page,
@@ -156,7 +158,8 @@ int prov_mailbox_update(struct db *db, const char *address,
 			const struct prov_actor *who, struct error *err);
 int prov_mailbox_del_as(struct db *db, const char *address,
 			const struct prov_actor *who, struct error *err);
-/* Columns as prov_mailbox_list plus created_at: 1, 0, -1. */
+/* Columns as prov_mailbox_list plus created_at, daily_message_limit and
+ * daily_new_recipient_limit (as prov_domain_get): 1, 0, -1. */
 int prov_mailbox_get(struct db *db, const char *address,
 		     struct db_result **res_r, struct error *err);
 int prov_mailbox_page(struct db *db, const char *domain,
@@ -213,5 +216,64 @@ int prov_trash_move(const char *mail_dir, const char *domain,
  * the count of removed entries in *count_r. */
 int prov_trash_purge(const char *mail_dir, long long older_than,
 		     unsigned *count_r, struct error *err);
+
+/*
+ * --- Per-mailbox daily sending limits (prov_limits.c, issue 8; see
+ * docs/ratelimits.md).  Columns daily_message_limit and
+ * daily_new_recipient_limit on domains and mailboxes (migration 003):
+ * NULL inherits (mailbox -> domain -> the defaults passed in), 0 is
+ * unlimited.  Days are UTC days of the clock passed in.
+ */
+struct prov_send_limits {
+	long long messages;  /* messages per day; 0: unlimited */
+	long long new_rcpts; /* first-time recipients per day; 0: unlimited */
+};
+
+enum prov_send_over {
+	PROV_SEND_OVER_NONE = 0,
+	PROV_SEND_OVER_MESSAGES,
+	PROV_SEND_OVER_NEW_RCPTS,
+};
+
+struct prov_send_result {
+	struct prov_send_limits limits; /* effective for the mailbox */
+	long long messages, new_rcpts;	/* today's counts (after counting) */
+	enum prov_send_over over;	/* which limit refused (return 0) */
+};
+
+/* Effective limits of the mailbox USER: 1 (and its id in id_r), 0 not a
+ * mailbox, -1 (ERR_TEMP). */
+int prov_send_limits_get(struct db *db, const char *user,
+			 const struct prov_send_limits *defaults,
+			 struct prov_send_limits *eff_r, char id_r[24],
+			 struct error *err);
+/*
+ * Count one submission of the mailbox USER at NOW (Unix seconds): the
+ * message when count_message, and each of rcpts[nrcpts] it never sent to
+ * before as a new recipient.  Nothing is counted when a limit would be
+ * passed.  1: counted (also when USER is no mailbox, or unlimited), 0:
+ * refused, res_r->over says which limit; -1 with err (ERR_TEMP, whatever
+ * the cause: the sender retries).  Thread-safe (db pool).
+ */
+int prov_send_charge(struct db *db, const char *user,
+		     const struct prov_send_limits *defaults,
+		     bool count_message, const char *const *rcpts,
+		     size_t nrcpts, long long now,
+		     struct prov_send_result *res_r, struct error *err);
+/* A change of the limit columns: set_* false leaves a column alone; a
+ * value < 0 stores NULL (inherit). */
+struct prov_send_limits_patch {
+	bool set_messages, set_new_rcpts;
+	long long messages, new_rcpts;
+};
+/* Change the limits of the domain (domain true) or mailbox NAME, with an
+ * audit row (domain.limits / mailbox.limits): 0, or -1 (not_found,
+ * invalid_value, temporary_failure). */
+int prov_send_limits_set(struct db *db, bool domain, const char *name,
+			 const struct prov_send_limits_patch *p,
+			 const struct prov_actor *who, struct error *err);
+/* The clock of the daily windows: time(NULL) plus the environment's
+ * POSTERN_TEST_CLOCK_OFFSET seconds (for tests only). */
+long long prov_send_clock(void);
 
 #endif

@@ -40,6 +40,7 @@ struct submit {
 	struct error err;
 	submit_done_fn *done;
 	void *done_ctx;
+	bool hold; /* commit into the hold queue */
 };
 
 struct submit_client *submit_client_new(struct ev *ev, const char *path)
@@ -298,10 +299,28 @@ void submit_commit(struct submit *s, submit_done_fn *done, void *ctx)
 		return;
 	}
 	b = buf_new();
-	submit_rec_put(b, SUBMIT_REC_COMMIT, "", 0);
+	submit_rec_put(b, SUBMIT_REC_COMMIT, s->hold ? "HOLD" : "",
+		       s->hold ? 4 : 0);
 	send_buf(s, b);
 	buf_free(&b);
 	io_set_timeout(s->io, COMMIT_TIMEOUT_MS);
+}
+
+void submit_set_hold(struct submit *s)
+{
+	s->hold = true;
+}
+
+void submit_redirect(struct submit *s, const char *addr)
+{
+	struct buf *b;
+
+	if (s->failed)
+		return;
+	b = buf_new();
+	submit_rec_put_str(b, SUBMIT_REC_REDIRECT, addr);
+	send_buf(s, b);
+	buf_free(&b);
 }
 
 void submit_abort(struct submit **s)

@@ -69,7 +69,11 @@
  *     'A' 'N' 'H' 'Z' 'L'  client address, client name, HELO, AUTH
  *                        name, TLS description (for logs and bounces)
  *     'D' bytes          message data (any number of records)
+ *     'W' address        REDIRECT (a header/body_checks action): every
+ *                        recipient given so far is replaced by address
  *     'C' ""             commit
+ *     'C' "HOLD"         commit into the hold queue (an access or policy
+ *                        HOLD action): kept until `postern queue release`
  *     'K' "verb [ID]"    control request instead of a message (queue
  *                        tools): hold, release, requeue, delete, flush;
  *                        ID may be ALL for delete/hold/release/requeue
@@ -120,6 +124,7 @@ enum submit_rec {
 	SUBMIT_REC_DATA = 'D',
 	SUBMIT_REC_COMMIT = 'C',
 	SUBMIT_REC_CONTROL = 'K',
+	SUBMIT_REC_REDIRECT = 'W',
 	/* daemon -> client */
 	SUBMIT_REC_ID = 'I',
 	SUBMIT_REC_OK = 'O',
@@ -174,6 +179,11 @@ const char *submit_id(const struct submit *s);
  * -1: the submission already failed (commit will report it). */
 int submit_write(struct submit *s, const void *data, size_t len);
 void submit_commit(struct submit *s, submit_done_fn *done, void *ctx);
+/* Commit into the hold queue instead (before submit_commit). */
+void submit_set_hold(struct submit *s);
+/* REDIRECT: replace every recipient added so far with addr (before
+ * submit_commit; the 'W' record). */
+void submit_redirect(struct submit *s, const char *addr);
 void submit_abort(struct submit **s);
 
 /*

@@ -136,6 +136,9 @@ int submit_decoder_next(struct submit_decoder *d, struct buf *in,
 						 "5.5.1 no recipients given");
 			d->state = D_END;
 			d->pending = used;
+			/* "HOLD": into the hold queue (submit.h). */
+			*data_r = p;
+			*len_r = len;
 			*ev_r = SUBMIT_EV_COMMIT;
 			return 1;
 		case SUBMIT_REC_BEGIN:

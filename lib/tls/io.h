@@ -181,4 +181,63 @@ void io_tls_describe(const struct io *io, struct buf *out);
 /* Client side: did the peer certificate verify (chain and name)? */
 bool io_tls_peer_verified(const struct io *io);
 
+/*
+ * Outbound STARTTLS (tls_client.c), after the server's 220 to STARTTLS,
+ * with a context from tls_client_ctx_new().  Buffered input is DISCARDED
+ * (RFC 3207 4.2: nothing the server sent before TLS counts).
+ *   sni           host name sent in SNI (NULL, or an address: none);
+ *   names         the names the certificate must match, RFC 6125 as
+ *                 OpenSSL's X509_check_host (no partial wildcards; a
+ *                 name ".example" matches any subdomain); none: no check;
+ *   tlsa          DANE records (RFC 7672): only usages 2 (DANE-TA) and 3
+ *                 (DANE-EE) are used, 0 and 1 are ignored; dane_base is
+ *                 the TLSA base domain, the name DANE-TA certificates
+ *                 must match (DANE-EE skips name checks, RFC 7672 3.1.1);
+ *   session_key   the client session cache key ("host:port" plus whatever
+ *                 makes the policy distinct); NULL: no resumption.
+ * The strings are copied.  Ends in IO_TLSREADY / IO_ERROR / IO_TIMEOUT.
+ */
+struct tls_tlsa {
+	uint8_t usage, selector, mtype;
+	const uint8_t *data;
+	size_t len;
+};
+struct tls_client_params {
+	const char *sni;
+	const char *const *names;
+	size_t nnames;
+	const struct tls_tlsa *tlsa;
+	size_t ntlsa;
+	const char *dane_base;
+	const char *session_key;
+};
+int io_start_tls_client(struct io *io, struct tls_ctx *ctx,
+			const struct tls_client_params *params,
+			struct error *err);
+
+/* What the peer certificate proved, in Postfix's log words
+ * (smtp_tls_loglevel 1): Anonymous (no certificate), Untrusted (the chain
+ * does not verify), Trusted (the chain verifies, no name matched or none
+ * was asked), Verified (chain and name, or a DANE match). */
+enum tls_trust {
+	TLS_TRUST_ANONYMOUS,
+	TLS_TRUST_UNTRUSTED,
+	TLS_TRUST_TRUSTED,
+	TLS_TRUST_VERIFIED,
+};
+/* Of a client connection after IO_TLSREADY (resumed sessions keep the
+ * trust of the handshake that made them). */
+enum tls_trust io_tls_trust(const struct io *io);
+const char *tls_trust_name(enum tls_trust trust);
+/* The peer was authenticated by a TLSA record. */
+bool io_tls_dane_matched(const struct io *io);
+/* The session was resumed from the client cache. */
+bool io_tls_reused(const struct io *io);
+/* Why the peer did not verify ("certificate verify failed: ..."), "" if
+ * it did; valid until io_free. */
+const char *io_tls_verify_error(const struct io *io);
+/* Append 'CN=<subject CN>, issuer=<issuer CN>' of the peer certificate
+ * to out (nothing without one). */
+void io_tls_peer_names(const struct io *io, struct buf *out);
+
 #endif

@@ -2,7 +2,8 @@
  * tls - OpenSSL contexts for the servers and for outbound SMTP.
  *
  * A struct tls_ctx wraps an SSL_CTX.  Connections use it through io.h
- * (io_accept_tls, io_start_tls_server, io_connect_tls); nothing outside
+ * (io_accept_tls, io_start_tls_server, io_connect_tls, and
+ * io_start_tls_client for outbound SMTP, tls_client.c); nothing outside
  * lib/tls sees OpenSSL types.
  *
  * Policy (not configurable below these floors):
@@ -54,6 +55,25 @@ int tls_server_reload(struct tls_ctx *ctx, struct error *err);
  */
 struct tls_ctx *tls_client_new(bool verify, const char *ca_file,
 			       const char *protocols, struct error *err);
+
+/*
+ * Outbound SMTP client context (tls_client.c), Postfix's smtp_tls_*:
+ * the CA file and/or folder (both NULL/"": no trust anchors, nothing
+ * verifies except DANE), protocols and TLS 1.2 ciphers as for servers.
+ * The handshake never fails on the certificate: each connection records
+ * what verified (io_tls_trust) and the caller applies its policy, so
+ * opportunistic TLS still logs "Trusted" or "Untrusted" as Postfix does.
+ * DANE (RFC 7672) is enabled on the context; a client session cache keyed
+ * by the caller's string (io_start_tls_client) lives in it, at most
+ * TLS_CLIENT_CACHE_MAX sessions, dropped with the context.
+ */
+struct tls_client_config {
+	const char *ca_file, *ca_path;
+	const char *protocols, *ciphers;
+};
+#define TLS_CLIENT_CACHE_MAX 1000
+struct tls_ctx *tls_client_ctx_new(const struct tls_client_config *cfg,
+				   struct error *err);
 
 void tls_ctx_free(struct tls_ctx **ctx);
 bool tls_ctx_is_server(const struct tls_ctx *ctx);

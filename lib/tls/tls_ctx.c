@@ -208,6 +208,11 @@ bool tls_ctx_verifies(const struct tls_ctx *t)
 	return t->verify;
 }
 
+SSL_CTX *tls_ctx_ssl_ctx(struct tls_ctx *t)
+{
+	return t->ssl_ctx;
+}
+
 SSL *tls_ctx_new_ssl(struct tls_ctx *t, struct error *err)
 {
 	SSL *ssl = SSL_new(t->ssl_ctx);

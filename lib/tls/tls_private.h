@@ -12,6 +12,8 @@
 /* A new SSL for one connection, from the current SSL_CTX; NULL with err. */
 SSL *tls_ctx_new_ssl(struct tls_ctx *ctx, struct error *err);
 bool tls_ctx_verifies(const struct tls_ctx *ctx);
+/* The current SSL_CTX (tls_client.c configures the outbound one). */
+SSL_CTX *tls_ctx_ssl_ctx(struct tls_ctx *ctx);
 
 /* Fill err with `what` and the OpenSSL error queue (which is cleared). */
 int tls_error_set(struct error *err, enum err_kind kind, const char *what);

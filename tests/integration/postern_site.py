@@ -9,6 +9,7 @@ end of the log itself.  A subclass writes set_up_site(), setting cls.dir
 (the config folder) and cls.tmp (what holds it) as it goes.
 """
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -181,3 +182,241 @@ def skip_unless_driver(driver):
     if var is not None and var not in os.environ:
         raise unittest.SkipTest("%s unset (run under run-all.sh or "
                                 "dbservers.sh)" % var)
+
+
+# ---- Shared by the mail-out tests (test_outbound.py, test_outbound_tls.py)
+
+def wait_for(fn, timeout=20, what="condition"):
+    """fn()'s first true value, polled until timeout."""
+    import time
+    end = time.time() + timeout
+    while time.time() < end:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for " + what)
+
+
+class SmtpReceiver:
+    """An SMTP (or LMTP) server on (host, port) in threads, for the SMTP
+    client's tests.  Replies depend on the recipient's local part:
+    "bad..." gets 550 5.1.1, "temp..." 451 while temp_left lasts.
+
+    tls: a server ssl.SSLContext: STARTTLS is offered (RFC 3207).
+    auth: (user, password): AUTH PLAIN and LOGIN are offered (after TLS
+    when tls is set) and checked; a wrong pair gets 535 5.7.8.
+    Each message is a dict: mail, rcpts, rcpt_lines, data, tls (the TLS
+    version or None), auth (the user or None) and batch (the bytes of the
+    one read that brought the MAIL command: PIPELINING puts RCPT and DATA
+    in it too).
+    active / max_active count connections open now / at most at once,
+    conn_times their opening times (time.monotonic()); data_delay
+    seconds are waited before the reply to the end of DATA."""
+
+    def __init__(self, host, port, lmtp=False, greeting=b"220 fake ESMTP",
+                 ext=(b"8BITMIME", b"SIZE 10485760", b"DSN", b"SMTPUTF8"),
+                 tls=None, auth=None):
+        import socketserver
+        import threading
+        self.lmtp, self.greeting, self.ext = lmtp, greeting, ext
+        self.tls, self.auth = tls, auth
+        self.lock = threading.Lock()
+        self.messages = []
+        self.connections = 0
+        self.temp_left = 0
+        self.auth_failures = 0
+        self.tls_failures = 0
+        self.active = self.max_active = 0
+        self.conn_times = []
+        self.data_delay = 0
+        owner = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):
+                import time
+                with owner.lock:
+                    owner.connections += 1
+                    owner.active += 1
+                    owner.max_active = max(owner.max_active, owner.active)
+                    owner.conn_times.append(time.monotonic())
+                try:
+                    _Session(owner, self.request).run()
+                except (OSError, ssl.SSLError):
+                    with owner.lock:
+                        owner.tls_failures += 1
+                finally:
+                    with owner.lock:
+                        owner.active -= 1
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+            address_family = (socket.AF_INET6 if ":" in host
+                              else socket.AF_INET)
+
+        self.server = Server((host, port), Handler)
+        threading.Thread(target=self.server.serve_forever,
+                         daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def rcpt_reply(self, addr):
+        local = addr.split("@")[0]
+        if local.startswith("bad"):
+            return b"550 5.1.1 <%s>: Recipient address rejected" % \
+                addr.encode()
+        if local.startswith("temp"):
+            with self.lock:
+                if self.temp_left > 0:
+                    self.temp_left -= 1
+                    return b"451 4.7.1 <%s>: try again later" % \
+                        addr.encode()
+        return b"250 2.1.5 Ok"
+
+    def got(self, rcpt):
+        with self.lock:
+            return [m for m in self.messages if rcpt in m["rcpts"]]
+
+
+class _Session:
+    """One connection of an SmtpReceiver, read with recv() so that what
+    arrived in one read can be told apart."""
+
+    def __init__(self, owner, sock):
+        self.o, self.sock, self.buf = owner, sock, b""
+        self.last_read = b""
+        self.tls_version = None
+        self.user = None
+
+    def say(self, line):
+        self.sock.sendall(line + b"\r\n")
+
+    def readline(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                return b""
+            self.last_read = chunk
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line + b"\n"
+
+    def check_auth(self, blob):
+        import base64
+        try:
+            parts = base64.b64decode(blob).split(b"\0")
+        except ValueError:
+            return False
+        return len(parts) == 3 and \
+            (parts[1].decode(), parts[2].decode()) == self.o.auth
+
+    def do_auth(self, cmd):
+        import base64
+        words = cmd.split()
+        mech = words[1].upper() if len(words) > 1 else b""
+        if mech == b"PLAIN":
+            blob = words[2] if len(words) > 2 else None
+            if blob is None:
+                self.say(b"334 ")
+                blob = self.readline().strip()
+            ok = self.check_auth(blob)
+            user = base64.b64decode(blob).split(b"\0")[1] if ok else None
+        elif mech == b"LOGIN":
+            self.say(b"334 VXNlcm5hbWU6")
+            u = base64.b64decode(self.readline().strip())
+            self.say(b"334 UGFzc3dvcmQ6")
+            p = base64.b64decode(self.readline().strip())
+            ok = (u.decode(), p.decode()) == self.o.auth
+            user = u if ok else None
+        else:
+            self.say(b"504 5.5.4 unrecognized authentication type")
+            return
+        if ok:
+            self.user = user.decode()
+            self.say(b"235 2.7.0 Authentication successful")
+        else:
+            with self.o.lock:
+                self.o.auth_failures += 1
+            self.say(b"535 5.7.8 Error: authentication failed")
+
+    def run(self):
+        o = self.o
+        self.say(o.greeting)
+        if not o.greeting.startswith(b"2"):
+            return
+        mail, rcpts, lines, batch = None, [], [], b""
+        while True:
+            line = self.readline()
+            if not line:
+                return
+            cmd = line.rstrip(b"\r\n")
+            verb = cmd[:4].upper()
+            if verb in (b"EHLO", b"LHLO"):
+                if (verb == b"LHLO") != o.lmtp:
+                    self.say(b"500 5.5.1 wrong hello")
+                    continue
+                out = [b"fake.example"] + list(o.ext)
+                if o.tls is not None and self.tls_version is None:
+                    out.append(b"STARTTLS")
+                if o.auth is not None and (o.tls is None or
+                                           self.tls_version is not None):
+                    out.append(b"AUTH PLAIN LOGIN")
+                for i, e in enumerate(out):
+                    self.say(b"250" + (b" " if i == len(out) - 1 else b"-")
+                             + e)
+            elif verb == b"HELO":
+                self.say(b"250 fake.example")
+            elif cmd.upper() == b"STARTTLS" and o.tls is not None:
+                self.say(b"220 2.0.0 Ready to start TLS")
+                self.buf = b""
+                self.sock = o.tls.wrap_socket(self.sock, server_side=True)
+                self.tls_version = self.sock.version()
+            elif verb == b"AUTH" and o.auth is not None:
+                self.do_auth(cmd)
+            elif verb == b"MAIL":
+                if o.auth is not None and self.user is None:
+                    self.say(b"530 5.7.0 Authentication required")
+                    continue
+                mail, rcpts, lines = cmd.decode(), [], []
+                batch = self.last_read
+                self.say(b"250 2.1.0 Ok")
+            elif verb == b"RCPT":
+                addr = re.search(rb"<([^>]*)>", cmd).group(1).decode()
+                reply = o.rcpt_reply(addr)
+                if reply.startswith(b"2"):
+                    rcpts.append(addr)
+                lines.append(cmd.decode())
+                self.say(reply)
+            elif verb == b"DATA":
+                if not rcpts:
+                    self.say(b"554 5.5.1 Error: no valid recipients")
+                    continue
+                self.say(b"354 go ahead")
+                data = b""
+                while True:
+                    dl = self.readline()
+                    if dl == b"":
+                        return  # the client went away: nothing received
+                    if dl == b".\r\n":
+                        break
+                    data += dl[1:] if dl.startswith(b".") else dl
+                if o.data_delay:
+                    import time
+                    time.sleep(o.data_delay)
+                with o.lock:
+                    o.messages.append({"mail": mail, "rcpts": rcpts,
+                                       "rcpt_lines": lines, "data": data,
+                                       "tls": self.tls_version,
+                                       "auth": self.user, "batch": batch})
+                for _ in (rcpts if o.lmtp else [None]):
+                    self.say(b"250 2.0.0 Ok: queued")
+            elif verb == b"RSET":
+                self.say(b"250 2.0.0 Ok")
+            elif verb == b"QUIT":
+                self.say(b"221 2.0.0 Bye")
+                return
+            else:
+                self.say(b"502 5.5.2 unknown")

@@ -90,7 +90,7 @@ static void check_base(const char *in, const char *want, bool reply)
 	struct buf *b = buf_new();
 	bool r;
 
-	imapd_base_subject(in, b, &r);
+	imap_base_subject(in, b, &r);
 	assert_string_equal(buf_data(b), want);
 	assert_int_equal(r, reply);
 	buf_free(&b);
@@ -118,16 +118,16 @@ static void test_msgids(void **state)
 	size_t n;
 
 	(void)state;
-	n = imapd_msgids_parse("<a@b> junk <c\n @d> <nothing>", &ids);
+	n = imap_msgids_parse("<a@b> junk <c\n @d> <nothing>", &ids);
 	assert_int_equal(n, 2);
 	assert_string_equal(ids[0], "<a@b>");
 	assert_string_equal(ids[1], "<c@d>");
-	imapd_msgids_free(ids, n);
+	imap_msgids_free(ids, n);
 }
 
 static void test_orderedsubject(void **state)
 {
-	struct imapd_thread_msg m[4] = {
+	struct imap_thread_msg m[4] = {
 		{.id = 1, .seq = 1, .date = 100, .base_subject = "B"},
 		{.id = 2, .seq = 2, .date = 50, .base_subject = "A"},
 		{.id = 3, .seq = 3, .date = 200, .base_subject = "B"},
@@ -136,10 +136,10 @@ static void test_orderedsubject(void **state)
 	struct buf *b = buf_new();
 
 	(void)state;
-	imapd_thread_orderedsubject(m, 4, b);
+	imap_thread_orderedsubject(m, 4, b);
 	assert_string_equal(buf_data(b), "(2)(1 (4)(3))");
 	buf_reset(b);
-	imapd_thread_orderedsubject(m, 3, b);
+	imap_thread_orderedsubject(m, 3, b);
 	assert_string_equal(buf_data(b), "(2)(1 3)");
 	buf_free(&b);
 }
@@ -151,7 +151,7 @@ static void test_references(void **state)
 	char *r4[] = {"<1@x>"};
 	char *r6[] = {"<missing@x>"};
 	char *r7[] = {"<missing@x>"};
-	struct imapd_thread_msg m[] = {
+	struct imap_thread_msg m[] = {
 		{.id = 1, .seq = 1, .date = 10, .message_id = "<1@x>",
 		 .base_subject = "A"},
 		{.id = 2, .seq = 2, .date = 20, .message_id = "<2@x>",
@@ -173,11 +173,11 @@ static void test_references(void **state)
 	struct buf *b = buf_new();
 
 	(void)state;
-	imapd_thread_references(m, 8, b);
+	imap_thread_references_print(m, 8, b);
 	assert_string_equal(buf_data(b), "(8)((6)(7))(1 (2 3)(4)(5))");
 	buf_reset(b);
 	/* single reply to missing parent: no dummy kept */
-	imapd_thread_references(m + 5, 1, b);
+	imap_thread_references_print(m + 5, 1, b);
 	assert_string_equal(buf_data(b), "(6)");
 	buf_free(&b);
 }

@@ -1,0 +1,187 @@
+/*
+ * proxy-backend.c - connect to the user's backend and log in there.
+ *
+ * After the backend's greeting the proxy pipelines two commands, as
+ * Dovecot's imap proxy does:
+ *   P1 ID ("x-originating-ip" ... "x-session-id" ...)   the client's
+ *      address and ports and our session id, which imapd believes only
+ *      from imapd_trusted_networks;
+ *   P2 AUTHENTICATE PLAIN <base64>    the client's own credentials
+ *      (SASL-IR, one line: no quoting or literal questions whatever
+ *      the password holds).
+ * The tagged answer to P2 goes to the client under its own tag (the OK
+ * carries the backend's CAPABILITY); after an OK the session is relayed
+ * byte for byte.  A backend that cannot be reached, or hangs, gives the
+ * client NO [UNAVAILABLE] and the session stays in the not-authenticated
+ * state, as Dovecot answers.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "core/log.h"
+#include "core/xmalloc.h"
+#include "ev/net.h"
+#include "tls/io.h"
+
+#include "proxy.h"
+
+static void wipe_password(struct psess *s)
+{
+	if (s->password != NULL) {
+		sodium_memzero(s->password, strlen(s->password));
+		free(s->password);
+		s->password = NULL;
+	}
+}
+
+static void back_fail(struct psess *s, const char *why)
+{
+	log_warn("imap-login: proxy(%s): connect(%s) failed: %s, rip=%s, "
+		 "session=<%s>",
+		 s->user, s->backend, why, s->peer, s->id);
+	wipe_password(s);
+	io_free(&s->bio);
+	s->state = PSESS_PREAUTH;
+	psess_reply(s, "%s NO [UNAVAILABLE] Account is temporarily "
+		       "unavailable.\r\n",
+		    s->tag);
+	io_resume(s->cio);
+}
+
+static void send_login(struct psess *s)
+{
+	size_t ulen = strlen(s->user), plen = strlen(s->password);
+	size_t blen = 2 + ulen + plen;
+	unsigned char *bin = xmalloc(blen);
+	size_t b64len = sodium_base64_ENCODED_LEN(
+	    blen, sodium_base64_VARIANT_ORIGINAL);
+	char *b64 = xmalloc(b64len);
+
+	bin[0] = '\0';
+	memcpy(bin + 1, s->user, ulen);
+	bin[1 + ulen] = '\0';
+	memcpy(bin + 2 + ulen, s->password, plen);
+	sodium_bin2base64(b64, b64len, bin, blen,
+			  sodium_base64_VARIANT_ORIGINAL);
+	/* The client's address is text we made (net_sockaddr_str), so it
+	 * needs no quoting. */
+	io_printf(s->bio,
+		  "P1 ID (\"x-originating-ip\" \"%s\" \"x-originating-port\" "
+		  "\"%u\" \"x-connected-ip\" \"%s\" \"x-connected-port\" "
+		  "\"%u\" \"x-session-id\" \"%s\")\r\n"
+		  "P2 AUTHENTICATE PLAIN %s\r\n",
+		  s->peer, s->peer_port, s->local, s->local_port, s->id, b64);
+	sodium_memzero(bin, blen);
+	sodium_memzero(b64, b64len);
+	free(bin);
+	free(b64);
+	wipe_password(s);
+	s->bstate = PBACK_LOGIN;
+}
+
+static void back_lines(struct psess *s)
+{
+	char *line;
+	size_t len;
+
+	while (s->bio != NULL && s->state == PSESS_BACKEND) {
+		switch (io_getline(s->bio, &line, &len)) {
+		case IO_LINE_NONE:
+			return;
+		case IO_LINE_TOO_LONG:
+			back_fail(s, "line too long");
+			return;
+		case IO_LINE_OK:
+			break;
+		}
+		if (s->bstate == PBACK_GREETING) {
+			if (strncmp(line, "* OK", 4) != 0) {
+				back_fail(s, "bad greeting");
+				return;
+			}
+			send_login(s);
+			continue;
+		}
+		/* PBACK_LOGIN: untagged data and P1's answer are ours. */
+		if (strncmp(line, "P2 ", 3) != 0)
+			continue;
+		if (strncmp(line + 3, "OK", 2) == 0) {
+			log_info("imap-login: proxy(%s): started proxying to "
+				 "%s: rip=%s, lip=%s%s, session=<%s>",
+				 s->user, s->backend, s->peer, s->local,
+				 s->tls ? ", TLS" : "", s->id);
+			psess_reply(s, "%s %s\r\n", s->tag, line + 3);
+			psess_relay_start(s);
+			return;
+		}
+		/* The backend refused what passdb accepted: pass its NO on
+		 * (a backend whose database lags, say). */
+		log_warn("imap-login: proxy(%s): backend %s refused the login: "
+			 "%.200s, session=<%s>",
+			 s->user, s->backend, line + 3, s->id);
+		io_free(&s->bio);
+		s->state = PSESS_PREAUTH;
+		psess_reply(s, "%s NO [UNAVAILABLE] Account is temporarily "
+			       "unavailable.\r\n",
+			    s->tag);
+		io_resume(s->cio);
+		return;
+	}
+}
+
+static void backend_io(struct io *io, enum io_event event, void *ctx)
+{
+	struct psess *s = ctx;
+	struct error err;
+
+	switch (event) {
+	case IO_CONNECTED:
+		if (s->proxy->backend_tls != NULL) {
+			if (io_connect_tls(s->bio, s->proxy->backend_tls, NULL,
+					   &err) < 0)
+				back_fail(s, err.msg);
+			return;
+		}
+		s->bstate = PBACK_GREETING;
+		return;
+	case IO_TLSREADY:
+		s->bstate = PBACK_GREETING;
+		back_lines(s);
+		return;
+	case IO_DATAIN:
+		back_lines(s);
+		return;
+	case IO_LOWAT:
+		return;
+	case IO_TIMEOUT:
+		back_fail(s, "timed out");
+		return;
+	case IO_DISCONNECTED:
+		back_fail(s, "connection closed");
+		return;
+	default:
+		back_fail(s, io_error(io));
+		return;
+	}
+}
+
+void pback_start(struct psess *s)
+{
+	struct net_addr addr;
+	struct error err;
+	int fd;
+
+	s->state = PSESS_BACKEND;
+	s->bstate = PBACK_CONNECTING;
+	io_pause(s->cio);
+	if (net_parse_addr(s->backend, &addr, &err) < 0 ||
+	    (fd = net_connect(&addr, &err)) < 0) {
+		back_fail(s, err.msg);
+		return;
+	}
+	s->bio = io_new_connect(s->proxy->ev, fd, backend_io, s);
+	io_set_timeout(s->bio, s->proxy->set.connect_timeout_ms);
+	io_set_max_line(s->bio, 65536);
+}
