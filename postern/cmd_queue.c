@@ -28,7 +28,7 @@
 static const char usage[] =
     "usage: postern queue list\n"
     "       postern queue show ID\n"
-    "       postern queue flush\n"
+    "       postern queue flush [DOMAIN]\n"
     "       postern queue delete ID|ALL\n"
     "       postern queue hold ID|ALL\n"
     "       postern queue release ID|ALL\n"
@@ -37,7 +37,9 @@ static const char usage[] =
     "list: the queue in postqueue -p's format (* active, ! on hold).\n"
     "show: one message's envelope and content (postcat).\n"
     "The other commands ask the running postern-queued: flush attempts\n"
-    "every deferred message now; delete removes; hold keeps a message\n"
+    "every deferred message now (with DOMAIN: those with a recipient\n"
+    "there still to deliver), also mail of $defer_transports and of\n"
+    "destinations backed off as dead; delete removes; hold keeps a message\n"
     "from delivery until release; requeue schedules it again now.\n";
 
 static struct queue *open_ro(const struct conf *conf)
@@ -275,7 +277,7 @@ out:
 int cmd_queue(struct cli *cli, int argc, char **argv)
 {
 	static const struct cli_verb rules[] = {
-	    {"list", 0, 0},    {"show", 1, 1}, {"flush", 0, 0},
+	    {"list", 0, 0},    {"show", 1, 1}, {"flush", 0, 1},
 	    {"delete", 1, 1},  {"hold", 1, 1}, {"release", 1, 1},
 	    {"requeue", 1, 1},
 	};

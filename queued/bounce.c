@@ -4,6 +4,9 @@
  * multipart/report with a human-readable part, the message/delivery-status
  * part, and the original message's headers (text/rfc822-headers), or the
  * whole original (message/rfc822) when the sender asked for RET=FULL.
+ * delay_build() writes the "delayed" notice of $delay_warning_time in the
+ * same shape (Action: delayed, the original's headers only), as
+ * Postfix's "Delayed Mail (still being retried)".
  */
 #include <stdio.h>
 #include <string.h>
@@ -36,15 +39,18 @@ static const char *addr_type(const char *addr)
 	return "rfc822";
 }
 
-void bounce_build(struct buf *out, const struct queue_env *env,
-		  const struct bounce_rcpt *rcpts, size_t n,
-		  const struct buf *original, const char *myhostname,
-		  int64_t now)
+/* until: for a delay notice, when the mail is given up (wall seconds);
+ * 0 for a bounce. */
+static void report_build(struct buf *out, const struct queue_env *env,
+			 const struct bounce_rcpt *rcpts, size_t n,
+			 const struct buf *original, const char *myhostname,
+			 int64_t now, int64_t until, const char *to, bool copy)
 {
-	char date[64], arrival[64], boundary[96];
+	char date[64], arrival[64], boundary[96], until_date[64];
 	const char *msg = buf_data(original);
 	size_t hlen = bounce_header_len(msg, buf_len(original));
-	bool full = env->ret == QUEUE_RET_FULL;
+	bool delayed = until != 0;
+	bool full = env->ret == QUEUE_RET_FULL && !delayed && !copy;
 
 	time_format_rfc5322((time_t)now, date, sizeof(date));
 	time_format_rfc5322((time_t)(env->arrival / 1000), arrival,
@@ -55,7 +61,7 @@ void bounce_build(struct buf *out, const struct queue_env *env,
 	buf_printf(out,
 		   "From: MAILER-DAEMON@%s (Mail Delivery System)\r\n"
 		   "To: %s\r\n"
-		   "Subject: Undelivered Mail Returned to Sender\r\n"
+		   "Subject: %s%s\r\n"
 		   "Date: %s\r\n"
 		   "Message-ID: <%s.bounce.%lld@%s>\r\n"
 		   "Auto-Submitted: auto-replied\r\n"
@@ -67,23 +73,48 @@ void bounce_build(struct buf *out, const struct queue_env *env,
 		   "\r\n"
 		   "This is a MIME-encapsulated message.\r\n"
 		   "\r\n",
-		   myhostname, env->sender, date, env->id, (long long)now,
-		   myhostname, boundary);
+		   myhostname, to != NULL ? to : env->sender,
+		   copy ? "Postmaster Copy: " : "",
+		   delayed ? "Delayed Mail (still being retried)"
+			   : "Undelivered Mail Returned to Sender",
+		   date, env->id, (long long)now, myhostname, boundary);
 
 	/* Part 1: for people. */
 	buf_printf(out,
 		   "--%s\r\n"
-		   "Content-Description: Notification\r\n"
+		   "Content-Description: %s\r\n"
 		   "Content-Type: text/plain; charset=utf-8\r\n"
 		   "\r\n"
 		   "This is the mail system at host %s.\r\n"
-		   "\r\n"
-		   "I'm sorry to have to inform you that your message could "
-		   "not\r\n"
-		   "be delivered to one or more recipients. It's attached "
-		   "below.\r\n"
 		   "\r\n",
-		   boundary, myhostname);
+		   boundary, delayed ? "Notification of delayed delivery"
+				     : "Notification",
+		   myhostname);
+	if (delayed) {
+		time_format_rfc5322((time_t)until, until_date,
+				    sizeof(until_date));
+		buf_printf(out,
+			   "####################################################"
+			   "################\r\n"
+			   "# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO "
+			   "RESEND YOUR MESSAGE. #\r\n"
+			   "####################################################"
+			   "################\r\n"
+			   "\r\n"
+			   "Your message could not be delivered for %lld "
+			   "minute(s).\r\n"
+			   "It will be retried until %s.\r\n"
+			   "\r\n",
+			   (long long)((now - env->arrival / 1000) / 60),
+			   until_date);
+	} else {
+		buf_append_str(out,
+			       "I'm sorry to have to inform you that your "
+			       "message could not\r\n"
+			       "be delivered to one or more recipients. It's "
+			       "attached below.\r\n"
+			       "\r\n");
+	}
 	for (size_t i = 0; i < n; i++)
 		buf_printf(out, "<%s>: %s\r\n", rcpts[i].rcpt->addr,
 			   rcpts[i].reason);
@@ -113,10 +144,14 @@ void bounce_build(struct buf *out, const struct queue_env *env,
 		if (r->orcpt != NULL)
 			buf_printf(out, "Original-Recipient: %s\r\n", r->orcpt);
 		buf_printf(out,
-			   "Action: failed\r\n"
+			   "Action: %s\r\n"
 			   "Status: %s\r\n"
 			   "Diagnostic-Code: smtp; %s\r\n",
-			   rcpts[i].dsn, rcpts[i].reason);
+			   delayed ? "delayed" : "failed", rcpts[i].dsn,
+			   rcpts[i].reason);
+		if (delayed)
+			buf_printf(out, "Will-Retry-Until: %s\r\n",
+				   until_date);
 	}
 	buf_append_str(out, "\r\n");
 
@@ -127,11 +162,40 @@ void bounce_build(struct buf *out, const struct queue_env *env,
 		   "Content-Type: %s\r\n"
 		   "\r\n",
 		   boundary,
-		   full ? "Undelivered Message" : "Undelivered Message Headers",
+		   full      ? "Undelivered Message"
+		   : delayed ? "Delayed Message Headers"
+			     : "Undelivered Message Headers",
 		   full ? "message/rfc822" : "text/rfc822-headers");
 	buf_append(out, msg, full ? buf_len(original) : hlen);
 	if (buf_len(out) < 2 ||
 	    memcmp(buf_data(out) + buf_len(out) - 2, "\r\n", 2) != 0)
 		buf_append_str(out, "\r\n");
 	buf_printf(out, "\r\n--%s--\r\n", boundary);
+}
+
+void bounce_build(struct buf *out, const struct queue_env *env,
+		  const struct bounce_rcpt *rcpts, size_t n,
+		  const struct buf *original, const char *myhostname,
+		  int64_t now)
+{
+	report_build(out, env, rcpts, n, original, myhostname, now, 0, NULL,
+		     false);
+}
+
+void delay_build(struct buf *out, const struct queue_env *env,
+		 const struct bounce_rcpt *rcpts, size_t n,
+		 const struct buf *original, const char *myhostname,
+		 int64_t now, int64_t until)
+{
+	report_build(out, env, rcpts, n, original, myhostname, now,
+		     until > 0 ? until : 1, NULL, false);
+}
+
+void notice_copy_build(struct buf *out, const struct queue_env *env,
+		       const struct bounce_rcpt *rcpts, size_t n,
+		       const struct buf *original, const char *myhostname,
+		       int64_t now, int64_t until, const char *to)
+{
+	report_build(out, env, rcpts, n, original, myhostname, now,
+		     until < 0 ? 0 : until > 0 ? until : 0, to, true);
 }

@@ -15,8 +15,22 @@
  * address on a failed connect, a timeout, or a greeting that is not 2xx.
  * The addresses are kept for DLV_ADDR_TTL_MS.
  *
- * Commands go in lock-step (one reply before the next command): the
- * state machine stays simple enough to be obviously right.
+ * Commands go in lock-step (one reply before the next command), except
+ * that MAIL, the RCPTs and DATA go in one batch to a server announcing
+ * PIPELINING (RFC 2920); the replies are then read in order.
+ *
+ * TLS (SMTP only, Postfix's smtp_tls_security_level and
+ * smtp_tls_policy_maps, see tls_policy.h): after EHLO, STARTTLS and EHLO
+ * again.  may: STARTTLS when offered; a failed handshake is retried once
+ * on a new connection to the same address in plaintext (Postfix does the
+ * same).  encrypt, verify, secure and dane with usable TLSA records:
+ * TLS is required (4.7.4 when not offered, 4.7.5 when the handshake or
+ * the certificate check fails), the next address is tried and the last
+ * reason defers the mail.  dane: the TLSA records of an MX are looked up
+ * only when its MX and address answers were DNSSEC-secure; no secure
+ * TLSA records means may (RFC 7672 2.2), all-unusable ones encrypt, a
+ * failed TLSA lookup makes that MX unusable.  SASL (sasl_client.h) runs
+ * after TLS, when the password map has credentials for the server.
  */
 #include <arpa/inet.h>
 #include <stdarg.h>
@@ -38,7 +52,14 @@
 #include "smtp/smtp_xtext.h"
 #include "tls/io.h"
 
+#include "conf/conf.h"
+#include "map/map.h"
+#include "tls/tls.h"
+
+#include "outmsg.h"
 #include "queued.h"
+#include "sasl_client.h"
+#include "tls_policy.h"
 
 #define DLV_TIMEOUT_MS (300 * 1000)
 #define DLV_IDLE_MS (10 * 1000)
@@ -60,11 +81,30 @@ enum cstate {
 	C_DOT,
 	C_RSET,
 	C_QUIT,
+	C_TLSA,	    /* waiting for the TLSA records (dane) */
+	C_STARTTLS, /* STARTTLS sent */
+	C_TLS,	    /* handshake running */
+	C_AUTH,	    /* AUTH exchange */
+	C_DOT_IGNORE, /* pipelined DATA got 354 with no recipient */
 };
+
+/* Process-wide client settings (dlv_client_init). */
+static struct {
+	bool ready;
+	struct tls_ctx *tls; /* NULL: TLS unavailable (logged) */
+	char tls_error[300];
+	enum tls_level level;
+	struct map *policy;
+	char verify_match[512], secure_match[512];
+	bool pipelining;
+	struct dlv_sasl_conf *sasl;
+} client;
 
 struct dlv_addr {
 	struct net_addr addr;
 	char relay[320]; /* "host[addr]:port" */
+	char host[256];	 /* the host name (MX name) or address */
+	bool secure;	 /* MX and address answers DNSSEC-secure */
 };
 
 struct job;
@@ -79,7 +119,20 @@ struct conn {
 	bool in_cb;   /* inside on_io: conn_free only marks it dead */
 	bool dead;
 	bool ext_8bitmime, ext_smtputf8, ext_dsn, ext_size;
+	bool ext_starttls, ext_pipelining;
+	char auth_mechs[256]; /* the AUTH line's mechanisms, "" none */
 	unsigned long long size_limit; /* SIZE n; 0 none */
+	/* TLS and AUTH of this connection. */
+	enum tls_level level; /* effective (dane may become may) */
+	bool tls_done, tlsa_done, auth_done;
+	bool plain_retry; /* may: handshake failed, this one is plaintext */
+	struct dns_query *tlsa_query;
+	struct tls_tlsa *tlsa;
+	size_t ntlsa;
+	char tls_state[200]; /* for the log: "Verified (TLSv1.3 ...)" */
+	struct dlv_sasl *sasl;
+	const char *next_dsn; /* the DSN of the next conn_next_host() */
+	char last_dsn[16];
 	struct dlv_addr *addrs;	       /* snapshot of the pool's list */
 	size_t naddrs, addr_i;
 	char relay[320];
@@ -101,8 +154,12 @@ struct job {
 	size_t *accepted; /* indexes into rcpts[] of 2xx RCPTs */
 	size_t naccepted, ndata;
 	struct queue_body *body;
+	struct buf *out; /* outmsg.h's bytes for this peer, or NULL: the
+			  * queue file is streamed as it is */
+	size_t out_off;
 	bool bol; /* the last body byte sent ended a line */
 	bool retried;
+	bool pipelined, mail_failed; /* RFC 2920 batch */
 	bool started; /* counted in pool->busy */
 	char relay[320];
 	dlv_done_fn *done;
@@ -139,6 +196,11 @@ struct dlv_pool {
 	struct list_node conns; /* every connection, to close them all */
 	unsigned busy;		/* jobs on connections */
 	unsigned npending;
+	/* TLS policy of this destination (tls_policy.h). */
+	struct tls_policy policy;
+	bool policy_failed; /* the policy map lookup failed: defer */
+	char policy_error[300];
+	bool mx_secure; /* the MX answer in resolution was secure */
 };
 
 /* snprintf that may cut long texts (replies, names) on purpose. */
@@ -178,7 +240,7 @@ static bool is_numeric(const char *host)
 }
 
 static void add_addr(struct dlv_pool *p, const char *name, const char *ip,
-		     unsigned port)
+		     unsigned port, bool secure)
 {
 	struct dlv_addr *a;
 
@@ -191,6 +253,8 @@ static void add_addr(struct dlv_pool *p, const char *name, const char *ip,
 	str_copy(a->addr.host, ip, sizeof(a->addr.host));
 	a->addr.port = port;
 	textf(a->relay, sizeof(a->relay), "%s[%s]:%u", name, ip, port);
+	str_copy(a->host, name, sizeof(a->host));
+	a->secure = secure;
 }
 
 /* Parse the next hop: "[host]:port", "[host]", "host:port", "host". */
@@ -221,11 +285,38 @@ static void parse_smtp_hop(struct dlv_pool *p, const char *hop,
 			p->port = (unsigned)port;
 	}
 	if (!p->mx && is_numeric(p->host)) {
-		add_addr(p, p->host, p->host, p->port);
+		add_addr(p, p->host, p->host, p->port, false);
 		p->addrs_expire = INT64_MAX;
 	} else {
 		p->need_dns = true;
 	}
+}
+
+/* The TLS policy of the destination: smtp_tls_policy_maps by next hop,
+ * else $smtp_tls_security_level. */
+static void pool_policy(struct dlv_pool *p)
+{
+	struct error err;
+	int r = 0;
+
+	memset(&p->policy, 0, sizeof(p->policy));
+	p->policy.level = client.ready ? client.level : TLS_LEV_MAY;
+	if (client.policy != NULL)
+		r = tls_policy_lookup(client.policy, p->nexthop, &p->policy,
+				      &err);
+	if (r < 0) {
+		log_warn("smtp_tls_policy_maps lookup for %s: %s", p->nexthop,
+			 err.msg);
+		p->policy_failed = true;
+		textf(p->policy_error, sizeof(p->policy_error),
+		      "TLS policy lookup for %s failed: %s", p->nexthop,
+		      err.msg);
+		return;
+	}
+	if (r == 1 && p->policy.ignored_attrs)
+		log_warn("smtp_tls_policy_maps %s: only match= is supported, "
+			 "other attributes are ignored",
+			 p->nexthop);
 }
 
 struct dlv_pool *dlv_pool_new(struct ev *ev, struct dns_resolver *dns,
@@ -249,6 +340,7 @@ struct dlv_pool *dlv_pool_new(struct ev *ev, struct dns_resolver *dns,
 	list_init(&p->conns);
 	if (p->smtp) {
 		parse_smtp_hop(p, route->nexthop, params->default_port);
+		pool_policy(p);
 		return p;
 	}
 	p->addrs = xcalloc(1, sizeof(*p->addrs));
@@ -337,6 +429,7 @@ static void set_rest(struct job *j, unsigned code, const char *enhanced,
 static void job_free(struct job *j)
 {
 	queue_body_close(&j->body);
+	buf_free(&j->out);
 	queue_env_clear(&j->env);
 	free(j->rcpts);
 	free(j->results);
@@ -401,8 +494,22 @@ static void on_idle_timeout(struct ev *ev, void *ctx)
 	io_close(c->io);
 }
 
+/* What one host's TLS and AUTH steps leave behind. */
+static void conn_reset_host(struct conn *c)
+{
+	if (c->tlsa_query != NULL)
+		dns_cancel(&c->tlsa_query);
+	free(c->tlsa);
+	c->tlsa = NULL;
+	c->ntlsa = 0;
+	dlv_sasl_free(&c->sasl);
+	c->tls_done = c->tlsa_done = c->auth_done = false;
+	c->tls_state[0] = '\0';
+}
+
 static void conn_free(struct conn *c)
 {
+	conn_reset_host(c);
 	idle_unlink(c);
 	ev_defer_cancel(c->pool->ev, start_on_idle, c);
 	io_free(&c->io);
@@ -466,10 +573,88 @@ static void conn_next_host(struct conn *c, const char *why)
 
 	log_info("%s: %s", j != NULL ? j->env.id : "-", why);
 	textf(c->last_error, sizeof(c->last_error), "%s", why);
+	str_copy(c->last_dsn, c->next_dsn != NULL ? c->next_dsn : "4.4.1",
+		 sizeof(c->last_dsn));
+	c->next_dsn = NULL;
 	io_free(&c->io);
 	smtp_reply_parser_free(&c->parser);
+	conn_reset_host(c);
+	c->plain_retry = false;
 	c->addr_i++;
 	conn_connect(c);
+}
+
+/* A TLS (or AUTH) requirement failed on this host: the next one. */
+static void conn_tls_fail(struct conn *c, const char *dsn, const char *fmt,
+			  ...) __attribute__((format(printf, 3, 4)));
+
+static void conn_tls_fail(struct conn *c, const char *dsn, const char *fmt,
+			  ...)
+{
+	char why[600];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (c->job == NULL) {
+		log_info("%s", why);
+		conn_free(c);
+		return;
+	}
+	c->next_dsn = dsn;
+	conn_next_host(c, why);
+}
+
+static void send_rcpt(struct conn *c);
+
+/*
+ * The bytes this peer gets (outmsg.h: 7-bit downgrade, DKIM), built
+ * before MAIL so a message that cannot go fails here.  SMTP only: LMTP
+ * delivers to our own store.  false after settling the job.
+ */
+static bool prepare_body(struct conn *c, struct job *j)
+{
+	bool need_7bit = j->env.body == QUEUE_BODY_8BITMIME && !c->ext_8bitmime;
+	bool changed = false;
+	struct buf *raw, *out;
+	struct error err;
+	char text[600];
+
+	buf_free(&j->out);
+	j->out_off = 0;
+	if (!c->pool->smtp || (!need_7bit && !outmsg_signs(&j->env)))
+		return true;
+	raw = buf_new_size(j->env.size + 1);
+	out = buf_new();
+	if (queue_body_get(j->q, j->env.id, raw, &err) < 0) {
+		log_warn("%s: %s", j->env.id, err.msg);
+		set_rest(j, 451, "4.3.0", "queue file read error");
+	} else if (outmsg_build(&j->env, buf_data(raw), buf_len(raw),
+				need_7bit, out, &changed, &err) < 0) {
+		log_info("%s: %s", j->env.id, err.msg);
+		if (err.kind == ERR_PERM) {
+			/* RFC 6152 3: it cannot be converted; return it. */
+			textf(text, sizeof(text),
+			      "host %s does not offer 8BITMIME and the "
+			      "message cannot be converted: %s",
+			      c->relay, err.msg);
+			set_rest(j, 554, "5.6.3", text);
+		} else {
+			set_rest(j, 451, "4.3.0", err.msg);
+		}
+	} else {
+		buf_free(&raw);
+		if (changed)
+			j->out = out;
+		else
+			buf_free(&out);
+		return true;
+	}
+	buf_free(&raw);
+	buf_free(&out);
+	conn_idle(c);
+	return false;
 }
 
 static void start_mail(struct conn *c)
@@ -490,16 +675,8 @@ static void start_mail(struct conn *c)
 		conn_idle(c);
 		return;
 	}
-	if (j->env.body == QUEUE_BODY_8BITMIME && !c->ext_8bitmime) {
-		/* Conversion to 7-bit (quoted-printable) is not built yet:
-		 * keep the message rather than send it broken. */
-		textf(text, sizeof(text),
-		      "host %s does not offer 8BITMIME and the 8-bit "
-		      "message cannot be converted yet",
-		      c->relay);
-		set_rest(j, 450, "4.6.3", text);
+	if (!prepare_body(c, j)) {
 		buf_free(&cmd);
-		conn_idle(c);
 		return;
 	}
 	if (c->ext_size && c->size_limit > 0 && j->env.size > c->size_limit) {
@@ -531,8 +708,21 @@ static void start_mail(struct conn *c)
 		}
 	}
 	io_set_timeout(c->io, DLV_TIMEOUT_MS);
+	if (c->pool->smtp)
+		log_info("%s: relay=%s, tls=%s", j->env.id, c->relay,
+			 c->tls_state[0] != '\0' ? c->tls_state : "none");
 	send_line(c, C_MAIL, "%s", buf_data(cmd));
 	buf_free(&cmd);
+	j->pipelined = client.pipelining && c->ext_pipelining;
+	j->mail_failed = false;
+	if (j->pipelined) {
+		/* RFC 2920 3.1: MAIL, every RCPT and DATA in one write; the
+		 * replies come back in order. */
+		for (j->next = 0; j->next < j->n; j->next++)
+			send_rcpt(c);
+		j->next = 0;
+		send_line(c, C_MAIL, "DATA");
+	}
 }
 
 static void send_rcpt(struct conn *c)
@@ -587,7 +777,15 @@ static void pump_body(struct conn *c)
 			out = buf_new_size(BODY_CHUNK + 1024);
 		}
 		buf_reset(out);
-		n = queue_body_read(j->body, in, BODY_CHUNK, &err);
+		if (j->out != NULL) {
+			n = (ssize_t)(buf_len(j->out) - j->out_off);
+			if (n > BODY_CHUNK)
+				n = BODY_CHUNK;
+			memcpy(in, buf_data(j->out) + j->out_off, (size_t)n);
+			j->out_off += (size_t)n;
+		} else {
+			n = queue_body_read(j->body, in, BODY_CHUNK, &err);
+		}
 		if (n < 0) {
 			log_warn("%s: read queue file: %s", j->env.id, err.msg);
 			set_rest(j, 451, "4.3.0", "queue file read error");
@@ -642,6 +840,14 @@ static void on_hello(struct conn *c, const struct smtp_parsed_reply *r)
 			c->ext_smtputf8 = true;
 		else if (strcasecmp(l, "DSN") == 0)
 			c->ext_dsn = true;
+		else if (strcasecmp(l, "STARTTLS") == 0)
+			c->ext_starttls = true;
+		else if (strcasecmp(l, "PIPELINING") == 0)
+			c->ext_pipelining = true;
+		else if (strncasecmp(l, "AUTH", 4) == 0 &&
+			 (l[4] == ' ' || l[4] == '='))
+			/* "AUTH=" is the pre-RFC 2554 form some still send. */
+			str_copy(c->auth_mechs, l + 5, sizeof(c->auth_mechs));
 		else if (strncasecmp(l, "SIZE", 4) == 0 &&
 			 (l[4] == '\0' || l[4] == ' ')) {
 			c->ext_size = true;
@@ -650,14 +856,285 @@ static void on_hello(struct conn *c, const struct smtp_parsed_reply *r)
 	}
 }
 
+static bool tls_step(struct conn *c);
+static bool auth_step(struct conn *c);
+
 static void hello_done(struct conn *c)
 {
+	if (tls_step(c) || auth_step(c))
+		return;
 	c->state = C_IDLE;
 	io_set_timeout(c->io, DLV_TIMEOUT_MS);
 	if (c->job != NULL)
 		start_mail(c);
 	else
 		conn_idle(c);
+}
+
+/* ---- TLS and AUTH steps between EHLO and MAIL. */
+
+static bool tls_required(enum tls_level l)
+{
+	return l != TLS_LEV_NONE && l != TLS_LEV_MAY;
+}
+
+static void on_tlsa(struct dns_result *res, int ret, const struct error *err,
+		    void *ctx)
+{
+	struct conn *c = ctx;
+	const struct dlv_addr *a = &c->addrs[c->addr_i];
+	size_t nrecords = 0;
+
+	c->tlsa_query = NULL;
+	c->tlsa_done = true;
+	if (ret < 0) {
+		/* RFC 7672 2.2: a failed TLSA lookup makes the MX unusable. */
+		dns_result_free(&res);
+		conn_tls_fail(c, "4.7.5", "TLSA lookup error for %s:%u: %s",
+			      a->host, a->addr.port,
+			      err != NULL ? err->msg : "?");
+		return;
+	}
+	if (ret == 1 && res->security == DNS_SECURE) {
+		c->tlsa = xcalloc(res->count, sizeof(*c->tlsa));
+		for (size_t i = 0; i < res->count; i++) {
+			const struct dns_rr *rr = &res->rrs[i];
+
+			if (rr->type != DNS_T_TLSA)
+				continue;
+			nrecords++;
+			/* RFC 7672 3.1.3: PKIX-TA/PKIX-EE are unusable. */
+			if (rr->tlsa.usage != 2 && rr->tlsa.usage != 3)
+				continue;
+			c->tlsa[c->ntlsa].usage = rr->tlsa.usage;
+			c->tlsa[c->ntlsa].selector = rr->tlsa.selector;
+			c->tlsa[c->ntlsa].mtype = rr->tlsa.mtype;
+			c->tlsa[c->ntlsa].data =
+			    xmemdup(rr->tlsa.data, rr->tlsa.len);
+			c->tlsa[c->ntlsa].len = rr->tlsa.len;
+			c->ntlsa++;
+		}
+	}
+	dns_result_free(&res);
+	if (c->ntlsa > 0)
+		c->level = TLS_LEV_DANE;
+	else if (nrecords > 0)
+		/* RFC 7672 2.2: all records unusable: encrypt, no auth. */
+		c->level = TLS_LEV_ENCRYPT;
+	else if (c->level == TLS_LEV_DANE_ONLY) {
+		conn_tls_fail(c, "4.7.5",
+			      "no secure TLSA records for %s:%u (dane-only)",
+			      a->host, a->addr.port);
+		return;
+	} else {
+		c->level = TLS_LEV_MAY; /* RFC 7672 2.2: opportunistic */
+	}
+	hello_done(c);
+}
+
+/* Start what TLS needs next; true when it did (or failed the host). */
+static bool tls_step(struct conn *c)
+{
+	struct dlv_pool *p = c->pool;
+	const struct dlv_addr *a = &c->addrs[c->addr_i];
+	char qname[DNS_NAME_TEXT_MAX];
+
+	if (!p->smtp || c->tls_done || c->plain_retry ||
+	    c->level == TLS_LEV_NONE)
+		return false;
+	if ((c->level == TLS_LEV_DANE || c->level == TLS_LEV_DANE_ONLY) &&
+	    !c->tlsa_done) {
+		if (!a->secure || p->dns == NULL) {
+			c->tlsa_done = true;
+			if (c->level == TLS_LEV_DANE_ONLY) {
+				conn_tls_fail(c, "4.7.5",
+					      "MX or address of %s is not "
+					      "DNSSEC-secure (dane-only)",
+					      c->relay);
+				return true;
+			}
+			c->level = TLS_LEV_MAY;
+		} else {
+			textf(qname, sizeof(qname), "_%u._tcp.%s",
+			      a->addr.port, a->host);
+			c->state = C_TLSA;
+			c->tlsa_query =
+			    dns_lookup(p->dns, qname, DNS_T_TLSA, 0, on_tlsa, c);
+			return true;
+		}
+	}
+	if (!c->ext_starttls) {
+		if (!tls_required(c->level))
+			return false;
+		conn_tls_fail(c, "4.7.4",
+			      "TLS is required, but was not offered by host %s",
+			      c->relay);
+		return true;
+	}
+	if (client.tls == NULL) {
+		if (!tls_required(c->level))
+			return false;
+		conn_tls_fail(c, "4.7.5", "TLS is required, but unavailable: %s",
+			      client.tls_error);
+		return true;
+	}
+	send_line(c, C_STARTTLS, "STARTTLS");
+	return true;
+}
+
+static void start_tls(struct conn *c)
+{
+	struct dlv_pool *p = c->pool;
+	const struct dlv_addr *a = &c->addrs[c->addr_i];
+	struct tls_client_params tp;
+	char names[8][256], key[700];
+	const char *namep[8];
+	const char *match = p->policy.match;
+	size_t n = 0;
+	struct error err;
+
+	memset(&tp, 0, sizeof(tp));
+	tp.sni = a->host;
+	if (c->level == TLS_LEV_VERIFY || c->level == TLS_LEV_SECURE) {
+		if (match[0] == '\0')
+			match = c->level == TLS_LEV_VERIFY
+				    ? client.verify_match
+				    : client.secure_match;
+		n = tls_policy_names(match, a->host, p->host, names, 8);
+		for (size_t i = 0; i < n; i++)
+			namep[i] = names[i];
+		tp.names = namep;
+		tp.nnames = n;
+	}
+	if (c->level == TLS_LEV_DANE) {
+		tp.tlsa = c->tlsa;
+		tp.ntlsa = c->ntlsa;
+		tp.dane_base = a->host;
+	} else {
+		/* No resumption under DANE: the key would have to cover the
+		 * TLSA records, which change. */
+		textf(key, sizeof(key), "%s|%s|%s", c->relay,
+		      tls_level_name(c->level), match);
+		tp.session_key = key;
+	}
+	c->state = C_TLS;
+	if (io_start_tls_client(c->io, client.tls, &tp, &err) < 0)
+		/* The server waits for a handshake: this host is done. */
+		conn_tls_fail(c, "4.7.5", "cannot start TLS with %s: %s",
+			      c->relay, err.msg);
+}
+
+static void tls_ready(struct conn *c)
+{
+	enum tls_trust t = io_tls_trust(c->io);
+	struct buf *d = buf_new();
+	const char *peer_why = io_tls_verify_error(c->io);
+
+	io_tls_describe(c->io, d);
+	textf(c->tls_state, sizeof(c->tls_state), "%s (%s)",
+	      tls_trust_name(t), buf_data(d));
+	log_info("%s%s%s TLS connection established to %s: %s%s",
+		 c->job != NULL ? c->job->env.id : "",
+		 c->job != NULL ? ": " : "", tls_trust_name(t), c->relay,
+		 buf_data(d), io_tls_reused(c->io) ? " (session reused)" : "");
+	buf_reset(d);
+	io_tls_peer_names(c->io, d);
+	log_debug(LOG_TRACE_TLS, "%s: peer %s", c->relay, buf_data(d));
+	buf_free(&d);
+	if ((c->level == TLS_LEV_VERIFY || c->level == TLS_LEV_SECURE ||
+	     c->level == TLS_LEV_DANE) &&
+	    t != TLS_TRUST_VERIFIED) {
+		conn_tls_fail(c, "4.7.5",
+			      "Server certificate not verified by %s%s%s",
+			      c->relay, peer_why[0] ? ": " : "", peer_why);
+		return;
+	}
+	c->tls_done = true;
+	/* RFC 3207 4.2: forget the old extensions, ask again. */
+	c->ext_8bitmime = c->ext_smtputf8 = c->ext_dsn = false;
+	c->ext_size = c->ext_starttls = c->ext_pipelining = false;
+	c->auth_mechs[0] = '\0';
+	c->size_limit = 0;
+	send_line(c, C_HELLO, "EHLO %s", c->pool->myhostname);
+}
+
+/* Start AUTH when the map has credentials; true when it did. */
+static bool auth_step(struct conn *c)
+{
+	struct dlv_pool *p = c->pool;
+	const struct dlv_addr *a = &c->addrs[c->addr_i];
+	char *user = NULL, *pass = NULL;
+	struct buf *cmd;
+	struct error err;
+	int r;
+
+	if (!p->smtp || c->auth_done || client.sasl == NULL ||
+	    c->auth_mechs[0] == '\0')
+		return false;
+	c->auth_done = true;
+	r = dlv_sasl_lookup(client.sasl, p->nexthop, a->host, a->addr.port,
+			    &user, &pass, &err);
+	if (r < 0) {
+		conn_tls_fail(c, "4.7.0",
+			      "SASL authentication failed: password lookup "
+			      "for %s: %s",
+			      c->relay, err.msg);
+		return true;
+	}
+	if (r == 0)
+		return false;
+	cmd = buf_new();
+	c->sasl = dlv_sasl_begin(client.sasl, a->host, user, pass,
+				 c->auth_mechs, io_tls_active(c->io), cmd, &err);
+	explicit_bzero(pass, strlen(pass));
+	free(user);
+	free(pass);
+	if (c->sasl == NULL) {
+		buf_free(&cmd);
+		conn_tls_fail(c, "4.7.0",
+			      "SASL authentication failed: cannot authenticate "
+			      "to server %s: %s",
+			      c->relay, err.msg);
+		return true;
+	}
+	send_line(c, C_AUTH, "%s", buf_data(cmd));
+	buf_free(&cmd);
+	return true;
+}
+
+static void on_auth_reply(struct conn *c, const struct smtp_parsed_reply *r,
+			  const char *text)
+{
+	struct buf *out;
+	struct error err;
+	const char *challenge;
+
+	if (r->code == 235) {
+		log_info("%s: authenticated to %s with %s",
+			 c->job != NULL ? c->job->env.id : "-", c->relay,
+			 dlv_sasl_mech(c->sasl));
+		dlv_sasl_free(&c->sasl);
+		hello_done(c);
+		return;
+	}
+	if (r->code != 334 || array_len(r->lines) == 0) {
+		/* Postfix's smtp_sasl_auth_soft_bounce: defer, 4.7.0. */
+		conn_tls_fail(c, "4.7.0",
+			      "SASL authentication failed; server %s said: %s",
+			      c->relay, text);
+		return;
+	}
+	challenge = array_get(r->lines, 0);
+	out = buf_new();
+	if (dlv_sasl_step(c->sasl, challenge, out, &err) < 0) {
+		buf_free(&out);
+		/* RFC 4954 4: "*" cancels the exchange. */
+		send_line(c, C_AUTH, "*");
+		log_warn("%s: %s", c->relay, err.msg);
+		return;
+	}
+	send_line(c, C_AUTH, "%s", buf_data(out));
+	buf_free(&out);
 }
 
 static void handle_reply(struct conn *c, const struct smtp_parsed_reply *r)
@@ -693,7 +1170,37 @@ static void handle_reply(struct conn *c, const struct smtp_parsed_reply *r)
 			goto refused;
 		hello_done(c);
 		return;
+	case C_STARTTLS:
+		if (cls != 2) {
+			if (!tls_required(c->level)) {
+				/* may: go on in plaintext, as Postfix. */
+				c->tls_done = true;
+				hello_done(c);
+				return;
+			}
+			conn_tls_fail(c, "4.7.5",
+				      "Cannot start TLS: host %s refused "
+				      "STARTTLS: %s",
+				      c->relay, text);
+			return;
+		}
+		start_tls(c);
+		return;
+	case C_AUTH:
+		on_auth_reply(c, r, text);
+		return;
 	case C_MAIL:
+		if (j->pipelined) {
+			/* RCPTs and DATA are on their way: read their
+			 * replies, then RSET. */
+			if (cls != 2) {
+				set_rest(j, r->code, r->enhanced, text);
+				j->mail_failed = true;
+			}
+			j->next = 0;
+			c->state = C_RCPT;
+			return;
+		}
 		if (cls != 2) {
 			set_rest(j, r->code, r->enhanced, text);
 			send_line(c, C_RSET, "RSET");
@@ -703,12 +1210,17 @@ static void handle_reply(struct conn *c, const struct smtp_parsed_reply *r)
 		send_rcpt(c);
 		return;
 	case C_RCPT:
-		if (cls == 2)
+		if (cls == 2 && !j->mail_failed)
 			j->accepted[j->naccepted++] = j->next;
 		else
 			set_result(j, j->next, r->code, r->enhanced, text);
 		if (++j->next < j->n) {
-			send_rcpt(c);
+			if (!j->pipelined)
+				send_rcpt(c);
+			return;
+		}
+		if (j->pipelined) {
+			c->state = C_DATA;
 			return;
 		}
 		if (j->naccepted == 0) {
@@ -718,12 +1230,26 @@ static void handle_reply(struct conn *c, const struct smtp_parsed_reply *r)
 		send_line(c, C_DATA, "DATA");
 		return;
 	case C_DATA:
+		if (r->code == 354 && j->naccepted == 0) {
+			/* RFC 2920 3.1: a server should refuse DATA without
+			 * recipients; this one did not: send nothing.  An
+			 * SMTP server answers the "." once; an LMTP server
+			 * answers it once per accepted recipient, that is
+			 * never (RFC 2033 4.2), so a RSET follows it there
+			 * and its reply ends the transaction. */
+			send_line(c, C_DOT_IGNORE, ".");
+			if (!c->pool->smtp)
+				send_line(c, C_RSET, "RSET");
+			return;
+		}
 		if (r->code != 354) {
-			set_rest(j, r->code, r->enhanced, text);
+			if (j->naccepted > 0)
+				set_rest(j, r->code, r->enhanced, text);
 			send_line(c, C_RSET, "RSET");
 			return;
 		}
-		if (queue_body_open(j->q, j->env.id, &j->body, &err) < 0) {
+		if (j->out == NULL &&
+		    queue_body_open(j->q, j->env.id, &j->body, &err) < 0) {
 			log_warn("%s: %s", j->env.id, err.msg);
 			set_rest(j, 451, "4.3.0", "queue file read error");
 			conn_fail(c, "opening the queue file");
@@ -755,11 +1281,16 @@ static void handle_reply(struct conn *c, const struct smtp_parsed_reply *r)
 		}
 		conn_idle(c);
 		return;
+	case C_DOT_IGNORE:
+		conn_idle(c);
+		return;
 	case C_QUIT:
 		return;
 	case C_CONNECTING:
 	case C_IDLE:
 	case C_BODY:
+	case C_TLSA:
+	case C_TLS:
 		conn_fail(c, "expecting nothing");
 		return;
 	}
@@ -799,6 +1330,14 @@ static const char *state_doing(enum cstate s)
 		       "once";
 	case C_RSET:
 		return "sending RSET";
+	case C_STARTTLS:
+		return "sending STARTTLS";
+	case C_TLS:
+		return "performing the TLS handshake";
+	case C_TLSA:
+		return "looking up TLSA records";
+	case C_AUTH:
+		return "authenticating";
 	default:
 		return "idle";
 	}
@@ -818,6 +1357,28 @@ static bool before_greeting(const struct conn *c)
 {
 	return c->job != NULL &&
 	       (c->state == C_CONNECTING || c->state == C_GREETING);
+}
+
+/*
+ * may: Postfix retries the same server in plaintext on a new connection
+ * when the handshake fails; required levels move to the next host.
+ */
+static void tls_handshake_failed(struct conn *c, const char *why)
+{
+	char text[600];
+
+	textf(text, sizeof(text), "Cannot start TLS: handshake failure with %s: %s",
+	      c->relay, why);
+	if (tls_required(c->level)) {
+		conn_tls_fail(c, "4.7.5", "%s", text);
+		return;
+	}
+	log_info("%s: %s; retrying in plaintext", c->job->env.id, text);
+	io_free(&c->io);
+	smtp_reply_parser_free(&c->parser);
+	conn_reset_host(c);
+	c->plain_retry = true;
+	conn_connect(c);
 }
 
 static void on_event(struct conn *c, struct io *io, enum io_event event)
@@ -857,6 +1418,10 @@ static void on_event(struct conn *c, struct io *io, enum io_event event)
 			pump_body(c);
 		return;
 	case IO_TIMEOUT:
+		if (c->state == C_TLS && c->job != NULL) {
+			tls_handshake_failed(c, "timed out");
+			return;
+		}
 		if (before_greeting(c)) {
 			textf(why, sizeof(why),
 			      "conversation with %s timed out while %s",
@@ -870,6 +1435,10 @@ static void on_event(struct conn *c, struct io *io, enum io_event event)
 	case IO_ERROR:
 		if (c->state == C_QUIT || c->job == NULL) {
 			conn_free(c);
+			return;
+		}
+		if (c->state == C_TLS) {
+			tls_handshake_failed(c, io_error(io));
 			return;
 		}
 		if (before_greeting(c)) {
@@ -894,6 +1463,8 @@ static void on_event(struct conn *c, struct io *io, enum io_event event)
 		conn_fail(c, state_doing(c->state));
 		return;
 	case IO_TLSREADY:
+		if (c->state == C_TLS)
+			tls_ready(c);
 		return;
 	}
 }
@@ -929,12 +1500,17 @@ static void conn_connect(struct conn *c)
 				 a->relay, err.msg);
 			textf(c->last_error, sizeof(c->last_error),
 			      "connect to %s: %s", a->relay, err.msg);
+			str_copy(c->last_dsn, "4.4.1", sizeof(c->last_dsn));
+			c->plain_retry = false;
 			continue;
 		}
 		c->parser = smtp_reply_parser_new();
 		c->ext_8bitmime = c->ext_smtputf8 = c->ext_dsn = false;
 		c->ext_size = false;
+		c->ext_starttls = c->ext_pipelining = false;
+		c->auth_mechs[0] = '\0';
 		c->size_limit = 0;
+		c->level = p->smtp ? p->policy.level : TLS_LEV_NONE;
 		c->io = io_new_connect(p->ev, fd, on_io, c);
 		c->state = C_CONNECTING;
 		io_set_timeout(c->io, p->connect_timeout_ms);
@@ -947,7 +1523,7 @@ static void conn_connect(struct conn *c)
 	textf(text, sizeof(text), "%s",
 	      c->last_error[0] != '\0' ? c->last_error
 				       : "no host to deliver to");
-	set_rest(j, 451, "4.4.1", text);
+	set_rest(j, 451, c->last_dsn[0] != '\0' ? c->last_dsn : "4.4.1", text);
 	if (c->naddrs > 0)
 		str_copy(j->relay, c->naddrs == 1 ? c->addrs[0].relay : "none",
 			 sizeof(j->relay));
@@ -970,6 +1546,11 @@ static void job_start(struct job *j)
 
 	j->started = true;
 	p->busy++;
+	if (p->policy_failed) {
+		set_rest(j, 451, "4.3.0", p->policy_error);
+		ev_defer(p->ev, job_finish_deferred, j);
+		return;
+	}
 	if (!list_empty(&p->idle)) {
 		c = LIST_ENTRY(list_first(&p->idle), struct conn, idle);
 		idle_unlink(c);
@@ -1028,7 +1609,9 @@ static void on_addr(struct dns_result *res, int ret, const struct error *err,
 			if (res->rrs[i].type == DNS_T_A ||
 			    res->rrs[i].type == DNS_T_AAAA) {
 				add_addr(p, name, res->rrs[i].addr.text,
-					 p->port);
+					 p->port,
+					 p->mx_secure &&
+					     res->security == DNS_SECURE);
 				p->host_found = true;
 			}
 	} else if (!p->aaaa || !p->host_found) {
@@ -1106,6 +1689,8 @@ static void on_mx(struct dns_mx_list *list, int ret, const struct error *err,
 		return;
 	}
 	shuffle_equal(list);
+	/* RFC 7672 2.2.1: DANE only below a secure MX answer. */
+	p->mx_secure = list->security == DNS_SECURE;
 	p->mx_list = list;
 	p->mx_i = 0;
 	p->aaaa = p->host_found = false;
@@ -1131,7 +1716,8 @@ static void start_resolve(struct dlv_pool *p)
 		p->query = dns_mx_hosts(p->dns, p->host, on_mx, p);
 		return;
 	}
-	/* [name]: its addresses, no MX. */
+	/* [name]: its addresses, no MX; its A answer alone decides DANE. */
+	p->mx_secure = true;
 	p->mx_list = xcalloc(1, sizeof(*p->mx_list));
 	p->mx_list->domain = xstrdup(p->host);
 	p->mx_list->count = 1;
@@ -1196,4 +1782,70 @@ void dlv_deliver(struct dlv_pool *pool, struct queue *q,
 	list_push_back(&pool->pending, &j->pending);
 	pool->npending++;
 	pool_run(pool);
+}
+
+/* ---- Client settings. */
+
+static void client_clear(void)
+{
+	tls_ctx_free(&client.tls);
+	map_free(&client.policy);
+	dlv_sasl_conf_free(&client.sasl);
+	memset(&client, 0, sizeof(client));
+}
+
+int dlv_client_init(const struct conf *conf, struct error *err)
+{
+	struct tls_client_config tc = {
+	    .ca_file = conf_str(conf, "smtp_tls_CAfile"),
+	    .ca_path = conf_str(conf, "smtp_tls_CApath"),
+	    .protocols = conf_str(conf, "smtp_tls_protocols"),
+	    .ciphers = conf_str(conf, "smtp_tls_ciphers"),
+	};
+	const char *level = conf_str(conf, "smtp_tls_security_level");
+	const char *spec = conf_str(conf, "smtp_tls_policy_maps");
+	struct map_env env = {.conf = conf};
+	struct error e2;
+	enum tls_level lev;
+
+	if (tls_level_parse(level, &lev) < 0)
+		return error_set(err, ERR_CONFIG,
+				 "smtp_tls_security_level: unknown level "
+				 "\"%s\"",
+				 level);
+	client_clear();
+	client.level = lev;
+	client.pipelining = conf_bool(conf, "smtp_pipelining");
+	str_copy(client.verify_match,
+		 conf_str(conf, "smtp_tls_verify_cert_match"),
+		 sizeof(client.verify_match));
+	str_copy(client.secure_match,
+		 conf_str(conf, "smtp_tls_secure_cert_match"),
+		 sizeof(client.secure_match));
+	client.tls = tls_client_ctx_new(&tc, &e2);
+	if (client.tls == NULL) {
+		/* Opportunistic TLS then runs in plaintext; required levels
+		 * defer.  Mail keeps flowing where policy allows. */
+		log_error("smtp client TLS unavailable: %s", e2.msg);
+		textf(client.tls_error, sizeof(client.tls_error), "%s",
+		      e2.msg);
+	}
+	if (spec[0] != '\0') {
+		client.policy = map_open(spec, &env, &e2);
+		if (client.policy == NULL) {
+			log_error("smtp_tls_policy_maps: %s", e2.msg);
+			/* Defer rather than send with a weaker policy. */
+			client.policy = map_open("fail:unavailable", &env, NULL);
+		}
+	}
+	client.sasl = dlv_sasl_conf_new(conf, &e2);
+	if (client.sasl == NULL)
+		log_error("smtp client SASL disabled: %s", e2.msg);
+	client.ready = true;
+	return 0;
+}
+
+void dlv_client_fini(void)
+{
+	client_clear();
 }

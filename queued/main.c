@@ -13,6 +13,7 @@
 #include "queue/queue.h"
 #include "server/server.h"
 
+#include "outmsg.h"
 #include "pickup.h"
 #include "queued.h"
 #include "session.h"
@@ -34,6 +35,18 @@ static int on_init(struct server *srv, struct error *err)
 	d->q = queue_open(conf_str(conf, "queue_directory"), server_ev(srv),
 			  NULL, &qp, err);
 	if (d->q == NULL) {
+		free(d);
+		return -1;
+	}
+	if (dlv_client_init(conf, err) < 0) {
+		queue_close(&d->q);
+		free(d);
+		return -1;
+	}
+	/* DKIM keys and the 7-bit downgrade of outgoing mail. */
+	if (outmsg_init(conf, err) < 0) {
+		dlv_client_fini();
+		queue_close(&d->q);
 		free(d);
 		return -1;
 	}
@@ -63,6 +76,12 @@ static void on_reload(struct server *srv)
 	struct queued *d = server_ctx(srv);
 	struct qmgr_params mp;
 
+	struct error err;
+
+	/* Cached connections keep the policy they were made with. */
+	if (dlv_client_init(server_conf(srv), &err) < 0)
+		log_error("reload: %s (SMTP client settings kept)", err.msg);
+	outmsg_flush_keys();
 	qmgr_params_from_conf(&mp, server_conf(srv));
 	qmgr_reload(d->m, &mp, server_conf(srv));
 	qmgr_params_clear(&mp);
@@ -86,6 +105,8 @@ static void on_fini(struct server *srv)
 		return;
 	pickup_free(&d->pickup);
 	qmgr_free(&d->m);
+	dlv_client_fini();
+	outmsg_fini();
 	queue_close(&d->q);
 	free(d);
 	server_set_ctx(srv, NULL);

@@ -26,6 +26,7 @@
 #include "map/map.h"
 #include "queue/queue.h"
 #include "queue/submit.h"
+#include "rewrite/rewrite.h"
 #include "smtpd-resolve.h"
 
 #include "pickup.h"
@@ -52,6 +53,7 @@ struct pickup {
 	unsigned recursion_limit, expansion_limit;
 	struct hash *busy; /* names in flight */
 	bool rescan, stopping;
+	struct rewrite *rewrite; /* NULL: its tables failed to open */
 };
 
 enum job_result { JOB_OK, JOB_GONE, JOB_CORRUPT, JOB_TEMP };
@@ -250,12 +252,63 @@ static int resolve(struct job *j)
 	return ret;
 }
 
+/*
+ * cleanup's rewriting of locally posted mail (docs/rewriting.md): the
+ * envelope sender and recipients (canonical maps, masquerading,
+ * append_at_myorigin) and the address headers, always in the "local"
+ * context, as Postfix's pickup hands sendmail mail to cleanup.  Relocated
+ * recipients are not refused here: pickup never refuses synchronously.
+ */
+static int pickup_rewrite(struct job *j)
+{
+	struct rewrite *rw = j->p->rewrite;
+	struct buf *q = buf_new(), *out = buf_new();
+	struct error err;
+	int ret = 0;
+
+	if (rw == NULL) {
+		job_fail(j, JOB_TEMP, "address rewriting unavailable");
+		ret = -1;
+		goto done;
+	}
+	if (j->env.sender[0] != '\0') {
+		rewrite_qualify(rw, j->env.sender, NULL, q);
+		if (rewrite_address(rw, REWRITE_ENV_SENDER, buf_data(q), out,
+				    &err) < 0)
+			goto fail;
+		queue_env_set(&j->env.sender, buf_data(out));
+	}
+	for (size_t i = 0; i < j->env.nrcpts; i++) {
+		rewrite_qualify(rw, j->env.rcpts[i].addr, NULL, q);
+		if (rewrite_address(rw, REWRITE_ENV_RECIPIENT, buf_data(q), out,
+				    &err) < 0)
+			goto fail;
+		queue_env_set(&j->env.rcpts[i].addr, buf_data(out));
+	}
+	buf_reset(out);
+	if (rewrite_header_block(rw, REWRITE_MODE_LOCAL, NULL,
+				 buf_data(j->data), buf_len(j->data), out,
+				 &err) < 0)
+		goto fail;
+	buf_reset(j->data);
+	buf_append(j->data, buf_data(out), buf_len(out));
+	goto done;
+fail:
+	job_fail(j, JOB_TEMP, "address rewriting: %s", err.msg);
+	ret = -1;
+done:
+	buf_free(&q);
+	buf_free(&out);
+	return ret;
+}
+
 static void job_work(void *ctx)
 {
 	struct job *j = ctx;
 	struct buf *in = buf_new();
 
-	if (read_file(j, in) == 0 && decode(j, in) == 0 && resolve(j) == 0)
+	if (read_file(j, in) == 0 && decode(j, in) == 0 &&
+	    pickup_rewrite(j) == 0 && resolve(j) == 0)
 		j->result = JOB_OK;
 	buf_free(&in);
 }
@@ -532,6 +585,11 @@ struct pickup *pickup_new(struct ev *ev, struct qmgr *m,
 	open_map(p, conf, "virtual_mailbox_maps", &p->maps.mailboxes);
 	open_map(p, conf, "virtual_alias_maps", &p->maps.aliases);
 	open_map(p, conf, "virtual_alias_domains", &p->maps.alias_domains);
+	p->rewrite = rewrite_new(conf, &p->map_env, &dberr);
+	if (p->rewrite == NULL)
+		log_error("pickup: address rewriting: %s; maildrop files "
+			  "wait",
+			  dberr.msg);
 	p->workers = worker_pool_new(ev, 2);
 	watch(p);
 	ev_timer_add(ev, p->scan_ms, on_timer, p);
@@ -566,6 +624,7 @@ void pickup_free(struct pickup **pp)
 	map_free(&p->maps.mailboxes);
 	map_free(&p->maps.aliases);
 	map_free(&p->maps.alias_domains);
+	rewrite_free(&p->rewrite);
 	db_close(&p->db);
 	hash_free(&p->busy);
 	free(p->dir);

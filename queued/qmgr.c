@@ -4,12 +4,20 @@
  * Messages wait on a FIFO ready list; at most $qmgr_message_active_limit
  * are in delivery at once.  A message in delivery is "active"
  * (queue_activate, memory only).  Its recipients are grouped by
- * destination (transport:nexthop, resolve.c), and each group goes to the
- * destination's pool (deliver.c), which runs at most
- * $default_destination_concurrency_limit connections
- * ($lmtp_destination_concurrency_limit for lmtp) and keeps the rest
- * waiting: a dead destination holds only its own mail.  The error,
- * discard and retry transports are decided here without a connection.
+ * destination (transport:nexthop, resolve.c) in transactions of at most
+ * $default_destination_recipient_limit recipients.  Each destination
+ * keeps its transactions waiting here and hands the destination's pool
+ * (deliver.c) at most `window` at once: Postfix's slow start, from
+ * $initial_destination_concurrency up to
+ * $default_destination_concurrency_limit, one more per window of
+ * deliveries that worked, narrowed by each connection failure
+ * (lmtp runs at $lmtp_destination_concurrency_limit).  When a whole
+ * window's worth of attempts in a row fail to connect (DSN 4.4.x), the
+ * destination is dead: its mail is deferred at once, without holding
+ * up other destinations, for $minimal_backoff_time, doubling with each
+ * death up to $maximal_backoff_time; then one probe goes.  Mail for the
+ * $defer_transports waits deferred until a flush.  The error, discard
+ * and retry transports are decided here without a connection.
  * After the attempt every recipient has a status: delivered and failed
  * ones are final, deferred ones get a retry time, and the message is
  * removed (all final) or moved to deferred/.  Every $queue_run_delay the
@@ -24,8 +32,13 @@
  *
  * Failed recipients produce one RFC 3464 bounce per attempt (bounce.c),
  * queued back to the sender from the null sender, and never sent to the
- * null sender (a bounce that bounces is logged and dropped).  NOTIFY=NEVER
- * recipients are not reported.
+ * null sender (a bounce that bounces is logged and dropped, or sent to
+ * $2bounce_notice_recipient with notify_classes 2bounce).  NOTIFY=NEVER
+ * recipients are not reported.  With $delay_warning_time, the first
+ * deferral past that age sends the sender one delay notice
+ * (delay_due() explains how "first" is known without a mark on disk).
+ * notify_classes bounce and delay add headers-only postmaster copies.
+ * Every notice is durable before the message leaves the active state.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +62,28 @@
 struct ready {
 	struct list_node node;
 	char id[QUEUE_ID_MAX];
+	bool flush; /* by a flush: $defer_transports do not hold it */
+};
+
+/* A destination's scheduling state (the pool holds its connections). */
+struct dest {
+	struct route route;
+	struct list_node waiting; /* struct djob, not yet handed over */
+	unsigned inflight;	  /* handed to the pool, not answered */
+	double window;		  /* slow start: allowed in flight */
+	unsigned fails;		  /* connection failures in a row */
+	unsigned deaths;	  /* dead periods in a row (backoff) */
+	int64_t dead_until;	  /* monotonic ms; 0: alive */
+	char why[256];		  /* the failure that made it dead */
+};
+
+/* One transaction: some recipients of one message for one destination. */
+struct djob {
+	struct list_node node;
+	struct qmsg *qm;
+	struct dest *d;
+	size_t *idx;
+	size_t n;
 };
 
 /* A message in delivery. */
@@ -57,6 +92,7 @@ struct qmsg {
 	struct queue_env env;
 	bool hold_after, delete_after; /* control verbs while active */
 	struct array *bounce;	       /* struct bounce_rcpt *, owned */
+	struct array *delayed;	       /* the same, for a delay notice */
 	unsigned groups_left;	       /* destinations not yet answered */
 };
 
@@ -71,11 +107,15 @@ struct qmgr {
 	struct hash *ready_set; /* id -> struct ready * */
 	struct hash *active;	/* id -> struct qmsg * */
 	struct hash *moving;	/* ids with a control move in flight */
+	struct hash *dests;	/* route key -> struct dest * */
 	bool kicked;
 	bool stopping;
 };
 
 static void scan_timer(struct ev *ev, void *ctx);
+static void answer_later(struct qmgr *m, struct qmsg *qm, const size_t *idx,
+			 size_t n, enum dlv_rcpt_result result,
+			 const char *dsn, const char *text);
 
 void qmgr_params_from_conf(struct qmgr_params *p, const struct conf *conf)
 {
@@ -103,6 +143,33 @@ void qmgr_params_from_conf(struct qmgr_params *p, const struct conf *conf)
 	p->lmtp_target = xstrdup(conf_str(conf, "lmtp_delivery_target"));
 	p->myhostname = xstrdup(conf_str(conf, "myhostname"));
 	p->helo_name = xstrdup(conf_str(conf, "smtp_helo_name"));
+	conc = conf_int(conf, "initial_destination_concurrency");
+	p->initial_concurrency = conc < 1 ? 1
+				 : conc > p->smtp_concurrency
+				     ? p->smtp_concurrency
+				     : (unsigned)conc;
+	conc = conf_int(conf, "default_destination_recipient_limit");
+	p->recipient_limit = conc < 1 ? 1 : (unsigned)conc;
+	p->defer_transports = xstrdup(conf_str(conf, "defer_transports"));
+	p->delay_warning_ms = conf_time(conf, "delay_warning_time") * 1000;
+	p->notify = 0;
+	{
+		struct array *cls = str_split(conf_str(conf, "notify_classes"),
+					      ", \t");
+		for (size_t i = 0; i < array_len(cls); i++) {
+			const char *c = array_get(cls, i);
+			if (strcasecmp(c, "bounce") == 0)
+				p->notify |= QMGR_NOTIFY_BOUNCE;
+			else if (strcasecmp(c, "2bounce") == 0)
+				p->notify |= QMGR_NOTIFY_2BOUNCE;
+			else if (strcasecmp(c, "delay") == 0)
+				p->notify |= QMGR_NOTIFY_DELAY;
+		}
+		array_free_with(&cls, free);
+	}
+	p->bounce_rcpt = xstrdup(conf_str(conf, "bounce_notice_recipient"));
+	p->bounce2_rcpt = xstrdup(conf_str(conf, "2bounce_notice_recipient"));
+	p->delay_rcpt = xstrdup(conf_str(conf, "delay_notice_recipient"));
 }
 
 void qmgr_params_clear(struct qmgr_params *p)
@@ -110,7 +177,13 @@ void qmgr_params_clear(struct qmgr_params *p)
 	free(p->lmtp_target);
 	free(p->myhostname);
 	free(p->helo_name);
+	free(p->defer_transports);
+	free(p->bounce_rcpt);
+	free(p->bounce2_rcpt);
+	free(p->delay_rcpt);
 	p->lmtp_target = p->myhostname = p->helo_name = NULL;
+	p->defer_transports = NULL;
+	p->bounce_rcpt = p->bounce2_rcpt = p->delay_rcpt = NULL;
 }
 
 static void params_copy(struct qmgr_params *dst, const struct qmgr_params *src)
@@ -119,6 +192,24 @@ static void params_copy(struct qmgr_params *dst, const struct qmgr_params *src)
 	dst->lmtp_target = xstrdup(src->lmtp_target);
 	dst->myhostname = xstrdup(src->myhostname);
 	dst->helo_name = xstrdup(src->helo_name);
+	dst->defer_transports = xstrdup(src->defer_transports);
+	dst->bounce_rcpt = xstrdup(src->bounce_rcpt);
+	dst->bounce2_rcpt = xstrdup(src->bounce2_rcpt);
+	dst->delay_rcpt = xstrdup(src->delay_rcpt);
+}
+
+static void dest_free(void *p)
+{
+	struct dest *d = p;
+	struct list_node *n, *tmp;
+
+	LIST_FOREACH(n, tmp, &d->waiting)
+	{
+		struct djob *j = LIST_ENTRY(n, struct djob, node);
+		free(j->idx);
+		free(j);
+	}
+	free(d);
 }
 
 static void pool_free_cb(void *pool)
@@ -167,6 +258,7 @@ struct qmgr *qmgr_new(struct ev *ev, struct queue *q,
 	m->ready_set = hash_new(HASH_DEFAULT, NULL);
 	m->active = hash_new(HASH_DEFAULT, NULL);
 	m->moving = hash_new(HASH_DEFAULT, NULL);
+	m->dests = hash_new(HASH_DEFAULT, dest_free);
 	return m;
 }
 
@@ -190,6 +282,7 @@ void qmgr_free(struct qmgr **mp)
 	hash_free(&m->ready_set);
 	hash_free(&m->active);
 	hash_free(&m->moving);
+	hash_free(&m->dests);
 	hash_free(&m->pools);
 	resolver_free(&m->resolver);
 	dns_resolver_free(&m->dns);
@@ -229,6 +322,27 @@ void qmgr_stop(struct qmgr *m)
 		while (hash_next(m->pools, &it, &key, &pool))
 			dlv_pool_stop(pool);
 	}
+	{
+		/* Transactions not handed to a pool yet: deferred. */
+		struct hash_iter it = {0};
+		const char *key;
+		void *v;
+		while (hash_next(m->dests, &it, &key, &v)) {
+			struct dest *d = v;
+			struct list_node *jn, *jt;
+			LIST_FOREACH(jn, jt, &d->waiting)
+			{
+				struct djob *j =
+				    LIST_ENTRY(jn, struct djob, node);
+				list_remove(&j->node);
+				answer_later(m, j->qm, j->idx, j->n, DLV_TEMP,
+					     "4.3.0", "mail system shutting "
+						      "down");
+				free(j->idx);
+				free(j);
+			}
+		}
+	}
 	LIST_FOREACH(n, tmp, &m->ready)
 	{
 		struct ready *r = LIST_ENTRY(n, struct ready, node);
@@ -249,18 +363,26 @@ static void kick(struct qmgr *m)
 	}
 }
 
-void qmgr_enqueue(struct qmgr *m, const char *id)
+static void enqueue(struct qmgr *m, const char *id, bool flush)
 {
-	struct ready *r;
+	struct ready *r = hash_get(m->ready_set, id);
 
-	if (m->stopping || hash_contains(m->ready_set, id) ||
-	    hash_contains(m->active, id) || hash_contains(m->moving, id))
+	if (r != NULL && flush)
+		r->flush = true;
+	if (m->stopping || r != NULL || hash_contains(m->active, id) ||
+	    hash_contains(m->moving, id))
 		return;
 	r = xcalloc(1, sizeof(*r));
+	r->flush = flush;
 	str_copy(r->id, id, sizeof(r->id));
 	list_push_back(&m->ready, &r->node);
 	hash_put(m->ready_set, r->id, r);
 	kick(m);
+}
+
+void qmgr_enqueue(struct qmgr *m, const char *id)
+{
+	enqueue(m, id, false);
 }
 
 static void unready(struct qmgr *m, const char *id)
@@ -289,6 +411,15 @@ static int64_t backoff_ms(const struct qmgr *m, const struct queue_env *env,
 static bool is_bounce(const struct queue_env *env)
 {
 	return env->sender[0] == '\0';
+}
+
+/* A 2bounce notice (from double-bounce@$myhostname): never reported. */
+static bool is_double_bounce(const struct qmsg *qm)
+{
+	const char *s = qm->env.sender;
+
+	return strncasecmp(s, "double-bounce@", 14) == 0 &&
+	       strcasecmp(s + 14, qm->m->p.myhostname) == 0;
 }
 
 /* After SIGTERM (idle connections would keep the loop alive) and a
@@ -342,11 +473,17 @@ static void msg_end(struct qmsg *qm)
 	hash_del(m->active, id);
 	queue_env_clear(&qm->env);
 	array_free_with(&qm->bounce, free);
+	array_free_with(&qm->delayed, free);
 	free(qm);
 	if (m->stopping)
 		ev_defer(m->ev, close_pool, m);
 	kick(m);
 }
+
+static void send_notice(struct qmsg *qm, struct array *list, int64_t until,
+			const char *from, const char *to, bool copy,
+			queue_commit_fn *done, const char *what);
+static void on_copy_end(void *ctx, const char *id, const struct error *err);
 
 static void on_bounce_commit(void *ctx, const char *id, const struct error *err)
 {
@@ -370,55 +507,98 @@ static void on_bounce_commit(void *ctx, const char *id, const struct error *err)
 		log_info("%s: sender non-delivery notification: %s", qm->env.id,
 			 id);
 		qmgr_enqueue(qm->m, id);
+		if (qm->m->p.notify & QMGR_NOTIFY_BOUNCE) {
+			send_notice(qm, qm->bounce, 0, "", qm->m->p.bounce_rcpt,
+				    true, on_copy_end, "postmaster copy");
+			return;
+		}
+	}
+	msg_end(qm);
+}
+
+/*
+ * Queue a report on the recipients in `list` of qm, from `from` to `to`:
+ * a bounce (until 0), a delay notice (until: when the mail is given up),
+ * or the postmaster's copy of either (copy).  done(qm, id, err) runs once
+ * it is durable (or failed).  what names it in the log.
+ */
+static void send_notice(struct qmsg *qm, struct array *list, int64_t until,
+			const char *from, const char *to, bool copy,
+			queue_commit_fn *done, const char *what)
+{
+	struct qmgr *m = qm->m;
+	size_t n = array_len(list);
+	struct bounce_rcpt *br = xcalloc(n + 1, sizeof(*br));
+	struct buf *orig = buf_new();
+	struct buf *out = buf_new();
+	int64_t now = time_wall_ms() / 1000;
+	struct error err;
+	struct queue_msg *msg;
+	struct queue_env *env;
+
+	for (size_t i = 0; i < n; i++)
+		br[i] = *(struct bounce_rcpt *)array_get(list, i);
+	if (queue_body_get(m->q, qm->env.id, orig, &err) < 0)
+		log_warn("%s: %s without the original: %s", qm->env.id, what,
+			 err.msg);
+	if (copy)
+		notice_copy_build(out, &qm->env, br, n, orig, m->p.myhostname,
+				  now, until, to);
+	else if (until != 0)
+		delay_build(out, &qm->env, br, n, orig, m->p.myhostname, now,
+			    until);
+	else
+		bounce_build(out, &qm->env, br, n, orig, m->p.myhostname, now);
+	free(br);
+	buf_free(&orig);
+	msg = queue_msg_new(m->q);
+	env = queue_msg_env(msg);
+	queue_env_set(&env->sender, from);
+	queue_env_add_rcpt(env, to, NULL, 0);
+	if (queue_msg_write(msg, buf_data(out), buf_len(out), &err) < 0) {
+		queue_msg_abort(&msg);
+		buf_free(&out);
+		done(qm, NULL, &err);
+		return;
+	}
+	log_info("%s: from=<%s>, size=%zu, nrcpt=1 (%s of %s)", env->id, from,
+		 buf_len(out), what, qm->env.id);
+	buf_free(&out);
+	queue_msg_commit(msg, done, qm);
+}
+
+/* When a deferred recipient of qm will be given up (wall seconds). */
+static int64_t give_up_time(const struct qmsg *qm)
+{
+	return qm->env.arrival / 1000 + qm->m->p.max_lifetime_ms / 1000;
+}
+
+/* A postmaster copy ($notify_classes) is queued (or not): the end. */
+static void on_copy_end(void *ctx, const char *id, const struct error *err)
+{
+	struct qmsg *qm = ctx;
+
+	if (err != NULL) {
+		log_warn("%s: could not queue the postmaster notice: %s",
+			 qm->env.id, err->msg);
+	} else {
+		log_info("%s: postmaster notification: %s", qm->env.id, id);
+		qmgr_enqueue(qm->m, id);
 	}
 	msg_end(qm);
 }
 
 static void send_bounce(struct qmsg *qm)
 {
-	struct qmgr *m = qm->m;
-	size_t n = array_len(qm->bounce);
-	struct bounce_rcpt *br = xcalloc(n, sizeof(*br));
-	struct buf *orig = buf_new();
-	struct buf *out = buf_new();
-	struct error err;
-	struct queue_msg *msg;
-	struct queue_env *env;
-
-	for (size_t i = 0; i < n; i++)
-		br[i] = *(struct bounce_rcpt *)array_get(qm->bounce, i);
-	if (queue_body_get(m->q, qm->env.id, orig, &err) < 0)
-		log_warn("%s: bounce without the original: %s", qm->env.id,
-			 err.msg);
-	bounce_build(out, &qm->env, br, n, orig, m->p.myhostname,
-		     time_wall_ms() / 1000);
-	free(br);
-	msg = queue_msg_new(m->q);
-	env = queue_msg_env(msg);
-	queue_env_set(&env->sender, "");
-	queue_env_add_rcpt(env, qm->env.sender, NULL, 0);
-	if (queue_msg_write(msg, buf_data(out), buf_len(out), &err) < 0) {
-		queue_msg_abort(&msg);
-		buf_free(&orig);
-		buf_free(&out);
-		on_bounce_commit(qm, NULL, &err);
-		return;
-	}
-	log_info("%s: from=<>, size=%zu, nrcpt=1 (bounce of %s)", env->id,
-		 buf_len(out), qm->env.id);
-	buf_free(&orig);
-	buf_free(&out);
-	queue_msg_commit(msg, on_bounce_commit, qm);
+	send_notice(qm, qm->bounce, 0, "", qm->env.sender, false,
+		    on_bounce_commit, "bounce");
 }
 
-static void fail_rcpt(struct qmsg *qm, size_t k, const char *dsn,
-		      const char *reason)
+static void report_rcpt(struct array *to, const struct queue_rcpt *r,
+			const char *dsn, const char *reason)
 {
-	const struct queue_rcpt *r = &qm->env.rcpts[k];
 	struct bounce_rcpt *b;
 
-	if (r->notify & QUEUE_NOTIFY_NEVER)
-		return;
 	b = xmalloc(sizeof(*b) + strlen(dsn) + strlen(reason) + 2);
 	char *p = (char *)(b + 1);
 	strcpy(p, dsn);
@@ -426,7 +606,50 @@ static void fail_rcpt(struct qmsg *qm, size_t k, const char *dsn,
 	b->rcpt = r;
 	b->dsn = p;
 	b->reason = p + strlen(dsn) + 1;
-	array_push(qm->bounce, b);
+	array_push(to, b);
+}
+
+static void fail_rcpt(struct qmsg *qm, size_t k, const char *dsn,
+		      const char *reason)
+{
+	const struct queue_rcpt *r = &qm->env.rcpts[k];
+
+	if (r->notify & QUEUE_NOTIFY_NEVER)
+		return;
+	report_rcpt(qm->bounce, r, dsn, reason);
+}
+
+/*
+ * Whether this deferral is the first one past $delay_warning_time.  The
+ * queue keeps no "warned" mark, but it keeps the retry time the last
+ * attempt set (last + backoff(last age), see on_delivered): inverting
+ * the backoff gives the last attempt's age, and the notice goes when it
+ * was under the threshold and now is not.  So one notice per recipient,
+ * also across restarts.
+ */
+static bool delay_due(const struct qmgr *m, const struct qmsg *qm,
+		      const struct queue_rcpt *r, int64_t now_ms)
+{
+	int64_t t = m->p.delay_warning_ms / 1000;
+	int64_t arrival = qm->env.arrival / 1000;
+	int64_t age = now_ms / 1000 - arrival;
+	int64_t lo = m->p.min_backoff_ms / 1000, hi = m->p.max_backoff_ms / 1000;
+	int64_t prev = -1; /* age at the last attempt; -1: none */
+
+	if (t <= 0 || is_bounce(&qm->env) || age < t ||
+	    (r->notify & QUEUE_NOTIFY_NEVER) ||
+	    (r->notify != 0 && !(r->notify & QUEUE_NOTIFY_DELAY)))
+		return false;
+	if (r->status == QUEUE_RCPT_DEFERRED && r->next_retry > 0) {
+		int64_t due = r->next_retry - arrival;
+		if (due - lo <= lo)
+			prev = due - lo; /* young: the minimum backoff */
+		else if (due - hi >= hi)
+			prev = due - hi; /* old: the maximum */
+		else
+			prev = due / 2; /* backoff = age */
+	}
+	return prev < t;
 }
 
 /* The address of an ORCPT ("rfc822;a@b" gives "a@b"), or NULL when it is
@@ -496,6 +719,8 @@ static void on_delivered(void *ctx, const struct dlv_result *res, size_t n,
 		}
 		log_delivery(qm, r, relay, now, res[i].dsn, status,
 			     res[i].reply);
+		if (st == QUEUE_RCPT_DEFERRED && delay_due(m, qm, r, now))
+			report_rcpt(qm->delayed, r, res[i].dsn, res[i].reply);
 		if (queue_rcpt_set_status(m->q, qm->env.id, k, st,
 					  st == QUEUE_RCPT_DEFERRED ? retry : 0,
 					  res[i].reply, NULL, NULL, &err) < 0)
@@ -508,13 +733,77 @@ static void on_delivered(void *ctx, const struct dlv_result *res, size_t n,
 		msg_answered(qm);
 }
 
-/* Every destination has answered: bounce what failed, then end. */
+static void on_delay_copy_commit(void *ctx, const char *id,
+				 const struct error *err)
+{
+	struct qmsg *qm = ctx;
+
+	if (err != NULL) {
+		log_warn("%s: could not queue the postmaster delay notice: %s",
+			 qm->env.id, err->msg);
+	} else {
+		log_info("%s: postmaster delay notification: %s", qm->env.id,
+			 id);
+		qmgr_enqueue(qm->m, id);
+	}
+	array_free_with(&qm->delayed, free);
+	qm->delayed = array_new();
+	msg_answered(qm);
+}
+
+static void on_delay_commit(void *ctx, const char *id,
+			    const struct error *err)
+{
+	struct qmsg *qm = ctx;
+
+	if (err != NULL) {
+		log_warn("%s: could not queue the delay notice: %s",
+			 qm->env.id, err->msg);
+	} else {
+		log_info("%s: sender delay notification: %s", qm->env.id, id);
+		qmgr_enqueue(qm->m, id);
+		if (qm->m->p.notify & QMGR_NOTIFY_DELAY) {
+			send_notice(qm, qm->delayed, give_up_time(qm), "",
+				    qm->m->p.delay_rcpt, true,
+				    on_delay_copy_commit, "postmaster copy");
+			return;
+		}
+	}
+	array_free_with(&qm->delayed, free);
+	qm->delayed = array_new();
+	msg_answered(qm);
+}
+
+/* Queue the delay notice; msg_answered() goes on when it is durable. */
+static void send_delay(struct qmsg *qm)
+{
+	send_notice(qm, qm->delayed, give_up_time(qm), "", qm->env.sender,
+		    false, on_delay_commit, "delay notice");
+}
+
+/* Every destination has answered: a delay notice for what waits too
+ * long, a bounce for what failed, then end. */
 static void msg_answered(struct qmsg *qm)
 {
-	if (array_len(qm->bounce) == 0) {
+	if (array_len(qm->delayed) > 0) {
+		send_delay(qm);
+	} else if (array_len(qm->bounce) == 0) {
 		msg_end(qm);
-	} else if (is_bounce(&qm->env)) {
-		/* RFC 3464 / RFC 5321 6.1: never bounce a bounce. */
+	} else if (is_bounce(&qm->env) || is_double_bounce(qm)) {
+		/* RFC 3464 / RFC 5321 6.1: never bounce a bounce.  With
+		 * notify_classes 2bounce the postmaster gets it instead,
+		 * from double-bounce@, whose own failures are dropped. */
+		char from[300];
+
+		if (is_bounce(&qm->env) &&
+		    (qm->m->p.notify & QMGR_NOTIFY_2BOUNCE)) {
+			snprintf(from, sizeof(from), "double-bounce@%s",
+				 qm->m->p.myhostname);
+			send_notice(qm, qm->bounce, 0, from,
+				    qm->m->p.bounce2_rcpt, true, on_copy_end,
+				    "undeliverable bounce");
+			return;
+		}
 		log_info("%s: undeliverable notification to the null sender "
 			 "discarded",
 			 qm->env.id);
@@ -541,11 +830,30 @@ static void local_job_run(struct ev *ev, void *ctx)
 	free(lj);
 }
 
+/* Answer recipients idx[0..n) of qm on the next loop iteration. */
+static void answer_later(struct qmgr *m, struct qmsg *qm, const size_t *idx,
+			 size_t n, enum dlv_rcpt_result result,
+			 const char *dsn, const char *text)
+{
+	struct local_job *lj = xcalloc(1, sizeof(*lj));
+
+	lj->qm = qm;
+	lj->n = n;
+	lj->res = xcalloc(n, sizeof(*lj->res));
+	for (size_t i = 0; i < n; i++) {
+		struct dlv_result *r = &lj->res[i];
+		r->rcpt = idx[i];
+		r->result = result;
+		str_copy(r->dsn, dsn, sizeof(r->dsn));
+		str_copy(r->reply, text, sizeof(r->reply));
+	}
+	ev_defer(m->ev, local_job_run, lj);
+}
+
 static void local_deliver(struct qmgr *m, struct qmsg *qm,
 			  const struct route *route, const size_t *idx,
 			  size_t n)
 {
-	struct local_job *lj = xcalloc(1, sizeof(*lj));
 	const char *text = route->nexthop;
 	char dsn[16];
 	size_t dl = strspn(text, "0123456789.");
@@ -562,19 +870,192 @@ static void local_deliver(struct qmgr *m, struct qmsg *qm,
 			 : route->kind == TR_RETRY ? "4.0.0"
 						   : "2.0.0");
 	}
-	lj->qm = qm;
-	lj->n = n;
-	lj->res = xcalloc(n, sizeof(*lj->res));
-	for (size_t i = 0; i < n; i++) {
-		struct dlv_result *r = &lj->res[i];
-		r->rcpt = idx[i];
-		r->result = route->kind == TR_ERROR   ? DLV_PERM
-			    : route->kind == TR_RETRY ? DLV_TEMP
-						      : DLV_OK;
-		str_copy(r->dsn, dsn, sizeof(r->dsn));
-		str_copy(r->reply, text, sizeof(r->reply));
+	answer_later(m, qm, idx, n,
+		     route->kind == TR_ERROR   ? DLV_PERM
+		     : route->kind == TR_RETRY ? DLV_TEMP
+					       : DLV_OK,
+		     dsn, text);
+}
+
+/* ---- Destinations: slow start, dead-destination backoff. */
+
+static const char *transport_name(enum transport_kind k)
+{
+	switch (k) {
+	case TR_LMTP:
+		return "lmtp";
+	case TR_SMTP:
+		return "smtp";
+	case TR_ERROR:
+		return "error";
+	case TR_DISCARD:
+		return "discard";
+	case TR_RETRY:
+		return "retry";
 	}
-	ev_defer(m->ev, local_job_run, lj);
+	return "";
+}
+
+static bool deferred_transport(const struct qmgr *m, enum transport_kind k)
+{
+	const char *name = transport_name(k);
+	size_t len = strlen(name);
+	const char *p = m->p.defer_transports;
+
+	while (p != NULL && *p != '\0') {
+		size_t w;
+		p += strspn(p, ", \t");
+		w = strcspn(p, ", \t");
+		if (w == len && strncasecmp(p, name, len) == 0)
+			return true;
+		p += w;
+	}
+	return false;
+}
+
+static unsigned dest_limit(const struct qmgr *m, const struct dest *d)
+{
+	return d->route.kind == TR_SMTP ? m->p.smtp_concurrency
+					: m->p.concurrency;
+}
+
+static struct dest *dest_get(struct qmgr *m, const struct route *route)
+{
+	struct dest *d = hash_get(m->dests, route->key);
+
+	if (d != NULL)
+		return d;
+	d = xcalloc(1, sizeof(*d));
+	d->route = *route;
+	list_init(&d->waiting);
+	/* Local LMTP needs no slow start. */
+	d->window = route->kind == TR_SMTP ? m->p.initial_concurrency
+					   : m->p.concurrency;
+	hash_put(m->dests, d->route.key, d);
+	return d;
+}
+
+/* Alive again (time passed or an operator's flush): one probe first. */
+static void dest_revive(struct dest *d)
+{
+	d->dead_until = 0;
+	d->fails = 0;
+	d->window = 1;
+}
+
+static void on_job_done(void *ctx, const struct dlv_result *res, size_t n,
+			const char *relay);
+
+static void dest_run(struct qmgr *m, struct dest *d)
+{
+	int64_t now = time_mono_ms();
+
+	if (d->dead_until != 0 && now >= d->dead_until)
+		dest_revive(d);
+	while (!list_empty(&d->waiting)) {
+		struct djob *j =
+		    LIST_ENTRY(list_first(&d->waiting), struct djob, node);
+
+		if (d->dead_until != 0) {
+			/* Postfix's "delivery temporarily suspended". */
+			char text[320];
+			snprintf(text, sizeof(text),
+				 "delivery temporarily suspended: %s", d->why);
+			list_remove(&j->node);
+			answer_later(m, j->qm, j->idx, j->n, DLV_TEMP, "4.4.1",
+				     text);
+			free(j->idx);
+			free(j);
+			continue;
+		}
+		if (d->inflight >= (unsigned)d->window || m->stopping)
+			break;
+		list_remove(&j->node);
+		d->inflight++;
+		dlv_deliver(pool_get(m, &d->route), m->q, &j->qm->env, j->idx,
+			    j->n, on_job_done, j);
+	}
+}
+
+/* A connection-level failure: every recipient deferred with 4.4.x (no
+ * answer, bad connection, DNS), not a 4xx reply to the mail itself. */
+static bool dest_failure(const struct dlv_result *res, size_t n)
+{
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (res[i].result != DLV_TEMP ||
+		    strncmp(res[i].dsn, "4.4.", 4) != 0)
+			return false;
+	return true;
+}
+
+static void on_job_done(void *ctx, const struct dlv_result *res, size_t n,
+			const char *relay)
+{
+	struct djob *j = ctx;
+	struct dest *d = j->d;
+	struct qmgr *m = j->qm->m;
+	unsigned limit = dest_limit(m, d);
+
+	d->inflight--;
+	if (dest_failure(res, n)) {
+		d->fails++;
+		d->window -= 1.0 / d->window;
+		if (d->window < 1)
+			d->window = 1;
+		/* A whole window of failures in a row: Postfix's failed
+		 * cohort limit of 1. */
+		if (d->dead_until == 0 && d->fails >= (unsigned)d->window) {
+			int64_t wait = m->p.min_backoff_ms;
+			for (unsigned i = 0;
+			     i < d->deaths && wait < m->p.max_backoff_ms; i++)
+				wait *= 2;
+			if (wait > m->p.max_backoff_ms)
+				wait = m->p.max_backoff_ms;
+			d->deaths++;
+			d->dead_until = time_mono_ms() + wait;
+			str_copy(d->why, res[0].reply, sizeof(d->why));
+			log_info("destination %s: dead for %llds after %u "
+				 "failed connection(s): %s",
+				 d->route.key, (long long)(wait / 1000), d->fails,
+				 d->why);
+		}
+	} else {
+		d->fails = 0;
+		d->deaths = 0;
+		if (d->window < limit)
+			d->window += 1.0 / d->window;
+		if (d->window > limit)
+			d->window = limit;
+	}
+	on_delivered(j->qm, res, n, relay);
+	free(j->idx);
+	free(j);
+	dest_run(m, d);
+}
+
+/* Queue recipients idx[0..n) of qm for d in transactions of at most
+ * $default_destination_recipient_limit; the number of transactions. */
+static unsigned dest_add(struct qmgr *m, struct dest *d, struct qmsg *qm,
+			 const size_t *idx, size_t n)
+{
+	size_t lim = m->p.recipient_limit;
+	unsigned jobs = 0;
+
+	for (size_t at = 0; at < n; at += lim) {
+		struct djob *j = xcalloc(1, sizeof(*j));
+		size_t k = n - at < lim ? n - at : lim;
+
+		j->qm = qm;
+		j->d = d;
+		j->n = k;
+		j->idx = xmalloc(k * sizeof(*j->idx));
+		memcpy(j->idx, idx + at, k * sizeof(*j->idx));
+		list_push_back(&d->waiting, &j->node);
+		jobs++;
+	}
+	return jobs;
 }
 
 struct group {
@@ -583,7 +1064,7 @@ struct group {
 	size_t n;
 };
 
-static void start_msg(struct qmgr *m, const char *id)
+static void start_msg(struct qmgr *m, const char *id, bool flush)
 {
 	struct qmsg *qm = xcalloc(1, sizeof(*qm));
 	struct error err;
@@ -599,6 +1080,7 @@ static void start_msg(struct qmgr *m, const char *id)
 		return;
 	}
 	qm->bounce = array_new();
+	qm->delayed = array_new();
 	hash_put(m->active, qm->env.id, qm);
 	/* Group the undecided recipients by destination. */
 	groups = xcalloc(qm->env.nrcpts + 1, sizeof(*groups));
@@ -622,20 +1104,35 @@ static void start_msg(struct qmgr *m, const char *id)
 		}
 		groups[g].idx[groups[g].n++] = i;
 	}
-	qm->groups_left = (unsigned)ngroups;
-	if (n == 0)
+	if (n == 0) {
 		msg_end(qm); /* everything was decided before a restart */
+		free(groups);
+		return;
+	}
+	/* Count every answer to come before the first can arrive. */
+	struct dest **dests = xcalloc(ngroups + 1, sizeof(*dests));
 	for (size_t g = 0; g < ngroups; g++) {
 		const struct route *r = &groups[g].route;
 
-		if (r->kind == TR_SMTP || r->kind == TR_LMTP)
-			dlv_deliver(pool_get(m, r), m->q, &qm->env,
-				    groups[g].idx, groups[g].n, on_delivered,
-				    qm);
-		else
+		if (!flush && deferred_transport(m, r->kind)) {
+			answer_later(m, qm, groups[g].idx, groups[g].n,
+				     DLV_TEMP, "4.3.0", "deferred transport");
+			qm->groups_left++;
+		} else if (r->kind == TR_SMTP || r->kind == TR_LMTP) {
+			dests[g] = dest_get(m, r);
+			qm->groups_left += dest_add(m, dests[g], qm,
+						    groups[g].idx,
+						    groups[g].n);
+		} else {
 			local_deliver(m, qm, r, groups[g].idx, groups[g].n);
+			qm->groups_left++;
+		}
 		free(groups[g].idx);
 	}
+	for (size_t g = 0; g < ngroups; g++)
+		if (dests[g] != NULL)
+			dest_run(m, dests[g]);
+	free(dests);
 	free(groups);
 }
 
@@ -650,9 +1147,11 @@ static void run_ready(struct ev *ev, void *ctx)
 		    LIST_ENTRY(list_first(&m->ready), struct ready, node);
 		char id[QUEUE_ID_MAX];
 
+		bool flush = r->flush;
+
 		str_copy(id, r->id, sizeof(id));
 		unready(m, id);
-		start_msg(m, id);
+		start_msg(m, id, flush);
 	}
 }
 
@@ -660,8 +1159,10 @@ static void run_ready(struct ev *ev, void *ctx)
 
 struct scan {
 	struct qmgr *m;
-	int64_t now; /* wall seconds */
-	bool all;    /* flush: ignore retry times */
+	int64_t now;	    /* wall seconds */
+	bool all;	    /* flush: ignore retry times */
+	const char *domain; /* flush DOMAIN: only mail with a recipient
+			       there still to deliver */
 	size_t n;
 	struct array *undone; /* ids whose removal must be retried */
 };
@@ -682,6 +1183,18 @@ static int scan_one(void *ctx, const struct queue_env *env)
 		array_push(s->undone, xstrdup(env->id));
 		return 0;
 	}
+	if (s->domain != NULL) {
+		bool match = false;
+		for (size_t i = 0; i < env->nrcpts && !match; i++) {
+			const char *at = strrchr(env->rcpts[i].addr, '@');
+			match = (env->rcpts[i].status == QUEUE_RCPT_PENDING ||
+				 env->rcpts[i].status ==
+				     QUEUE_RCPT_DEFERRED) &&
+				at != NULL && strcasecmp(at + 1, s->domain) == 0;
+		}
+		if (!match)
+			return 0;
+	}
 	/* lib/queue keeps the in-memory ACTIVE mark when an active message
 	 * is moved to deferred/, so ACTIVE here (not in our active table)
 	 * means "deferred by us". */
@@ -695,14 +1208,15 @@ static int scan_one(void *ctx, const struct queue_env *env)
 		if (due > s->now)
 			return 0;
 	}
-	qmgr_enqueue(s->m, env->id);
+	enqueue(s->m, env->id, s->all);
 	s->n++;
 	return 0;
 }
 
-static size_t scan(struct qmgr *m, bool all)
+static size_t scan_domain(struct qmgr *m, bool all, const char *domain)
 {
-	struct scan s = {m, time_wall_ms() / 1000, all, 0, array_new()};
+	struct scan s = {m, time_wall_ms() / 1000, all, domain, 0,
+			 array_new()};
 	struct error err;
 
 	queue_scan(m->q, scan_one, &s);
@@ -716,6 +1230,32 @@ static size_t scan(struct qmgr *m, bool all)
 	return s.n;
 }
 
+static size_t scan(struct qmgr *m, bool all)
+{
+	return scan_domain(m, all, NULL);
+}
+
+/* Forget destinations with nothing going on (one per destination ever
+ * used would pile up otherwise); dead ones are kept until they revive. */
+static void free_dests(struct qmgr *m)
+{
+	struct array *idle = array_new();
+	struct hash_iter it = {0};
+	const char *key;
+	void *v;
+	int64_t now = time_mono_ms();
+
+	while (hash_next(m->dests, &it, &key, &v)) {
+		struct dest *d = v;
+		if (d->inflight == 0 && list_empty(&d->waiting) &&
+		    (d->dead_until == 0 || d->dead_until <= now))
+			array_push(idle, xstrdup(key));
+	}
+	for (size_t i = 0; i < array_len(idle); i++)
+		hash_del(m->dests, array_get(idle, i));
+	array_free_with(&idle, free);
+}
+
 static void scan_timer(struct ev *ev, void *ctx)
 {
 	struct qmgr *m = ctx;
@@ -724,6 +1264,7 @@ static void scan_timer(struct ev *ev, void *ctx)
 		return;
 	/* One pool per destination ever used: drop the forgotten ones. */
 	free_pools(m, false);
+	free_dests(m);
 	scan(m, false);
 	ev_timer_add(m->ev, m->p.run_delay_ms, scan_timer, m);
 }
@@ -916,8 +1457,25 @@ void qmgr_control(struct qmgr *m, const char *request, qmgr_control_fn *done,
 	c->ctx = ctx;
 	c->pending = 1; /* ours, until every op is issued */
 	c->what = "flushed";
-	if (strcmp(verb, "flush") == 0 && arg == NULL) {
-		c->count = scan(m, true);
+	if (strcmp(verb, "flush") == 0 && array_len(words) <= 2) {
+		/* An operator's flush also revives dead destinations (of
+		 * that domain), so the mail is really tried now. */
+		struct hash_iter it = {0};
+		const char *key;
+		void *v;
+		struct route route = {0};
+		if (arg != NULL) {
+			char probe[300];
+			snprintf(probe, sizeof(probe), "postmaster@%s", arg);
+			resolver_route(m->resolver, probe, &route);
+		}
+		while (hash_next(m->dests, &it, &key, &v)) {
+			struct dest *d = v;
+			if (d->dead_until != 0 &&
+			    (arg == NULL || strcmp(key, route.key) == 0))
+				dest_revive(d);
+		}
+		c->count = scan_domain(m, true, arg);
 		goto out;
 	}
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {

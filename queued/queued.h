@@ -14,6 +14,8 @@
  *   deliver.c  the SMTP and LMTP client (connection cache per next hop,
  *              MX hosts in preference order, one reply per rcpt in LMTP)
  *   bounce.c   RFC 3464 delivery status notifications
+ *   outmsg.c   the bytes that go out to one peer: 7-bit downgrade, DKIM
+ *              signatures (outmsg.h)
  *
  * Everything runs on the loop thread; the queue's fsyncs run on its
  * worker.  Errors follow core/error.h.
@@ -45,7 +47,20 @@ struct qmgr_params {
 	char *lmtp_target; /* "unix:/path" or "host:port" */
 	char *myhostname;
 	char *helo_name;
+	/* Scheduling (Postfix's qmgr): slow start from this many SMTP
+	 * connections per destination, recipients per transaction, the
+	 * transports whose mail waits for a flush (comma/space list). */
+	unsigned initial_concurrency;
+	unsigned recipient_limit;
+	char *defer_transports;
+	int64_t delay_warning_ms; /* 0: no delay notices */
+	/* $notify_classes (QMGR_NOTIFY_*) and where those copies go. */
+	unsigned notify;
+	char *bounce_rcpt, *bounce2_rcpt, *delay_rcpt;
 };
+#define QMGR_NOTIFY_BOUNCE (1u << 0)
+#define QMGR_NOTIFY_2BOUNCE (1u << 1)
+#define QMGR_NOTIFY_DELAY (1u << 2)
 void qmgr_params_from_conf(struct qmgr_params *p, const struct conf *conf);
 void qmgr_params_clear(struct qmgr_params *p);
 
@@ -151,6 +166,16 @@ void dlv_deliver(struct dlv_pool *pool, struct queue *q,
 		 const struct queue_env *env, const size_t *rcpts, size_t n,
 		 dlv_done_fn *done, void *ctx);
 
+/*
+ * TLS, SASL and PIPELINING settings of the SMTP client (smtp_tls_*,
+ * smtp_sasl_*, smtp_pipelining), for pools made from now on; call at
+ * start and on reload.  -1 with err (ERR_CONFIG) only for an unknown
+ * smtp_tls_security_level; other problems are logged and make the
+ * affected mail defer (required TLS, a broken policy map).
+ */
+int dlv_client_init(const struct conf *conf, struct error *err);
+void dlv_client_fini(void);
+
 /* ---- bounce.c */
 
 struct bounce_rcpt {
@@ -174,5 +199,21 @@ void bounce_build(struct buf *out, const struct queue_env *env,
 /* The header section of a message (up to and including the empty line,
  * or all of it when there is no body). */
 size_t bounce_header_len(const char *msg, size_t len);
+
+/* The "delayed" notice ($delay_warning_time) for env's deferred
+ * recipients, shaped like bounce_build (Action: delayed, the original's
+ * headers); until is when the mail will be given up (wall seconds). */
+void delay_build(struct buf *out, const struct queue_env *env,
+		 const struct bounce_rcpt *rcpts, size_t n,
+		 const struct buf *original, const char *myhostname,
+		 int64_t now, int64_t until);
+/* The postmaster's copy ($notify_classes) of a bounce (until 0) or of a
+ * delay notice (until as for delay_build), addressed to `to`: the same
+ * report with "Postmaster Copy: " before the subject and the original's
+ * headers only, whatever RET says. */
+void notice_copy_build(struct buf *out, const struct queue_env *env,
+		       const struct bounce_rcpt *rcpts, size_t n,
+		       const struct buf *original, const char *myhostname,
+		       int64_t now, int64_t until, const char *to);
 
 #endif

@@ -77,7 +77,8 @@ struct resolver *resolver_new(const struct conf *conf)
 	struct resolver *r = xcalloc(1, sizeof(*r));
 	struct error err;
 
-	r->db = db_open(conf, &err);
+	/* Only lookups here: replicas first (database_read_hosts). */
+	r->db = db_open_read(conf, &err);
 	if (r->db == NULL)
 		log_error("resolve: database: %s", err.msg);
 	r->env.db = r->db;

@@ -31,6 +31,7 @@ struct session {
 	bool waiting;	/* a commit or control is in flight: keep s alive */
 	char *from_log; /* "from=<...>, size=..., nrcpt=..." for the log */
 	bool gone;	/* the io is gone; free when the wait ends */
+	bool hold;	/* commit "HOLD": into the hold queue */
 };
 
 static void session_free(struct session *s)
@@ -65,10 +66,22 @@ static void finish(struct session *s, char type, const char *text)
 		io_close(s->io);
 }
 
+/* A message committed with "HOLD" moved to the hold queue. */
+static void on_hold(void *ctx, const struct error *err, const char *text)
+{
+	(void)ctx;
+	(void)text;
+	if (err != NULL)
+		log_warn("hold after commit: %s", err->msg);
+}
+
 static void on_commit(void *ctx, const char *id, const struct error *err)
 {
 	struct session *s = ctx;
 	struct qmgr *m = s->m;
+	/* s may be freed below. */
+	bool hold = s->hold;
+	char *hold_req = hold ? xasprintf("hold %s", id) : NULL;
 
 	s->waiting = false;
 	if (err != NULL) {
@@ -87,8 +100,12 @@ static void on_commit(void *ctx, const char *id, const struct error *err)
 	if (s->gone)
 		session_free(s);
 	/* After the answer: delivery may start at once. */
-	if (err == NULL)
+	if (err == NULL && hold) {
+		log_info("%s: hold: the SMTP server asked for it", id);
+		qmgr_control(m, hold_req, on_hold, NULL);
+	} else if (err == NULL)
 		qmgr_enqueue(m, id);
+	free(hold_req);
 }
 
 static void on_control(void *ctx, const struct error *err, const char *text)
@@ -178,6 +195,7 @@ static void process(struct session *s)
 			}
 			break;
 		case SUBMIT_EV_COMMIT:
+			s->hold = len == 4 && memcmp(data, "HOLD", 4) == 0;
 			commit(s);
 			return;
 		case SUBMIT_EV_CONTROL:

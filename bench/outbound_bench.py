@@ -1,0 +1,410 @@
+#!/usr/bin/env python3
+"""SMTP outbound benchmark: Postern's queue and SMTP client against
+Postfix 3.7's, relaying to smtp-sink on loopback.
+
+Each MTA takes --messages messages of --size bytes from smtp-source
+(--sessions parallel sessions, one connection per message, relay allowed
+for 127.0.0.0/8) for --domains destination domains d1..dN.bench-out.test,
+and relays them to the smtp-sink listening for that domain.  Both MTAs
+route the domains the same way: a texthash transport map (the same file)
+sends dK.bench-out.test to smtp:[127.0.1.K]:PORT, where one smtp-sink
+per domain listens, so each domain is its own destination (own
+connection cache and concurrency) in both schedulers.  Postfix can only
+use the system resolver, so MX records from a DNS harness on loopback
+would not be fair to it; the transport map is.  Measured per MTA:
+
+  accept rate      messages / seconds until every smtp-source has exited
+  end-to-end rate  messages / seconds until every smtp-sink has received
+                   its share (smtp-sink -M: each exits after its count)
+  CPU seconds      of smtp-source (the generator), of the smtp-sinks
+                   (wait4 rusage) and of the MTA's process tree
+
+Only one MTA runs at a time.  fsync stays at each product's default.
+Run as root (Postfix needs it); see bench/README.md ("SMTP outbound").
+Python 3 standard library only; shares its helpers with smtp_accept.py.
+"""
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from smtp_accept import (BenchError, POSTFIX_MASTER_CF,  # noqa: E402
+                         free_ports, fs_type, log, machine_busy, rate,
+                         read_pid, run, run_load, tree_seconds, wait_banner,
+                         wait_gone)
+
+DOMAIN_FMT = "d%d.bench-out.test"
+
+
+def sink_addr(k):
+    return "127.0.1.%d" % k
+
+
+class Sinks:
+    """One smtp-sink per domain on 127.0.1.K:port, each exiting after
+    `count` messages; their CPU comes from wait4's rusage."""
+
+    def __init__(self, ndomains, port, count, workdir):
+        self.port, self.count = port, count
+        self.procs = {}
+        self.cpu = 0.0
+        self.log = open(os.path.join(workdir, "smtp-sink.log"), "a")
+        for k in range(1, ndomains + 1):
+            cmd = ["smtp-sink", "-u", "nobody", "-h", "sink%d.bench" % k,
+                   "-M", str(count), "-m", "1024",
+                   "%s:%d" % (sink_addr(k), port), "1024"]
+            p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                 stdout=self.log, stderr=self.log)
+            self.procs[p.pid] = p
+        for k in range(1, ndomains + 1):
+            wait_banner_at(sink_addr(k), port)
+
+    def reap(self):
+        """Collect the sinks that exited; the number still running."""
+        for pid in list(self.procs):
+            try:
+                got, status, ru = os.wait4(pid, os.WNOHANG)
+            except ChildProcessError:
+                got, status, ru = pid, 0, None
+            if got == 0:
+                continue
+            if ru is not None:
+                self.cpu += ru.ru_utime + ru.ru_stime
+            p = self.procs.pop(pid)
+            p.returncode = os.waitstatus_to_exitcode(status)
+            if p.returncode != 0:
+                raise BenchError("smtp-sink %s exited %d" % (
+                    p.args[-2], p.returncode))
+        return len(self.procs)
+
+    def stop(self):
+        for p in self.procs.values():
+            p.kill()
+            p.wait()
+        self.procs = {}
+        self.log.close()
+
+
+def wait_banner_at(host, port, timeout=30):
+    import socket
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection((host, port), 2) as s:
+                s.settimeout(5)
+                if s.recv(512).startswith(b"220"):
+                    s.sendall(b"QUIT\r\n")
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise BenchError("no smtp-sink on %s:%d" % (host, port))
+
+
+def write_transport(path, ndomains, port):
+    with open(path, "w") as f:
+        for k in range(1, ndomains + 1):
+            f.write("%s smtp:[%s]:%d\n" % (DOMAIN_FMT % k, sink_addr(k),
+                                           port))
+    os.chmod(path, 0o644)
+
+
+class PosternMta:
+    name = "postern"
+    SERVICES = (
+        "# written by bench/outbound_bench.py: mail in and out\n"
+        "smtp   inet  $inet_interfaces:$smtp_port  none  2  postern-smtpd\n"
+        "queue  unix  $queue_socket                none  1  postern-queued\n")
+
+    def __init__(self, top, build, transport):
+        self.build = build
+        self.cmd = os.path.join(build, "postern")
+        self.dir = os.path.join(top, "postern")
+        self.transport = transport
+        self.started = False
+        self.master = None
+
+    def postern(self, *args, stdin=None):
+        return run([self.cmd, "-c", self.dir] + list(args), stdin=stdin)
+
+    def start(self):
+        self.postern("init")
+        names = ["smtp", "submission", "submissions", "lmtp", "imap",
+                 "imaps", "webmail", "admin_api"]
+        ports = dict(zip(names, free_ports(len(names))))
+        self.smtp_port = ports["smtp"]
+        self.postern("config", "set",
+                     *["%s_port=%d" % kv for kv in ports.items()],
+                     "myhostname=postern.bench.test", "stop_timeout=10s",
+                     "smtpd_client_connection_count_limit=0",
+                     "transport_maps=texthash:" + self.transport)
+        with open(os.path.join(self.dir, "services.cf"), "w") as f:
+            f.write(self.SERVICES)
+        run([self.cmd, "-c", self.dir, "start"],
+            daemon_log=os.path.join(self.dir, "bench-start.log"))
+        self.started = True
+        wait_banner(self.smtp_port)
+        self.master = read_pid(os.path.join(self.dir, "run", "master.pid"))
+
+    def pids(self):
+        return {"postern": [self.master]}
+
+    def stop(self):
+        if self.started:
+            self.started = False
+            self.postern("stop")
+            wait_gone(self.master)
+
+    def describe(self):
+        return "postern (%s), services: smtp x2, queue" % self.build
+
+
+POSTFIX_MAIN_CF = """\
+# written by bench/outbound_bench.py; Postfix defaults except what a
+# relay for loopback clients needs
+compatibility_level = 3.6
+queue_directory = {q}/queue
+data_directory = {q}/data
+maillog_file = {q}/maillog
+maillog_file_prefixes = {q}
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = peer.bench.test
+mydomain = bench.invalid
+mydestination =
+alias_maps =
+alias_database =
+local_transport = error:5.1.1 no local delivery
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+transport_maps = texthash:{transport}
+"""
+
+
+class PostfixMta:
+    name = "postfix"
+
+    def __init__(self, top, transport):
+        self.top = os.path.join(top, "postfix")
+        self.pf = os.path.join(self.top, "etc")
+        self.pf_var = os.path.join(self.top, "var")
+        self.transport = transport
+        self.started = False
+        self.master = None
+
+    def start(self):
+        import pwd
+        pf_data = os.path.join(self.pf_var, "data")
+        for d in (self.top, self.pf, self.pf_var,
+                  os.path.join(self.pf_var, "queue"), pf_data):
+            os.makedirs(d)
+            os.chmod(d, 0o755)
+        pw = pwd.getpwnam("postfix")
+        os.chown(pf_data, pw.pw_uid, pw.pw_gid)
+        self.smtp_port = free_ports(1)[0]
+        with open(os.path.join(self.pf, "main.cf"), "w") as f:
+            f.write(POSTFIX_MAIN_CF.format(q=self.pf_var,
+                                           transport=self.transport))
+        with open(os.path.join(self.pf, "master.cf"), "w") as f:
+            f.write(POSTFIX_MASTER_CF.format(port=self.smtp_port))
+        try:
+            run(["postfix", "-c", self.pf, "start"],
+                daemon_log=os.path.join(self.pf_var, "start.log"))
+        except BenchError as e:
+            try:
+                with open(os.path.join(self.pf_var, "maillog")) as f:
+                    e.args = (e.args[0] + " " + f.read()[-1000:],)
+            except OSError:
+                pass
+            raise
+        self.started = True
+        wait_banner(self.smtp_port)
+        self.master = read_pid(os.path.join(self.pf_var, "queue", "pid",
+                                            "master.pid"))
+
+    def pids(self):
+        return {"postfix": [self.master]}
+
+    def stop(self):
+        if self.started:
+            self.started = False
+            run(["postfix", "-c", self.pf, "stop"])
+            wait_gone(self.master)
+
+    def describe(self):
+        v = run(["postconf", "-c", self.pf, "-h", "mail_version"]).strip()
+        return "Postfix %s (defaults, transport_maps)" % v
+
+
+def measure(mta, opts, rcpts, workdir):
+    per = opts.messages // opts.domains
+    sink_port = free_ports(1)[0]
+    sinks = Sinks(opts.domains, sink_port, per, workdir)
+    transport = os.path.join(workdir, "transport")
+    write_transport(transport, opts.domains, sink_port)
+    try:
+        mta.transport = transport
+        mta.start()
+        roots = mta.pids()
+        before = {k: tree_seconds(v) for k, v in roots.items()}
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        busy0 = machine_busy()
+        t0 = time.monotonic()
+        run_load(mta.smtp_port, opts, rcpts)
+        t1 = time.monotonic()
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        gen = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+        last, last_change = -1, time.monotonic()
+        while True:
+            left = sinks.reap()
+            now = time.monotonic()
+            if left == 0:
+                break
+            if left != last:
+                last, last_change = left, now
+            elif now - last_change > opts.stall:
+                raise BenchError("%s: %d smtp-sinks still waiting after %.0fs "
+                                 "without progress" % (mta.name, left,
+                                                       opts.stall))
+            time.sleep(0.05)
+        t2 = time.monotonic()
+        busy = machine_busy() - busy0
+        at_end = {k: tree_seconds(v) - before[k] for k, v in roots.items()}
+        return {"accept_s": t1 - t0, "e2e_s": t2 - t0, "gen_cpu": gen,
+                "sink_cpu": sinks.cpu, "cpu_end": at_end, "busy": busy}
+    finally:
+        sinks.stop()
+
+
+def report(opts, results, described):
+    print()
+    print("SMTP outbound benchmark: %d messages of %d bytes to %d domains "
+          "(one smtp-sink each), %d sessions, %d CPUs%s" % (
+              opts.messages, opts.size, opts.domains, opts.sessions,
+              os.cpu_count(),
+              ", best of %d rounds" % opts.rounds if opts.rounds > 1 else ""))
+    for name, text in described.items():
+        print("  %-10s %s" % (name, text))
+    print("  %-10s %s: %s" % ("folder", opts.top, fs_type(opts.top)))
+    names = [n for n in ("postern", "postfix") if n in results]
+    rows = [("accept rate (msg/s)",
+             lambda r: rate(opts.messages, r["accept_s"]), "%.0f"),
+            ("end-to-end rate (msg/s)",
+             lambda r: rate(opts.messages, r["e2e_s"]), "%.0f"),
+            ("accept time (s)", lambda r: r["accept_s"], "%.2f"),
+            ("end-to-end time (s)", lambda r: r["e2e_s"], "%.2f"),
+            ("smtp-source CPU (s)", lambda r: r["gen_cpu"], "%.2f"),
+            ("smtp-sink CPU (s)", lambda r: r["sink_cpu"], "%.2f"),
+            ("MTA CPU (s)", lambda r: sum(r["cpu_end"].values()), "%.2f"),
+            ("MTA CPU per 1000 msgs (s)",
+             lambda r: 1000 * sum(r["cpu_end"].values()) / opts.messages,
+             "%.3f"),
+            ("machine CPU busy, all (s)", lambda r: r["busy"], "%.2f"),
+            ("  of which other processes (s)",
+             lambda r: r["busy"] - r["gen_cpu"] - r["sink_cpu"] -
+             sum(r["cpu_end"].values()), "%.2f")]
+    print()
+    head = "%-32s" % "" + "".join("%14s" % n for n in names)
+    if len(names) == 2:
+        head += "%16s" % "postern/postfix"
+    print(head)
+    for label, fn, fmt in rows:
+        vals = [fn(results[n]) for n in names]
+        line = "%-32s" % label + "".join("%14s" % (fmt % v) for v in vals)
+        if len(vals) == 2 and vals[1] and not label.startswith(" "):
+            line += "%16s" % ("%.2fx" % (vals[0] / vals[1]))
+        print(line)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--messages", type=int, default=20000)
+    ap.add_argument("--domains", type=int, default=100)
+    ap.add_argument("--sessions", type=int, default=20)
+    ap.add_argument("--size", type=int, default=4096)
+    ap.add_argument("--build", default=os.environ.get(
+        "POSTERN_BUILD_DIR", os.path.join(HERE, "..", "build")))
+    ap.add_argument("--only", choices=["postern", "postfix"])
+    ap.add_argument("--reuse", action="store_true",
+                    help="smtp-source -d: one connection per session")
+    ap.add_argument("--stall", type=float, default=120)
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--tmpdir")
+    ap.add_argument("--keep", action="store_true")
+    opts = ap.parse_args()
+    opts.build = os.path.abspath(opts.build)
+    if opts.domains % opts.sessions or opts.messages % opts.domains or \
+            not 1 <= opts.domains <= 254:
+        ap.error("--domains (1..254) must be a multiple of --sessions and "
+                 "--messages a multiple of --domains")
+    if os.geteuid() != 0:
+        ap.error("run as root: Postfix is started as root")
+    for prog in ("smtp-source", "smtp-sink", "postfix"):
+        if shutil.which(prog) is None:
+            ap.error("%s not found: apt-get install postfix" % prog)
+    # run_load reads opts.sessions/size/reuse and messages // len(rcpts).
+    rcpts = ["rcpt@" + DOMAIN_FMT % k for k in range(1, opts.domains + 1)]
+    top = opts.top = tempfile.mkdtemp(prefix="postern-outbench.",
+                                      dir=opts.tmpdir)
+    os.chmod(top, 0o755)
+    log("working in %s" % top)
+    runs, described, failures = {}, {}, []
+    try:
+        for rnd in range(1, opts.rounds + 1):
+            mtas = []
+            if opts.only != "postfix":
+                mtas.append("postern")
+            if opts.only != "postern":
+                mtas.append("postfix")
+            if rnd % 2 == 0:
+                mtas.reverse()
+            for name in mtas:
+                work = os.path.join(top, "round%d-%s" % (rnd, name))
+                os.makedirs(work)
+                os.chmod(work, 0o755)
+                mta = (PosternMta(work, opts.build, None)
+                       if name == "postern" else PostfixMta(work, None))
+                log("round %d, %s: sending %d messages" % (
+                    rnd, name, opts.messages))
+                try:
+                    r = measure(mta, opts, rcpts, work)
+                    described[name] = mta.describe()
+                    runs.setdefault(name, []).append(r)
+                    log("round %d, %s: done in %.2fs" % (rnd, name,
+                                                         r["e2e_s"]))
+                except BenchError as e:
+                    failures.append("round %d, %s: %s" % (rnd, name, e))
+                    log("FAILED %s" % failures[-1])
+                finally:
+                    try:
+                        mta.stop()
+                    except BenchError as e:
+                        failures.append("%s: stop: %s" % (name, e))
+    finally:
+        if opts.keep or failures:
+            log("kept %s" % top)
+        else:
+            shutil.rmtree(top, ignore_errors=True)
+    results = {n: min(rs, key=lambda r: r["e2e_s"]) for n, rs in runs.items()}
+    if opts.rounds > 1:
+        for n, rs in runs.items():
+            print("%s rounds (accept / end-to-end msg/s): %s" % (n, ", ".join(
+                "%.0f / %.0f" % (rate(opts.messages, r["accept_s"]),
+                                 rate(opts.messages, r["e2e_s"]))
+                for r in rs)))
+    if results:
+        report(opts, results, described)
+    for f in failures:
+        print("FAILED " + f)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

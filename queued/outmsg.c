@@ -1,0 +1,221 @@
+/* outmsg - outgoing message bytes: 7-bit downgrade and DKIM (outmsg.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/str.h"
+#include "core/timeutil.h"
+#include "core/xmalloc.h"
+#include "db/db.h"
+#include "dkim/dkim.h"
+#include "dkim/dkim_store.h"
+#include "mail/address.h"
+#include "mail/header.h"
+#include "mail/mime_downgrade.h"
+#include "outmsg.h"
+
+/* A domain's active keys, parsed (parsing a PEM key costs more than a
+ * signature). */
+#define OUTMSG_KEY_CACHE_MAX 10000
+
+struct domain_keys {
+	int64_t expires; /* monotonic ms */
+	struct dkim_sign_key keys[4];
+	char selectors[4][64];
+	struct dkim_secret *secrets[4];
+	size_t n;
+	char *domain;
+};
+
+static struct {
+	struct db *db;
+	struct dkim_ctx *dkim;
+	struct hash *cache; /* domain -> struct domain_keys */
+	char db_error[200];
+} om;
+
+static void domain_keys_free(void *p)
+{
+	struct domain_keys *dk = p;
+
+	for (size_t i = 0; i < dk->n; i++)
+		dkim_secret_free(&dk->secrets[i]);
+	free(dk->domain);
+	free(dk);
+}
+
+int outmsg_init(const struct conf *conf, struct error *err)
+{
+	struct error e;
+
+	outmsg_fini();
+	om.dkim = dkim_ctx_new(NULL, err);
+	if (om.dkim == NULL)
+		return -1;
+	om.cache = hash_new(HASH_FOLD_CASE, domain_keys_free);
+	om.db = db_open(conf, &e);
+	if (om.db == NULL) {
+		/* Mail that would be signed waits; the rest still goes. */
+		str_copy(om.db_error, e.msg, sizeof(om.db_error));
+		log_warn("dkim: cannot open the database: %s", e.msg);
+	}
+	return 0;
+}
+
+void outmsg_fini(void)
+{
+	db_close(&om.db);
+	dkim_ctx_free(&om.dkim);
+	hash_free(&om.cache);
+	om.db_error[0] = '\0';
+}
+
+void outmsg_flush_keys(void)
+{
+	if (om.cache != NULL) {
+		hash_free(&om.cache);
+		om.cache = hash_new(HASH_FOLD_CASE, domain_keys_free);
+	}
+}
+
+bool outmsg_signs(const struct queue_env *env)
+{
+	return (env->auth_name != NULL && env->auth_name[0] != '\0') ||
+	       env->client_addr == NULL;
+}
+
+/* The domain of the (first) From address, normalised, into out. */
+static bool from_domain(const char *msg, size_t len, struct buf *out)
+{
+	struct buf *value = buf_new();
+	struct header_address *list;
+	struct error err;
+	bool ok = false;
+
+	if (!header_get(msg, len, "From", value)) {
+		buf_free(&value);
+		return false;
+	}
+	list = header_address_parse(buf_data(value), buf_len(value), 1);
+	if (list != NULL && !list->invalid && list->host != NULL)
+		ok = address_domain_normalize(list->host, strlen(list->host),
+					      ADDRESS_IDN, out, &err) == 0;
+	header_address_free(&list);
+	buf_free(&value);
+	return ok;
+}
+
+/* The active keys of domain, from the cache or SQL: 0, or -1. */
+static int keys_of(const char *domain, const struct domain_keys **dk_r,
+		   struct error *err)
+{
+	struct domain_keys *dk = hash_get(om.cache, domain);
+	int64_t now = time_mono_ms();
+
+	if (dk != NULL && now < dk->expires) {
+		*dk_r = dk;
+		return 0;
+	}
+	if (om.db == NULL)
+		return error_set(err, ERR_TEMP, "DKIM keys unavailable: %s",
+				 om.db_error);
+	struct dkim_store_key *keys;
+	size_t n;
+	if (dkim_store_active(om.db, domain, &keys, &n, err) < 0) {
+		if (err->kind == ERR_TEMP)
+			return -1; /* the database is down: defer */
+		/* An SQL error that will not fix itself (a database not
+		 * migrated to dkim_keys yet): mail goes unsigned rather
+		 * than waiting forever; said once a minute per domain. */
+		log_warn("dkim: keys of %s: %s (sending unsigned; run "
+			 "`postern db migrate`?)",
+			 domain, err->msg);
+		keys = NULL;
+		n = 0;
+	}
+	dk = xcalloc(1, sizeof(*dk));
+	dk->domain = xstrdup(domain);
+	for (size_t i = 0; i < n && dk->n < 4; i++) {
+		struct error kerr;
+		struct dkim_secret *s =
+		    dkim_secret_load(keys[i].alg, keys[i].private_pem, &kerr);
+		if (s == NULL) {
+			/* Not fatal for the domain's other key. */
+			log_error("dkim: key %s._domainkey.%s: %s",
+				  keys[i].selector, domain, kerr.msg);
+			continue;
+		}
+		size_t k = dk->n++;
+		str_copy(dk->selectors[k], keys[i].selector,
+			 sizeof(dk->selectors[k]));
+		dk->secrets[k] = s;
+		dk->keys[k].domain = dk->domain;
+		dk->keys[k].selector = dk->selectors[k];
+		dk->keys[k].secret = s;
+	}
+	dkim_store_keys_free(&keys, n);
+	dk->expires = now + OUTMSG_KEY_TTL_MS;
+	/* Authenticated users choose their From: a bound on the domains
+	 * remembered, most of them without keys. */
+	if (hash_count(om.cache) >= OUTMSG_KEY_CACHE_MAX)
+		outmsg_flush_keys();
+	hash_put(om.cache, domain, dk);
+	*dk_r = dk;
+	return 0;
+}
+
+/* Append the signature fields for msg to sigs (nothing when the From
+ * domain has no keys). */
+static int sign(const char *msg, size_t len, struct buf *sigs,
+		struct error *err)
+{
+	const struct domain_keys *dk;
+	struct buf *domain = buf_new();
+	int rc = 0;
+
+	if (!from_domain(msg, len, domain) ||
+	    (rc = keys_of(buf_data(domain), &dk, err)) < 0 || dk->n == 0)
+		goto out;
+	rc = dkim_sign_msg(om.dkim, dk->keys, dk->n, msg, len, sigs, err);
+	if (rc < 0)
+		/* OpenSSL failing to sign is not the message's fault. */
+		err->kind = ERR_TEMP;
+out:
+	buf_free(&domain);
+	return rc;
+}
+
+int outmsg_build(const struct queue_env *env, const char *msg, size_t len,
+		 bool need_7bit, struct buf *out, bool *changed_r,
+		 struct error *err)
+{
+	struct buf *conv = NULL, *sigs = buf_new();
+	const char *body = msg;
+	size_t blen = len;
+	int rc = -1;
+
+	buf_reset(out);
+	*changed_r = false;
+	if (need_7bit && mime_is_8bit(msg, len)) {
+		conv = buf_new_size(len + len / 4);
+		if (mime_downgrade_7bit(msg, len, conv, err) < 0)
+			goto out;
+		body = buf_data(conv);
+		blen = buf_len(conv);
+		*changed_r = true;
+	}
+	if (om.dkim != NULL && outmsg_signs(env) &&
+	    sign(body, blen, sigs, err) < 0)
+		goto out;
+	if (buf_len(sigs) > 0)
+		*changed_r = true;
+	buf_append(out, buf_data(sigs), buf_len(sigs));
+	buf_append(out, body, blen);
+	rc = 0;
+out:
+	buf_free(&conv);
+	buf_free(&sigs);
+	return rc;
+}
