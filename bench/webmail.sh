@@ -199,17 +199,66 @@ seq_ms() {
 		curl -sS -o /dev/null -w '%{time_total}\n' -b "postern_session=$first" "$1"
 	done | sort -n | awk 'NR == 3 { printf "%.1f", $1 * 1000 }'
 }
+# One request's time (curl's total, ms).
+one_ms() {
+	curl -sS -o /dev/null -w '%{time_total}\n' -b "postern_session=$first" "$1" |
+		awk '{ printf "%.1f", $1 * 1000 }'
+}
 settle
+# The first request of another sort and of the conversation list build
+# that order (the date order and the threads were built by the first
+# list request and the uid listing above).
+first_from_ms=$(one_ms "$base/api/folders/INBOX/messages?limit=50&sort=from")
+first_threads_ms=$(one_ms "$base/api/folders/INBOX/messages?limit=50&threads=1")
 uid_mid=$(sed -n "$((nuids / 2))p" "$tmp/uids")
 list_seq=$(seq_ms "$base/api/folders/INBOX/messages?limit=50")
+from_seq=$(seq_ms "$base/api/folders/INBOX/messages?limit=50&sort=from")
+threads_seq=$(seq_ms "$base/api/folders/INBOX/messages?limit=50&threads=1")
+deep_seq=$(seq_ms "$base/api/folders/INBOX/messages?limit=50&offset=$((messages / 2))")
 view_seq=$(seq_ms "$base/api/folders/INBOX/messages/$uid_mid?mark_seen=0")
 
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 settle
 run_wrk list "$base/api/folders/INBOX/messages?limit=50" "$cookies"
 settle
+run_wrk from "$base/api/folders/INBOX/messages?limit=50&sort=from" "$cookies"
+settle
+run_wrk threads "$base/api/folders/INBOX/messages?limit=50&threads=1" "$cookies"
+settle
 run_wrk view "$base/api/folders/INBOX/messages/?mark_seen=0" "$cookies" "$tmp/uids"
 per() { awk -v c="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.3f", 1000 * c / n; else print "-" }'; }
+
+# The first list request of a new process (the summaries are in the
+# index cache, the process has no order state yet): restart, log in.
+settle
+rss_end=$(rss_kb)
+"$postern" -c "$cfg" stop >/dev/null
+"$postern" -c "$cfg" start >/dev/null
+for _ in $(seq 100); do
+	curl -s -o /dev/null "$base/" && break
+	sleep 0.1
+done
+curl -sS -o /dev/null -c "$tmp/jar-restart" -H 'Content-Type: application/json' \
+	--data "{\"address\": \"$user\", \"password\": \"$password\"}" "$base/api/login"
+first=$(awk '$6 == "postern_session" { print $7 }' "$tmp/jar-restart")
+restart_ms=$(one_ms "$base/api/folders/INBOX/messages?limit=50")
+restart_next_ms=$(one_ms "$base/api/folders/INBOX/messages?limit=50")
+
+# report NAME TITLE ONE_AT_A_TIME
+report() {
+	eval "rps=\$${1}_rps p50=\$${1}_p50 p99=\$${1}_p99 reqs=\$${1}_reqs"
+	eval "st=\$${1}_status er=\$${1}_errors wc=\$${1}_wrkcpu sc=\$${1}_srvcpu"
+	cat <<EOB
+
+$2
+  one at a time    $3 ms (median of 5, idle service)
+  requests/s       $rps
+  latency p50/p99  $p50 / $p99
+  requests         $reqs  ${st}${er}
+  server CPU       $sc s ($(per "$sc" "$reqs") ms per request)
+  wrk CPU          $wc s (user + system)
+EOB
+}
 
 cat <<EOR
 Webmail benchmark: $(nproc) CPUs, wrk -t$threads -c$conns, ${duration}s per run, $sessions session(s)
@@ -217,27 +266,21 @@ Webmail benchmark: $(nproc) CPUs, wrk -t$threads -c$conns, ${duration}s per run,
   service          postern-webmail pid $pid, 127.0.0.1:$port
   INBOX            $messages messages, $bytes bytes (written in ${gen_s} s);
                    first list request (indexing) ${first_s} s
+  first requests   sort=from ${first_from_ms} ms, threads=1 ${first_threads_ms} ms
+                   (their order built); after a restart: first list
+                   ${restart_ms} ms, the next ${restart_next_ms} ms
+  list offset=$((messages / 2)) ${deep_seq} ms one at a time
   load average     $load_start at start, $(cut -d' ' -f1-3 /proc/loadavg) at end (shared machine)
-
-GET /api/folders/INBOX/messages?limit=50
-  one at a time    ${list_seq} ms (median of 5, idle service)
-  requests/s       $list_rps
-  latency p50/p99  $list_p50 / $list_p99
-  requests         $list_reqs  ${list_status}${list_errors}
-  server CPU       ${list_srvcpu} s ($(per "$list_srvcpu" "$list_reqs") ms per request)
-  wrk CPU          ${list_wrkcpu} s (user + system)
-
-GET /api/folders/INBOX/messages/{uid}?mark_seen=0 (cycling $nuids uids)
-  one at a time    ${view_seq} ms (median of 5, uid $uid_mid, idle service)
-  requests/s       $view_rps
-  latency p50/p99  $view_p50 / $view_p99
-  requests         $view_reqs  ${view_status}${view_errors}
-  server CPU       ${view_srvcpu} s ($(per "$view_srvcpu" "$view_reqs") ms per request)
-  wrk CPU          ${view_wrkcpu} s (user + system)
-
-Resident memory of postern-webmail: ${rss_ready} kB ready, $(rss_kb) kB at end
 EOR
+report list "GET /api/folders/INBOX/messages?limit=50" "$list_seq"
+report from "GET /api/folders/INBOX/messages?limit=50&sort=from" "$from_seq"
+report threads "GET /api/folders/INBOX/messages?limit=50&threads=1" "$threads_seq"
+report view "GET /api/folders/INBOX/messages/{uid}?mark_seen=0 (cycling $nuids uids)" "$view_seq"
+echo
+echo "Resident memory of postern-webmail: ${rss_ready} kB ready, ${rss_end} kB at the end of the runs"
 
-case "$list_status" in *"status 200: $list_reqs "*) ;; *) die "list run: not all 200: $list_status $list_errors" ;; esac
-case "$view_status" in *"status 200: $view_reqs "*) ;; *) die "view run: not all 200: $view_status $view_errors" ;; esac
+for r in list from threads view; do
+	eval "st=\$${r}_status reqs=\$${r}_reqs er=\$${r}_errors"
+	case "$st" in *"status 200: $reqs "*) ;; *) die "$r run: not all 200: $st $er" ;; esac
+done
 ok=1

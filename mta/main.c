@@ -32,11 +32,11 @@ static void open_map(const struct conf *conf, const char *param,
 {
 	struct error err;
 
-	*map_r = map_open(conf_str(conf, param), &smtpd.map_env, &err);
+	*map_r = map_open(conf_str(conf, param), &smtpd.lookup_env, &err);
 	if (*map_r == NULL) {
 		log_error("%s = %s: %s; lookups will fail until a restart",
 			  param, conf_str(conf, param), err.msg);
-		*map_r = map_open("fail:unavailable", &smtpd.map_env, NULL);
+		*map_r = map_open("fail:unavailable", &smtpd.lookup_env, NULL);
 		ASSERT(*map_r != NULL);
 	}
 }
@@ -54,8 +54,13 @@ static int smtpd_init(struct server *srv, struct error *err)
 	smtpd.db = db_open(conf, err);
 	if (smtpd.db == NULL)
 		return -1;
-	/* The maps use our database; no conf pointer (reload replaces it). */
+	smtpd.lookup_db = db_open_read(conf, err);
+	if (smtpd.lookup_db == NULL)
+		return -1;
+	/* The maps use our databases; no conf pointer (reload replaces
+	 * it).  The virtual maps only read: the lookup database. */
 	smtpd.map_env.db = smtpd.db;
+	smtpd.lookup_env.db = smtpd.lookup_db;
 	open_map(conf, "virtual_mailbox_domains", &smtpd.maps.mailbox_domains);
 	open_map(conf, "virtual_mailbox_maps", &smtpd.maps.mailboxes);
 	open_map(conf, "virtual_alias_maps", &smtpd.maps.aliases);
@@ -65,12 +70,11 @@ static int smtpd_init(struct server *srv, struct error *err)
 		return -1;
 	if (smtpd_restrictions_open(&smtpd, conf, err) < 0)
 		return -1;
+	if (smtpd_cleanup_open(&smtpd, conf, err) < 0)
+		return -1;
 	smtpd.workers = worker_pool_new(smtpd.ev, threads > 0 ? threads : 1);
 	smtpd.queue =
 	    submit_client_new(smtpd.ev, conf_str(conf, "queue_socket"));
-	if (smtpd.set->client_connection_limit > 0)
-		smtpd.limit =
-		    net_limit_new(0, smtpd.set->client_connection_limit);
 	smtpd.sasl = smtpd_sasl_new(&smtpd, err);
 	if (smtpd.sasl == NULL && err->kind != ERR_NONE)
 		log_warn("AUTH disabled: %s", err->msg);
@@ -103,6 +107,8 @@ static void smtpd_stop(struct server *srv)
 {
 	smtpd.stopping = true;
 	smtpd_sessions_stop(&smtpd);
+	if (smtpd.restrictions != NULL)
+		smtpd_restrict_stop(smtpd.restrictions);
 }
 
 static void smtpd_fini(struct server *srv)
@@ -110,13 +116,15 @@ static void smtpd_fini(struct server *srv)
 	worker_pool_free(&smtpd.workers);
 	smtpd_sasl_free(&smtpd.sasl);
 	submit_client_free(&smtpd.queue);
-	net_limit_free(&smtpd.limit);
+	smtpd_anvil_free(&smtpd.anvil);
 	smtpd_restrictions_close(&smtpd);
+	smtpd_cleanup_close(&smtpd);
 	map_free(&smtpd.maps.mailbox_domains);
 	map_free(&smtpd.maps.mailboxes);
 	map_free(&smtpd.maps.aliases);
 	map_free(&smtpd.maps.alias_domains);
 	map_free(&smtpd.mynetworks);
+	db_close(&smtpd.lookup_db);
 	db_close(&smtpd.db);
 	smtpd_settings_unref(&smtpd.set);
 }

@@ -87,10 +87,11 @@ static void append_prepend(struct smtpd_verdict *v, const char *text)
 	free(old);
 }
 
-/* What an access table's result means (access(5) ACTIONS). */
-static int apply(struct lookup *lk, const char *value)
+/* What an access table's result means (access(5) ACTIONS); a policy
+ * service's action= is read the same way (smtpd-policy.c). */
+int rx_access_result(struct rx *e, const char *origin, const char *name,
+		     const char *cls, const char *value)
 {
-	struct rx *e = lk->e;
 	const struct rcodes *c = &e->r->codes;
 	char *copy = xstrdup(value);
 	char *cmd = str_trim(copy);
@@ -116,50 +117,50 @@ static int apply(struct lookup *lk, const char *value)
 	} else if (strcasecmp(cmd, "REJECT") == 0) {
 		text = split_dsn(text, "x.7.1", dsn, sizeof(dsn));
 		res = rx_reject(e, c->access_map_reject_code, dsn,
-				"<%s>: %s rejected: %s", lk->name, lk->cls,
+				"<%s>: %s rejected: %s", name, cls,
 				*text != '\0' ? text : "Access denied");
 	} else if (strcasecmp(cmd, "DEFER") == 0) {
 		text = split_dsn(text, "x.7.1", dsn, sizeof(dsn));
 		res = rx_reject(e, c->access_map_defer_code, dsn,
-				"<%s>: %s rejected: %s", lk->name, lk->cls,
+				"<%s>: %s rejected: %s", name, cls,
 				*text != '\0' ? text : "Access denied");
 	} else if (strcasecmp(cmd, "DEFER_IF_PERMIT") == 0) {
 		text = split_dsn(text, "x.7.1", dsn, sizeof(dsn));
 		res = rx_defer_if_permit(
-		    e, c->defer_code, dsn, "<%s>: %s rejected: %s", lk->name,
-		    lk->cls, *text != '\0' ? text : "Service unavailable");
+		    e, c->defer_code, dsn, "<%s>: %s rejected: %s", name,
+		    cls, *text != '\0' ? text : "Service unavailable");
 	} else if (strcasecmp(cmd, "DEFER_IF_REJECT") == 0) {
 		e->defer_if_reject = true;
 	} else if (strcasecmp(cmd, "DUNNO") == 0) {
 		res = RX_DUNNO;
 	} else if (strcasecmp(cmd, "WARN") == 0) {
-		rx_log_action(e, "warn", lk->name, lk->cls, text);
+		rx_log_action(e, "warn", name, cls, text);
 	} else if (strcasecmp(cmd, "HOLD") == 0) {
 		e->v->hold = true;
-		rx_log_action(e, "hold", lk->name, lk->cls, text);
+		rx_log_action(e, "hold", name, cls, text);
 	} else if (strcasecmp(cmd, "DISCARD") == 0) {
 		/* access(5): the message is discarded; the rest of the
 		 * list is not evaluated. */
 		e->v->discard = true;
-		rx_log_action(e, "discard", lk->name, lk->cls, text);
+		rx_log_action(e, "discard", name, cls, text);
 		res = RX_OK;
 	} else if (strcasecmp(cmd, "FILTER") == 0 && *text != '\0') {
 		free(e->v->filter);
 		e->v->filter = xstrdup(text);
-		rx_log_action(e, "filter", lk->name, lk->cls, text);
+		rx_log_action(e, "filter", name, cls, text);
 	} else if (strcasecmp(cmd, "REDIRECT") == 0 && *text != '\0') {
 		free(e->v->redirect);
 		e->v->redirect = xstrdup(text);
-		rx_log_action(e, "redirect", lk->name, lk->cls, text);
+		rx_log_action(e, "redirect", name, cls, text);
 	} else if (strcasecmp(cmd, "PREPEND") == 0 && *text != '\0') {
 		append_prepend(e->v, text);
-		rx_log_action(e, "prepend", lk->name, lk->cls, text);
+		rx_log_action(e, "prepend", name, cls, text);
 	} else if (*text == '\0' && hash_get(e->r->classes, cmd) != NULL) {
 		res = rx_class(e, hash_get(e->r->classes, cmd));
 	} else {
 		/* Postfix fails safe on an action it does not know. */
 		log_warn("%s: %s: unknown access action \"%s\"", e->in->log_id,
-			 map_spec(lk->it->map), value);
+			 origin, value);
 		res = rx_reject(e, 451, "4.3.5", "Server configuration error");
 	}
 	free(copy);
@@ -182,7 +183,9 @@ static int try_key(struct lookup *lk, const char *key)
 		return -1;
 	}
 	if (ret == 1)
-		lk->res = apply(lk, buf_data(lk->value));
+		lk->res = rx_access_result(lk->e, map_spec(lk->it->map),
+					   lk->name, lk->cls,
+					   buf_data(lk->value));
 	return ret;
 }
 

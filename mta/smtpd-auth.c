@@ -397,6 +397,8 @@ void smtpd_cmd_auth(struct smtpd_session *s, const struct smtp_command *cmd)
 			    "Error: MAIL transaction in progress");
 		return;
 	}
+	if (smtpd_anvil_auth(s))
+		return;
 	if (smtp_command_parse_auth(cmd->args, cmd->args_len, mech, &ir, &irlen,
 				    &r) < 0) {
 		smtpd_reply_error(s, &r);

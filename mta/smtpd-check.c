@@ -12,7 +12,9 @@
 #include "core/xmalloc.h"
 #include "dns/dns.h"
 #include "ev/worker.h"
+#include "queue/submit.h"
 
+#include "smtpd-policy.h"
 #include "smtpd.h"
 
 int smtpd_restrictions_open(struct smtpd *d, const struct conf *conf,
@@ -80,6 +82,8 @@ void smtpd_check_ctx_init(struct smtpd_check_ctx *c,
 	    .dns = s->smtpd->dns,
 	    .log_id = c->log_id,
 	};
+	c->attrs = smtpd_policy_attrs_new(s);
+	c->in.attrs = c->attrs;
 }
 
 void smtpd_check_ctx_clear(struct smtpd_check_ctx *c)
@@ -93,6 +97,8 @@ void smtpd_check_ctx_clear(struct smtpd_check_ctx *c)
 	free(c->delimiters);
 	free(c->log_id);
 	smtpd_verdict_clear(&c->verdict);
+	smtpd_policy_attrs_free(&c->attrs);
+	smtpd_policy_answers_free(&c->answers);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -134,6 +140,11 @@ static void check_done(void *p)
 	struct smtpd_session *s = j->s;
 	bool dead = s->dead;
 
+	if (!dead && smtpd_policy_suspended(&j->ctx)) {
+		smtpd_policy_continue(s, &j->ctx, check_work, check_done, j);
+		return;
+	}
+
 	if (!dead) {
 		smtpd_check_learn(s, &j->ctx);
 		j->done(s, &j->ctx, j->arg);
@@ -158,6 +169,7 @@ void smtpd_check_async(struct smtpd_session *s, unsigned stages,
 	j->done = done;
 	j->arg = arg;
 	smtpd_check_ctx_init(&j->ctx, s, helo, sender, NULL);
+	smtpd_policy_enable(&j->ctx);
 	/* DATA must end a pipelined group (RFC 2920 3.1); other commands
 	 * may be pipelined only after EHLO. */
 	j->ctx.in.pipelined =
@@ -192,6 +204,39 @@ void smtpd_check_log_reject(const struct smtpd_session *s, const char *cmd,
 		 c->sender != NULL ? c->sender : "",
 		 c->recipient != NULL ? c->recipient : "",
 		 s->esmtp ? "ESMTP" : "SMTP", c->helo != NULL ? c->helo : "");
+}
+
+/* ---- HOLD and DISCARD (access(5)), for the whole message as Postfix. */
+
+void smtpd_check_keep_actions(struct smtpd_session *s,
+			      const struct smtpd_check_ctx *c)
+{
+	struct smtpd_txn *t = s->txn;
+
+	if (t == NULL)
+		return;
+	t->hold |= c->verdict.hold;
+	t->discard |= c->verdict.discard;
+}
+
+bool smtpd_check_message_end(struct smtpd_session *s)
+{
+	struct smtpd_txn *t = s->txn;
+
+	if (t->discard) {
+		/* Postfix claims delivery and drops the message. */
+		log_info("%s: discard: from=<%s>, size=%llu, nrcpt=%u: "
+			 "DISCARD action",
+			 smtpd_log_id(s), buf_data(t->sender),
+			 (unsigned long long)t->size, t->nfinal);
+		smtpd_reply(s, 250, "2.0.0", "Ok: queued as %s",
+			    t->id[0] != '\0' ? t->id : s->id);
+		smtpd_txn_reset(s); /* aborts the submission */
+		return true;
+	}
+	if (t->hold && t->submit != NULL)
+		submit_set_hold(t->submit);
+	return false;
 }
 
 /* ---- At connect (smtpd_delay_reject = no). */

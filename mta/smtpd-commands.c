@@ -43,6 +43,7 @@ void smtpd_txn_reset(struct smtpd_session *s)
 	free(t->first_rcpt);
 	smtp_data_free(&t->data);
 	smtp_bdat_free(&t->bdat);
+	smtpd_cleanup_txn_free(t);
 	free(t);
 	s->txn = NULL;
 	if (s->state == SMTPD_STATE_MAIL || s->state == SMTPD_STATE_RCPT ||
@@ -166,6 +167,8 @@ static void cmd_starttls(struct smtpd_session *s)
 			    "Error: STARTTLS inside a mail transaction");
 		return;
 	}
+	if (smtpd_anvil_starttls(s))
+		return;
 	smtpd_reply(s, 220, "2.0.0", "Ready to start TLS");
 	/* RFC 3207 4.2: nothing the client sent before the handshake may be
 	 * acted upon.  io drops what it buffered; we drop what we pulled. */
@@ -204,6 +207,8 @@ static void cmd_mail(struct smtpd_session *s, const struct smtp_command *cmd)
 		smtpd_error(s, 530, "5.7.0", "Authentication required");
 		return;
 	}
+	if (smtpd_anvil_mail(s))
+		return;
 	t = xcalloc(1, sizeof(*t));
 	if (smtp_command_parse_mail(
 		cmd->args, cmd->args_len, smtpd_extensions(s),

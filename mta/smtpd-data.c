@@ -21,6 +21,7 @@
 #include "queue/submit.h"
 #include "tls/io.h"
 
+#include "smtpd-content.h"
 #include "smtpd.h"
 
 /* How long DATA waits for the queue id before going on without it. */
@@ -40,7 +41,7 @@ void smtpd_queue_begin(struct smtpd_session *s)
 	const struct smtp_mail_params *p = &t->mail.params;
 	struct buf *tls = buf_new();
 	struct submit_env env = {
-	    .sender = buf_data(t->sender),
+	    .sender = smtpd_cleanup_sender(s),
 	    .envid = p->envid[0] != '\0' ? p->envid : NULL,
 	    .ret = p->ret == SMTP_RET_FULL   ? QUEUE_RET_FULL
 		   : p->ret == SMTP_RET_HDRS ? QUEUE_RET_HDRS
@@ -232,6 +233,7 @@ static void data_checked(struct smtpd_session *s, struct smtpd_check_ctx *c,
 		smtpd_reply_error(s, &c->verdict.reply);
 		return;
 	}
+	smtpd_check_keep_actions(s, c);
 	begin_message(s, SMTP_VERB_DATA);
 }
 
@@ -335,6 +337,8 @@ static void message_end(struct smtpd_session *s, bool bdat)
 	int ret;
 
 	s->state = SMTPD_STATE_RCPT;
+	smtpd_cleanup_data_end(s);
+	smtpd_content_data_end(s);
 	ret = bdat ? smtp_bdat_result(t->bdat, &r)
 		   : smtp_data_result(t->data, &r);
 	t->size = bdat ? smtp_bdat_size(t->bdat) : smtp_data_size(t->data);
@@ -359,6 +363,8 @@ static void message_end(struct smtpd_session *s, bool bdat)
 		smtpd_reply(s, 451, "4.3.0", "Error: queue file write error");
 		return;
 	}
+	if (smtpd_content_message_end(s) || smtpd_check_message_end(s))
+		return;
 	struct submit *sub = t->submit;
 	t->submit = NULL; /* the library's now */
 	s->pending++;
@@ -371,6 +377,8 @@ static void to_queue(struct smtpd_session *s)
 	struct smtpd_txn *t = s->txn;
 	int ret;
 
+	smtpd_cleanup_data(s, s->scratch);
+	smtpd_content_data(s, s->scratch);
 	if (buf_len(s->scratch) == 0)
 		return;
 	ret = t->data_failed ? -1

@@ -13,6 +13,7 @@
 #include "ev/worker.h"
 #include "queue/submit.h"
 
+#include "smtpd-policy.h"
 #include "smtpd-quota.h"
 #include "smtpd.h"
 
@@ -23,6 +24,7 @@ struct rcpt_job {
 	struct smtpd_resolve_opts opts;
 	struct smtpd_quota_opts quota;
 	struct smtpd_check_ctx check; /* the restriction lists' inputs */
+	struct smtpd_limits_job limits; /* the sender's daily limits */
 	unsigned stages;
 	char *delimiters;
 	char *mail_directory;
@@ -45,6 +47,7 @@ static void job_free(struct rcpt_job *j)
 	free(j->log_id);
 	free(j->orcpt);
 	smtpd_check_ctx_clear(&j->check);
+	smtpd_limits_rcpt_clear(&j->limits);
 	smtpd_finals_free(&j->finals);
 	free(j);
 }
@@ -56,16 +59,24 @@ static void rcpt_work(void *ctx)
 	/* Restrictions first (Postfix's smtpd_check_rcpt), then the
 	 * resolution: a recipient they let through may be relayed. */
 	if (j->check.restrictions != NULL &&
-	    smtpd_check_run(&j->check, j->stages) < 0) {
+	    smtpd_check_run(&j->check, j->stages) != 0) {
+		/* 1: waits for a policy service (rcpt_done goes on). */
 		j->reply = j->check.verdict.reply;
 		j->ret = -1;
 		return;
 	}
-	j->ret = smtpd_resolve(j->maps, j->address, &j->opts, j->log_id,
-			       j->finals, &j->reply);
+	/* relocated and canonical maps (smtpd-cleanup.c); the process
+	 * state they read is immutable while the job holds the session. */
+	j->ret = smtpd_cleanup_rcpt(j->s->smtpd, &j->address, &j->reply);
+	if (j->ret == 0)
+		j->ret = smtpd_resolve(j->maps, j->address, &j->opts,
+				       j->log_id, j->finals, &j->reply);
 	if (j->ret == 0)
 		j->ret = smtpd_quota_filter(&j->quota, j->address, j->log_id,
 					    j->finals, &j->reply);
+	if (j->ret == 0)
+		j->ret = smtpd_limits_rcpt_run(&j->limits, j->address,
+					       j->log_id, &j->reply);
 }
 
 /* smtp_notify bits are queue.h's QUEUE_NOTIFY bits, value for value. */
@@ -84,6 +95,10 @@ static void rcpt_done(void *ctx)
 	if (s->dead || t == NULL) {
 		job_free(j);
 		smtpd_session_release(s);
+		return;
+	}
+	if (smtpd_policy_suspended(&j->check)) {
+		smtpd_policy_continue(s, &j->check, rcpt_work, rcpt_done, j);
 		return;
 	}
 	smtpd_check_learn(s, &j->check);
@@ -111,8 +126,10 @@ static void rcpt_done(void *ctx)
 				submit_add_rcpt(t->submit, &rc);
 			t->nfinal++;
 		}
+		smtpd_check_keep_actions(s, &j->check);
 		if (t->nrcpt++ == 0)
 			t->first_rcpt = xstrdup(j->address);
+		smtpd_limits_rcpt_done(s, &j->limits);
 		s->state = SMTPD_STATE_RCPT;
 		smtpd_reply(s, 250, "2.1.5", "Ok");
 	}
@@ -142,6 +159,8 @@ void smtpd_cmd_rcpt(struct smtpd_session *s, const struct smtp_command *cmd)
 		smtpd_reply(s, 452, "4.5.3", "Error: too many recipients");
 		return;
 	}
+	if (smtpd_anvil_rcpt(s))
+		return;
 	if (smtp_command_parse_rcpt(cmd->args, cmd->args_len,
 				    smtpd_extensions(s),
 				    t->mail.params.smtputf8, &rcpt, &r) < 0) {
@@ -167,17 +186,19 @@ void smtpd_cmd_rcpt(struct smtpd_session *s, const struct smtp_command *cmd)
 	 * job); without lists (tests), today's rule. */
 	j->opts.relay_ok = s->smtpd->restrictions != NULL || smtpd_may_relay(s);
 	j->mail_directory = xstrdup(s->set->mail_directory);
-	j->quota.db = s->smtpd->db;
+	j->quota.db = s->smtpd->lookup_db; /* a read: replicas first */
 	j->quota.mail_directory = j->mail_directory;
 	j->quota.permanent = s->set->quota_permanent;
 	j->quota.size_hint = t->mail.params.has_size ? t->mail.params.size : 0;
 	j->address = buf_steal(addr);
 	j->log_id = xstrdup(smtpd_log_id(s));
+	smtpd_limits_rcpt_init(&j->limits, s);
 	if (s->smtpd->restrictions != NULL) {
 		const struct smtpd_restrict *rs = s->smtpd->restrictions;
 		smtpd_check_ctx_init(&j->check, s, s->helo, buf_data(t->sender),
 				     j->address);
 		j->check.in.pipelined = !s->esmtp && buf_len(s->in) > 0;
+		smtpd_policy_enable(&j->check);
 		j->stages = SMTPD_RESTRICT_BIT(SMTPD_RESTRICT_RELAY) |
 			    SMTPD_RESTRICT_BIT(SMTPD_RESTRICT_RECIPIENT);
 		if (smtpd_restrict_delay_reject(rs))

@@ -40,6 +40,8 @@ enum rkind {
 	RK_UNKNOWN_CLIENT,
 	RK_UNKNOWN_HELO,
 	RK_CLASS,
+	RK_POLICY,   /* check_policy_service (smtpd-policy.c) */
+	RK_GREYLIST, /* check_greylist (smtpd-greylist.c) */
 };
 
 struct rword {
@@ -57,6 +59,7 @@ struct ritem {
 	char *arg;		 /* DNS zone */
 	char *filter;		 /* zone=FILTER: the answer that counts */
 	const struct rlist *cls; /* RK_CLASS */
+	struct smtpd_policy *policy; /* RK_POLICY (borrowed from r->policies) */
 };
 
 struct rlist {
@@ -90,10 +93,17 @@ struct smtpd_restrict {
 	bool delay_reject;
 	bool helo_required;
 	bool uses_dns;
+	struct hash *policies; /* policy service spec -> struct smtpd_policy * */
+	struct smtpd_greylist *greylist; /* NULL unless check_greylist is used */
+	const struct conf *conf;	 /* during smtpd_restrict_new only */
 };
 
 /* Results of one restriction, as Postfix's SMTPD_CHECK_*. */
 enum { RX_DUNNO = 0, RX_OK = 1, RX_REJECT = 2 };
+/* The evaluation stopped to wait for a policy service's answer (only
+ * with in->policy_answers, see smtpd-policy.h); it is run again from the
+ * start with the answer. */
+enum { RX_SUSPEND = 3 };
 
 /* One evaluation. */
 struct rx {
@@ -110,6 +120,7 @@ struct rx {
 	int client_name_status;	 /* fcrdns outcome: 1, 0, -1 */
 	unsigned depth;		 /* class nesting */
 	char namaddr[600];
+	unsigned policy_seen; /* check_policy_service items met so far */
 };
 
 /* Reject (or warn, or defer under defer_if_reject): RX_REJECT, or
@@ -133,5 +144,15 @@ int rx_class(struct rx *e, const struct rlist *l);
 int rx_access(struct rx *e, const struct ritem *it);
 /* smtpd-restrict-dns.c */
 int rx_dns(struct rx *e, const struct ritem *it);
+/* smtpd-access.c: an access(5) result VALUE (from a table or a policy
+ * service named ORIGIN in logs) for the reply name and class given. */
+int rx_access_result(struct rx *e, const char *origin, const char *name,
+		     const char *cls, const char *value);
+/* smtpd-policy.c */
+int rx_policy(struct rx *e, const struct ritem *it);
+/* Is this run going again over what a suspended run did (and logged)? */
+bool rx_replaying(const struct rx *e);
+/* smtpd-greylist.c */
+int rx_greylist(struct rx *e, const struct ritem *it);
 
 #endif

@@ -16,6 +16,8 @@
 #include "core/xmalloc.h"
 #include "dns/dns.h"
 
+#include "smtpd-greylist.h"
+#include "smtpd-policy.h"
 #include "smtpd-restrict-private.h"
 
 static const struct rword words[] = {
@@ -50,6 +52,9 @@ static const struct rword words[] = {
     {"reject_unknown_client", RK_UNKNOWN_CLIENT, false, true},
     {"reject_unknown_helo_hostname", RK_UNKNOWN_HELO, false, true},
     {"reject_unknown_hostname", RK_UNKNOWN_HELO, false, true},
+    {"check_policy_service", RK_POLICY, true, false},
+    /* Not a Postfix name: built-in greylisting in SQL. */
+    {"check_greylist", RK_GREYLIST, false, false},
 };
 
 static const char *const stage_params[SMTPD_RESTRICT_NSTAGES] = {
@@ -112,6 +117,19 @@ static struct map *open_access_map(struct smtpd_restrict *r, const char *spec,
 	return m;
 }
 
+static struct smtpd_policy *open_policy(struct smtpd_restrict *r,
+				       const char *spec, struct error *err)
+{
+	struct smtpd_policy *p = hash_get(r->policies, spec);
+
+	if (p != NULL)
+		return p;
+	p = smtpd_policy_new(spec, r->conf, err);
+	if (p != NULL)
+		hash_put(r->policies, spec, p);
+	return p;
+}
+
 static int parse_list(struct smtpd_restrict *r, const char *param,
 		      const char *value, struct rlist *l, struct error *err)
 {
@@ -142,6 +160,18 @@ static int parse_list(struct smtpd_restrict *r, const char *param,
 		if (rw->dns)
 			r->uses_dns = true;
 		l->n++;
+		if (rw->kind == RK_GREYLIST && r->greylist == NULL) {
+			r->greylist =
+			    smtpd_greylist_new(r->conf,
+					       r->env != NULL ? r->env->db
+							      : NULL,
+					       err);
+			if (r->greylist == NULL) {
+				error_prefix(err, "%s: %s", param, w);
+				ret = -1;
+				break;
+			}
+		}
 		if (!rw->arg)
 			continue;
 		if (i + 1 >= array_len(toks)) {
@@ -157,6 +187,13 @@ static int parse_list(struct smtpd_restrict *r, const char *param,
 		case RK_RCPT_ACCESS:
 			it->map = open_access_map(r, arg, err);
 			if (it->map == NULL) {
+				error_prefix(err, "%s: %s %s", param, w, arg);
+				ret = -1;
+			}
+			break;
+		case RK_POLICY:
+			it->policy = open_policy(r, arg, err);
+			if (it->policy == NULL) {
 				error_prefix(err, "%s: %s %s", param, w, arg);
 				ret = -1;
 			}
@@ -209,6 +246,12 @@ static void map_free_v(void *p)
 {
 	struct map *m = p;
 	map_free(&m);
+}
+
+static void policy_free_v(void *p)
+{
+	struct smtpd_policy *pol = p;
+	smtpd_policy_free(&pol);
 }
 
 static unsigned code_param(const struct conf *conf, const char *name,
@@ -264,6 +307,8 @@ struct smtpd_restrict *smtpd_restrict_new(const struct conf *conf,
 	struct array *names = NULL;
 
 	r->env = env;
+	r->conf = conf;
+	r->policies = hash_new(0, policy_free_v);
 	r->maps = hash_new(0, map_free_v);
 	r->classes = hash_new(0, rlist_free);
 	r->delay_reject = conf_bool(conf, "smtpd_delay_reject");
@@ -322,6 +367,7 @@ struct smtpd_restrict *smtpd_restrict_new(const struct conf *conf,
 		goto fail;
 	}
 	array_free_with(&names, free);
+	r->conf = NULL;
 	return r;
 fail:
 	array_free_with(&names, free);
@@ -346,6 +392,8 @@ void smtpd_restrict_free(struct smtpd_restrict **rp)
 	}
 	hash_free(&r->classes);
 	hash_free(&r->maps);
+	hash_free(&r->policies);
+	smtpd_greylist_free(&r->greylist);
 	free(r->null_key);
 	free(r);
 }
@@ -471,6 +519,8 @@ int rx_reject(struct rx *e, unsigned code, const char *dsn, const char *fmt,
 		code = e->r->codes.defer_code;
 	fix_dsn(d, sizeof(d), code, dsn);
 	if (e->warn) {
+		if (rx_replaying(e))
+			return RX_DUNNO;
 		log_info("%s: reject_warning: %s from %s: %u %s %s",
 			 e->in->log_id, stage_cmds[e->stage], namaddr(e), code,
 			 d, text);
@@ -502,6 +552,8 @@ int rx_defer_if_permit(struct rx *e, unsigned code, const char *dsn,
 void rx_log_action(struct rx *e, const char *action, const char *name,
 		   const char *rclass, const char *text)
 {
+	if (rx_replaying(e))
+		return;
 	log_info("%s: %s: %s from %s: <%s>: %s triggers %s%s%s", e->in->log_id,
 		 action, stage_cmds[e->stage], namaddr(e), name, rclass, action,
 		 *text != '\0' ? ": " : "", text);
@@ -697,6 +749,10 @@ static int eval_item(struct rx *e, const struct ritem *it)
 		return rx_dns(e, it);
 	case RK_CLASS:
 		return rx_class(e, it->cls);
+	case RK_POLICY:
+		return rx_policy(e, it);
+	case RK_GREYLIST:
+		return rx_greylist(e, it);
 	}
 	return RX_DUNNO;
 }
@@ -742,7 +798,10 @@ int smtpd_restrict_check(const struct smtpd_restrict *r, unsigned stages,
 			continue;
 		e.stage = (enum smtpd_restrict_stage)st;
 		e.warn_next = false;
-		if (eval_list(&e, &r->lists[st]) == RX_REJECT)
+		int res = eval_list(&e, &r->lists[st]);
+		if (res == RX_SUSPEND)
+			return 1;
+		if (res == RX_REJECT)
 			return -1;
 	}
 	if (e.defer_if_permit) {
@@ -751,6 +810,16 @@ int smtpd_restrict_check(const struct smtpd_restrict *r, unsigned stages,
 		return -1;
 	}
 	return 0;
+}
+
+void smtpd_restrict_stop(struct smtpd_restrict *r)
+{
+	struct hash_iter it = {0};
+	const char *key;
+	void *p;
+
+	while (hash_next(r->policies, &it, &key, &p))
+		smtpd_policy_stop(p);
 }
 
 void smtpd_verdict_clear(struct smtpd_verdict *v)

@@ -34,6 +34,8 @@
 #include "smtp/smtp_reply.h"
 
 struct dns_resolver;
+struct smtpd_policy_answers;
+struct smtpd_policy_attrs;
 struct smtpd_restrict;
 
 enum smtpd_restrict_stage {
@@ -68,6 +70,13 @@ struct smtpd_restrict_input {
 	void *is_local_ctx;
 	struct dns_resolver *dns; /* NULL: DNS restrictions find nothing */
 	const char *log_id;
+	/* What check_policy_service sends beyond the fields above (queue
+	 * id, TLS, sizes: smtpd-policy.h); NULL: sent empty. */
+	const struct smtpd_policy_attrs *attrs;
+	/* Non-NULL: check_policy_service does not block, it suspends the
+	 * check (smtpd_restrict_check returns 1) and the caller asks the
+	 * service on the loop (smtpd-policy.h).  NULL: it blocks. */
+	struct smtpd_policy_answers *policy_answers;
 };
 
 /* The outcome of a check. */
@@ -105,7 +114,8 @@ bool smtpd_restrict_is_empty(const struct smtpd_restrict *r,
 /*
  * Evaluate the lists of the stages in STAGES (SMTPD_RESTRICT_BIT
  * values), in stage order.  0: permitted (v may still carry actions);
- * -1: v->rejected with the reply.  Lookup failures of access maps give
+ * -1: v->rejected with the reply; 1: suspended for a policy service
+ * (only with in->policy_answers).  Lookup failures of access maps give
  * 451 4.3.0 (the map is named in the log).  v is filled from scratch;
  * clear it with smtpd_verdict_clear().
  */
@@ -113,5 +123,8 @@ int smtpd_restrict_check(const struct smtpd_restrict *r, unsigned stages,
 			 const struct smtpd_restrict_input *in,
 			 struct smtpd_verdict *v);
 void smtpd_verdict_clear(struct smtpd_verdict *v);
+/* SIGTERM: close the idle policy service connections (they would keep
+ * the loop alive) and keep no more. */
+void smtpd_restrict_stop(struct smtpd_restrict *r);
 
 #endif

@@ -86,20 +86,14 @@ void smtpd_session_start(struct smtpd *smtpd, const struct server_conn *conn)
 	struct error err;
 	unsigned char rnd[6];
 	struct buf *v = buf_new();
-	bool trusted = false;
+	bool trusted = false, counted;
 
 	if (smtpd->mynetworks != NULL &&
 	    map_lookup(smtpd->mynetworks, conn->peer, v, &err) == 1)
 		trusted = true;
 	buf_free(&v);
-	if (!trusted && smtpd->limit != NULL &&
-	    net_limit_acquire(smtpd->limit, conn->peer) != NET_LIMIT_OK) {
-		log_warn("too many connections from %s", conn->peer);
-		server_answer_close(smtpd->srv, conn,
-				    "421 4.7.0 Error: too many connections "
-				    "from your address");
+	if (smtpd_anvil_connect(smtpd, conn, &counted))
 		return;
-	}
 
 	s = xcalloc(1, sizeof(*s));
 	s->smtpd = smtpd;
@@ -108,7 +102,7 @@ void smtpd_session_start(struct smtpd *smtpd, const struct server_conn *conn)
 	s->peer = xstrdup(conn->peer);
 	s->peer_port = conn->peer_port;
 	s->in_mynetworks = trusted;
-	s->limited = !trusted && smtpd->limit != NULL;
+	s->limited = counted;
 	s->implicit_tls = conn->tls == SERVICE_TLS_IMPLICIT;
 	s->starttls_ok =
 	    conn->tls == SERVICE_TLS_STARTTLS && smtpd_tls(smtpd) != NULL;
@@ -177,7 +171,7 @@ static void session_free(struct smtpd_session *s)
 	smtpd_txn_reset(s);
 	smtpd_auth_free(s);
 	if (s->limited)
-		net_limit_release(smtpd->limit, s->peer);
+		smtpd_anvil_disconnect(smtpd, s->service, s->peer);
 	buf_free(&s->in);
 	buf_free(&s->scratch);
 	buf_free(&s->delayed);

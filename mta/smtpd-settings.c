@@ -52,8 +52,6 @@ struct smtpd_settings *smtpd_settings_new(const struct conf *conf,
 	set->hard_error_limit =
 	    clamp_uint(conf_int(conf, "smtpd_hard_error_limit"));
 	set->error_sleep_ms = conf_time(conf, "smtpd_error_sleep_time") * 1000;
-	set->client_connection_limit =
-	    clamp_uint(conf_int(conf, "smtpd_client_connection_count_limit"));
 	set->recipient_delimiter =
 	    xstrdup(conf_str(conf, "recipient_delimiter"));
 	set->alias_recursion_limit =

@@ -14,9 +14,17 @@
  *   smtpd-quota.c      refusing full mailboxes at RCPT (smtpd-quota.h)
  *   smtpd-restrict.c   the smtpd_*_restrictions lists (smtpd-restrict.h,
  *                      with smtpd-access.c and smtpd-restrict-dns.c)
- *   smtpd-check.c      the lists in the session: worker jobs, inputs
+ *   smtpd-check.c      the lists in the session: worker jobs, inputs,
+ *                      HOLD and DISCARD
+ *   smtpd-policy.c     check_policy_service (smtpd-policy.h; the loop
+ *                      side in smtpd-policy-loop.c)
+ *   smtpd-greylist.c   check_greylist (smtpd-greylist.h)
  *   smtpd-data.c       DATA and BDAT, the Received header, the queue
+ *   smtpd-cleanup.c    address rewriting of envelope and headers
+ *   smtpd-content.c    header_checks, body_checks (smtpd-content.h)
  *   smtpd-auth.c       AUTH through Cyrus SASL
+ *   smtpd-anvil.c      per-client connection and event rate limits
+ *   smtpd-limits.c     per-mailbox daily sending limits at RCPT
  *   smtpd-testing.c    a struct smtpd without a server (tests, fuzzing)
  *
  * Everything here runs on the loop thread but the resolver, the
@@ -28,9 +36,9 @@
  * clients only (smtpd_relay_restrictions).  AUTH is offered only over
  * TLS, on every service; the services named in $smtpd_submission_services
  * (default submission, submissions) refuse MAIL before TLS and AUTH
- * (530 5.7.0). smtpd_client_connection_count_limit counts per process (a
- * service may run several), $mynetworks exempt as Postfix's default
- * smtpd_client_event_limit_exceptions.  A reload (SIGHUP) applies the
+ * (530 5.7.0). The per-client limits (smtpd-anvil.c) count per process
+ * (a service may run several), $smtpd_client_event_limit_exceptions
+ * exempt (default $mynetworks, as Postfix).  A reload (SIGHUP) applies the
  * settings to new sessions; the maps, $mynetworks and the database stay
  * as opened at start-up (worker jobs may be using them).
  *
@@ -85,7 +93,6 @@ struct smtpd_settings {
 	unsigned soft_error_limit;
 	unsigned hard_error_limit;
 	int64_t error_sleep_ms;
-	unsigned client_connection_limit;
 	char *recipient_delimiter;
 	unsigned alias_recursion_limit;
 	unsigned alias_expansion_limit;
@@ -111,7 +118,12 @@ struct smtpd {
 	struct smtpd_maps maps;
 	struct map_env map_env; /* borrowed by the maps: lives here */
 	struct map *mynetworks; /* cidr table of $mynetworks */
-	struct db *db;		/* for passdb (AUTH) and the sql maps */
+	struct db *db;		/* the primary: passdb (AUTH), writes */
+	/* The virtual maps and quota reads: replicas first when
+	   database_read_hosts is set, else the same servers as db
+	   (db_open_read).  map_env (restrictions, greylisting) keeps db. */
+	struct db *lookup_db;
+	struct map_env lookup_env;
 	struct worker_pool *workers;
 	struct submit_client *queue;
 	struct net_limit *limit;
@@ -123,6 +135,10 @@ struct smtpd {
 	struct list_node session_list; /* live sessions (smtpd_session.node) */
 	bool list_ready;
 	bool stopping; /* SIGTERM came */
+	struct smtpd_anvil *anvil; /* per-client limits (smtpd-anvil.c) */
+	struct smtpd_cleanup *cleanup; /* address rewriting (smtpd-cleanup.c) */
+	/* header_checks, body_checks... (smtpd-content.c); NULL: none */
+	struct smtpd_content *content;
 };
 
 enum smtpd_state {
@@ -161,6 +177,13 @@ struct smtpd_txn {
 	bool chunk_last;
 	uint64_t size;	 /* message size, for the log */
 	bool queue_full; /* submit_write said 1: wait for drain */
+	/* HOLD / DISCARD from an access table or policy service (kept by
+	 * smtpd_check_keep_actions, applied by smtpd_check_message_end). */
+	bool hold;
+	bool discard;
+	bool user_counted; /* the daily message limit counted it */
+	struct smtpd_cleanup_txn *cleanup; /* smtpd-cleanup.c's state */
+	struct smtpd_content_txn *content; /* smtpd-content.c's state */
 };
 
 struct smtpd_session {
@@ -277,6 +300,11 @@ struct smtpd_check_ctx {
 	char *sasl_user, *delimiters, *log_id;
 	struct smtpd_verdict verdict;
 	int ret;
+	/* check_policy_service's extra attributes (smtpd-policy.h). */
+	struct smtpd_policy_attrs *attrs;
+	/* Answers of policy services for a suspending check (NULL: the
+	 * check blocks on them; smtpd-policy.h). */
+	struct smtpd_policy_answers *answers;
 };
 
 void smtpd_check_ctx_init(struct smtpd_check_ctx *c,
@@ -303,6 +331,14 @@ void smtpd_check_async(struct smtpd_session *s, unsigned stages,
 		       smtpd_check_done_fn *done, void *arg);
 /* At connect: true if a check runs (it greets or refuses itself). */
 bool smtpd_check_connect(struct smtpd_session *s);
+/* After a check that permitted at RCPT or DATA: keep its HOLD and
+ * DISCARD for the transaction. */
+void smtpd_check_keep_actions(struct smtpd_session *s,
+			      const struct smtpd_check_ctx *c);
+/* At the end of the message, before the commit: true if DISCARD took
+ * it (answered 250 as Postfix, nothing queued, transaction reset); with
+ * HOLD the commit goes to the hold queue. */
+bool smtpd_check_message_end(struct smtpd_session *s);
 
 /* ---- smtpd-rcpt.c */
 
@@ -328,5 +364,67 @@ void smtpd_cmd_auth(struct smtpd_session *s, const struct smtp_command *cmd);
 /* A line of the SASL exchange (state SMTPD_STATE_AUTH). */
 void smtpd_auth_line(struct smtpd_session *s, const char *line, size_t len);
 void smtpd_auth_free(struct smtpd_session *s);
+
+/* ---- smtpd-anvil.c: per-client connection and event limits (anvil). */
+
+struct smtpd_anvil;
+/* At accept: true when refused (421 answered, the connection is gone);
+ * *counted_r: the connection is counted (smtpd_anvil_disconnect). */
+bool smtpd_anvil_connect(struct smtpd *d, const struct server_conn *conn,
+			 bool *counted_r);
+void smtpd_anvil_disconnect(struct smtpd *d, const char *service,
+			    const char *addr);
+/* Count MAIL, RCPT, AUTH, STARTTLS: true when over the client's rate
+ * (the error reply is sent; STARTTLS also closes). */
+bool smtpd_anvil_mail(struct smtpd_session *s);
+bool smtpd_anvil_rcpt(struct smtpd_session *s);
+bool smtpd_anvil_auth(struct smtpd_session *s);
+bool smtpd_anvil_starttls(struct smtpd_session *s);
+void smtpd_anvil_free(struct smtpd_anvil **anvil);
+
+/* ---- smtpd-limits.c: per-mailbox daily sending limits at RCPT. */
+
+/* Copied from the session for the RCPT worker job. */
+struct smtpd_limits_job {
+	struct db *db; /* NULL: no check (no login, or no server) */
+	char *user;
+	long long def_messages, def_new_rcpts;
+	bool count_message; /* first accepted RCPT of the transaction */
+	bool charged;	    /* out: the message was counted */
+};
+
+void smtpd_limits_rcpt_init(struct smtpd_limits_job *l,
+			    const struct smtpd_session *s);
+/* In the worker, for an accepted recipient: 0, or -1 with reply_r (450
+ * 4.7.1 over a limit, 451 4.3.0 database failure). */
+int smtpd_limits_rcpt_run(struct smtpd_limits_job *l, const char *address,
+			  const char *log_id, struct smtp_reply *reply_r);
+/* On the loop once the RCPT is accepted. */
+void smtpd_limits_rcpt_done(struct smtpd_session *s,
+			    const struct smtpd_limits_job *l);
+void smtpd_limits_rcpt_clear(struct smtpd_limits_job *l);
+
+/* ---- smtpd-cleanup.c: cleanup's rewriting (docs/rewriting.md). */
+
+struct smtpd_cleanup;
+struct smtpd_cleanup_txn;
+/* Open d->cleanup (tables that fail to open make it refuse mail with
+ * 451, logged; never an error at start-up). */
+int smtpd_cleanup_open(struct smtpd *d, const struct conf *conf,
+		       struct error *err);
+void smtpd_cleanup_close(struct smtpd *d);
+void smtpd_cleanup_txn_free(struct smtpd_txn *t);
+/* The envelope sender for the queue (wire form, valid while the
+ * transaction lives); a table failure sets t->data_failed. */
+const char *smtpd_cleanup_sender(struct smtpd_session *s);
+/* In the RCPT worker: relocated_maps (-1, reply 550 5.1.6), then the
+ * canonical maps, which may replace *address (malloc'd); -1 with 451
+ * when a table fails; 0 otherwise. */
+int smtpd_cleanup_rcpt(const struct smtpd *d, char **address,
+		       struct smtp_reply *reply);
+/* The header stage: message octets on their way to the queue, filtered
+ * in place; smtpd_cleanup_data_end writes what is still held. */
+void smtpd_cleanup_data(struct smtpd_session *s, struct buf *chunk);
+void smtpd_cleanup_data_end(struct smtpd_session *s);
 
 #endif

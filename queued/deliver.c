@@ -54,6 +54,7 @@
 
 #include "conf/conf.h"
 #include "map/map.h"
+#include "rewrite/rewrite.h"
 #include "tls/tls.h"
 
 #include "outmsg.h"
@@ -98,6 +99,7 @@ static struct {
 	char verify_match[512], secure_match[512];
 	bool pipelining;
 	struct dlv_sasl_conf *sasl;
+	struct rewrite *generic; /* smtp_generic_maps; NULL: none */
 } client;
 
 struct dlv_addr {
@@ -157,6 +159,10 @@ struct job {
 	struct buf *out; /* outmsg.h's bytes for this peer, or NULL: the
 			  * queue file is streamed as it is */
 	size_t out_off;
+	/* smtp_generic_maps' envelope for this peer (NULL: as queued);
+	 * gen_rcpt[k] goes with rcpts[k]. */
+	char *gen_sender;
+	char **gen_rcpt;
 	bool bol; /* the last body byte sent ended a line */
 	bool retried;
 	bool pipelined, mail_failed; /* RFC 2920 batch */
@@ -426,10 +432,22 @@ static void set_rest(struct job *j, unsigned code, const char *enhanced,
 		set_result(j, i, code, enhanced, text);
 }
 
+static void generic_clear(struct job *j)
+{
+	free(j->gen_sender);
+	j->gen_sender = NULL;
+	if (j->gen_rcpt != NULL)
+		for (size_t k = 0; k < j->n; k++)
+			free(j->gen_rcpt[k]);
+	free(j->gen_rcpt);
+	j->gen_rcpt = NULL;
+}
+
 static void job_free(struct job *j)
 {
 	queue_body_close(&j->body);
 	buf_free(&j->out);
+	generic_clear(j);
 	queue_env_clear(&j->env);
 	free(j->rcpts);
 	free(j->results);
@@ -609,13 +627,43 @@ static void conn_tls_fail(struct conn *c, const char *dsn, const char *fmt,
 static void send_rcpt(struct conn *c);
 
 /*
- * The bytes this peer gets (outmsg.h: 7-bit downgrade, DKIM), built
- * before MAIL so a message that cannot go fails here.  SMTP only: LMTP
- * delivers to our own store.  false after settling the job.
+ * smtp_generic_maps (generic(5)) on the envelope: the sender and each
+ * recipient as this SMTP peer gets them.  The null sender stays null.
+ * -1 with err when a lookup failed (the job defers).
+ */
+static int generic_envelope(struct job *j, struct error *err)
+{
+	struct buf *b = buf_new();
+	int rc = 0;
+
+	generic_clear(j);
+	if (j->env.sender[0] != '\0') {
+		rc = rewrite_generic(client.generic, j->env.sender, b, err);
+		if (rc > 0)
+			j->gen_sender = xstrdup(buf_data(b));
+	}
+	j->gen_rcpt = xcalloc(j->n, sizeof(*j->gen_rcpt));
+	for (size_t k = 0; k < j->n && rc >= 0; k++) {
+		rc = rewrite_generic(client.generic,
+				     j->env.rcpts[j->rcpts[k]].addr, b, err);
+		if (rc > 0)
+			j->gen_rcpt[k] = xstrdup(buf_data(b));
+	}
+	buf_free(&b);
+	return rc < 0 ? -1 : 0;
+}
+
+/*
+ * The bytes and envelope this peer gets (smtp_generic_maps, then
+ * outmsg.h: 7-bit downgrade, DKIM), built before MAIL so a message that
+ * cannot go fails here.  SMTP only: LMTP delivers to our own store.
+ * false after settling the job.
  */
 static bool prepare_body(struct conn *c, struct job *j)
 {
 	bool need_7bit = j->env.body == QUEUE_BODY_8BITMIME && !c->ext_8bitmime;
+	bool generic = client.generic != NULL && c->pool->smtp;
+	bool transform = need_7bit || outmsg_signs(&j->env);
 	bool changed = false;
 	struct buf *raw, *out;
 	struct error err;
@@ -623,36 +671,76 @@ static bool prepare_body(struct conn *c, struct job *j)
 
 	buf_free(&j->out);
 	j->out_off = 0;
-	if (!c->pool->smtp || (!need_7bit && !outmsg_signs(&j->env)))
+	generic_clear(j);
+	if (!c->pool->smtp || (!generic && !transform))
 		return true;
 	raw = buf_new_size(j->env.size + 1);
-	out = buf_new();
 	if (queue_body_get(j->q, j->env.id, raw, &err) < 0) {
 		log_warn("%s: %s", j->env.id, err.msg);
 		set_rest(j, 451, "4.3.0", "queue file read error");
-	} else if (outmsg_build(&j->env, buf_data(raw), buf_len(raw),
-				need_7bit, out, &changed, &err) < 0) {
-		log_info("%s: %s", j->env.id, err.msg);
-		if (err.kind == ERR_PERM) {
-			/* RFC 6152 3: it cannot be converted; return it. */
-			textf(text, sizeof(text),
-			      "host %s does not offer 8BITMIME and the "
-			      "message cannot be converted: %s",
-			      c->relay, err.msg);
-			set_rest(j, 554, "5.6.3", text);
-		} else {
-			set_rest(j, 451, "4.3.0", err.msg);
-		}
-	} else {
-		buf_free(&raw);
-		if (changed)
-			j->out = out;
-		else
-			buf_free(&out);
-		return true;
+		goto fail;
 	}
+	/* smtp_generic_maps first, so that what is signed is what is sent. */
+	if (generic) {
+		out = buf_new();
+		int n = generic_envelope(j, &err) < 0
+			    ? -1
+			    : rewrite_header_block(client.generic,
+						   REWRITE_MODE_GENERIC, NULL,
+						   buf_data(raw), buf_len(raw),
+						   out, &err);
+		if (n < 0) {
+			/* A table that does not answer: later, never sent
+			 * unrewritten. */
+			log_warn("%s: smtp_generic_maps: %s", j->env.id,
+				 err.msg);
+			set_rest(j, 451, "4.3.0", "address rewriting failed");
+			buf_free(&out);
+			goto fail;
+		}
+		if (n > 0) {
+			buf_free(&raw);
+			raw = out;
+			changed = true;
+		} else {
+			buf_free(&out);
+		}
+	}
+	if (transform) {
+		bool built = false;
+		out = buf_new();
+		if (outmsg_build(&j->env, buf_data(raw), buf_len(raw),
+				 need_7bit, out, &built, &err) < 0) {
+			log_info("%s: %s", j->env.id, err.msg);
+			if (err.kind == ERR_PERM) {
+				/* RFC 6152 3: it cannot be converted; return
+				 * it. */
+				textf(text, sizeof(text),
+				      "host %s does not offer 8BITMIME and the "
+				      "message cannot be converted: %s",
+				      c->relay, err.msg);
+				set_rest(j, 554, "5.6.3", text);
+			} else {
+				set_rest(j, 451, "4.3.0", err.msg);
+			}
+			buf_free(&out);
+			goto fail;
+		}
+		if (built) {
+			buf_free(&raw);
+			raw = out;
+			changed = true;
+		} else {
+			buf_free(&out);
+		}
+	}
+	if (changed)
+		j->out = raw;
+	else
+		buf_free(&raw);
+	return true;
+fail:
 	buf_free(&raw);
-	buf_free(&out);
 	conn_idle(c);
 	return false;
 }
@@ -689,7 +777,8 @@ static void start_mail(struct conn *c)
 		conn_idle(c);
 		return;
 	}
-	buf_printf(cmd, "MAIL FROM:<%s>", j->env.sender);
+	buf_printf(cmd, "MAIL FROM:<%s>",
+		   j->gen_sender != NULL ? j->gen_sender : j->env.sender);
 	if (c->ext_size)
 		buf_printf(cmd, " SIZE=%llu", (unsigned long long)j->env.size);
 	if (c->ext_8bitmime && j->env.body == QUEUE_BODY_8BITMIME)
@@ -731,7 +820,10 @@ static void send_rcpt(struct conn *c)
 	const struct queue_rcpt *r = &j->env.rcpts[j->rcpts[j->next]];
 	struct buf *cmd = buf_new();
 
-	buf_printf(cmd, "RCPT TO:<%s>", r->addr);
+	buf_printf(cmd, "RCPT TO:<%s>",
+		   j->gen_rcpt != NULL && j->gen_rcpt[j->next] != NULL
+		       ? j->gen_rcpt[j->next]
+		       : r->addr);
 	if (c->ext_dsn && r->notify != 0) {
 		if (r->notify & QUEUE_NOTIFY_NEVER) {
 			buf_printf(cmd, " NOTIFY=NEVER");
@@ -1790,6 +1882,7 @@ static void client_clear(void)
 {
 	tls_ctx_free(&client.tls);
 	map_free(&client.policy);
+	rewrite_free(&client.generic);
 	dlv_sasl_conf_free(&client.sasl);
 	memset(&client, 0, sizeof(client));
 }
@@ -1841,6 +1934,14 @@ int dlv_client_init(const struct conf *conf, struct error *err)
 	client.sasl = dlv_sasl_conf_new(conf, &e2);
 	if (client.sasl == NULL)
 		log_error("smtp client SASL disabled: %s", e2.msg);
+	if (conf_str(conf, "smtp_generic_maps")[0] != '\0') {
+		/* rewrite_new() copies what it needs from the env at open,
+		 * as map_open() does. */
+		static struct map_env generic_env;
+		client.generic = rewrite_new(conf, &generic_env, &e2);
+		if (client.generic == NULL)
+			return error_set(err, ERR_CONFIG, "%s", e2.msg);
+	}
 	client.ready = true;
 	return 0;
 }

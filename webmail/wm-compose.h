@@ -8,9 +8,8 @@
  * nothing is kept in memory and nothing another session can name.  Each
  * upload is two files: ID (the bytes) and ID.json (file name, content
  * type, size).  They go away after a send that used them, at logout and
- * session expiry (wm_uploads_drop, called by the session code), and at
- * daemon start (sessions do not survive a restart) or when older than
- * the session lifetime (a sweep at each upload).
+ * session expiry (wm_uploads_drop, called by the session code), and when
+ * older than the session lifetime (a sweep at each upload).
  *
  * Threads: worker threads, under the session's lock (wm.h), except
  * wm_uploads_drop, which may run anywhere once no request of that

@@ -32,11 +32,13 @@ struct wm_settings {
 	size_t body_limit;
 	size_t upload_limit;	  /* POST /api/uploads bodies */
 	unsigned events_per_session;
-	int64_t events_interval_ms;
+	int64_t events_interval_ms;  /* looks of one stream at most this often */
+	int64_t events_fallback_ms;  /* without inotify: poll this often */
 	bool cookie_secure;
 	char *default_scheme;
 	bool password_upgrade;
 	unsigned auth_window;	  /* Retry-After of a 429 */
+	unsigned max_failures;	  /* auth_throttle_max_failures */
 };
 
 struct wm_daemon {
@@ -65,12 +67,23 @@ struct wm_sessions *wm_sessions_new(void);
 /* Drops every session (at exit; no request may run). */
 void wm_sessions_free(struct wm_sessions **t);
 /* The live session of a cookie value, with a reference; NULL when none
- * or expired (then it is removed).  touch: count as activity. */
+ * or expired (then it is removed).  touch: count as activity.  Checks
+ * SQL (and opens the mailbox of a session another process made): worker
+ * threads only. */
 struct wm_session *wm_session_get(struct wm_daemon *d, const char *id,
 				  bool touch);
+/* The loop's lookup, from this process's cache only: 1 and *s_r (with a
+ * reference) when cached and checked against SQL less than a second ago,
+ * 0 when the id cannot be a session, -1 when wm_session_get must decide
+ * (in the worker pool). */
+int wm_session_find(struct wm_daemon *d, const char *id, bool touch,
+		    struct wm_session **s_r);
 void wm_session_unref(struct wm_daemon *d, struct wm_session *s);
 /* Still in the table and not expired (event streams ask each poll). */
 bool wm_session_alive(struct wm_daemon *d, struct wm_session *s);
+/* wm_session_alive, and still in SQL (a logout on another process):
+ * worker threads only (a query). */
+bool wm_session_revalidate(struct wm_daemon *d, struct wm_session *s);
 /* Serialise the requests of one session. */
 void wm_session_lock(struct wm_session *s);
 void wm_session_unlock(struct wm_session *s);
@@ -102,6 +115,8 @@ void wm_events_free(struct wm_events **ev);
 enum MHD_Result wm_events_start(struct wm_daemon *d,
 				struct MHD_Connection *conn,
 				struct wm_session *s);
+/* The session ended (logout, expiry): end its streams now (loop). */
+void wm_events_session_gone(struct wm_daemon *d, struct wm_session *s);
 /* Resume a suspended stream connection (the loop). */
 void wm_http_resume(struct wm_daemon *d, struct MHD_Connection *conn);
 /* Add the headers every answer has (nosniff, referrer, frame). */
@@ -126,11 +141,15 @@ int wm_folder_expunge_all(struct wm_session *s, const char *name,
  * folder (thread = its own UID, thread_count 1). */
 json_t *wm_list_summary(struct mindex_folder *f, uint32_t seq, struct error *err);
 /* The thread id (UID of its first message) and size of uid's
- * conversation in f, as the list gives them (THREAD=REFERENCES over the
- * folder, summaries from the cache): 1, 0 when uid is not in the view
- * (then *thread_r = uid, *count_r = 1), -1 error. */
-int wm_list_thread_of(struct mindex_folder *f, uint32_t uid,
-		      uint32_t *thread_r, uint32_t *count_r, struct error *err);
+ * conversation in f of user (the session's address), as the list gives
+ * them (the same wm-order.h entry).  When the process has no entry for
+ * the folder yet, one is built (every message's keys read, summaries
+ * computed for those without) only if f has at most build_max messages
+ * (UINT32_MAX: always).  1; 0 when uid is not in the view or the folder
+ * was too big to build (then *thread_r = uid, *count_r = 1); -1 error. */
+int wm_list_thread_of(const char *user, struct mindex_folder *f, uint32_t uid,
+		      uint32_t build_max, uint32_t *thread_r, uint32_t *count_r,
+		      struct error *err);
 
 /* ---- wm-http.c ---- */
 

@@ -8,6 +8,8 @@
  * body up to the limit) and routed on its raw path: the path is split at
  * "/" before its segments are percent-decoded, so "%2F" in a folder id is
  * part of that id and never a separator.  Then its session is looked up
+ * (in this process's cache on the loop; in SQL, in the worker pool, when
+ * it is not cached or was last checked over a second ago: wm-session.c)
  * and, for state changes, the X-CSRF-Token header checked; the
  * connection is suspended while the handler runs in the worker pool
  * under the session's lock, and the answer is queued when it resumes
@@ -63,7 +65,15 @@ static const struct wm_route *const route_tables[] = {
     wm_routes_view,    wm_routes_search,  wm_routes_compose,
 };
 
-enum req_state { REQ_COLLECT, REQ_RUNNING, REQ_DONE };
+/* REQ_RESOLVING: the session is looked up in SQL (worker pool), then
+ * start() goes on in REQ_RESOLVED. */
+enum req_state {
+	REQ_COLLECT,
+	REQ_RESOLVING,
+	REQ_RESOLVED,
+	REQ_RUNNING,
+	REQ_DONE
+};
 
 struct http_req {
 	struct wm_req r;
@@ -79,6 +89,7 @@ struct http_req {
 	struct buf *body;
 	size_t limit;
 	bool too_large;
+	bool resolved, touch;
 	char client[64];
 };
 
@@ -441,6 +452,26 @@ static void work(void *ctx)
 		wm_session_unlock(s);
 }
 
+static void resolve_work(void *ctx)
+{
+	struct http_req *hr = ctx;
+
+	hr->r.session = wm_session_get(hr->d, hr->cookie, hr->touch);
+}
+
+static void resolve_done(void *ctx)
+{
+	struct http_req *hr = ctx;
+	struct wm_daemon *d = hr->d;
+
+	hr->state = REQ_RESOLVED;
+	hr->resolved = true;
+	d->running--;
+	wm_http_resume(d, hr->conn);
+	if (d->stopping && d->running == 0)
+		http_server_free(&d->hs);
+}
+
 static void done(void *ctx)
 {
 	struct http_req *hr = ctx;
@@ -448,6 +479,10 @@ static void done(void *ctx)
 
 	hr->state = REQ_DONE;
 	d->running--;
+	/* A logout (or a login replacing this browser's session) ended it:
+	 * its event streams end now, not at their next tick. */
+	if (hr->r.session != NULL && !wm_session_alive(d, hr->r.session))
+		wm_events_session_gone(d, hr->r.session);
 	wm_http_resume(d, hr->conn);
 	if (d->stopping && d->running == 0)
 		http_server_free(&d->hs);
@@ -582,8 +617,16 @@ static enum MHD_Result start(struct http_req *hr)
 			 hr->limit);
 		return answer_now(hr, 413, "too_large", msg);
 	}
-	if (hr->cookie != NULL && !hr->route->no_session)
-		r->session = wm_session_get(d, hr->cookie, !events);
+	if (hr->cookie != NULL && !hr->route->no_session && !hr->resolved &&
+	    wm_session_find(d, hr->cookie, !events, &r->session) < 0) {
+		/* Not cached, or not checked against SQL for a second. */
+		hr->touch = !events;
+		hr->state = REQ_RESOLVING;
+		d->running++;
+		MHD_suspend_connection(hr->conn);
+		worker_submit(d->pool, resolve_work, resolve_done, hr);
+		return MHD_YES;
+	}
 	if (!hr->route->no_session && r->session == NULL)
 		return answer_now(hr, 401, "login_required",
 				  "log in first (no session or it expired)");
@@ -654,6 +697,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn,
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	if (hr->state == REQ_RESOLVED)
+		return start(hr);
 	if (hr->state != REQ_COLLECT)
 		return MHD_YES;
 	return start(hr);

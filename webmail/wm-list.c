@@ -11,9 +11,15 @@
  * one SQLite table and no message file.  Flags and sizes come from the
  * folder view (the uidlist and file names), never from the cache.
  *
- * Threads are THREAD=REFERENCES (lib/imap/imap_thread.h, the algorithm
- * imapd's THREAD uses) over the whole folder; a thread's id is the UID
- * of its first message.
+ * The sorted orders and the threads (THREAD=REFERENCES over the whole
+ * folder; a thread's id is the UID of its first message) are kept per
+ * (user, folder) in the process by wm-order.c: a request syncs the
+ * folder, compares its view's stamp with the entry's (new messages'
+ * keys are read from the cache, nothing else), takes its page from the
+ * kept order and writes each item from the text the entry keeps for
+ * it (the summary's fixed fields, rendered once; flags and thread are
+ * added per request), reading cached summaries only for the items
+ * without one.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +39,7 @@
 #include "store/store.h"
 #include "store/store_name.h"
 #include "wm-core.h"
+#include "wm-order.h"
 
 #define CACHE_FIELD "wm.summary"
 #define KEYS_FIELD "wm.keys"
@@ -202,10 +209,8 @@ struct item {
 	const char *base;  /* base subject, upper-cased */
 	const char *fromkey;
 	const char *refs;  /* "<a@b> <c@d>" */
-	size_t root;	   /* index of the thread's first message */
-	size_t tcount;	   /* messages in its thread */
-	const char *kstr;  /* sort key (string) */
-	int64_t knum;	   /* sort key (number) */
+	uint32_t thread;   /* UID of the thread's first message */
+	uint32_t tcount;   /* messages in its thread */
 };
 
 struct items {
@@ -456,37 +461,6 @@ static void items_summaries(struct mindex_folder *f, struct item **sel,
 	free(need);
 }
 
-/* Thread roots and sizes over the loaded items. */
-static void items_thread(struct items *it)
-{
-	struct imap_thread_msg *tm = xcalloc(it->n ? it->n : 1, sizeof(*tm));
-	size_t *roots = xcalloc(it->n ? it->n : 1, sizeof(*roots));
-	size_t *counts = xcalloc(it->n ? it->n : 1, sizeof(*counts));
-
-	for (size_t i = 0; i < it->n; i++) {
-		const struct item *m = &it->v[i];
-		tm[i].id = m->uid;
-		tm[i].seq = m->seq;
-		tm[i].date = m->date;
-		tm[i].message_id =
-		    m->msgid != NULL && m->msgid[0] != '\0' ? m->msgid : NULL;
-		tm[i].nrefs = imap_msgids_parse(m->refs, &tm[i].refs);
-		tm[i].base_subject = m->base;
-		tm[i].is_reply = m->reply;
-	}
-	imap_thread_references(tm, it->n, roots);
-	for (size_t i = 0; i < it->n; i++)
-		counts[roots[i]]++;
-	for (size_t i = 0; i < it->n; i++) {
-		it->v[i].root = roots[i];
-		it->v[i].tcount = counts[roots[i]];
-		imap_msgids_free(tm[i].refs, tm[i].nrefs);
-	}
-	free(counts);
-	free(roots);
-	free(tm);
-}
-
 static void iso_date(int64_t t, char out[32])
 {
 	struct tm tm;
@@ -496,7 +470,7 @@ static void iso_date(int64_t t, char out[32])
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static json_t *summary_json(const struct items *it, const struct item *m)
+static json_t *summary_json(const struct item *m)
 {
 	json_t *c = m->c;
 	char date[32];
@@ -506,7 +480,7 @@ static json_t *summary_json(const struct items *it, const struct item *m)
 	s = json_string_value(json_object_get(c, "s"));
 	return json_pack(
 	    "{s:I,s:I,s:I,s:s,s:O,s:O,s:s,s:I,s:b,s:b,s:b,s:b,s:b,s:s}", "uid",
-	    (json_int_t)m->uid, "thread", (json_int_t)it->v[m->root].uid,
+	    (json_int_t)m->uid, "thread", (json_int_t)m->thread,
 	    "thread_count", (json_int_t)m->tcount, "date", date, "from",
 	    json_object_get(c, "f") ? json_object_get(c, "f") : json_null(),
 	    "to", json_object_get(c, "t") ? json_object_get(c, "t") : json_null(),
@@ -530,10 +504,10 @@ json_t *wm_list_summary(struct mindex_folder *f, uint32_t seq, struct error *err
 		return NULL;
 	if (it.n == 1) {
 		struct item *m = &it.v[0];
-		it.v[0].root = 0;
-		it.v[0].tcount = 1;
+		m->thread = m->uid;
+		m->tcount = 1;
 		items_summaries(f, &m, 1);
-		v = summary_json(&it, m);
+		v = summary_json(m);
 	} else {
 		error_set_code(err, ERR_PERM, MINDEX_ERR_NOTFOUND,
 			       "no such message");
@@ -542,67 +516,216 @@ json_t *wm_list_summary(struct mindex_folder *f, uint32_t seq, struct error *err
 	return v;
 }
 
-int wm_list_thread_of(struct mindex_folder *f, uint32_t uid,
-		      uint32_t *thread_r, uint32_t *count_r, struct error *err)
+/* ---- the order state (wm-order.h) of an open folder ---- */
+
+struct src_ctx {
+	struct mindex_folder *f;
+	struct items it; /* the keys of the last loader call */
+};
+
+static size_t src_list(void *ctx, struct wm_order_msg **msgs_r)
 {
-	struct items it = {0};
+	struct src_ctx *sc = ctx;
+	uint32_t count = mindex_folder_count(sc->f);
+	struct wm_order_msg *v = xcalloc(count + 1u, sizeof(*v));
+	size_t k = 0;
+
+	for (uint32_t seq = 1; seq <= count; seq++) {
+		const struct mindex_msg *m = mindex_msg(sc->f, seq);
+		if (m == NULL || m->expunged ||
+		    (k > 0 && m->uid <= v[k - 1].uid))
+			continue;
+		v[k].uid = m->uid;
+		v[k].flags = m->flags;
+		v[k].size = m->vsize;
+		k++;
+	}
+	*msgs_r = v;
+	return k;
+}
+
+static int src_keys(void *ctx, const uint32_t *uids, size_t n,
+		    struct wm_order_keys *keys_r, struct error *err)
+{
+	struct src_ctx *sc = ctx;
+	uint32_t *seqs = xcalloc(n + 1, sizeof(*seqs));
+	size_t ns = 0, j = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint32_t seq = mindex_seq_of_uid(sc->f, uids[i]);
+		if (seq != 0)
+			seqs[ns++] = seq;
+	}
+	items_free(&sc->it);
+	if (items_load(sc->f, seqs, ns, &sc->it, err) < 0) {
+		free(seqs);
+		return -1;
+	}
+	free(seqs);
+	/* Both ascending: a message gone meanwhile keeps empty keys (it
+	 * goes at the next refresh). */
+	for (size_t i = 0; i < n; i++) {
+		while (j < sc->it.n && sc->it.v[j].uid < uids[i])
+			j++;
+		if (j < sc->it.n && sc->it.v[j].uid == uids[i]) {
+			const struct item *m = &sc->it.v[j];
+			keys_r[i].date = m->date;
+			keys_r[i].reply = m->reply;
+			keys_r[i].msgid = m->msgid;
+			keys_r[i].base = m->base;
+			keys_r[i].fromkey = m->fromkey;
+			keys_r[i].refs = m->refs;
+		}
+	}
+	return 0;
+}
+
+/* The order state of f for user, up to date with f's view: locked
+ * until wm_order_put. */
+static struct wm_order *order_get(const char *user, struct mindex_folder *f,
+				  bool peek, struct error *err)
+{
+	struct src_ctx sc = {f, {0}};
+	struct wm_order_source src = {
+	    .stamp = {mindex_folder_uidvalidity(f), mindex_folder_uidnext(f),
+		      mindex_folder_count(f), mindex_folder_highestmodseq(f)},
+	    .list = src_list,
+	    .keys = src_keys,
+	    .ctx = &sc,
+	};
+	struct wm_order *o =
+	    peek ? wm_order_peek(user, mindex_folder_name(f), &src, err)
+		 : wm_order_get(user, mindex_folder_name(f), &src, err);
+
+	items_free(&sc.it);
+	return o;
+}
+
+int wm_list_thread_of(const char *user, struct mindex_folder *f, uint32_t uid,
+		      uint32_t build_max, uint32_t *thread_r, uint32_t *count_r,
+		      struct error *err)
+{
+	bool peek = mindex_folder_count(f) > build_max;
+	struct wm_order *o = order_get(user, f, peek, err);
+	struct wm_order_item m;
 	int rc = 0;
 
 	*thread_r = uid;
 	*count_r = 1;
-	if (items_load(f, NULL, 0, &it, err) < 0)
-		return -1;
-	items_thread(&it);
-	for (size_t i = 0; i < it.n; i++)
-		if (it.v[i].uid == uid) {
-			*thread_r = it.v[it.v[i].root].uid;
-			*count_r = (uint32_t)it.v[i].tcount;
-			rc = 1;
+	if (o == NULL)
+		return peek ? 0 : -1;
+	if (wm_order_item(o, uid, &m)) {
+		*thread_r = m.thread;
+		*count_r = m.thread_count;
+		rc = 1;
+	}
+	wm_order_put(&o);
+	return rc;
+}
+
+/*
+ * The fixed part of a message's list item, every summary field but uid,
+ * thread, thread_count and the flags, as JSON members and the closing
+ * brace ("\"date\":...}"): what the order entry keeps per message, so a
+ * page is written without parsing or building JSON.  NULL when it cannot
+ * be written (a string jansson refused).
+ */
+static char *item_tail(const struct item *m)
+{
+	json_t *c = m->c, *o;
+	const char *s = json_string_value(json_object_get(c, "s"));
+	const char *p = json_string_value(json_object_get(c, "p"));
+	char date[32], *d;
+
+	iso_date(m->date, date);
+	o = json_pack("{s:s,s:O,s:O,s:s,s:I,s:b,s:s}", "date", date, "from",
+		      json_object_get(c, "f") ? json_object_get(c, "f")
+					      : json_null(),
+		      "to",
+		      json_object_get(c, "t") ? json_object_get(c, "t")
+					      : json_null(),
+		      "subject", s != NULL ? s : "", "size", (json_int_t)m->size,
+		      "has_attachments", json_is_true(json_object_get(c, "a")),
+		      "preview", p != NULL ? p : "");
+	if (o == NULL)
+		return NULL;
+	d = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (d == NULL || d[0] != '{') {
+		free(d);
+		return NULL;
+	}
+	memmove(d, d + 1, strlen(d));
+	return d;
+}
+
+/*
+ * The list items of v[0..n) (in that order, comma-separated) into out,
+ * with o held: kept tails from o, the others from the summary cache (or
+ * the message files), rendered and kept in o afterwards.
+ */
+static void page_write(struct wm_order *o, struct mindex_folder *f,
+		       const struct wm_order_item *v, size_t n, struct buf *out)
+{
+	char **own = xcalloc(n + 1, sizeof(*own));
+	struct item **sel = xcalloc(n + 1, sizeof(*sel));
+	struct items it = {0};
+	size_t k = 0;
+	bool first = true;
+
+	it.v = xcalloc(n + 1, sizeof(*it.v));
+	for (size_t i = 0; i < n; i++) {
+		uint32_t seq;
+		struct item *m;
+
+		if (wm_order_text(o, v[i].uid) != NULL)
+			continue;
+		seq = mindex_seq_of_uid(f, v[i].uid);
+		if (seq == 0)
+			continue; /* gone since the refresh */
+		m = &it.v[it.n++];
+		m->seq = seq;
+		m->uid = v[i].uid;
+		m->size = v[i].size;
+		m->date = v[i].date;
+		sel[k++] = m;
+	}
+	items_summaries(f, sel, k);
+	for (size_t i = 0, j = 0; i < n && j < it.n; i++)
+		if (v[i].uid == it.v[j].uid)
+			own[i] = item_tail(&it.v[j++]);
+	for (size_t i = 0; i < n; i++) {
+		const char *tail =
+		    own[i] != NULL ? own[i] : wm_order_text(o, v[i].uid);
+		uint32_t fl = v[i].flags;
+
+		if (tail == NULL)
+			continue;
+		buf_printf(out,
+			   "%s{\"uid\":%u,\"thread\":%u,\"thread_count\":%u,"
+			   "\"seen\":%s,\"flagged\":%s,\"answered\":%s,"
+			   "\"draft\":%s,%s",
+			   first ? "" : ",", v[i].uid, v[i].thread,
+			   v[i].thread_count,
+			   fl & STORE_FLAG_SEEN ? "true" : "false",
+			   fl & STORE_FLAG_FLAGGED ? "true" : "false",
+			   fl & STORE_FLAG_REPLIED ? "true" : "false",
+			   fl & STORE_FLAG_DRAFT ? "true" : "false", tail);
+		first = false;
+	}
+	/* Kept only now: a set_text may drop the texts used above. */
+	for (size_t i = 0; i < n; i++)
+		if (own[i] != NULL) {
+			wm_order_set_text(o, v[i].uid, own[i]);
+			free(own[i]);
 		}
 	items_free(&it);
-	return rc;
+	free(sel);
+	free(own);
 }
 
 /* ---- the list ---- */
 
-enum sort_key { SORT_DATE, SORT_FROM, SORT_SUBJECT, SORT_SIZE };
-
-static int item_cmp(const void *pa, const void *pb)
-{
-	const struct item *a = *(const struct item *const *)pa;
-	const struct item *b = *(const struct item *const *)pb;
-	int c;
-
-	if (a->kstr != NULL && b->kstr != NULL) {
-		c = strcasecmp(a->kstr, b->kstr);
-		if (c != 0)
-			return c;
-	}
-	if (a->knum != b->knum)
-		return a->knum < b->knum ? -1 : 1;
-	return a->uid < b->uid ? -1 : a->uid > b->uid;
-}
-
-static void set_keys(struct item *m, enum sort_key key)
-{
-	m->kstr = NULL;
-	m->knum = m->date;
-	switch (key) {
-	case SORT_DATE:
-		break;
-	case SORT_SIZE:
-		m->knum = (int64_t)m->size;
-		break;
-	case SORT_FROM:
-		m->kstr = m->fromkey != NULL ? m->fromkey : "";
-		break;
-	case SORT_SUBJECT:
-		m->kstr = m->base != NULL ? m->base : "";
-		break;
-	}
-}
-
-/* The folder of args[0], opened read-only; NULL after answering. */
 /*
  * The folder of args[0], read-only, from the session's cache: the list
  * keeps its last folder open between requests, so paging through a
@@ -637,100 +760,71 @@ static struct mindex_folder *open_arg(struct wm_req *r)
 	return fc->f;
 }
 
+
 static void list(struct wm_req *r)
 {
 	const char *sort = wm_query(r, "sort"), *order = wm_query(r, "order");
 	long long offset = wm_query_int(r, "offset", 0, 0, 1LL << 31);
 	long long limit = wm_query_int(r, "limit", 50, 1, LIST_LIMIT_MAX);
 	bool threads = wm_query_int(r, "threads", 0, 0, 1) == 1;
-	enum sort_key key = SORT_DATE;
+	enum wm_order_key key = WM_ORDER_DATE;
 	struct mindex_folder *f = open_arg(r);
-	struct items it = {0};
-	struct item **v = NULL;
-	size_t nv = 0, unread = 0;
+	struct wm_order_item *page = NULL;
+	struct wm_order *o;
+	size_t np, total, messages;
+	struct buf *out;
 	struct error err;
 	bool desc;
-	json_t *items;
 
 	if (f == NULL)
 		return;
 	if (sort != NULL && strcmp(sort, "from") == 0)
-		key = SORT_FROM;
+		key = WM_ORDER_FROM;
 	else if (sort != NULL && strcmp(sort, "subject") == 0)
-		key = SORT_SUBJECT;
+		key = WM_ORDER_SUBJECT;
 	else if (sort != NULL && strcmp(sort, "size") == 0)
-		key = SORT_SIZE;
+		key = WM_ORDER_SIZE;
 	else if (sort != NULL && strcmp(sort, "date") != 0) {
 		wm_error(r, 400, "bad_request",
 			 "sort is date, from, subject or size");
-		goto out;
+		return;
 	}
 	desc = order != NULL ? strcmp(order, "asc") != 0
-			     : key == SORT_DATE || key == SORT_SIZE;
-	if (items_load(f, NULL, 0, &it, &err) < 0) {
+			     : key == WM_ORDER_DATE || key == WM_ORDER_SIZE;
+	out = buf_new();
+	o = order_get(r->session->address, f, false, &err);
+	if (o == NULL) {
+		buf_free(&out);
 		wm_fail(r, &err);
-		goto out;
+		return;
 	}
-	items_thread(&it);
-	v = xcalloc(it.n ? it.n : 1, sizeof(*v));
-	if (threads) {
-		/* One entry per thread: its newest message. */
-		struct item **newest = xcalloc(it.n ? it.n : 1, sizeof(*newest));
-		for (size_t i = 0; i < it.n; i++) {
-			struct item *m = &it.v[i], **slot = &newest[m->root];
-			if (*slot == NULL || m->date > (*slot)->date ||
-			    (m->date == (*slot)->date && m->uid > (*slot)->uid))
-				*slot = m;
-		}
-		for (size_t i = 0; i < it.n; i++)
-			if (newest[i] != NULL)
-				v[nv++] = newest[i];
-		free(newest);
-	} else {
-		for (size_t i = 0; i < it.n; i++)
-			v[nv++] = &it.v[i];
-	}
-	for (size_t i = 0; i < it.n; i++)
-		if (!(it.v[i].flags & STORE_FLAG_SEEN))
-			unread++;
-	for (size_t i = 0; i < nv; i++)
-		set_keys(v[i], key);
-	qsort(v, nv, sizeof(*v), item_cmp);
-	{
-		struct item **page = xcalloc((size_t)limit, sizeof(*page));
-		size_t np = 0;
-		for (size_t i = 0; i < (size_t)limit; i++) {
-			size_t at = (size_t)offset + i;
-			if (at >= nv)
-				break;
-			page[np++] = v[desc ? nv - 1 - at : at];
-		}
-		items_summaries(f, page, np);
-		items = json_array();
-		for (size_t i = 0; i < np; i++)
-			json_array_append_new(items, summary_json(&it, page[i]));
-		free(page);
-	}
-	wm_json(r, 200,
-		json_pack("{s:I,s:I,s:I,s:I,s:o}", "total", (json_int_t)nv,
-			  "messages", (json_int_t)it.n, "unread",
-			  (json_int_t)unread, "uidvalidity",
-			  (json_int_t)mindex_folder_uidvalidity(f), "items",
-			  items));
-out:
-	free(v);
-	items_free(&it);
+	page = xcalloc((size_t)limit, sizeof(*page));
+	np = wm_order_page(o, key, desc, threads, (size_t)offset,
+			   (size_t)limit, page);
+	messages = wm_order_count(o);
+	total = threads ? wm_order_threads(o) : messages;
+	buf_printf(out,
+		   "{\"total\":%zu,\"messages\":%zu,\"unread\":%zu,"
+		   "\"uidvalidity\":%u,\"items\":[",
+		   total, messages, wm_order_unread(o),
+		   mindex_folder_uidvalidity(f));
+	page_write(o, f, page, np, out);
+	buf_append_str(out, "]}");
+	wm_order_put(&o);
+	free(page);
+	wm_body(r, 200, "application/json", buf_data(out), buf_len(out));
+	buf_free(&out);
 }
 
 static void thread(struct wm_req *r)
 {
 	unsigned long long uid;
 	struct mindex_folder *f;
-	struct items it = {0};
-	struct item **v = NULL;
-	size_t nv = 0, want = (size_t)-1;
+	struct wm_order_item *v = NULL;
+	struct wm_order *o;
+	size_t nv;
+	struct buf *out;
 	struct error err;
-	json_t *items;
 
 	if (!str_to_u64(r->args[1], &uid) || uid == 0 || uid > UINT32_MAX) {
 		wm_error(r, 404, "not_found", "no such message");
@@ -739,33 +833,25 @@ static void thread(struct wm_req *r)
 	f = open_arg(r);
 	if (f == NULL)
 		return;
-	if (items_load(f, NULL, 0, &it, &err) < 0) {
+	o = order_get(r->session->address, f, false, &err);
+	if (o == NULL) {
 		wm_fail(r, &err);
-		goto out;
+		return;
 	}
-	items_thread(&it);
-	for (size_t i = 0; i < it.n; i++)
-		if (it.v[i].uid == uid)
-			want = it.v[i].root;
-	if (want == (size_t)-1) {
+	nv = wm_order_thread_items(o, (uint32_t)uid, &v);
+	if (nv == 0) {
+		wm_order_put(&o);
 		wm_error(r, 404, "not_found", "no such message");
-		goto out;
+		return;
 	}
-	v = xcalloc(it.n, sizeof(*v));
-	for (size_t i = 0; i < it.n; i++)
-		if (it.v[i].root == want) {
-			set_keys(&it.v[i], SORT_DATE);
-			v[nv++] = &it.v[i];
-		}
-	qsort(v, nv, sizeof(*v), item_cmp);
-	items_summaries(f, v, nv);
-	items = json_array();
-	for (size_t i = 0; i < nv; i++)
-		json_array_append_new(items, summary_json(&it, v[i]));
-	wm_json(r, 200, json_pack("{s:o}", "items", items));
-out:
+	out = buf_new();
+	buf_append_str(out, "{\"items\":[");
+	page_write(o, f, v, nv, out);
+	buf_append_str(out, "]}");
+	wm_order_put(&o);
 	free(v);
-	items_free(&it);
+	wm_body(r, 200, "application/json", buf_data(out), buf_len(out));
+	buf_free(&out);
 }
 
 /* ---- actions ---- */

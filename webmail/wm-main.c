@@ -6,13 +6,17 @@
  * The lifecycle is the server skeleton's; HTTP is libmicrohttpd on the
  * skeleton's loop (server/http.h); every API request runs in a pool of
  * $worker_threads threads (wm-http.c).  SIGTERM ends the event streams
- * so the loop can stop; sessions live in memory and die with the
- * process.
+ * so the loop can stop; sessions live in SQL (wm-session.c), so a
+ * restart or another process behind the same balancer keeps them.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "auth/throttle.h"
 #include "conf/conf.h"
@@ -50,11 +54,17 @@ static void settings_load(struct wm_settings *set, const struct conf *conf)
 	    conf_time(conf, "webmail_events_interval") * 1000;
 	if (set->events_interval_ms < 200)
 		set->events_interval_ms = 1000;
+	set->events_fallback_ms =
+	    conf_time(conf, "webmail_events_fallback_interval") * 1000;
+	if (set->events_fallback_ms < 1000)
+		set->events_fallback_ms = 30000;
 	set->cookie_secure = conf_bool(conf, "webmail_cookie_secure");
 	set->default_scheme = xstrdup(conf_str(conf, "default_password_scheme"));
 	set->password_upgrade = conf_bool(conf, "password_upgrade");
 	v = conf_time(conf, "auth_throttle_window");
 	set->auth_window = v > 0 ? (unsigned)v : 300;
+	v = conf_int(conf, "auth_throttle_max_failures");
+	set->max_failures = v > 0 ? (unsigned)v : 0;
 }
 
 static int tls_load(const struct conf *conf, struct buf *cert, struct buf *key,
@@ -68,10 +78,98 @@ static int tls_load(const struct conf *conf, struct buf *cert, struct buf *key,
 	return 0;
 }
 
+static void on_sweep(struct ev *ev, struct wm_daemon *d);
+
+/* The sweep deletes expired rows in SQL: in the worker pool. */
+static void sweep_work(void *ctx)
+{
+	wm_sessions_sweep(ctx);
+}
+
+static void sweep_done(void *ctx)
+{
+	struct wm_daemon *d = ctx;
+
+	if (!d->stopping)
+		EV_TIMER_ADD(server_ev(d->srv), SWEEP_MS, on_sweep, d);
+}
+
 static void on_sweep(struct ev *ev, struct wm_daemon *d)
 {
-	wm_sessions_sweep(d);
-	EV_TIMER_ADD(ev, SWEEP_MS, on_sweep, d);
+	(void)ev;
+	worker_submit(d->pool, sweep_work, sweep_done, d);
+}
+
+/*
+ * The secret of image proxy URLs and CSRF tokens: 32 random bytes in
+ * $webmail_secret_file, made by the first process that finds none (a
+ * temporary file linked into place, so a second process starting at the
+ * same time reads the same secret, never half of one) and read by every
+ * other: all processes and nodes behind one balancer must agree on it.
+ */
+static int secret_load(const char *path, unsigned char out[32],
+		       struct error *err)
+{
+	for (int attempt = 0; attempt < 3; attempt++) {
+		unsigned char buf[33];
+		struct stat sb;
+		ssize_t n;
+		int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+		if (fd >= 0) {
+			if (fstat(fd, &sb) < 0 || (sb.st_mode & 077) != 0) {
+				close(fd);
+				return error_set(err, ERR_CONFIG,
+						 "%s: readable by others: chmod "
+						 "600 it",
+						 path);
+			}
+			n = read(fd, buf, sizeof(buf));
+			close(fd);
+			if (n != 32) {
+				explicit_bzero(buf, sizeof(buf));
+				return error_set(err, ERR_CONFIG,
+						 "%s: not 32 bytes (remove it "
+						 "to make a new one)",
+						 path);
+			}
+			memcpy(out, buf, 32);
+			explicit_bzero(buf, sizeof(buf));
+			return 0;
+		}
+		if (errno != ENOENT)
+			return error_set(err, ERR_TEMP, "%s: %s", path,
+					 strerror(errno));
+		char *dir = fs_dirname(path);
+		char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+		int rc = fs_mkdir_p(dir, 0755, err);
+		if (rc == 0) {
+			fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+				  0600);
+			rc = fd < 0 ? error_set(err, ERR_TEMP, "%s: %s", tmp,
+						strerror(errno))
+				    : 0;
+		}
+		if (rc == 0) {
+			if (getrandom(buf, 32, 0) != 32 ||
+			    write(fd, buf, 32) != 32 || fsync(fd) < 0)
+				rc = error_set(err, ERR_TEMP, "%s: %s", tmp,
+					       strerror(errno));
+			close(fd);
+			explicit_bzero(buf, sizeof(buf));
+			if (rc == 0 && link(tmp, path) < 0 && errno != EEXIST)
+				rc = error_set(err, ERR_TEMP, "%s: %s", path,
+					       strerror(errno));
+			unlink(tmp);
+			if (rc == 0)
+				fs_fsync_dir(dir, err);
+		}
+		free(tmp);
+		free(dir);
+		if (rc < 0)
+			return -1;
+	}
+	return error_set(err, ERR_TEMP, "%s: cannot be read", path);
 }
 
 static void daemon_free(struct wm_daemon *d)
@@ -112,11 +210,9 @@ static int on_init(struct server *srv, struct error *err)
 	d->srv = srv;
 	d->wm.conf = conf;
 	settings_load(&d->set, conf);
-	if (getrandom(d->wm.secret, sizeof(d->wm.secret), 0) !=
-	    (ssize_t)sizeof(d->wm.secret)) {
-		error_set(err, ERR_TEMP, "getrandom failed");
+	if (secret_load(conf_str(conf, "webmail_secret_file"), d->wm.secret,
+			err) < 0)
 		goto out;
-	}
 	/* A database that cannot be opened keeps the daemon up: logins
 	 * answer 503 until it is back (as the admin API does). */
 	d->wm.db = db_open(conf, &dberr);

@@ -11,8 +11,9 @@
  * the loop-thread client of submit.h may not be used here), then a copy
  * stored in Sent (\Seen), the replied message flagged \Answered (a
  * forwarded one $Forwarded), the draft it came from expunged and its
- * uploads removed.  Rate limits are the queue's and smtpd's; per-user
- * sending limits come with issue 8.
+ * uploads removed.  The user's daily sending limits (issue 8) are
+ * smtpd's, counted in the same SQL rows (mta/smtpd-limits.h): 429
+ * rate_limited past them.
  *
  * Drafts keep what the next send needs: Bcc (only there, never in mail
  * that leaves), and X-Postern-Reply / X-Postern-Forward naming the
@@ -37,6 +38,7 @@
 #include "map/map.h"
 #include "mindex/mindex.h"
 #include "queue/submit.h"
+#include "smtpd-limits.h"
 #include "smtpd-resolve.h"
 #include "store/store_name.h"
 #include "wm-compose.h"
@@ -517,6 +519,31 @@ out0:
 /* Resolve every recipient as smtpd would for an authenticated client:
  * finals appended to `finals` (char *, unique).  false after
  * answering (422 for an unknown local user, 503 when maps fail). */
+/* The user's daily sending limits, counted with the addresses as
+ * written (as smtpd counts RCPT addresses): false after answering. */
+static bool send_limits(struct wm_req *r, struct compose *c)
+{
+	struct addr_list *lists[] = {&c->to, &c->cc, &c->bcc};
+	size_t n = c->to.n + c->cc.n + c->bcc.n, k = 0;
+	const char **v = xcalloc(n + 1, sizeof(*v));
+	struct error err;
+
+	for (size_t li = 0; li < 3; li++)
+		for (size_t i = 0; i < lists[li]->n; i++)
+			v[k++] = lists[li]->v[i].address;
+	int rc = smtpd_limits_charge_message(r->wm->db, r->wm->conf,
+					     r->session->address, v, k,
+					     "webmail", &err);
+	free(v);
+	if (rc == 0)
+		return true;
+	if (err.kind == ERR_PERM)
+		wm_error(r, 429, "rate_limited", "%s", err.msg);
+	else
+		wm_error(r, 503, "unavailable", "%s", err.msg);
+	return false;
+}
+
 static bool resolve_rcpts(struct wm_req *r, struct compose *c,
 			  struct array *finals)
 {
@@ -601,7 +628,7 @@ void wm_send_post(struct wm_req *r)
 			 buf_len(msg), limit);
 		goto out;
 	}
-	if (!resolve_rcpts(r, &c, finals))
+	if (!resolve_rcpts(r, &c, finals) || !send_limits(r, &c))
 		goto out;
 
 	/* What leaves: a Received line (no client address: the reader

@@ -1,13 +1,34 @@
 /*
- * wm-session.c - webmail sessions: the in-memory table, login (passdb,
- * throttled as IMAP logins are), logout and GET /api/session.
+ * wm-session.c - webmail sessions: login (passdb, throttled as IMAP
+ * logins are), logout, GET /api/session, and the session store.
  *
- * A session id and its CSRF token are 256 random bits each (getrandom),
- * base64url.  Every login makes a new session (and ends the one of the
- * cookie it came with), so an id planted before login is worth nothing.
- * Sessions end after webmail_session_timeout without a request, or
- * webmail_session_lifetime after login, or at logout; a process restart
- * ends them all (they are not stored).
+ * Sessions live in SQL (table webmail_sessions, schema 005), so every
+ * webmail process on every node behind a balancer knows them: a login on
+ * one process works on the others, a logout on one ends the session on
+ * all.  The table holds the SHA-256 of the session id, never the id (the
+ * cookie): a copy of the database logs nobody in.  Each process keeps a
+ * cache of the sessions it serves (the open store and index handles, the
+ * list's open folder), and checks a cached session against SQL again
+ * when it was last checked more than REVALIDATE_MS ago: a logout
+ * elsewhere takes effect here within about a second.  Activity is
+ * written back (last_at) at most every few seconds (TOUCH_SECONDS, or
+ * a third of the idle timeout), not at every request.
+ *
+ * A session id is 256 random bits (getrandom), base64url.  The CSRF token
+ * is derived from it, HMAC-SHA256(webmail secret, "csrf:" id), so it
+ * need not be stored and every process computes the same one.  Every
+ * login makes a new session (and ends the one of the cookie it came
+ * with), so an id planted before login is worth nothing.  Sessions end
+ * after webmail_session_timeout without a request, or
+ * webmail_session_lifetime after login, or at logout.
+ *
+ * Failed logins are counted in memory (auth/throttle.h) and in SQL
+ * (webmail_login_failures, keys hashed): a client that spreads its
+ * guesses over several processes meets the same limit.
+ *
+ * Threads: lookups that only read the cache run on the loop
+ * (wm_session_find); everything that queries SQL runs in the worker
+ * pool.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -18,11 +39,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "auth/passdb.h"
 #include "auth/throttle.h"
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "ev/ev.h"
 #include "core/xmalloc.h"
 #include "db/db.h"
 #include "mail/address.h"
@@ -35,13 +60,23 @@
  * memory stays bounded however often a user (or a script with the
  * password) logs in. */
 #define SESSIONS_PER_ADDRESS 32
+/* A cached session is checked against SQL again after this long. */
+#define REVALIDATE_MS 1000
+/* last_at in SQL is moved at most this often (or a third of the idle
+ * timeout when that is shorter). */
+#define TOUCH_SECONDS 30
 
 struct sess {
 	struct wm_session s; /* first */
 	pthread_mutex_t lock;
 	unsigned refs;	     /* under the table mutex */
 	bool in_table;
+	bool ended; /* logged out or expired, not just out of the cache */
 	time_t created, last;
+	time_t db_last;	      /* last_at as written to SQL */
+	int64_t checked_ms;   /* monotonic time of the last SQL check */
+	char id_hash[65];     /* hex SHA-256 of the id: the SQL key */
+	char mailbox_id[24];
 	uint64_t serial; /* login order */
 	unsigned streams;
 	struct wm_folder_cache fc;
@@ -69,8 +104,11 @@ struct wm_sessions *wm_sessions_new(void)
 
 static void sess_free(struct sess *ss)
 {
-	/* Files uploaded for a message never sent go with the session. */
-	wm_uploads_drop(&ss->s);
+	/* Files uploaded for a message never sent go with the session (not
+	 * when only this process's cache lets it go: the session lives on,
+	 * maybe on another process of this node). */
+	if (ss->ended)
+		wm_uploads_drop(&ss->s);
 	mindex_folder_close(&ss->fc.f);
 	free(ss->fc.name);
 	mindex_user_free(&ss->s.mu);
@@ -125,27 +163,294 @@ static void free_all(struct array **a)
 	array_free(a);
 }
 
-struct wm_session *wm_session_get(struct wm_daemon *d, const char *id,
-				  bool touch)
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void hex_of(const unsigned char *md, size_t n, char *out)
+{
+	static const char hx[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = hx[md[i] >> 4];
+		out[2 * i + 1] = hx[md[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+/* The SQL key of a session id (or of a throttle key): hex SHA-256. */
+static void sha256_hex(const char *s, char out[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+
+	EVP_Digest(s, strlen(s), md, &mdlen, EVP_sha256(), NULL);
+	hex_of(md, 32, out);
+}
+
+/* 32 bytes, base64url without padding (43 characters). */
+static void b64url32(const unsigned char in[32], char out[44])
+{
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	unsigned char raw[33];
+	size_t i, o = 0;
+
+	memcpy(raw, in, 32);
+	raw[32] = 0;
+	for (i = 0; i < 33; i += 3) {
+		unsigned v = (unsigned)raw[i] << 16 | (unsigned)raw[i + 1] << 8 |
+			     raw[i + 2];
+		out[o++] = b64[v >> 18 & 63];
+		out[o++] = b64[v >> 12 & 63];
+		if (o < 43)
+			out[o++] = b64[v >> 6 & 63];
+		if (o < 43)
+			out[o++] = b64[v & 63];
+	}
+	out[43] = '\0';
+	explicit_bzero(raw, sizeof(raw));
+}
+
+/* The CSRF token of a session: the same in every process. */
+static void csrf_of(const struct wm_daemon *d, const char *id, char out[44])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	char *msg = xasprintf("csrf:%s", id);
+
+	HMAC(EVP_sha256(), d->wm.secret, (int)sizeof(d->wm.secret),
+	     (const unsigned char *)msg, strlen(msg), md, &mdlen);
+	free(msg);
+	b64url32(md, out);
+}
+
+static bool id_valid(const char *id)
+{
+	size_t n = strlen(id);
+
+	if (n != 43)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = id[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		      (c >= '0' && c <= '9') || c == '-' || c == '_'))
+			return false;
+	}
+	return true;
+}
+
+static time_t touch_every(const struct wm_daemon *d)
+{
+	time_t t = d->set.session_timeout / 3;
+
+	if (t < 1)
+		t = 1;
+	return t < TOUCH_SECONDS ? t : TOUCH_SECONDS;
+}
+
+int wm_session_find(struct wm_daemon *d, const char *id, bool touch,
+		    struct wm_session **s_r)
 {
 	struct wm_sessions *t = d->sessions;
 	struct array *gone = array_new();
 	time_t now = time(NULL);
 	struct sess *ss;
+	int rc;
 
+	*s_r = NULL;
 	pthread_mutex_lock(&t->mu);
 	ss = hash_get(t->byid, id);
 	if (ss != NULL && expired(d, ss, now)) {
+		/* Maybe in use on another process: SQL decides. */
 		unlink_locked(t, ss, gone);
 		ss = NULL;
 	}
+	if (ss != NULL && d->wm.db != NULL &&
+	    now_ms() - ss->checked_ms >= REVALIDATE_MS)
+		ss = NULL;
 	if (ss != NULL) {
 		ss->refs++;
 		if (touch)
 			ss->last = now;
+		*s_r = &ss->s;
+		rc = 1;
+	} else {
+		rc = d->wm.db != NULL && id_valid(id) ? -1 : 0;
 	}
 	pthread_mutex_unlock(&t->mu);
 	free_all(&gone);
+	return rc;
+}
+
+/* Out of this process's cache, because the session ended (the SQL row
+ * is the caller's business). */
+static void drop_local(struct wm_daemon *d, const char *id)
+{
+	struct wm_sessions *t = d->sessions;
+	struct array *gone = array_new();
+	struct sess *ss;
+
+	pthread_mutex_lock(&t->mu);
+	ss = hash_get(t->byid, id);
+	if (ss != NULL) {
+		ss->ended = true;
+		unlink_locked(t, ss, gone);
+	}
+	pthread_mutex_unlock(&t->mu);
+	free_all(&gone);
+}
+
+static void sql_delete(struct wm_daemon *d, const char *hash)
+{
+	const char *params[] = {hash};
+	struct error err;
+
+	if (db_exec(d->wm.db, "DELETE FROM webmail_sessions WHERE id_hash = ?",
+		    params, 1, &err) < 0)
+		log_warn("webmail: session delete: %s", err.msg);
+}
+
+static int open_user(struct wm_daemon *d, struct sess *ss, struct error *err);
+static int load_row(struct wm_daemon *d, struct sess *ss, struct error *err);
+
+/* A session this process has not cached yet: open its mailbox. */
+static struct sess *sess_load(struct wm_daemon *d, const char *id,
+			      const char *hash, const char *address,
+			      time_t created, time_t last)
+{
+	struct sess *ss = xcalloc(1, sizeof(*ss));
+	struct error err;
+
+	pthread_mutex_init(&ss->lock, NULL);
+	ss->s.address = xstrdup(address);
+	if (load_row(d, ss, &err) < 0 || open_user(d, ss, &err) < 0) {
+		log_error("webmail(%s): cannot open the mailbox: %s",
+			  ss->s.address, err.msg);
+		sess_free(ss);
+		return NULL;
+	}
+	str_copy(ss->s.id, id, sizeof(ss->s.id));
+	csrf_of(d, id, ss->s.csrf);
+	str_copy(ss->id_hash, hash, sizeof(ss->id_hash));
+	ss->created = created;
+	ss->last = ss->db_last = last;
+	return ss;
+}
+
+struct wm_session *wm_session_get(struct wm_daemon *d, const char *id,
+				  bool touch)
+{
+	struct wm_sessions *t = d->sessions;
+	const char *params[2];
+	struct db_result *res = NULL;
+	struct sess *ss, *fresh = NULL;
+	char hash[65], nowbuf[24];
+	time_t now = time(NULL), created = 0, last = 0, db_last;
+	unsigned long long v;
+	struct error err;
+	bool write = false;
+	char *address = NULL;
+
+	if (d->wm.db == NULL || !id_valid(id)) {
+		struct wm_session *s = NULL;
+		if (d->wm.db == NULL)
+			wm_session_find(d, id, touch, &s);
+		return s;
+	}
+	sha256_hex(id, hash);
+	params[0] = hash;
+	if (db_query(d->wm.db,
+		     "SELECT address, created_at, last_at FROM webmail_sessions"
+		     " WHERE id_hash = ?",
+		     params, 1, &res, &err) < 0) {
+		/* The database is down: what this process knows still
+		 * holds; nothing new is let in. */
+		log_warn("webmail: session lookup: %s", err.msg);
+		pthread_mutex_lock(&t->mu);
+		ss = hash_get(t->byid, id);
+		if (ss != NULL && !expired(d, ss, now))
+			ss->refs++;
+		else
+			ss = NULL;
+		pthread_mutex_unlock(&t->mu);
+		return ss != NULL ? &ss->s : NULL;
+	}
+	if (db_result_rows(res) == 0) {
+		db_result_free(&res);
+		drop_local(d, id);
+		return NULL;
+	}
+	address = xstrdup(db_result_value(res, 0, 0));
+	if (str_to_u64(db_result_value(res, 0, 1), &v))
+		created = (time_t)v;
+	if (str_to_u64(db_result_value(res, 0, 2), &v))
+		last = (time_t)v;
+	db_result_free(&res);
+	db_last = last;
+	for (;;) {
+		pthread_mutex_lock(&t->mu);
+		ss = hash_get(t->byid, id);
+		if (ss != NULL && strcmp(ss->s.address, address) != 0)
+			ss = NULL; /* cannot happen: ids are random */
+		if (ss != NULL && ss->last > last)
+			last = ss->last;
+		if (now - last >= d->set.session_timeout ||
+		    now - created >= d->set.session_lifetime) {
+			pthread_mutex_unlock(&t->mu);
+			sql_delete(d, hash);
+			drop_local(d, id);
+			ss = NULL;
+			break;
+		}
+		if (ss == NULL && fresh != NULL) {
+			ss = fresh;
+			fresh = NULL;
+			ss->serial = ++t->serial;
+			ss->refs = 1;
+			ss->in_table = true;
+			hash_put(t->byid, ss->s.id, ss);
+		}
+		if (ss != NULL) {
+			ss->refs++;
+			ss->checked_ms = now_ms();
+			ss->last = last;
+			if (db_last > ss->db_last)
+				ss->db_last = db_last;
+			if (touch) {
+				ss->last = now;
+				if (now - ss->db_last >= touch_every(d)) {
+					ss->db_last = now;
+					write = true;
+				}
+			}
+			pthread_mutex_unlock(&t->mu);
+			break;
+		}
+		pthread_mutex_unlock(&t->mu);
+		/* Opening the mailbox takes file system work: outside the
+		 * table's mutex, then insert (unless another thread won). */
+		fresh = sess_load(d, id, hash, address, created, last);
+		if (fresh == NULL)
+			break;
+	}
+	if (fresh != NULL)
+		sess_free(fresh);
+	if (write) {
+		snprintf(nowbuf, sizeof(nowbuf), "%lld", (long long)now);
+		params[0] = nowbuf;
+		params[1] = hash;
+		if (db_exec(d->wm.db,
+			    "UPDATE webmail_sessions SET last_at = ?"
+			    " WHERE id_hash = ?",
+			    params, 2, &err) < 0)
+			log_warn("webmail: session touch: %s", err.msg);
+	}
+	free(address);
 	return ss != NULL ? &ss->s : NULL;
 }
 
@@ -169,6 +474,51 @@ bool wm_session_alive(struct wm_daemon *d, struct wm_session *s)
 	pthread_mutex_lock(&d->sessions->mu);
 	alive = ss->in_table && !expired(d, ss, time(NULL));
 	pthread_mutex_unlock(&d->sessions->mu);
+	return alive;
+}
+
+bool wm_session_revalidate(struct wm_daemon *d, struct wm_session *s)
+{
+	struct sess *ss = sess_of(s);
+	const char *params[] = {ss->id_hash};
+	struct db_result *res = NULL;
+	struct error err;
+	unsigned long long v;
+	time_t now = time(NULL), last = 0;
+	bool alive;
+
+	if (!wm_session_alive(d, s))
+		return false;
+	if (d->wm.db == NULL)
+		return true;
+	/* A request of the session has just asked SQL. */
+	pthread_mutex_lock(&d->sessions->mu);
+	alive = now_ms() - ss->checked_ms < REVALIDATE_MS;
+	pthread_mutex_unlock(&d->sessions->mu);
+	if (alive)
+		return true;
+	if (db_query(d->wm.db,
+		     "SELECT last_at FROM webmail_sessions WHERE id_hash = ?",
+		     params, 1, &res, &err) < 0) {
+		log_warn("webmail: session check: %s", err.msg);
+		return true;
+	}
+	alive = db_result_rows(res) > 0;
+	if (alive && str_to_u64(db_result_value(res, 0, 0), &v))
+		last = (time_t)v;
+	db_result_free(&res);
+	pthread_mutex_lock(&d->sessions->mu);
+	if (alive) {
+		if (last > ss->last)
+			ss->last = last;
+		ss->checked_ms = now_ms();
+		alive = !expired(d, ss, now);
+	}
+	pthread_mutex_unlock(&d->sessions->mu);
+	if (!alive) {
+		sql_delete(d, ss->id_hash);
+		drop_local(d, s->id);
+	}
 	return alive;
 }
 
@@ -228,30 +578,47 @@ void wm_sessions_sweep(struct wm_daemon *d)
 	pthread_mutex_unlock(&t->mu);
 	array_free(&dead);
 	free_all(&gone);
+	if (d->wm.db != NULL) {
+		char idle[24], old[24], fail[24];
+		const char *params[] = {idle, old};
+		const char *fparams[] = {fail};
+		struct error err;
+
+		snprintf(idle, sizeof(idle), "%lld",
+			 (long long)(now - d->set.session_timeout));
+		snprintf(old, sizeof(old), "%lld",
+			 (long long)(now - d->set.session_lifetime));
+		snprintf(fail, sizeof(fail), "%lld",
+			 (long long)(now - d->set.auth_window));
+		if (db_exec(d->wm.db,
+			    "DELETE FROM webmail_sessions WHERE last_at <= ?"
+			    " OR created_at <= ?",
+			    params, 2, &err) < 0 ||
+		    db_exec(d->wm.db,
+			    "DELETE FROM webmail_login_failures WHERE at <= ?",
+			    fparams, 1, &err) < 0)
+			log_warn("webmail: session sweep: %s", err.msg);
+	}
 }
 
-/* End the session of id (logout, or a new login from the same browser). */
+/* End the session of id (logout, or a new login from the same browser):
+ * on every process (SQL), and here at once. */
 static void session_end(struct wm_daemon *d, const char *id)
 {
-	struct wm_sessions *t = d->sessions;
-	struct array *gone = array_new();
-	struct sess *ss;
+	char hash[65];
 
-	pthread_mutex_lock(&t->mu);
-	ss = hash_get(t->byid, id);
-	if (ss != NULL)
-		unlink_locked(t, ss, gone);
-	pthread_mutex_unlock(&t->mu);
-	free_all(&gone);
+	if (d->wm.db != NULL && id_valid(id)) {
+		sha256_hex(id, hash);
+		sql_delete(d, hash);
+	}
+	drop_local(d, id);
 }
 
 /* 256 random bits, base64url without padding (43 characters). */
 static void random_token(char out[44])
 {
-	static const char b64[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	unsigned char raw[33];
-	size_t got = 0, i, o = 0;
+	unsigned char raw[32];
+	size_t got = 0;
 
 	while (got < 32) {
 		ssize_t n = getrandom(raw + got, 32 - got, 0);
@@ -259,18 +626,7 @@ static void random_token(char out[44])
 			fatal("getrandom failed");
 		got += (size_t)n;
 	}
-	raw[32] = 0;
-	for (i = 0; i < 33; i += 3) {
-		unsigned v = (unsigned)raw[i] << 16 | (unsigned)raw[i + 1] << 8 |
-			     raw[i + 2];
-		out[o++] = b64[v >> 18 & 63];
-		out[o++] = b64[v >> 12 & 63];
-		if (o < 43)
-			out[o++] = b64[v >> 6 & 63];
-		if (o < 43)
-			out[o++] = b64[v & 63];
-	}
-	out[43] = '\0';
+	b64url32(raw, out);
 	explicit_bzero(raw, sizeof(raw));
 }
 
@@ -330,12 +686,16 @@ static int load_row(struct wm_daemon *d, struct sess *ss, struct error *err)
 	unsigned long long q = 0;
 
 	if (db_query(d->wm.db,
-		     "SELECT name, quota_bytes FROM mailboxes WHERE address = ?",
+		     "SELECT name, quota_bytes, id FROM mailboxes"
+		     " WHERE address = ?",
 		     params, 1, &res, err) < 0)
 		return -1;
 	if (db_result_rows(res) > 0) {
 		const char *name = db_result_value(res, 0, 0);
 		const char *quota = db_result_value(res, 0, 1);
+		const char *id = db_result_value(res, 0, 2);
+		str_copy(ss->mailbox_id, id != NULL ? id : "",
+			 sizeof(ss->mailbox_id));
 		ss->s.name = xstrdup(name != NULL ? name : "");
 		if (quota != NULL && str_to_u64(quota, &q))
 			ss->s.quota_bytes = q;
@@ -357,6 +717,121 @@ static void set_cookie(struct wm_req *r, const char *id)
 	char *c = wm_cookie_value(wm_daemon(r->wm), id);
 	wm_header(r, "Set-Cookie", c);
 	free(c);
+}
+
+/* ---- login throttle in SQL (every process counts the same) ---- */
+
+static bool sql_blocked(struct wm_daemon *d, const char *ipkey,
+			const char *userkey, time_t now)
+{
+	char ih[65], uh[65], since[24];
+	const char *params[] = {ih, uh, since};
+	struct db_result *res = NULL;
+	struct error err;
+	bool blocked = false;
+
+	if (d->set.max_failures == 0)
+		return false;
+	sha256_hex(ipkey, ih);
+	sha256_hex(userkey, uh);
+	snprintf(since, sizeof(since), "%lld",
+		 (long long)(now - d->set.auth_window));
+	if (db_query(d->wm.db,
+		     "SELECT key_hash, COUNT(*) FROM webmail_login_failures"
+		     " WHERE key_hash IN (?, ?) AND at > ? GROUP BY key_hash",
+		     params, 3, &res, &err) < 0) {
+		log_warn("webmail-login: throttle: %s", err.msg);
+		return false;
+	}
+	for (size_t i = 0; i < db_result_rows(res); i++) {
+		const char *k = db_result_value(res, i, 0);
+		unsigned long long n = 0;
+
+		str_to_u64(db_result_value(res, i, 1), &n);
+		if (k != NULL && strcmp(k, uh) == 0 && n >= d->set.max_failures)
+			blocked = true;
+		if (k != NULL && strcmp(k, ih) == 0 &&
+		    n >= 3ull * d->set.max_failures)
+			blocked = true;
+	}
+	db_result_free(&res);
+	return blocked;
+}
+
+static void sql_failure(struct wm_daemon *d, const char *key, time_t now)
+{
+	char h[65], at[24];
+	const char *params[] = {h, at};
+	struct error err;
+
+	if (d->set.max_failures == 0)
+		return;
+	sha256_hex(key, h);
+	snprintf(at, sizeof(at), "%lld", (long long)now);
+	if (db_exec(d->wm.db,
+		    "INSERT INTO webmail_login_failures (key_hash, at)"
+		    " VALUES (?, ?)",
+		    params, 2, &err) < 0)
+		log_warn("webmail-login: throttle: %s", err.msg);
+}
+
+static void sql_success(struct wm_daemon *d, const char *key)
+{
+	char h[65];
+	const char *params[] = {h};
+	struct error err;
+
+	sha256_hex(key, h);
+	if (db_exec(d->wm.db,
+		    "DELETE FROM webmail_login_failures WHERE key_hash = ?",
+		    params, 1, &err) < 0)
+		log_warn("webmail-login: throttle: %s", err.msg);
+}
+
+/* The new session's row; then the address keeps its newest
+ * SESSIONS_PER_ADDRESS sessions (on every process). */
+static int sql_insert(struct wm_daemon *d, struct sess *ss, struct error *err)
+{
+	char created[24];
+	const char *params[] = {ss->id_hash, ss->mailbox_id, ss->s.address,
+				created, created};
+	struct db_result *res = NULL;
+
+	snprintf(created, sizeof(created), "%lld", (long long)ss->created);
+	if (db_exec(d->wm.db,
+		    "INSERT INTO webmail_sessions (id_hash, mailbox_id,"
+		    " address, created_at, last_at) VALUES (?, ?, ?, ?, ?)",
+		    params, 5, err) < 0)
+		return -1;
+	if (db_query(d->wm.db,
+		     "SELECT id_hash FROM webmail_sessions WHERE mailbox_id = ?"
+		     " ORDER BY id DESC",
+		     params + 1, 1, &res, err) < 0)
+		return 0; /* the bound waits for the next login */
+	for (size_t i = SESSIONS_PER_ADDRESS; i < db_result_rows(res); i++) {
+		const char *h = db_result_value(res, i, 0);
+		struct wm_sessions *t = d->sessions;
+		struct array *gone = array_new();
+		struct hash_iter it = {0};
+		const char *key;
+		void *v = NULL;
+
+		if (h == NULL)
+			continue;
+		sql_delete(d, h);
+		pthread_mutex_lock(&t->mu);
+		while (hash_next(t->byid, &it, &key, &v))
+			if (strcmp(((struct sess *)v)->id_hash, h) == 0)
+				break;
+		if (v != NULL && strcmp(((struct sess *)v)->id_hash, h) == 0) {
+			((struct sess *)v)->ended = true;
+			unlink_locked(t, v, gone);
+		}
+		pthread_mutex_unlock(&t->mu);
+		free_all(&gone);
+	}
+	db_result_free(&res);
+	return 0;
 }
 
 static void login(struct wm_req *r)
@@ -402,7 +877,8 @@ static void login(struct wm_req *r)
 	userkey = xasprintf("user:%s", buf_data(norm));
 	snprintf(retry, sizeof(retry), "%u", d->set.auth_window);
 	if (auth_throttle_blocked(d->throttle_ip, ipkey, now) ||
-	    auth_throttle_blocked(d->throttle, userkey, now)) {
+	    auth_throttle_blocked(d->throttle, userkey, now) ||
+	    sql_blocked(d, ipkey, userkey, now)) {
 		log_info("webmail-login: Aborted login (too many failures): "
 			 "user=<%s>, rip=%s",
 			 buf_data(norm), r->client);
@@ -421,6 +897,8 @@ static void login(struct wm_req *r)
 	if (rc == 0) {
 		auth_throttle_failure(d->throttle_ip, ipkey, now);
 		auth_throttle_failure(d->throttle, userkey, now);
+		sql_failure(d, ipkey, now);
+		sql_failure(d, userkey, now);
 		log_info("webmail-login: Login failed: user=<%s>, rip=%s",
 			 buf_data(norm), r->client);
 		wm_error(r, 401, "bad_credentials",
@@ -428,6 +906,7 @@ static void login(struct wm_req *r)
 		goto out;
 	}
 	auth_throttle_success(d->throttle, userkey);
+	sql_success(d, userkey);
 	ss = xcalloc(1, sizeof(*ss));
 	pthread_mutex_init(&ss->lock, NULL);
 	ss->s.address = buf_steal(norm);
@@ -439,8 +918,17 @@ static void login(struct wm_req *r)
 		goto out;
 	}
 	random_token(ss->s.id);
-	random_token(ss->s.csrf);
-	ss->created = ss->last = now;
+	csrf_of(d, ss->s.id, ss->s.csrf);
+	sha256_hex(ss->s.id, ss->id_hash);
+	ss->created = ss->last = ss->db_last = now;
+	ss->checked_ms = now_ms();
+	if (sql_insert(d, ss, &err) != 0) {
+		log_error("webmail(%s): cannot store the session: %s",
+			  ss->s.address, err.msg);
+		sess_free(ss);
+		wm_error(r, 503, "unavailable", "the session cannot be stored");
+		goto out;
+	}
 	old = wm_req_cookie(r);
 	if (old != NULL)
 		session_end(d, old);

@@ -26,13 +26,18 @@ void wm_summary_flags(uint32_t flags, json_t *obj);
  * The summary of message seq of f: the list's (wm_list_summary, cached
  * in the index), so both show the same.  1 with *obj_r (a new
  * reference), 0 when the message is gone (expunged meanwhile), -1 error.
- * Its thread is the message alone (thread = uid, thread_count 1).
+ * Its thread is set as wm_summary_thread does, except that a folder the
+ * process has no list state for is only summarised whole for it when it
+ * has at most 5,000 messages; a hit in a bigger one stands alone
+ * (thread = uid, thread_count 1) until the folder is listed.
  */
 int wm_summary_build(struct wm_req *r, struct mindex_folder *f, uint32_t seq,
 		     json_t **obj_r, struct error *err);
-/* Set "thread" and "thread_count" of obj (message uid of f): the
- * message alone, as wm_list_summary does for single messages; the list
- * (wm-list.c) computes real threads over the whole folder. */
+/* Set "thread" and "thread_count" of obj (message uid of f) from the
+ * list's order state of (session user, folder) (wm-order.h), so they
+ * are the list's: THREAD=REFERENCES over the folder.  The first call on
+ * a folder the process has no entry for reads every message's keys
+ * (as the list's first request); later ones cost a stamp comparison. */
 void wm_summary_thread(struct wm_req *r, struct mindex_folder *f, uint32_t uid,
 		       json_t *obj);
 

@@ -74,9 +74,10 @@ static void sweep(const char *root, int64_t max_age)
 	closedir(d);
 }
 
-/* The root, created and emptied at the first call of the process
- * (sessions live in memory: after a restart every upload is an
- * orphan). */
+/* The root, created at the first call of the process.  Sessions live in
+ * SQL and outlive a process, and other webmail processes of this node
+ * share the folder: only what is older than a session can be is an
+ * orphan here. */
 static const char *root_dir(const struct wm *wm, struct error *err)
 {
 	pthread_mutex_lock(&root_mu);
@@ -84,12 +85,12 @@ static const char *root_dir(const struct wm *wm, struct error *err)
 		const char *dir = conf_str(wm->conf, "webmail_upload_directory");
 		if (fs_mkdir_p(dir, 0700, err) == 0) {
 			(void)chmod(dir, 0700);
-			sweep(dir, 0);
 			upload_root = xstrdup(dir);
 			upload_max_age = conf_time(wm->conf,
 						   "webmail_session_lifetime");
 			if (upload_max_age <= 0)
 				upload_max_age = 43200;
+			sweep(dir, upload_max_age);
 		}
 	}
 	pthread_mutex_unlock(&root_mu);

@@ -235,6 +235,17 @@ static int apply_field(struct queue_env *env, char type, const char *p,
 	case SUBMIT_REC_SMTPUTF8:
 		env->smtputf8 = true;
 		return 0;
+	case SUBMIT_REC_REDIRECT:
+		if (*p == '\0')
+			return error_set(err, ERR_PERM, "empty redirect");
+		for (size_t i = 0; i < env->nrcpts; i++) {
+			free(env->rcpts[i].addr);
+			free(env->rcpts[i].orcpt);
+			free(env->rcpts[i].reply);
+		}
+		env->nrcpts = 0;
+		queue_env_add_rcpt(env, p, NULL, 0);
+		return 0;
 	default:
 		return error_set(err, ERR_PERM,
 				 "record type 0x%02x is not an envelope field",

@@ -228,6 +228,20 @@ static void test_env_refusals(void **state)
 	/* Payloads are not terminated: a longer buffer must not leak in. */
 	assert_int_equal(submit_env_apply(&env, 'F', "x@yGARBAGE", 3, &err), 0);
 	assert_string_equal(env.sender, "x@y");
+	/* W (REDIRECT, header/body_checks): every recipient so far is
+	 * replaced by the one address; an empty one is refused. */
+	assert_int_equal(submit_env_apply(&env, 'R',
+					  "c@d\0rfc822;c@d\0"
+					  "0",
+					  16, &err),
+			 0);
+	assert_int_equal(env.nrcpts, 2);
+	assert_int_equal(submit_env_apply(&env, 'W', "new@e", 5, &err), 0);
+	assert_int_equal(env.nrcpts, 1);
+	assert_string_equal(env.rcpts[0].addr, "new@e");
+	assert_null(env.rcpts[0].orcpt);
+	assert_int_equal(submit_env_apply(&env, 'W', "", 0, &err), -1);
+	expect_refused('W', "a@b\r\nX: y", 9);
 	queue_env_clear(&env);
 }
 

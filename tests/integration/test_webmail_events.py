@@ -1,0 +1,315 @@
+#!/usr/bin/env python3
+"""GET /api/events fed by the store's change notifications
+(webmail/wm-events.c, lib/store/store_watch.h).
+
+A temp site with LMTP, IMAP and the webmail.  An event reaches an open
+stream within 1 s of an LMTP delivery, of a flag change and an EXPUNGE
+made over IMAP (another program), and of an APPEND to a folder created
+over IMAP after the stream opened (the mailbox root watch adds the new
+folder's watch).  Two streams of one user share the kernel watches.
+An idle stream costs nothing: strace -c on the webmail process for 5 s
+sees no file system calls, and the debug counter of folder looks
+(debug_trace=ev) does not move; after a delivery it does, so the check
+can fail.  Programs come from $POSTERN_BUILD_DIR (default ./build).
+"""
+import imaplib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from postern_site import (BUILD, SiteTestCase,  # noqa: E402
+                          driver_settings, run_postern)
+from test_webmail_api import Client, message, PASSWORD  # noqa: E402
+
+SERVICES = """\
+# written by test_webmail_events.py
+lmtp         inet  $inet_interfaces:$lmtp_port            none      1  postern-lmtpd
+imap         inet  $inet_interfaces:$imap_port            none      1  postern-imapd
+webmail      inet  $inet_interfaces:$webmail_port         none      1  postern-webmail
+"""
+LATENCY = 1.0   # seconds from the change to the event, at most
+
+
+class Stream:
+    """One open GET /api/events: events as (arrival time, name, data)."""
+
+    def __init__(self, port, cookie):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=15)
+        self.sock.sendall(("GET /api/events HTTP/1.1\r\nHost: x\r\n"
+                           "Cookie: postern_session=%s\r\n\r\n" %
+                           cookie).encode())
+        self.buf = b""
+        self.events = []
+        while b"\r\n\r\n" not in self.buf or b"connected" not in self.buf:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise AssertionError("stream closed: %r" % self.buf)
+            self.buf += chunk
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 200"), head
+
+    def close(self):
+        self.sock.close()
+
+    def _parse(self, now):
+        # Chunked encoding: the SSE text is inside chunks; events are
+        # found by their "event:" / "data:" lines whatever the framing.
+        while True:
+            m = re.search(rb"event: (\w+)\r?\n(?:[0-9a-f]+\r\n)?"
+                          rb"data: ([^\n]*)\n", self.buf)
+            if not m:
+                return
+            self.events.append((now, m.group(1).decode(),
+                                json.loads(m.group(2))))
+            self.buf = self.buf[m.end():]
+
+    def wait(self, pred, timeout=5.0):
+        """The first event (time, name, data) from now on matching pred."""
+        start = len(self.events)
+        deadline = time.time() + timeout
+        while True:
+            for e in self.events[start:]:
+                if pred(e[2]):
+                    return e
+            left = deadline - time.time()
+            if left <= 0:
+                raise AssertionError("no matching event; have %r" %
+                                     self.events[start:])
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(4096)
+            except socket.timeout:
+                continue
+            if not chunk:
+                raise AssertionError("stream closed")
+            self.buf += chunk
+            self._parse(time.time())
+
+
+class WebmailEvents(SiteTestCase):
+    DRIVER = "sqlite"
+
+    @classmethod
+    def set_up_site(cls):
+        for prog in ("postern-webmail", "postern-imapd", "postern-lmtpd"):
+            if not os.access(os.path.join(BUILD, prog), os.X_OK):
+                raise unittest.SkipTest("no " + prog)
+        cls.make_site("postern-wmevents.")
+        settings = cls.pick_ports()
+        settings += ["stop_timeout=5s", "myhostname=wm.test",
+                     "default_password_scheme=SHA512-CRYPT",
+                     "imapd_plaintext_loopback=yes", "debug_trace=ev",
+                     "webmail_events_interval=1s"]
+        settings += driver_settings(cls.DRIVER)
+        run_postern(cls.dir, "config", "set", *settings)
+        with open(os.path.join(cls.dir, "services.cf"), "w") as f:
+            f.write(SERVICES)
+        cls.dom = "ev-%s.test" % secrets.token_hex(3)
+        run_postern(cls.dir, "domain", "add", cls.dom)
+        run_postern(cls.dir, "start")
+        cls.started = True
+        deadline = time.time() + 15
+        for name in ("webmail", "lmtp", "imap"):
+            while True:
+                try:
+                    socket.create_connection(
+                        ("127.0.0.1", cls.ports[name]), timeout=2).close()
+                    break
+                except OSError:
+                    if time.time() > deadline:
+                        raise
+                    time.sleep(0.1)
+
+    def user(self):
+        addr = "u%s@%s" % (secrets.token_hex(3), self.dom)
+        run_postern(self.dir, "mailbox", "add", addr, "--password-stdin",
+                    stdin=PASSWORD + "\n")
+        c = Client(self.ports["webmail"])
+        st, _, doc = c.login(addr)
+        self.assertEqual(st, 200, doc)
+        return addr, c
+
+    def deliver(self, rcpt, msg):
+        with smtplib.LMTP("127.0.0.1", self.ports["lmtp"], timeout=30) as c:
+            c.sendmail("sender@outside.test", [rcpt], msg)
+
+    def imap(self, addr):
+        m = imaplib.IMAP4("127.0.0.1", self.ports["imap"], timeout=30)
+        m.login(addr, PASSWORD)
+        return m
+
+    def log(self):
+        with open(os.path.join(self.dir, "log", "postern.log"),
+                  errors="replace") as f:
+            return f.read()
+
+    def looks(self):
+        """Folder status reads of the event streams so far (debug log)."""
+        found = re.findall(r"events: looked at [^:]*: \d+ folder status "
+                           r"read\(s\), (\d+) in the process", self.log())
+        return int(found[-1]) if found else 0
+
+    def webmail_pid(self):
+        out = run_postern(self.dir, "status").stdout
+        for line in out.splitlines():
+            f = line.split()
+            if len(f) >= 4 and f[0] == "webmail" and f[3].isdigit():
+                return int(f[3])
+        self.fail("no webmail pid in: " + out)
+
+    def open_stream(self, c):
+        s = Stream(self.ports["webmail"], c.cookie)
+        self.addCleanup(s.close)
+        time.sleep(1.2)      # the first look (the snapshot) is done
+        return s
+
+    # ---- latency
+
+    def test_delivery_within_a_second(self):
+        addr, c = self.user()
+        s = self.open_stream(c)
+        self.deliver(addr, message("event me"))
+        t0 = time.time()
+        t, _, ev = s.wait(lambda d: d["folder"] == "INBOX" and
+                          d["total"] == 1)
+        self.assertEqual(ev["unread"], 1)
+        print("\nLMTP delivery -> event: %.0f ms" % ((t - t0) * 1000),
+              file=sys.stderr)
+        self.assertLess(t - t0, LATENCY, "delivery event late")
+
+    def test_imap_store_and_expunge_within_a_second(self):
+        addr, c = self.user()
+        self.deliver(addr, message("one"))
+        self.deliver(addr, message("two"))
+        s = self.open_stream(c)
+        m = self.imap(addr)
+        try:
+            self.assertEqual(m.select("INBOX")[0], "OK")
+            m.store("1", "+FLAGS", "(\\Seen)")
+            t0 = time.time()
+            t, _, ev = s.wait(lambda d: d["folder"] == "INBOX" and
+                              d["unread"] == 1)
+            self.assertEqual(ev["total"], 2)
+            print("\nIMAP STORE -> event: %.0f ms" % ((t - t0) * 1000),
+                  file=sys.stderr)
+            self.assertLess(t - t0, LATENCY, "flag event late")
+            time.sleep(1.1)  # looks of one stream are 1 s apart at most
+            m.store("2", "+FLAGS", "(\\Deleted)")
+            m.expunge()
+            t0 = time.time()
+            t, _, ev = s.wait(lambda d: d["folder"] == "INBOX" and
+                              d["total"] == 1)
+            print("IMAP EXPUNGE -> event: %.0f ms" % ((t - t0) * 1000),
+                  file=sys.stderr)
+            self.assertLess(t - t0, LATENCY, "expunge event late")
+        finally:
+            m.logout()
+
+    def test_folder_created_elsewhere_is_watched(self):
+        addr, c = self.user()
+        s = self.open_stream(c)
+        m = self.imap(addr)
+        try:
+            self.assertEqual(m.create("Later")[0], "OK")
+            m.append("Later", None, None, message("first in later"))
+            s.wait(lambda d: d["folder"] == "Later" and d["total"] == 1)
+            time.sleep(1.2)
+            # Now through the new folder's own watch.
+            m.append("Later", None, None, message("second in later"))
+            t0 = time.time()
+            t, _, _ = s.wait(lambda d: d["folder"] == "Later" and
+                             d["total"] == 2)
+            self.assertLess(t - t0, LATENCY, "new folder not watched")
+        finally:
+            m.logout()
+
+    # ---- sharing and idleness
+
+    def kernel_watches(self, addr):
+        found = re.findall(r"webmail\(%s\): events: (\d+) folder watch\(es\)"
+                           r", (\d+) kernel watches" % re.escape(addr),
+                           self.log())
+        self.assertTrue(found, "no watch line for " + addr)
+        return int(found[-1][0]), int(found[-1][1])
+
+    def test_streams_of_a_user_share_watches(self):
+        addr, c = self.user()
+        s1 = self.open_stream(c)
+        folders, watches = self.kernel_watches(addr)
+        self.assertGreaterEqual(folders, 6)   # INBOX + special-use
+        _, c2 = None, Client(self.ports["webmail"])
+        self.assertEqual(c2.login(addr)[0], 200)
+        s2 = self.open_stream(c2)
+        folders2, watches2 = self.kernel_watches(addr)
+        self.assertEqual((folders2, watches2), (folders, watches))
+        # Both streams hear one delivery.
+        self.deliver(addr, message("to both"))
+        for s in (s1, s2):
+            s.wait(lambda d: d["folder"] == "INBOX" and d["total"] == 1)
+
+    FS_CALLS = ("stat", "lstat", "newfstatat", "statx", "openat", "open",
+                "getdents64", "fstatfs")
+
+    def strace_calls(self, pid, seconds, during=None):
+        """System calls of the webmail process (every thread) by name
+        over `seconds`, while during() runs."""
+        with tempfile.NamedTemporaryFile("r", suffix=".strace") as out:
+            p = subprocess.Popen(["strace", "-c", "-f", "-o", out.name,
+                                  "-p", str(pid)],
+                                 stderr=subprocess.DEVNULL)
+            time.sleep(0.5)      # attached
+            if during is not None:
+                during()
+            time.sleep(seconds)
+            p.send_signal(signal.SIGINT)
+            p.wait(timeout=10)
+            report = out.read()
+        calls = {}
+        for line in report.splitlines():
+            f = line.split()
+            # % time, seconds, usecs/call, calls, [errors,] syscall
+            if len(f) >= 5 and f[-1].isidentifier() and f[3].isdigit():
+                calls[f[-1]] = int(f[3])
+        return calls, report
+
+    def test_idle_stream_costs_nothing(self):
+        if shutil.which("strace") is None:
+            raise unittest.SkipTest("no strace")
+        addr, c = self.user()
+        s = self.open_stream(c)
+        pid = self.webmail_pid()
+        before = self.looks()
+        calls, report = self.strace_calls(pid, 5)
+        fs = {k: v for k, v in calls.items() if k in self.FS_CALLS}
+        print("\nidle webmail, 5 s with an open stream: %d system calls "
+              "(%s)" % (sum(calls.values()), ", ".join(
+                  "%s %d" % kv for kv in sorted(calls.items()))),
+              file=sys.stderr)
+        self.assertEqual(fs, {}, "file system calls while idle:\n" + report)
+        self.assertLess(sum(calls.values()), 30,
+                        "busy while idle:\n" + report)
+        self.assertEqual(self.looks(), before, "folder looks while idle")
+        # Both measures see a look when there is one: a delivery.
+        calls, report = self.strace_calls(
+            pid, 1.5, lambda: self.deliver(addr, message("wake up")))
+        s.wait(lambda d: d["folder"] == "INBOX")
+        fs = {k: v for k, v in calls.items() if k in self.FS_CALLS}
+        print("one delivery: %s" % fs, file=sys.stderr)
+        self.assertTrue(fs, "strace saw no look:\n" + report)
+        time.sleep(0.2)
+        self.assertGreater(self.looks(), before)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
