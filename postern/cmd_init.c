@@ -21,12 +21,18 @@
 #include "tls/tls.h"
 
 static const char usage[] =
-	"usage: postern [-c DIR] init\n\n"
+	"usage: postern [-c DIR] init [--layout local|debian]\n\n"
 	"Create the configuration and state folder (default ./var): main.cf,\n"
 	"services.cf, sql/*.cf, the queue, mail, run and log folders, a\n"
 	"self-signed TLS certificate, the database with its schema and the\n"
 	"admin API token (admin-token, mode 0600).  Existing files are kept;\n"
-	"pending schema migrations are applied.\n";
+	"pending schema migrations are applied.\n\n"
+	"--layout debian writes a new main.cf that puts the state where a\n"
+	"Debian system keeps it (use with -c /etc/postern): the queue in\n"
+	"/var/spool/postern, mail in /var/vmail, the database and other\n"
+	"private state in /var/lib/postern, logs in /var/log/postern,\n"
+	"sockets in /run/postern.\n"
+	"The default, local, keeps everything under DIR.\n";
 
 static const char main_cf[] =
 	"# Postern main configuration: `name = value` lines, `$name` expands\n"
@@ -41,6 +47,20 @@ static const char main_cf[] =
 	"# database_name = postern\n"
 	"# database_user = postern\n"
 	"# database_password = secret\n";
+
+/*
+ * The Debian layout (docs/layout.md): configuration in the -c folder
+ * (/etc/postern), state in the FHS places, as Postfix's Debian package
+ * does with /etc/postfix and /var/spool/postfix.  Only these paths
+ * differ from the defaults, so `postern config -n` shows the choice.
+ */
+static const char debian_layout[] =
+	"\n# Debian layout (postern init --layout debian)\n"
+	"queue_directory = /var/spool/postern\n"
+	"mail_directory = /var/vmail\n"
+	"data_directory = /var/lib/postern\n"
+	"log_directory = /var/log/postern\n"
+	"run_directory = /run/postern\n";
 
 static int say(const char *what, const char *path)
 {
@@ -58,10 +78,41 @@ static int make_dirs(const struct conf *conf)
 		if (fs_mkdir_p(dir, 0750, &err) < 0)
 			return cli_error("%s", err.msg);
 	}
+	/* The SQLite file may live outside the config folder (Debian
+	 * layout, data_directory); its folder must exist before the database
+	 * opens. */
+	char *db_dir = fs_dirname(conf_str(conf, "database_path"));
+	int rc = fs_mkdir_p(db_dir, 0750, &err);
+	free(db_dir);
+	if (rc < 0)
+		return cli_error("%s", err.msg);
 	char *tls_dir = fs_dirname(conf_str(conf, "tls_key_file"));
-	int rc = fs_mkdir_p(tls_dir, 0700, &err);
+	rc = fs_mkdir_p(tls_dir, 0700, &err);
 	free(tls_dir);
 	return rc < 0 ? cli_error("%s", err.msg) : 0;
+}
+
+/* main.cf, written only when absent: an administrator's file is kept. */
+static int make_main_cf(const char *config_dir, bool debian)
+{
+	struct error err;
+	char *path = xasprintf("%s/main.cf", config_dir);
+	int rc = 0;
+	if (!fs_exists(path)) {
+		char *text = xasprintf("%s%s", main_cf,
+				       debian ? debian_layout : "");
+		if (fs_write_atomic(path, text, strlen(text), 0644, &err) < 0)
+			rc = cli_error("%s", err.msg);
+		else
+			say("created", path);
+		free(text);
+	} else if (debian) {
+		rc = cli_error("%s exists: --layout applies only to a new "
+			       "main.cf (edit the paths in it instead)",
+			       path);
+	}
+	free(path);
+	return rc;
 }
 
 static int make_certificate(const struct conf *conf)
@@ -161,23 +212,20 @@ static int make_database(const struct conf *conf, struct cli *cli)
 int cmd_init(struct cli *cli, int argc, char **argv)
 {
 	struct error err;
+	bool debian = false;
 	if (cli_help(argc, argv, usage))
 		return 0;
-	if (argc > 1)
-		return cli_error("init takes no arguments (see --help)");
+	if (argc == 3 && strcmp(argv[1], "--layout") == 0 &&
+	    (strcmp(argv[2], "debian") == 0 || strcmp(argv[2], "local") == 0))
+		debian = strcmp(argv[2], "debian") == 0;
+	else if (argc > 1)
+		return cli_error("init: expected no arguments or --layout "
+				 "local|debian (see --help)");
 
 	if (fs_mkdir_p(cli->config_dir, 0750, &err) < 0)
 		return cli_error("%s", err.msg);
-	char *main_path = xasprintf("%s/main.cf", cli->config_dir);
-	if (!fs_exists(main_path)) {
-		if (fs_write_atomic(main_path, main_cf, strlen(main_cf), 0644,
-				    &err) < 0) {
-			free(main_path);
-			return cli_error("%s", err.msg);
-		}
-		say("created", main_path);
-	}
-	free(main_path);
+	if (make_main_cf(cli->config_dir, debian) != 0)
+		return 1;
 
 	struct conf *conf = cli_conf(cli);
 	if (conf == NULL)
