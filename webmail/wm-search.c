@@ -28,7 +28,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/hash.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
 #include "conf/conf.h"
@@ -190,16 +189,82 @@ static bool has_text(const struct query *q)
 	return q->nkeys > 0 || array_len(q->words) > 0;
 }
 
+/*
+ * The folder's messages by unique part, to turn the index's answers
+ * into sequence numbers: an open-addressing table of sequence numbers
+ * (0: empty) over the unique parts, which live in one block.  Built per
+ * request; a table of lib/core/hash.h made one allocation per message
+ * and spent 45% of a warm search over 100,000 messages building and
+ * freeing it (bench/README.md "Webmail search").  The keys are Maildir
+ * names the store made, not text from outside: no seeded hash needed.
+ */
+struct uniq_map {
+	char **uniq;    /* [seq - 1]: the unique part */
+	char *block;    /* their bytes */
+	uint32_t *slot; /* seq, 0 when empty */
+	size_t mask;
+};
+
+static size_t uniq_hash(const char *s)
+{
+	uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return (size_t)(h ^ (h >> 32));
+}
+
+static void uniq_map_init(struct uniq_map *m, struct mindex_folder *f,
+			  uint32_t count)
+{
+	size_t total = 0, size = 16, at = 0;
+	uint32_t seq;
+
+	for (seq = 1; seq <= count; seq++)
+		total += strcspn(mindex_msg(f, seq)->name, ",:") + 1;
+	while (size < (size_t)count * 2)
+		size *= 2;
+	m->uniq = xcalloc(count + 1, sizeof(*m->uniq));
+	m->block = xmalloc(total + 1);
+	m->slot = xcalloc(size, sizeof(*m->slot));
+	m->mask = size - 1;
+	for (seq = 1; seq <= count; seq++) {
+		const char *name = mindex_msg(f, seq)->name;
+		size_t len = strcspn(name, ",:"), h;
+
+		m->uniq[seq - 1] = m->block + at;
+		memcpy(m->block + at, name, len);
+		m->block[at + len] = '\0';
+		at += len + 1;
+		for (h = uniq_hash(m->uniq[seq - 1]) & m->mask; m->slot[h] != 0;
+		     h = (h + 1) & m->mask)
+			;
+		m->slot[h] = seq;
+	}
+}
+
+static uint32_t uniq_map_find(const struct uniq_map *m, const char *uniq)
+{
+	for (size_t h = uniq_hash(uniq) & m->mask; m->slot[h] != 0;
+	     h = (h + 1) & m->mask)
+		if (strcmp(m->uniq[m->slot[h] - 1], uniq) == 0)
+			return m->slot[h];
+	return 0;
+}
+
+static void uniq_map_free(struct uniq_map *m)
+{
+	free(m->uniq);
+	free(m->block);
+	free(m->slot);
+}
+
 /* Mark in `mark` (by sequence number) the messages whose unique part is
  * in uniques. */
-static void mark_uniques(struct array *uniques, struct hash *seq_of,
+static void mark_uniques(struct array *uniques, const struct uniq_map *map,
 			 unsigned char *mark)
 {
-	for (size_t i = 0; i < array_len(uniques); i++) {
-		void *v = hash_get(seq_of, array_get(uniques, i));
-		if (v != NULL)
-			mark[(uintptr_t)v] = 1;
-	}
+	for (size_t i = 0; i < array_len(uniques); i++)
+		mark[uniq_map_find(map, array_get(uniques, i))] = 1;
 }
 
 static int64_t now_ms(void)
@@ -416,27 +481,22 @@ static int text_filter(struct search *s, struct mindex_folder *f,
 	const char *folder = strcmp(mindex_folder_name(f), "INBOX") == 0
 				 ? NULL
 				 : mindex_folder_name(f);
-	char **uniq = xcalloc(count + 1, sizeof(*uniq));
+	struct uniq_map map;
 	unsigned char *mark = xcalloc(count + 1, 1);
 	unsigned char *unindexed = xcalloc(count + 1, 1);
-	struct hash *seq_of = hash_new(HASH_DEFAULT, NULL);
 	struct array *uniques = NULL;
 	struct scan_text t = {buf_new(), buf_new(), buf_new(), buf_new()};
 	int ret = -1;
 
-	for (seq = 1; seq <= count; seq++) {
-		const struct mindex_msg *m = mindex_msg(f, seq);
-		uniq[seq - 1] = xstrndup(m->name, strcspn(m->name, ",:"));
-		hash_put(seq_of, uniq[seq - 1], (void *)(uintptr_t)seq);
-	}
-	if (catch_up(s, f, folder, uniq, count, unindexed, err) < 0)
+	uniq_map_init(&map, f, count);
+	if (catch_up(s, f, folder, map.uniq, count, unindexed, err) < 0)
 		goto out;
 	if (s->q.nkeys > 0) {
 		if (fts_search(s->fts, folder, s->q.keys, s->q.nkeys, &uniques,
 			       err) < 0)
 			goto out;
 		memset(mark, 0, count + 1);
-		mark_uniques(uniques, seq_of, mark);
+		mark_uniques(uniques, &map, mark);
 		fts_uniques_free(&uniques);
 		for (seq = 1; seq <= count; seq++)
 			if (!unindexed[seq])
@@ -449,7 +509,7 @@ static int text_filter(struct search *s, struct mindex_folder *f,
 			if (fts_search(s->fts, folder, &key, 1, &uniques,
 				       err) < 0)
 				goto out;
-			mark_uniques(uniques, seq_of, mark);
+			mark_uniques(uniques, &map, mark);
 			fts_uniques_free(&uniques);
 		}
 		for (seq = 1; seq <= count; seq++)
@@ -477,12 +537,9 @@ out:
 	buf_free(&t.to);
 	buf_free(&t.subject);
 	buf_free(&t.body);
-	for (seq = 0; seq < count; seq++)
-		free(uniq[seq]);
-	free(uniq);
+	uniq_map_free(&map);
 	free(mark);
 	free(unindexed);
-	hash_free(&seq_of);
 	return ret;
 }
 
@@ -542,6 +599,33 @@ static void sfolder_free(void *p)
 	mindex_folder_close(&sf->f);
 	free(sf->name);
 	free(sf);
+}
+
+/* Smaller folders first (count; NULL folders, never opened, first). */
+static int sfolder_size_cmp(const void *pa, const void *pb)
+{
+	const struct sfolder *a = *(const struct sfolder *const *)pa;
+	const struct sfolder *b = *(const struct sfolder *const *)pb;
+	uint32_t na = a->f != NULL ? mindex_folder_count(a->f) : 0;
+	uint32_t nb = b->f != NULL ? mindex_folder_count(b->f) : 0;
+
+	return na < nb ? -1 : na > nb;
+}
+
+/*
+ * Close the folders smallest first.  lib/mindex keeps the state of a
+ * folder nobody has open for the next open, but only a few per process
+ * (IDLE_MAX in mindex_fstate.c), dropping the one idle longest: closed
+ * in list order, a search over more folders than that dropped the INBOX
+ * every time, and the next search listed its 60,000 files and opened
+ * each for its date again (0.75 s instead of 0.1 s, bench/README.md
+ * "Webmail search").  Closed last, the big folders are kept.
+ */
+static void close_folders(struct array **folders)
+{
+	if (*folders != NULL && array_len(*folders) > 1)
+		array_sort(*folders, sfolder_size_cmp);
+	array_free_with(folders, sfolder_free);
 }
 
 /* Open the folders to search into s->folders; false after answering. */
@@ -651,7 +735,7 @@ static void get_search(struct wm_req *r)
 out:
 	fts_close(&s.fts);
 	free(s.hits);
-	array_free_with(&s.folders, sfolder_free);
+	close_folders(&s.folders);
 	array_free_with(&s.q.words, free);
 }
 

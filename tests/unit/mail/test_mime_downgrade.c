@@ -34,7 +34,9 @@ static char *crlf(const char *s)
 			buf_append_char(b, '\r');
 		buf_append_char(b, *s);
 	}
-	return buf_steal(b);
+	char *text = buf_steal(b);
+	buf_free(&b);
+	return text;
 }
 
 static void test_is_8bit(void **state)
