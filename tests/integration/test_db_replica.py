@@ -94,6 +94,11 @@ class ReplicaSplit(SiteTestCase):
                 shutil.chown(os.path.join(cls.pgtmp, name), "postgres")
         cls.primary = Pg(os.path.join(cls.pgtmp, "primary"), p1)
         cls.replica = Pg(os.path.join(cls.pgtmp, "replica"), p2)
+        # Class cleanups run even when the set-up fails half-way
+        # (tearDownClass does not): no server outlives the test.
+        cls.addClassCleanup(shutil.rmtree, cls.pgtmp, ignore_errors=True)
+        cls.addClassCleanup(cls.primary.stop)
+        cls.addClassCleanup(cls.replica.stop)
         r = as_pg([PGBIN + "/initdb", "-D", cls.primary.data, "-U",
                    "postgres", "--auth=trust", "-E", "UTF8"])
         assert r.returncode == 0, r.stderr
@@ -128,17 +133,6 @@ class ReplicaSplit(SiteTestCase):
         run_postern(cls.dir, "start")
         with open(os.path.join(cls.dir, "admin-token")) as f:
             cls.api = Api(cls.ports["admin_api"], f.read().strip())
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            for pg in ("replica", "primary"):
-                if hasattr(cls, pg):
-                    getattr(cls, pg).stop()
-            if hasattr(cls, "pgtmp"):
-                shutil.rmtree(cls.pgtmp, ignore_errors=True)
 
     def setUp(self):
         # Each test leaves both servers running.
