@@ -80,7 +80,28 @@ class RawSocket:
         return line.rstrip(b"\r") if self.EOL == b"\n" else line
 
 
-class SiteTestCase(unittest.TestCase):
+class SiteLog:
+    """log() and wait_log() over the site's log file (self.dir): for
+    test classes with a site folder, SiteTestCase or their own."""
+
+    def log(self):
+        try:
+            with open(os.path.join(self.dir, "log", "postern.log"),
+                      errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def wait_log(self, pattern, timeout=20):
+        """The first match of the regular expression pattern (re.M) in
+        the log, waited for; the log's tail in the failure."""
+        import re
+        return wait_for(lambda: re.search(pattern, self.log(), re.M),
+                        timeout, "log line /%s/\n%s" % (
+                            pattern, self.log()[-3000:]))
+
+
+class SiteTestCase(SiteLog, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         try:

@@ -123,24 +123,21 @@ class ContentChecks(SiteTestCase):
 
     # ---- helpers
 
-    def log(self):
-        try:
-            with open(os.path.join(self.dir, "log", "postern.log"),
-                      errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
     def wait_log(self, text):
         wait_for(lambda: text in self.log(), 10,
                  "log line %r\n%s" % (text, self.log()[-2000:]))
 
     def find(self, user, tok):
-        for fn in glob.glob(os.path.join(self.dir, "mail", "d.test", user,
-                                         "*", "*")):
-            if os.path.isfile(fn):
-                with open(fn, "rb") as f:
-                    data = f.read()
+        # new/ and cur/ only: a file in tmp/ is renamed away while
+        # delivery finishes (and may vanish between glob and open).
+        for sub in ("new", "cur"):
+            for fn in glob.glob(os.path.join(self.dir, "mail", "d.test",
+                                             user, sub, "*")):
+                try:
+                    with open(fn, "rb") as f:
+                        data = f.read()
+                except FileNotFoundError:
+                    continue  # moved from new/ to cur/ meanwhile
                 if tok.encode() in data:
                     return data.replace(b"\r\n", b"\n").decode()
         return None

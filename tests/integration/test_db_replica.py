@@ -28,18 +28,11 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from postern_site import SiteTestCase, free_ports, run_postern  # noqa: E402
+from postern_site import (SiteTestCase, free_ports, run_postern,  # noqa: E402
+                          wait_for)
 from adminapi import Api  # noqa: E402
 
 PGBIN = "/usr/lib/postgresql/15/bin"
-
-
-def wait_for(fn, timeout, what):
-    end = time.time() + timeout
-    while not fn():
-        if time.time() > end:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.05)
 
 
 def as_pg(argv, **kw):

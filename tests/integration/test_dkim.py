@@ -191,14 +191,6 @@ class Dkim(SiteTestCase):
                          txt_rdata("".join(strings))))
         return recs
 
-    def log(self):
-        try:
-            with open(os.path.join(self.dir, "log", "postern.log"),
-                      errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
     def verify(self, data):
         p = subprocess.run([VERIFIER_PYTHON, "-c", VERIFIER,
                             str(self.resolver_port)], input=data,

@@ -83,14 +83,6 @@ class OutboundCrash(SiteTestCase):
                 return [int(x) for x in f[3].split(",")]
         return None
 
-    def log(self):
-        try:
-            with open(os.path.join(self.dir, "log", "postern.log"),
-                      errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
     def received(self):
         """{(message-id, rcpt): times received}."""
         got = {}

@@ -190,19 +190,6 @@ class OutboundTls(SiteTestCase):
         if hasattr(cls, "dns"):
             cls.dns.stop()
 
-    def log(self):
-        try:
-            with open(os.path.join(self.dir, "log", "postern.log"),
-                      errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
-    def wait_log(self, pattern, timeout=20):
-        return wait_for(lambda: re.search(pattern, self.log(), re.M),
-                        timeout, "log line /%s/\n%s" % (
-                            pattern, self.log()[-3000:]))
-
     def send(self, rcpts, subject):
         data = message(subject)
         t, qid = submit(self.qsock, "sender@local.example", rcpts, data)

@@ -22,6 +22,9 @@ import threading
 import time
 import unittest
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from postern_site import SiteLog, wait_for  # noqa: E402
+
 BUILD = os.path.abspath(os.environ.get("POSTERN_BUILD_DIR", "build"))
 POSTERN = os.path.join(BUILD, "postern")
 
@@ -201,17 +204,7 @@ class FakeLmtp:
             return list(self.messages.get(rcpt, []))
 
 
-def wait_for(cond, timeout=20, what="condition"):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for " + what)
-
-
-class QueueBase(unittest.TestCase):
+class QueueBase(SiteLog, unittest.TestCase):
     extra_conf = ""
 
     def setUp(self):
@@ -260,19 +253,6 @@ class QueueBase(unittest.TestCase):
         return subprocess.run([POSTERN, "-c", self.dir] + list(args),
                               capture_output=True, text=True,
                               timeout=timeout, stdin=subprocess.DEVNULL)
-
-    def log(self):
-        try:
-            with open(os.path.join(self.dir, "log", "postern.log"),
-                      errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
-    def wait_log(self, pattern, timeout=20):
-        return wait_for(lambda: re.search(pattern, self.log(), re.M),
-                        timeout, "log line /%s/\n%s" % (pattern,
-                                                        self.log()[-3000:]))
 
     def queued_pid(self):
         r = self.postern("status")

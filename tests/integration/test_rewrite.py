@@ -133,22 +133,19 @@ class Rewrite(SiteTestCase):
 
     # ---- helpers
 
-    def log(self):
-        try:
-            with open(os.path.join(self.dir, "log", "postern.log"),
-                      errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
     def mail_with(self, user, marker):
         """The message in user@d.test's Maildir holding marker."""
         def find():
-            for fn in glob.glob(os.path.join(self.dir, "mail", "d.test",
-                                             user, "*", "*")):
-                if os.path.isfile(fn):
-                    with open(fn, "rb") as f:
-                        data = f.read()
+            # new/ and cur/ only: a file in tmp/ is renamed away while
+            # delivery finishes (and may vanish between glob and open).
+            for sub in ("new", "cur"):
+                for fn in glob.glob(os.path.join(self.dir, "mail", "d.test",
+                                                 user, sub, "*")):
+                    try:
+                        with open(fn, "rb") as f:
+                            data = f.read()
+                    except FileNotFoundError:
+                        continue  # moved from new/ to cur/ meanwhile
                     if marker.encode() in data:
                         return data
             return None

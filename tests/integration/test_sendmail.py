@@ -13,9 +13,13 @@ import re
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from postern_site import SiteLog, wait_for  # noqa: E402
 
 BUILD = os.path.abspath(os.environ.get("POSTERN_BUILD_DIR", "build"))
 POSTERN = os.path.join(BUILD, "postern")
@@ -41,17 +45,7 @@ def free_port():
     return port
 
 
-def wait_for(cond, timeout=20, what="condition"):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for " + what)
-
-
-class Sendmail(unittest.TestCase):
+class Sendmail(SiteLog, unittest.TestCase):
     def setUp(self):
         for prog in ("postern", "postern-queued", "postern-lmtpd"):
             if not os.access(os.path.join(BUILD, prog), os.X_OK):
@@ -100,19 +94,6 @@ class Sendmail(unittest.TestCase):
                                     ["-c", self.dir, "sendmail"]) + args
         return subprocess.run(cmd, input=message, capture_output=True,
                               timeout=60)
-
-    def log(self):
-        try:
-            with open(os.path.join(self.dir, "log", "postern.log"),
-                      errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
-    def wait_log(self, pattern, timeout=20):
-        return wait_for(lambda: re.search(pattern, self.log(), re.M),
-                        timeout, "log line /%s/\n%s" % (pattern,
-                                                        self.log()[-3000:]))
 
     def maildir(self, user):
         d = os.path.join(self.dir, "mail", "d.example", user)
