@@ -22,7 +22,6 @@
 #include "provision/provision.h"
 #include "server/server.h"
 
-#include "smtpd-limits.h"
 #include "smtpd.h"
 
 void smtpd_limits_rcpt_init(struct smtpd_limits_job *l,
@@ -95,42 +94,4 @@ void smtpd_limits_rcpt_clear(struct smtpd_limits_job *l)
 {
 	free(l->user);
 	l->user = NULL;
-}
-
-int smtpd_limits_charge_message(struct db *db, const struct conf *conf,
-				const char *user, const char *const *rcpts,
-				size_t nrcpts, const char *log_id,
-				struct error *err)
-{
-	struct prov_send_limits def = {
-	    conf_int(conf, "user_daily_message_limit"),
-	    conf_int(conf, "user_daily_new_recipient_limit")};
-	struct prov_send_result res;
-	struct error e;
-	int rc = prov_send_charge(db, user, &def, true, rcpts, nrcpts,
-				  prov_send_clock(), &res, &e);
-
-	if (rc < 0) {
-		log_warn("%s: sending limits of %s: %s", log_id, user, e.msg);
-		return error_set(err, ERR_TEMP, "4.3.0 sending limits: %s",
-				 e.msg);
-	}
-	if (rc == 1)
-		return 0;
-	if (res.over == PROV_SEND_OVER_MESSAGES) {
-		log_warn("%s: daily message limit exceeded: user=%s count=%lld "
-			 "limit=%lld",
-			 log_id, user, res.messages, res.limits.messages);
-		return error_set_code(err, ERR_PERM, "rate_limited",
-				      "4.7.1 daily message limit (%lld) "
-				      "reached for %s",
-				      res.limits.messages, user);
-	}
-	log_warn("%s: daily new recipient limit exceeded: user=%s count=%lld "
-		 "limit=%lld",
-		 log_id, user, res.new_rcpts, res.limits.new_rcpts);
-	return error_set_code(err, ERR_PERM, "rate_limited",
-			      "4.7.1 daily limit of new recipients (%lld) "
-			      "reached for %s",
-			      res.limits.new_rcpts, user);
 }

@@ -14,7 +14,7 @@ libgumbo-dev libopendkim-dev"
 test_pkgs="libcmocka-dev clang libclang-rt-14-dev python3 postgresql
 mariadb-server swaks libnet-ssleay-perl libio-socket-ssl-perl curl dovecot-core
 dovecot-imapd dovecot-lmtpd isync neomutt nsd unbound ldnsutils chromium
-docker-compose postgrey
+docker-compose systemd postgrey
 python3-dkim python3-nacl strace"
 
 bench_pkgs="postfix postfix-sqlite dovecot-core dovecot-lmtpd dovecot-sqlite

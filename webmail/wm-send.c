@@ -12,7 +12,7 @@
  * stored in Sent (\Seen), the replied message flagged \Answered (a
  * forwarded one $Forwarded), the draft it came from expunged and its
  * uploads removed.  The user's daily sending limits (issue 8) are
- * smtpd's, counted in the same SQL rows (mta/smtpd-limits.h): 429
+ * smtpd's, counted in the same SQL rows (prov_send_charge_message): 429
  * rate_limited past them.
  *
  * Drafts keep what the next send needs: Bcc (only there, never in mail
@@ -27,6 +27,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "provision/provision.h"
 #include "conf/conf.h"
 #include "core/log.h"
 #include "core/str.h"
@@ -38,7 +39,6 @@
 #include "map/map.h"
 #include "mindex/mindex.h"
 #include "queue/submit.h"
-#include "smtpd-limits.h"
 #include "smtpd-resolve.h"
 #include "store/store_name.h"
 #include "wm-compose.h"
@@ -531,7 +531,7 @@ static bool send_limits(struct wm_req *r, struct compose *c)
 	for (size_t li = 0; li < 3; li++)
 		for (size_t i = 0; i < lists[li]->n; i++)
 			v[k++] = lists[li]->v[i].address;
-	int rc = smtpd_limits_charge_message(r->wm->db, r->wm->conf,
+	int rc = prov_send_charge_message(r->wm->db, r->wm->conf,
 					     r->session->address, v, k,
 					     "webmail", &err);
 	free(v);

@@ -22,6 +22,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "conf/conf.h"
+#include "core/log.h"
 #include "core/str.h"
 #include "core/xmalloc.h"
 #include "prov-private.h"
@@ -337,4 +339,42 @@ int prov_send_limits_set(struct db *db, bool domain, const char *name,
 out:
 	buf_free(&norm);
 	return ret;
+}
+
+int prov_send_charge_message(struct db *db, const struct conf *conf,
+			     const char *user, const char *const *rcpts,
+			     size_t nrcpts, const char *log_id,
+			     struct error *err)
+{
+	struct prov_send_limits def = {
+	    conf_int(conf, "user_daily_message_limit"),
+	    conf_int(conf, "user_daily_new_recipient_limit")};
+	struct prov_send_result res;
+	struct error e;
+	int rc = prov_send_charge(db, user, &def, true, rcpts, nrcpts,
+				  prov_send_clock(), &res, &e);
+
+	if (rc < 0) {
+		log_warn("%s: sending limits of %s: %s", log_id, user, e.msg);
+		return error_set(err, ERR_TEMP, "4.3.0 sending limits: %s",
+				 e.msg);
+	}
+	if (rc == 1)
+		return 0;
+	if (res.over == PROV_SEND_OVER_MESSAGES) {
+		log_warn("%s: daily message limit exceeded: user=%s count=%lld "
+			 "limit=%lld",
+			 log_id, user, res.messages, res.limits.messages);
+		return error_set_code(err, ERR_PERM, "rate_limited",
+				      "4.7.1 daily message limit (%lld) "
+				      "reached for %s",
+				      res.limits.messages, user);
+	}
+	log_warn("%s: daily new recipient limit exceeded: user=%s count=%lld "
+		 "limit=%lld",
+		 log_id, user, res.new_rcpts, res.limits.new_rcpts);
+	return error_set_code(err, ERR_PERM, "rate_limited",
+			      "4.7.1 daily limit of new recipients (%lld) "
+			      "reached for %s",
+			      res.limits.new_rcpts, user);
 }

@@ -275,5 +275,19 @@ int prov_send_limits_set(struct db *db, bool domain, const char *name,
 /* The clock of the daily windows: time(NULL) plus the environment's
  * POSTERN_TEST_CLOCK_OFFSET seconds (for tests only). */
 long long prov_send_clock(void);
+/*
+ * One whole message of the mailbox USER to rcpts[nrcpts], for submissions
+ * outside an SMTP session (the webmail's sends), against
+ * $user_daily_message_limit and $user_daily_new_recipient_limit or the
+ * mailbox's and domain's own.  0: within the limits (counted).  -1 with
+ * err: ERR_PERM, code "rate_limited", when a limit is reached (nothing
+ * counted; err->msg "4.7.1 daily ... limit (N) reached for USER"),
+ * ERR_TEMP when the database failed ("4.3.0 ...").  A warning names the
+ * user and count.  Blocking SQL: call it from a worker.
+ */
+int prov_send_charge_message(struct db *db, const struct conf *conf,
+			     const char *user, const char *const *rcpts,
+			     size_t nrcpts, const char *log_id,
+			     struct error *err);
 
 #endif
