@@ -228,6 +228,9 @@ api_handler api_admin_list, api_admin_create, api_admin_get, api_admin_patch,
 api_handler api_token_list, api_token_create, api_token_delete;
 api_handler api_audit_list;
 api_handler api_dkim_list, api_dkim_create, api_dkim_rotate; /* api_dkim.c */
+/* api_sender_policy.c: a domain's sender allow/block list (issue 8). */
+api_handler api_sender_policy_get, api_sender_policy_put,
+    api_sender_policy_delete;
 
 /* Row of prov_mailbox_get/_page to JSON, with the store's usage. */
 json_t *api_mailbox_json(struct api *api, const struct db_result *res,

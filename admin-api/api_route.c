@@ -45,6 +45,10 @@ const struct api_route api_routes[] = {
     {"GET", "/api/v1/tokens", api_token_list, 0},
     {"DELETE", "/api/v1/tokens/{id}", api_token_delete, 0},
     {"GET", "/api/v1/audit", api_audit_list, 0},
+    {"GET", "/api/v1/domains/{name}/sender-policy", api_sender_policy_get, 0},
+    {"PUT", "/api/v1/domains/{name}/sender-policy", api_sender_policy_put, 0},
+    {"DELETE", "/api/v1/domains/{name}/sender-policy",
+     api_sender_policy_delete, 0},
 };
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
 

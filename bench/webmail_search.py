@@ -12,6 +12,13 @@ folder: the first request (cold) and `--repeat` more (warm, p50/p99).
 Every answer's "total" is checked against the count computed from the
 generated messages; any difference, a "partial" answer or a non-200
 fails the run (exit 1).
+
+--users N adds N other users (--user-messages each, same folders) served
+by the same webmail process, and times a search in the big INBOX right
+after each of them searched all of their folders (--rounds times), against
+the same search repeated alone: what the process's idle folder states
+(lib/mindex, mindex_cache_size) save.  --set NAME=VALUE changes main.cf
+before the start (e.g. mindex_cache_folder_limit=8, the old limit).
 """
 import argparse
 import calendar
@@ -164,10 +171,10 @@ class Client:
         self.op = urllib.request.build_opener(
             urllib.request.HTTPCookieProcessor(self.jar))
 
-    def login(self):
+    def login(self, user=USER):
         req = urllib.request.Request(
             self.base + "/api/login",
-            data=json.dumps({"address": USER, "password": PASSWORD}).encode(),
+            data=json.dumps({"address": user, "password": PASSWORD}).encode(),
             headers={"Content-Type": "application/json"})
         self.op.open(req, timeout=60).read()
 
@@ -190,6 +197,54 @@ def fmt_ms(s):
     return "%.0f" % ms if ms >= 100 else "%.1f" % ms
 
 
+def other_user(k):
+    return "user%03d@%s" % (k, DOMAIN)
+
+
+def many_users(args, base, cl, expected, pid):
+    """The INBOX search of the big user, alone (repeated) and right after
+    each of the other users searched all of their folders; returns the
+    failures."""
+    label = "subject word (5%)"
+    path = "/api/search?" + urllib.parse.urlencode(
+        {"folder": "INBOX", "subject": SUBJ})
+    want = expected[label][0]
+    others = []
+    for k in range(args.users):
+        c = Client(base)
+        c.login(other_user(k))
+        others.append(c)
+    failed = []
+
+    def big():
+        took, res = cl.get(path)
+        if res["total"] != want:
+            failed.append("many users: %d hits, expected %d"
+                          % (res["total"], want))
+        return took
+
+    alone = [big() for _ in range(args.rounds)]
+    after = []
+    for _ in range(args.rounds):
+        for c in others:
+            c.get("/api/search?" + urllib.parse.urlencode({"subject": SUBJ}))
+        after.append(big())
+    with open("/proc/%d/status" % pid) as f:
+        rss = [ln.split()[1] for ln in f if ln.startswith("VmRSS")][0]
+    print("\nMany users in one webmail process: %d other users (%d "
+          "messages in 5 folders, plus the special ones, each), INBOX of "
+          "the big user %d messages, %s"
+          % (args.users, args.user_messages,
+             sum(1 for i in range(args.messages) if FOLDERS[i % 10] ==
+                 "INBOX"), " ".join(args.set) or "default settings"))
+    print("INBOX search (%s) alone: p50 %s ms, p99 %s ms; after the other "
+          "users' searches: p50 %s ms, p99 %s ms (%d rounds); VmRSS %s kB"
+          % (label, fmt_ms(statistics.median(alone)), fmt_ms(pct(alone, 99)),
+             fmt_ms(statistics.median(after)), fmt_ms(pct(after, 99)),
+             args.rounds, rss), flush=True)
+    return failed
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--messages", type=int, default=100000)
@@ -202,6 +257,18 @@ def main():
                     help="a folder kept by --keep (same --messages): "
                     "no generating or indexing, the queries only")
     ap.add_argument("--tmpdir", default=None)
+    ap.add_argument("--users", type=int, default=0,
+                    help="other users in the same webmail process (the "
+                    "many-users scenario; with --reuse: as created)")
+    ap.add_argument("--user-messages", type=int, default=500,
+                    help="messages of each other user (default 500)")
+    ap.add_argument("--rounds", type=int, default=10,
+                    help="many-users scenario rounds (default 10)")
+    ap.add_argument("--set", action="append", default=[],
+                    metavar="NAME=VALUE", help="main.cf setting before the "
+                    "start (repeatable)")
+    ap.add_argument("--no-table", action="store_true",
+                    help="skip the per-query table")
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     postern = os.path.join(build, "postern")
@@ -245,6 +312,16 @@ def main():
             pg("domain", "add", DOMAIN)
             pg("mailbox", "add", USER, "--password-stdin",
                stdin=PASSWORD + "\n")
+            for k in range(args.users):
+                u = other_user(k)
+                pg("mailbox", "add", u, "--password-stdin",
+                   stdin=PASSWORD + "\n")
+                generate(os.path.join(tmp, "mail", DOMAIN, u.split("@")[0]),
+                         args.user_messages, seed=k + 2)
+                pg("index", u)
+            if args.users:
+                print("%d other users of %d messages (5 folders each)"
+                      % (args.users, args.user_messages), flush=True)
 
             t = time.monotonic()
             size, expected = generate(maildir, args.messages)
@@ -267,6 +344,8 @@ def main():
                                             isize / 1e6, 100.0 * isize / size),
                   flush=True)
 
+        for kv in args.set:
+            pg("config", "set", kv)
         pg("start")
         started = True
         base = "http://127.0.0.1:%d" % port
@@ -296,7 +375,7 @@ def main():
         failed = []
         cpu0 = pid_cpu(pid)
         nreq = 0
-        for label, params in QUERIES:
+        for label, params in [] if args.no_table else QUERIES:
             for scope, want in (("INBOX", expected[label][0]),
                                 ("all", expected[label][1])):
                 p = dict(params)
@@ -326,6 +405,9 @@ def main():
                 print("  %-26s %-5s %7d  cold %8s ms  warm p50 %8s ms"
                       % (label, scope, got, fmt_ms(cold),
                          fmt_ms(statistics.median(warm))), flush=True)
+        if args.users:
+            failed += many_users(args, base, cl, expected, pid)
+            nreq += args.rounds * (2 + args.users)
         cpu = pid_cpu(pid) - cpu0
         with open("/proc/%d/status" % pid) as f:
             rss = [ln.split()[1] for ln in f if ln.startswith("VmRSS")][0]
@@ -335,8 +417,10 @@ def main():
                  open("/proc/loadavg").read().split()[:3]))
         print("service CPU %.1f s for %d requests (%.1f ms each), "
               "VmRSS %s kB\n" % (cpu, nreq, 1000 * cpu / nreq, rss))
-        print("| query | scope | hits | cold ms | warm p50 ms | warm p99 ms |")
-        print("| --- | --- | ---: | ---: | ---: | ---: |")
+        if rows:
+            print("| query | scope | hits | cold ms | warm p50 ms "
+                  "| warm p99 ms |")
+            print("| --- | --- | ---: | ---: | ---: | ---: |")
         for label, scope, got, cold, p50, p99 in rows:
             print("| %s | %s | %s | %s | %s | %s |" % (
                 label, scope, "{:,}".format(got), fmt_ms(cold), fmt_ms(p50),

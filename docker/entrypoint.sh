@@ -39,6 +39,19 @@ if [ "${1:-}" = start ]; then
 		set_param database_password "$(cat "$POSTERN_DATABASE_PASSWORD_FILE")"
 	fi
 	set_param log_target "${POSTERN_LOG_TARGET:-stderr}"
+	# The cluster's nodes (docker/compose.cluster.yml): replicas for
+	# lookups, the shared store, where local delivery goes, the proxy.
+	set_param database_read_hosts "${POSTERN_DATABASE_READ_HOSTS:-}"
+	set_param mail_directory "${POSTERN_MAIL_DIRECTORY:-}"
+	set_param lmtp_delivery_target "${POSTERN_LMTP_DELIVERY_TARGET:-}"
+	set_param proxy_backends "${POSTERN_PROXY_BACKENDS:-}"
+	set_param proxy_lmtp_port "${POSTERN_PROXY_LMTP_PORT:-}"
+	set_param imapd_trusted_networks "${POSTERN_IMAPD_TRUSTED_NETWORKS:-}"
+	# A node's role: its services.cf, copied over the default at every
+	# start (docker/cluster/*.services.cf).
+	if [ -n "${POSTERN_SERVICES_FILE:-}" ]; then
+		cp "$POSTERN_SERVICES_FILE" "$dir/services.cf"
+	fi
 	# A driver other than SQLite may have been chosen just now: migrate
 	# that database too (idempotent).
 	postern db migrate >/dev/null

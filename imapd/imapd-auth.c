@@ -7,18 +7,16 @@
  * so one valid account cannot reset an address that guesses others),
  * failures answered after auth_failure_delay as Dovecot does.
  *
- * PLAIN is decoded here rather than through Cyrus SASL (which smtpd
- * uses): PLAIN is the only mechanism IMAP offers, and its decoding is a
- * dozen lines; the password check is the same passdb_verify either way.
+ * PLAIN is decoded by auth/sasl_plain.h (shared with the IMAP proxy)
+ * rather than through Cyrus SASL (which smtpd uses): PLAIN is the only
+ * mechanism IMAP offers; the password check is the same passdb_verify
+ * either way.
  *
  * Plaintext logins are refused before TLS (LOGINDISABLED, no AUTH=PLAIN)
  * unless imapd_plaintext_loopback allows them from a loopback client.
  *
- * Log lines follow Dovecot's, so existing fail2ban filters and log
- * tooling keep working:
- *   imap-login: Login: user=<a@b.c>, method=PLAIN, rip=192.0.2.1, lip=..., TLS,
- * session=<...> imap-login: Login failed: user=<a@b.c>, method=PLAIN,
- * rip=192.0.2.1, ...
+ * Log lines follow Dovecot's (auth/login_log.h), so existing fail2ban
+ * filters and log tooling keep working.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -28,9 +26,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sodium.h>
-
+#include "auth/login_log.h"
 #include "auth/passdb.h"
+#include "auth/sasl_plain.h"
 #include "auth/throttle.h"
 #include "core/log.h"
 #include "core/str.h"
@@ -69,19 +67,7 @@ enum imapd_cmd_result imapd_cmd_starttls(struct imapd_cmd *cmd)
 static void log_attempt(struct imapd_session *s, const char *what,
 			const char *user, const char *method)
 {
-	char safe[130];
-	size_t i, j = 0;
-
-	/* The user name is the client's: keep log lines one line. */
-	for (i = 0; user != NULL && user[i] != '\0' && j + 1 < sizeof(safe);
-	     i++)
-		safe[j++] =
-		    (user[i] >= 0x20 && user[i] != 0x7f) ? user[i] : '?';
-	safe[j] = '\0';
-	log_info("imap-login: %s: user=<%s>, method=%s, rip=%s, lip=%s%s, "
-		 "session=<%s>",
-		 what, safe, method, s->peer, s->local, s->tls ? ", TLS" : "",
-		 s->id);
+	login_log(what, user, method, s->peer, s->local, s->tls, s->id);
 }
 
 static bool subscriptions_exist(const struct store_mailbox *mbox)
@@ -170,7 +156,7 @@ static void do_login(struct imapd_cmd *cmd, const char *user,
 		imapd_cmd_after(cmd, IMAPD_AFTER_DELAY);
 		goto out;
 	}
-	r = passdb_verify(d->db, user, password, &opts, &err);
+	r = passdb_verify_split(d->read_db, d->db, user, password, &opts, &err);
 	if (r < 0) {
 		log_warn("imap-login: %s: passdb: %s", s->peer, err.msg);
 		imapd_cmd_reply(cmd, "NO", "UNAVAILABLE",
@@ -243,54 +229,22 @@ enum imapd_cmd_result imapd_cmd_login(struct imapd_cmd *cmd)
 	return IMAPD_CMD_DONE;
 }
 
-/* Decode a PLAIN response: authzid NUL authcid NUL password.  The
- * authzid must be empty or the authcid (no proxy logins). */
-static int plain_decode(const char *b64, char **user_r, char **pass_r)
-{
-	size_t len = strlen(b64), bin_len;
-	unsigned char *bin = xmalloc(len + 1);
-	const char *p1, *p2;
-	int rc = -1;
-
-	if (sodium_base642bin(bin, len + 1, b64, len, NULL, &bin_len, NULL,
-			      sodium_base64_VARIANT_ORIGINAL) != 0)
-		goto out;
-	bin[bin_len] = '\0';
-	p1 = memchr(bin, '\0', bin_len);
-	if (p1 == NULL)
-		goto out;
-	p2 = memchr(p1 + 1, '\0', bin_len - (size_t)(p1 + 1 - (char *)bin));
-	if (p2 == NULL || p2 == p1 + 1 ||
-	    memchr(p2 + 1, '\0', bin_len - (size_t)(p2 + 1 - (char *)bin)) !=
-		NULL)
-		goto out;
-	if (p1 != (char *)bin && strcmp((char *)bin, p1 + 1) != 0)
-		goto out;
-	*user_r = xstrdup(p1 + 1);
-	*pass_r = xstrdup(p2 + 1);
-	rc = 0;
-out:
-	sodium_memzero(bin, len + 1);
-	free(bin);
-	return rc;
-}
-
 static void plain_response(struct imapd_cmd *cmd, const char *resp)
 {
 	char *user = NULL, *password = NULL;
 
-	if (strcmp(resp, "*") == 0) {
+	if (sasl_response_cancelled(resp)) {
 		imapd_cmd_reply(cmd, "BAD", NULL, "Authentication aborted.");
 		return;
 	}
-	if (plain_decode(resp, &user, &password) < 0) {
+	/* One answer for every refusal (the proxy tells them apart). */
+	if (sasl_plain_decode(resp, &user, &password) != SASL_PLAIN_OK) {
 		imapd_cmd_reply(cmd, "BAD", NULL,
 				"Invalid base64 or PLAIN response.");
 		return;
 	}
 	do_login(cmd, user, password, "PLAIN");
-	sodium_memzero(password, strlen(password));
-	free(password);
+	sasl_secret_free(&password);
 	free(user);
 }
 
@@ -307,8 +261,7 @@ enum imapd_cmd_result imapd_cmd_authenticate(struct imapd_cmd *cmd)
 		s->auth_response = NULL;
 		imapd_cmd_clear_after(cmd, IMAPD_AFTER_AUTH_CONT);
 		plain_response(cmd, resp);
-		sodium_memzero(resp, strlen(resp));
-		free(resp);
+		sasl_secret_free(&resp);
 		return IMAPD_CMD_DONE;
 	}
 	if (!imap_arg_get_atom(&args[0], &mech) ||
@@ -331,7 +284,6 @@ enum imapd_cmd_result imapd_cmd_authenticate(struct imapd_cmd *cmd)
 		imapd_cmd_after(cmd, IMAPD_AFTER_AUTH_CONT);
 		return IMAPD_CMD_DONE;
 	}
-	/* SASL-IR: "=" is an empty initial response. */
-	plain_response(cmd, strcmp(ir, "=") == 0 ? "" : ir);
+	plain_response(cmd, sasl_initial_response(ir));
 	return IMAPD_CMD_DONE;
 }

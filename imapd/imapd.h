@@ -98,6 +98,9 @@ struct imapd {
 	bool stopping;
 	/* imapd_trusted_networks (a cidr map; NULL: none): IMAP proxies. */
 	struct map *trusted;
+	/* Lookups (passdb): replicas first, then the primary
+	 * (db_open_read); db stays the primary for writes. */
+	struct db *read_db;
 };
 
 /* Where the loop is with a session's input. */

@@ -21,6 +21,7 @@
 #include "db/db.h"
 #include "ev/worker.h"
 #include "map/map.h"
+#include "mindex/mindex.h"
 #include "store/store.h"
 
 #include "imapd.h"
@@ -123,6 +124,16 @@ bool imapd_peer_trusted(struct imapd *d, const char *peer)
 	return r == 1;
 }
 
+/* lib/mindex keeps folders nobody has open within this budget
+ * (docs/index.md, "Idle states"); applied again at a reload. */
+static void imapd_mindex_limits(const struct conf *conf)
+{
+	long long n = conf_int(conf, "mindex_cache_folder_limit");
+
+	mindex_cache_limits((size_t)conf_size(conf, "mindex_cache_size"),
+			    n > 0 ? (unsigned)n : 0);
+}
+
 static int imapd_init(struct server *srv, struct error *err)
 {
 	const struct conf *conf = server_conf(srv);
@@ -139,8 +150,12 @@ static int imapd_init(struct server *srv, struct error *err)
 	if (threads <= 0)
 		threads = conf_int(conf, "worker_threads");
 	imapd.set = imapd_settings_new(conf);
+	imapd_mindex_limits(conf);
 	imapd.db = db_open(conf, err);
 	if (imapd.db == NULL)
+		return -1;
+	imapd.read_db = db_open_read(conf, err);
+	if (imapd.read_db == NULL)
 		return -1;
 	imapd.mail_directory = xstrdup(conf_str(conf, "mail_directory"));
 	sset.root = imapd.mail_directory;
@@ -174,6 +189,7 @@ static void imapd_reload(struct server *srv)
 
 	imapd_settings_unref(&imapd.set);
 	imapd.set = set;
+	imapd_mindex_limits(server_conf(srv));
 }
 
 static void imapd_stop(struct server *srv)
@@ -190,6 +206,7 @@ static void imapd_fini(struct server *srv)
 	auth_throttle_free(&imapd.throttle_ip);
 	store_free(&imapd.store);
 	db_close(&imapd.db);
+	db_close(&imapd.read_db);
 	map_free(&imapd.trusted);
 	free(imapd.mail_directory);
 	imapd_settings_unref(&imapd.set);

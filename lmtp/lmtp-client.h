@@ -1,21 +1,18 @@
 /*
- * lmtp-client - one LMTP connection: the io, the spool file and the
- * worker jobs around a protocol session (lmtp-session.h), as Dovecot's
- * lmtp-client.c.
+ * lmtp-client - postern-lmtpd's side of an LMTP connection: the ops of
+ * the shared connection glue (lmtp/lmtp_conn.h) that spool the message
+ * to a temporary file and run resolution and delivery (lmtp-local.h) as
+ * worker jobs, as Dovecot's lmtp-client.c.
  *
  * struct lmtp_daemon is the process state main.c keeps in the server
  * (server_set_ctx): the worker pool, the current backend (replaced on
  * reload; each client keeps the one it started with) and the live
- * clients, so that a stop can end the idle ones.
+ * connections, so that a stop can end the idle ones.
  *
- * A client is freed when its connection has ended AND no worker job of
- * its own is running (a job's completion may outlive the socket).
- * Everything here runs on the loop thread.
+ * Everything here runs on the loop thread but the worker jobs.
  */
 #ifndef POSTERN_LMTP_CLIENT_H
 #define POSTERN_LMTP_CLIENT_H
-
-#include <stdint.h>
 
 #include "core/list.h"
 #include "server/server.h"
@@ -29,8 +26,7 @@ struct lmtp_daemon {
 	struct worker_pool *pool;
 	struct lmtp_indexer *indexer; /* full-text index after replies */
 	struct lmtp_backend *be;
-	struct list_node clients;
-	uint32_t next_id;
+	struct list_node clients; /* lmtp_conn.h's */
 };
 
 void lmtp_client_accept(struct lmtp_daemon *d, const struct server_conn *conn);

@@ -19,8 +19,8 @@
 #include "db/db.h"
 #include "fts/fts.h"
 #include "fts/fts_batch.h"
-#include "lmtp-address.h"
 #include "lmtp-local.h"
+#include "lmtp/lmtp_address.h"
 #include "map/map.h"
 #include "provision/provision.h"
 #include "store/store.h"
@@ -36,6 +36,12 @@ struct lmtp_backend {
 	struct fts_min_free fts_min; /* full_text_min_free */
 	/* Why lookups cannot work (kind ERR_NONE when they can). */
 	struct error broken;
+};
+
+/* A resolved recipient's backend_data (lmtp_local_rcpt). */
+struct local_rcpt {
+	struct store_mailbox *mbox;
+	uint64_t quota_bytes;
 };
 
 struct lmtp_backend *lmtp_backend_new(const struct conf *conf,
@@ -162,7 +168,9 @@ void lmtp_local_rcpt(struct lmtp_backend *be, const char *id,
 
 	char *keys[2];
 	size_t nkeys = lmtp_address_keys(rcpt->local, rcpt->domain,
-					 be->set.recipient_delimiter, keys);
+					 be->set.server.recipient_delimiter,
+					 keys);
+	char *mbox_domain = NULL, *mbox_local = NULL;
 	struct buf *value = buf_new();
 	struct error err;
 	int found = 0;
@@ -186,8 +194,7 @@ void lmtp_local_rcpt(struct lmtp_backend *be, const char *id,
 		goto out;
 	}
 	const char *mailbox = keys[i - 1];
-	if (!lmtp_mailbox_parse(buf_data(value), &rcpt->mbox_domain,
-				&rcpt->mbox_local)) {
+	if (!lmtp_mailbox_parse(buf_data(value), &mbox_domain, &mbox_local)) {
 		log_error("%s: %s answers \"%s\" for %s, not DOMAIN/USER/", id,
 			  map_spec(be->mailboxes), buf_data(value), mailbox);
 		rcpt_tempfail(rcpt);
@@ -201,19 +208,21 @@ void lmtp_local_rcpt(struct lmtp_backend *be, const char *id,
 		rcpt_tempfail(rcpt);
 		goto out;
 	}
-	rcpt->quota_bytes = quota;
-	struct store_mailbox *mbox = store_mailbox_open(
-	    be->store, rcpt->mbox_domain, rcpt->mbox_local, &err);
+	struct store_mailbox *mbox =
+	    store_mailbox_open(be->store, mbox_domain, mbox_local, &err);
 	if (mbox == NULL) {
 		log_error("%s: mailbox %s: %s", id, mailbox, err.msg);
 		rcpt_tempfail(rcpt);
 		goto out;
 	}
-	rcpt->backend_data = mbox;
+	struct local_rcpt *lr = xcalloc(1, sizeof(*lr));
+	lr->mbox = mbox;
+	lr->quota_bytes = quota;
+	rcpt->backend_data = lr;
 	if (be->set.full_text_index)
 		give_back_index_space(be, id, mbox);
 	/* Usage that cannot be read lets the delivery decide (warned). */
-	int full = store_over_quota(mbox, rcpt->quota_bytes, size_hint, &err);
+	int full = store_over_quota(mbox, lr->quota_bytes, size_hint, &err);
 	if (full < 0)
 		log_warn("%s: quota usage of %s: %s", id, mailbox, err.msg);
 	if (full > 0) {
@@ -224,13 +233,18 @@ void lmtp_local_rcpt(struct lmtp_backend *be, const char *id,
 out:
 	for (i = 0; i < nkeys; i++)
 		free(keys[i]);
+	free(mbox_domain);
+	free(mbox_local);
 	buf_free(&value);
 }
 
 void lmtp_local_rcpt_free(struct lmtp_recipient *rcpt)
 {
-	struct store_mailbox *mbox = rcpt->backend_data;
-	store_mailbox_free(&mbox);
+	struct local_rcpt *lr = rcpt->backend_data;
+	if (lr == NULL)
+		return;
+	store_mailbox_free(&lr->mbox);
+	free(lr);
 	rcpt->backend_data = NULL;
 }
 
@@ -341,12 +355,13 @@ void lmtp_local_deliver(struct lmtp_backend *be, const struct lmtp_message *msg,
 
 	for (size_t i = 0; i < n; i++) {
 		struct lmtp_recipient *r = msg->rcpts[i];
-		received[i] = received_header(msg, r, be->set.hostname);
-		ds[i].mbox = r->backend_data;
+		const struct local_rcpt *lr = r->backend_data;
+		received[i] = received_header(msg, r, be->set.server.hostname);
+		ds[i].mbox = lr->mbox;
 		ds[i].return_path = msg->from;
 		ds[i].delivered_to = r->address;
 		ds[i].extra_headers = received[i];
-		ds[i].quota.bytes = r->quota_bytes;
+		ds[i].quota.bytes = lr->quota_bytes;
 	}
 	if (lseek(fd, 0, SEEK_SET) < 0) {
 		struct error err;

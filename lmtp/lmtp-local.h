@@ -28,7 +28,7 @@
 
 #include "conf/conf.h"
 #include "core/error.h"
-#include "lmtp-session.h"
+#include "lmtp/lmtp_session.h"
 #include "lmtp-settings.h"
 
 struct lmtp_backend;
@@ -47,8 +47,8 @@ void lmtp_backend_unref(struct lmtp_backend **be);
 const struct lmtp_settings *
 lmtp_backend_settings(const struct lmtp_backend *be);
 
-/* Worker thread: resolve rcpt (see lmtp-session.h's rcpt op); its
- * backend_data becomes a struct store_mailbox *. */
+/* Worker thread: resolve rcpt (see lmtp/lmtp_session.h's rcpt op); its
+ * backend_data becomes this file's own (the mailbox and its quota). */
 void lmtp_local_rcpt(struct lmtp_backend *be, const char *session_id,
 		     struct lmtp_recipient *rcpt, uint64_t size_hint);
 /* Free what lmtp_local_rcpt attached (loop or worker thread). */

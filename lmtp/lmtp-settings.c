@@ -10,31 +10,19 @@
 int lmtp_settings_load(struct lmtp_settings *set, const struct conf *conf,
 		       struct error *err)
 {
-	const char *bare = conf_str(conf, "smtpd_forbid_bare_newline");
-	long long size = conf_size(conf, "message_size_limit");
-
 	memset(set, 0, sizeof(*set));
-	if (!smtp_bare_mode_parse(bare, &set->bare_mode))
-		return error_set(err, ERR_CONFIG,
-				 "smtpd_forbid_bare_newline: unknown value "
-				 "\"%s\" (normalize, yes, reject or no)",
-				 bare);
-	set->hostname = xstrdup(conf_str(conf, "myhostname"));
-	set->recipient_delimiter =
-	    xstrdup(conf_str(conf, "recipient_delimiter"));
+	if (lmtp_server_settings_load(&set->server, conf, err) < 0)
+		return -1;
 	set->mail_directory = xstrdup(conf_str(conf, "mail_directory"));
 	set->mailbox_maps = xstrdup(conf_str(conf, "virtual_mailbox_maps"));
-	set->message_size_limit = size > 0 ? (uint64_t)size : 0;
 	set->quota_permanent = conf_bool(conf, "quota_exceeded_permanent");
 	set->full_text_index = conf_bool(conf, "full_text_index");
-	set->timeout_ms = conf_time(conf, "lmtpd_timeout") * 1000;
 	return 0;
 }
 
 void lmtp_settings_clear(struct lmtp_settings *set)
 {
-	free(set->hostname);
-	free(set->recipient_delimiter);
+	lmtp_server_settings_clear(&set->server);
 	free(set->mail_directory);
 	free(set->mailbox_maps);
 	memset(set, 0, sizeof(*set));

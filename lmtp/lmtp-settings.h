@@ -1,6 +1,8 @@
 /*
  * lmtp-settings - the main.cf parameters postern-lmtpd uses, read once
- * per configuration (start-up and every reload) into a plain struct.
+ * per configuration (start-up and every reload) into a plain struct: the
+ * LMTP server's shared ones (lmtp/lmtp_settings.h: hostname, size limit,
+ * bare newlines, timeout, recipient_delimiter) and local delivery's own.
  *
  * Why a copy instead of conf_*() calls where needed: the config object
  * is replaced on reload while sessions and worker jobs are running; a
@@ -15,22 +17,17 @@
 #define POSTERN_LMTP_SETTINGS_H
 
 #include <stdbool.h>
-#include <stdint.h>
 
 #include "conf/conf.h"
 #include "core/error.h"
-#include "smtp/smtp_data.h"
+#include "lmtp/lmtp_settings.h"
 
 struct lmtp_settings {
-	char *hostname;		   /* myhostname: greeting, LHLO, Received */
-	char *recipient_delimiter; /* "" for none */
+	struct lmtp_server_settings server; /* the protocol side's */
 	char *mail_directory;
-	char *mailbox_maps;	     /* virtual_mailbox_maps */
-	uint64_t message_size_limit; /* 0: none */
-	enum smtp_bare_mode bare_mode;
+	char *mailbox_maps; /* virtual_mailbox_maps */
 	bool quota_permanent;
 	bool full_text_index; /* index at delivery (lib/fts) */
-	int64_t timeout_ms; /* lmtpd_timeout */
 };
 
 int lmtp_settings_load(struct lmtp_settings *set, const struct conf *conf,

@@ -4,9 +4,10 @@
  * into the Maildir store, one reply per recipient.
  *
  * The lifecycle (listeners from the master, reload, graceful stop) is the
- * server skeleton's (server/server.h); the protocol is lmtp-session.c,
- * the connection glue lmtp-client.c, resolution and delivery
- * lmtp-local.c, run on a pool of $worker_threads threads so that SQL
+ * server skeleton's (server/server.h); the protocol engine and the
+ * connection glue are the shared LMTP server layer (lmtp/lmtp_session.h,
+ * lmtp/lmtp_conn.h), lmtpd's ops are lmtp-client.c, resolution and
+ * delivery lmtp-local.c, run on a pool of $worker_threads threads so that SQL
  * lookups and fsyncs never stall other sessions.
  *
  * Reload: a new backend (settings, database, map, store) is built from

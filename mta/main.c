@@ -2,7 +2,7 @@
  * postern-smtpd - the SMTP server (RFC 5321) of the smtp, submission and
  * submissions services: sessions (smtpd-session.c) on the server
  * skeleton's loop, recipient lookups in a worker pool, messages handed to
- * postern-queued.  See smtpd.h for the files, smtpd-resolve.h for the
+ * postern-queued.  See smtpd.h for the files, rewrite/virtual.h for the
  * recipient rules and the top of each smtpd-*.c for its part of the
  * behaviour.
  */
@@ -17,6 +17,7 @@
 #include "map/map.h"
 #include "queue/submit.h"
 
+#include "smtpd-authres.h"
 #include "smtpd.h"
 
 static struct smtpd smtpd;
@@ -72,6 +73,10 @@ static int smtpd_init(struct server *srv, struct error *err)
 		return -1;
 	if (smtpd_cleanup_open(&smtpd, conf, err) < 0)
 		return -1;
+	if (smtpd_milter_open(&smtpd, conf, err) < 0)
+		return -1;
+	if (smtpd_authres_open(&smtpd, conf, err) < 0)
+		return -1;
 	smtpd.workers = worker_pool_new(smtpd.ev, threads > 0 ? threads : 1);
 	smtpd.queue =
 	    submit_client_new(smtpd.ev, conf_str(conf, "queue_socket"));
@@ -84,6 +89,10 @@ static int smtpd_init(struct server *srv, struct error *err)
 
 static void smtpd_accept(struct server *srv, const struct server_conn *conn)
 {
+	if (smtpd_pass_service(server_conf(srv), conn->service)) {
+		smtpd_pass_accept(&smtpd, conn);
+		return;
+	}
 	smtpd_session_start(&smtpd, conn);
 	/* The skeleton counts connections; ours ends in session_free. */
 }
@@ -117,8 +126,10 @@ static void smtpd_fini(struct server *srv)
 	smtpd_sasl_free(&smtpd.sasl);
 	submit_client_free(&smtpd.queue);
 	smtpd_anvil_free(&smtpd.anvil);
+	smtpd_authres_close(&smtpd); /* before the resolver goes */
 	smtpd_restrictions_close(&smtpd);
 	smtpd_cleanup_close(&smtpd);
+	smtpd_milter_close(&smtpd);
 	map_free(&smtpd.maps.mailbox_domains);
 	map_free(&smtpd.maps.mailboxes);
 	map_free(&smtpd.maps.aliases);

@@ -118,7 +118,10 @@ static int userdb_checkpass(sasl_conn_t *conn, void *context, const char *user,
 	int ret;
 
 	a->checked = true;
-	ret = passdb_verify(a->s->smtpd->db, user, password, &opts, &err);
+	/* The hash from a replica (primary as fallback), a rehash to the
+	 * primary: logins work with the primary down. */
+	ret = passdb_verify_split(a->s->smtpd->lookup_db, a->s->smtpd->db, user,
+				 password, &opts, &err);
 	explicit_bzero(password, passlen);
 	free(password);
 	if (ret < 0) {

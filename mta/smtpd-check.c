@@ -15,6 +15,7 @@
 #include "queue/submit.h"
 
 #include "smtpd-policy.h"
+#include "smtpd-notify.h"
 #include "smtpd.h"
 
 int smtpd_restrictions_open(struct smtpd *d, const struct conf *conf,
@@ -44,7 +45,27 @@ static int is_local(void *ctx, const char *address, struct error *err)
 {
 	struct smtpd_check_ctx *c = ctx;
 
-	return smtpd_resolve_is_local(c->maps, address, c->delimiters, err);
+	return virtual_is_local(c->maps, address, c->delimiters, err);
+}
+
+/* reject_unverified_*: a hosted address is deliverable if it resolves. */
+static int verify_local(void *ctx, const char *address,
+			struct smtp_reply *reply_r)
+{
+	struct smtpd_check_ctx *c = ctx;
+	struct virtual_opts opts = {
+	    .delimiters = c->delimiters,
+	    .recursion_limit = c->alias_recursion_limit,
+	    .expansion_limit = c->alias_expansion_limit,
+	    .role_addresses = c->role_addresses,
+	    .role_recipient = c->role_recipient,
+	};
+	struct array *finals = array_new();
+	int ret = virtual_resolve(c->maps, address, &opts, c->log_id, finals,
+				reply_r);
+
+	virtual_finals_free(&finals);
+	return ret;
 }
 
 static char *dup_or_null(const char *s)
@@ -84,6 +105,11 @@ void smtpd_check_ctx_init(struct smtpd_check_ctx *c,
 	};
 	c->attrs = smtpd_policy_attrs_new(s);
 	c->in.attrs = c->attrs;
+	c->alias_recursion_limit = s->set->alias_recursion_limit;
+	c->alias_expansion_limit = s->set->alias_expansion_limit;
+	c->role_addresses = s->set->role_addresses;
+	c->role_recipient = s->set->role_recipient;
+	c->in.verify_local = verify_local;
 }
 
 void smtpd_check_ctx_clear(struct smtpd_check_ctx *c)
@@ -187,7 +213,7 @@ bool smtpd_check_wanted(const struct smtpd_session *s,
 
 	if (r == NULL || smtpd_restrict_is_empty(r, stage))
 		return false;
-	if (stage == SMTPD_RESTRICT_DATA)
+	if (stage == SMTPD_RESTRICT_DATA || stage == SMTPD_RESTRICT_END_OF_DATA)
 		return true;
 	return !smtpd_restrict_delay_reject(r);
 }
@@ -197,6 +223,10 @@ void smtpd_check_log_reject(const struct smtpd_session *s, const char *cmd,
 {
 	const struct smtp_reply *r = &c->verdict.reply;
 
+	/* A 4.3.x is a lookup or configuration failure: resource or
+	 * software (smtpd_notify_reply), not policy, as Postfix. */
+	if (strncmp(r->enhanced, "4.3.", 4) != 0)
+		smtpd_notify_mark(s, SMTPD_NOTIFY_POLICY);
 	log_info("NOQUEUE: reject: %s from %s[%s]: %u %s %s; from=<%s> "
 		 "to=<%s> proto=%s helo=<%s>",
 		 cmd, s->client_name != NULL ? s->client_name : "unknown",
@@ -217,6 +247,48 @@ void smtpd_check_keep_actions(struct smtpd_session *s,
 		return;
 	t->hold |= c->verdict.hold;
 	t->discard |= c->verdict.discard;
+	if (c->verdict.filter != NULL)
+		smtpd_filter_set(s, c->verdict.filter, "access");
+	if (c->verdict.redirect != NULL) { /* the last one wins */
+		free(t->access_redirect);
+		t->access_redirect = xstrdup(c->verdict.redirect);
+	}
+	if (c->verdict.prepend != NULL && t->received_written) {
+		/* smtpd_end_of_data_restrictions: the header is written. */
+		log_warn("%s: PREPEND at the end of the message: ignored",
+			 smtpd_log_id(s));
+	} else if (c->verdict.prepend != NULL) {
+		/* "\n" separated lines; the first PREPEND comes first. */
+		if (t->access_prepend == NULL)
+			t->access_prepend = buf_new();
+		for (const char *p = c->verdict.prepend; *p != '\0';) {
+			/* A stray CR (a policy service's text) must not
+			 * end a line of the header early. */
+			size_t n = strcspn(p, "\r\n");
+			if (n > 0) {
+				buf_append(t->access_prepend, p, n);
+				buf_append_str(t->access_prepend, "\r\n");
+			}
+			p += n;
+			p += strspn(p, "\r\n");
+		}
+	}
+}
+
+void smtpd_check_write_prepend(const struct smtpd_session *s, struct buf *h)
+{
+	const struct smtpd_txn *t = s->txn;
+
+	if (t != NULL && t->access_prepend != NULL)
+		buf_append(h, buf_data(t->access_prepend),
+			   buf_len(t->access_prepend));
+}
+
+void smtpd_check_txn_free(struct smtpd_txn *t)
+{
+	free(t->access_redirect);
+	t->access_redirect = NULL;
+	buf_free(&t->access_prepend);
 }
 
 bool smtpd_check_message_end(struct smtpd_session *s)
@@ -236,6 +308,11 @@ bool smtpd_check_message_end(struct smtpd_session *s)
 	}
 	if (t->hold && t->submit != NULL)
 		submit_set_hold(t->submit);
+	if (t->access_redirect != NULL && t->submit != NULL) {
+		log_info("%s: redirect: all recipients replaced by <%s>",
+			 smtpd_log_id(s), t->access_redirect);
+		submit_redirect(t->submit, t->access_redirect);
+	}
 	return false;
 }
 

@@ -52,6 +52,7 @@
 #include "queue/submit.h"
 #include "rewrite/rewrite.h"
 
+#include "smtpd-authres.h"
 #include "smtpd-content.h"
 #include "smtpd.h"
 
@@ -505,7 +506,7 @@ void smtpd_cleanup_data_end(struct smtpd_session *s)
 	hdr_lines(s, h, out, true);
 	smtpd_content_data(s, out); /* header_checks... */
 	if (buf_len(out) > 0 && !t->data_failed && t->submit != NULL &&
-	    submit_write(t->submit, buf_data(out), buf_len(out)) < 0)
+	    smtpd_authres_write(s, buf_data(out), buf_len(out)) < 0)
 		t->data_failed = true;
 	buf_free(&out);
 }

@@ -11,6 +11,7 @@
 #include "queue/submit.h"
 #include "tls/io.h"
 
+#include "smtpd-authres.h"
 #include "smtpd.h"
 
 unsigned smtpd_extensions(const struct smtpd_session *s)
@@ -44,6 +45,9 @@ void smtpd_txn_reset(struct smtpd_session *s)
 	smtp_data_free(&t->data);
 	smtp_bdat_free(&t->bdat);
 	smtpd_cleanup_txn_free(t);
+	smtpd_authres_txn_free(t);
+	smtpd_milter_txn_free(t);
+	smtpd_check_txn_free(t);
 	free(t);
 	s->txn = NULL;
 	if (s->state == SMTPD_STATE_MAIL || s->state == SMTPD_STATE_RCPT ||
@@ -254,6 +258,18 @@ static void mail_checked(struct smtpd_session *s, struct smtpd_check_ctx *c,
 		return;
 	}
 	mail_finish(s, t);
+	/* HOLD, DISCARD, FILTER, REDIRECT, PREPEND found at MAIL apply to
+	 * the message, as they do at RCPT (smtpd-check.c). */
+	if (s->txn == t)
+		smtpd_check_keep_actions(s, c);
+}
+
+static void mail_accept(struct smtpd_session *s)
+{
+	/* SPF: a worker job answers MAIL (smtpd-authres.c). */
+	if (smtpd_authres_mail(s))
+		return;
+	smtpd_reply(s, 250, "2.1.0", "Ok");
 }
 
 static void mail_finish(struct smtpd_session *s, struct smtpd_txn *t)
@@ -261,7 +277,10 @@ static void mail_finish(struct smtpd_session *s, struct smtpd_txn *t)
 	s->txn = t;
 	s->state = SMTPD_STATE_MAIL;
 	smtpd_queue_begin(s);
-	smtpd_reply(s, 250, "2.1.0", "Ok");
+	/* Milters first (smtpd-milter.c): they go on with mail_accept. */
+	if (smtpd_milter_mail(s, mail_accept))
+		return;
+	mail_accept(s);
 }
 
 static void cmd_rset(struct smtpd_session *s)

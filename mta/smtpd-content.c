@@ -19,6 +19,7 @@
 #include "map/map.h"
 #include "queue/submit.h"
 
+#include "smtpd-authres.h"
 #include "smtpd-content.h"
 #include "smtpd.h"
 
@@ -138,6 +139,12 @@ int smtpd_content_open(struct smtpd *d, const struct conf *conf,
 	bool any = false;
 
 	(void)err;
+	if (smtpd_receive_overrides(conf) & SMTPD_NO_HEADER_BODY_CHECKS) {
+		/* A reinjection listener: checked before the filter. */
+		free(c);
+		d->content = NULL;
+		return 0;
+	}
 	c->lim.no_mime = conf_bool(conf, "disable_mime_input_processing");
 	c->lim.header_limit = (size_t)conf_size(conf, "header_size_limit");
 	if (c->lim.header_limit == 0)
@@ -311,9 +318,7 @@ static void check(void *ctx, enum content_table k, const char *key,
 			ct->redirect = xstrdup(text);
 		}
 		if (a == CONTENT_FILTER)
-			log_warn("%s: FILTER %s: not carried by the queue yet; "
-				 "the message is delivered as usual",
-				 smtpd_log_id(s), text);
+			smtpd_filter_set(s, text, table_param[k]);
 		break;
 	case CONTENT_DISCARD:
 		log_action(s, "discard", what, key, text);
@@ -389,7 +394,7 @@ void smtpd_content_data_end(struct smtpd_session *s)
 	out = buf_new();
 	content_filter_end(ct->filter, out);
 	if (buf_len(out) > 0 && !t->data_failed && t->submit != NULL &&
-	    submit_write(t->submit, buf_data(out), buf_len(out)) < 0)
+	    smtpd_authres_write(s, buf_data(out), buf_len(out)) < 0)
 		t->data_failed = true;
 	buf_free(&out);
 }

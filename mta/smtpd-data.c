@@ -21,6 +21,7 @@
 #include "queue/submit.h"
 #include "tls/io.h"
 
+#include "smtpd-authres.h"
 #include "smtpd-content.h"
 #include "smtpd.h"
 
@@ -55,6 +56,7 @@ void smtpd_queue_begin(struct smtpd_session *s)
 	    .client_name = "unknown",
 	    .helo = s->helo,
 	    .auth_name = s->auth_user,
+	    .filter = s->set->content_filter, /* a FILTER may replace it */
 	};
 
 	if (s->io != NULL && io_tls_active(s->io)) {
@@ -131,6 +133,7 @@ static void write_received(struct smtpd_session *s)
 
 	localtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	smtpd_check_write_prepend(s, h); /* access PREPEND, as Postfix */
 	buf_printf(h, "Received: from %s ([%s])\r\n",
 		   s->helo != NULL ? s->helo : "unknown", s->peer);
 	if (s->io != NULL && io_tls_active(s->io)) {
@@ -146,7 +149,7 @@ static void write_received(struct smtpd_session *s)
 	if (t->nrcpt == 1 && t->first_rcpt != NULL)
 		buf_printf(h, "for <%s>; ", t->first_rcpt);
 	buf_printf(h, "%s\r\n", date);
-	if (submit_write(t->submit, buf_data(h), buf_len(h)) < 0)
+	if (smtpd_authres_write(s, buf_data(h), buf_len(h)) < 0)
 		t->data_failed = true;
 	buf_free(&h);
 	t->received_written = true;
@@ -329,6 +332,34 @@ static void commit_done(void *ctx, const struct error *err, const char *id)
 	smtpd_session_resume(s);
 }
 
+/* After smtpd_end_of_data_restrictions (or without them). */
+static void message_checked(struct smtpd_session *s)
+{
+	/* SPF/DKIM/DMARC: a worker job, which goes on with
+	 * smtpd_data_commit() (smtpd-authres.c). */
+	if (smtpd_authres_message_end(s))
+		return;
+	smtpd_data_commit(s);
+}
+
+/* smtpd_end_of_data_restrictions, as Postfix before the commit: a
+ * rejection replaces the 250 and nothing is queued. */
+static void eod_checked(struct smtpd_session *s, struct smtpd_check_ctx *c,
+			void *arg)
+{
+	(void)arg;
+	if (s == NULL || s->txn == NULL)
+		return;
+	if (c->ret < 0) {
+		smtpd_check_log_reject(s, "END-OF-MESSAGE", c);
+		smtpd_txn_reset(s);
+		smtpd_reply_error(s, &c->verdict.reply);
+		return;
+	}
+	smtpd_check_keep_actions(s, c);
+	message_checked(s);
+}
+
 /* The whole message is in: refuse, or commit and wait for the queue. */
 static void message_end(struct smtpd_session *s, bool bdat)
 {
@@ -363,13 +394,43 @@ static void message_end(struct smtpd_session *s, bool bdat)
 		smtpd_reply(s, 451, "4.3.0", "Error: queue file write error");
 		return;
 	}
-	if (smtpd_content_message_end(s) || smtpd_check_message_end(s))
+	if (smtpd_check_wanted(s, SMTPD_RESTRICT_END_OF_DATA)) {
+		smtpd_check_async(
+		    s, SMTPD_RESTRICT_BIT(SMTPD_RESTRICT_END_OF_DATA), s->helo,
+		    buf_data(t->sender), eod_checked, NULL);
 		return;
+	}
+	message_checked(s);
+}
+
+static bool data_commit_now(struct smtpd_session *s);
+
+static void data_commit_after_milters(struct smtpd_session *s)
+{
+	(void)data_commit_now(s);
+}
+
+bool smtpd_data_commit(struct smtpd_session *s)
+{
+	/* Milters (smtpd-milter.c) see the message first; they go on
+	 * with data_commit_after_milters and hold the session meanwhile. */
+	if (smtpd_milter_message_end(s, data_commit_after_milters))
+		return true;
+	return data_commit_now(s);
+}
+
+static bool data_commit_now(struct smtpd_session *s)
+{
+	struct smtpd_txn *t = s->txn;
+
+	if (smtpd_content_message_end(s) || smtpd_check_message_end(s))
+		return false;
 	struct submit *sub = t->submit;
 	t->submit = NULL; /* the library's now */
 	s->pending++;
 	smtpd_session_suspend(s);
 	submit_commit(sub, commit_done, s);
+	return true;
 }
 
 static void to_queue(struct smtpd_session *s)
@@ -382,8 +443,8 @@ static void to_queue(struct smtpd_session *s)
 	if (buf_len(s->scratch) == 0)
 		return;
 	ret = t->data_failed ? -1
-			     : submit_write(t->submit, buf_data(s->scratch),
-					    buf_len(s->scratch));
+			     : smtpd_authres_write(s, buf_data(s->scratch),
+						   buf_len(s->scratch));
 	buf_reset(s->scratch);
 	if (ret < 0)
 		t->data_failed = true;

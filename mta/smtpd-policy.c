@@ -613,6 +613,8 @@ static const char *protocol_state(const struct rx *e)
 
 	if (e->stage == SMTPD_RESTRICT_DATA)
 		return "DATA";
+	if (e->stage == SMTPD_RESTRICT_END_OF_DATA)
+		return "END-OF-MESSAGE";
 	if (in->recipient != NULL)
 		return "RCPT";
 	if (in->sender != NULL)
@@ -638,8 +640,10 @@ static void build_request(struct rx *e, const struct smtpd_policy *p,
 	attr(b, "recipient", in->recipient);
 	/* Postfix counts recipients only from DATA on. */
 	attr_u(b, "recipient_count",
-	       a != NULL && e->stage == SMTPD_RESTRICT_DATA ? a->recipient_count
-							    : 0);
+	       a != NULL && (e->stage == SMTPD_RESTRICT_DATA ||
+			     e->stage == SMTPD_RESTRICT_END_OF_DATA)
+		   ? a->recipient_count
+		   : 0);
 	attr(b, "client_address", in->client_addr);
 	attr(b, "client_name", name);
 	/* XXX Postfix sends the unverified PTR name here; lib/dns gives the

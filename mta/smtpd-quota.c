@@ -11,7 +11,7 @@
 #include "store/store.h"
 
 #include "smtpd-quota.h"
-#include "smtpd-resolve.h"
+#include "rewrite/virtual.h"
 
 enum { ROOM = 0, FULL = 1, FAILED = -1 };
 
@@ -20,7 +20,7 @@ enum { ROOM = 0, FULL = 1, FAILED = -1 };
  * "DOMAIN/USER/", is let through: lmtpd refuses it with the reason.
  */
 static int mailbox_state(const struct smtpd_quota_opts *o, struct store *store,
-			 const char *log_id, const struct smtpd_final *f)
+			 const char *log_id, const struct virtual_final *f)
 {
 	unsigned long long quota;
 	struct store_mailbox *mbox;
@@ -77,7 +77,7 @@ int smtpd_quota_filter(const struct smtpd_quota_opts *opts, const char *address,
 	full = xcalloc(n, sizeof(*full));
 	store = store_new(&ss);
 	for (size_t i = 0; i < n; i++) {
-		const struct smtpd_final *f = array_get(finals_r, i);
+		const struct virtual_final *f = array_get(finals_r, i);
 		int st;
 
 		if (!f->local)
@@ -102,7 +102,7 @@ int smtpd_quota_filter(const struct smtpd_quota_opts *opts, const char *address,
 				      "<%s>: Mailbox full", address);
 	}
 	for (size_t i = n; i-- > 0;) {
-		struct smtpd_final *f;
+		struct virtual_final *f;
 
 		if (!full[i])
 			continue;
@@ -110,7 +110,7 @@ int smtpd_quota_filter(const struct smtpd_quota_opts *opts, const char *address,
 		log_info("%s: <%s>: destination <%s>: mailbox full: dropped",
 			 log_id, address, f->addr);
 		array_remove(finals_r, i);
-		smtpd_final_free(&f);
+		virtual_final_free(&f);
 	}
 	free(full);
 	return 0;

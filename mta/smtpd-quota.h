@@ -35,7 +35,7 @@ struct smtpd_quota_opts {
 };
 
 /*
- * Check the local finals (struct smtpd_final *) of the RCPT ADDRESS.
+ * Check the local finals (struct virtual_final *) of the RCPT ADDRESS.
  * 0: finals_r holds at least one address (full mailboxes removed and
  * freed).  -1: refused, reply_r set: 452 4.2.2 / 552 5.2.2 Mailbox full
  * when every final is full, 451 4.3.0 when the quota lookup failed;

@@ -15,13 +15,14 @@
 
 #include "smtpd-policy.h"
 #include "smtpd-quota.h"
+#include "smtpd-notify.h"
 #include "smtpd.h"
 
 struct rcpt_job {
 	struct smtpd_session *s;
 	/* Inputs, copied: the worker must not touch the session. */
-	const struct smtpd_maps *maps;
-	struct smtpd_resolve_opts opts;
+	const struct virtual_maps *maps;
+	struct virtual_opts opts;
 	struct smtpd_quota_opts quota;
 	struct smtpd_check_ctx check; /* the restriction lists' inputs */
 	struct smtpd_limits_job limits; /* the sender's daily limits */
@@ -37,6 +38,8 @@ struct rcpt_job {
 	/* Kept for the queue. */
 	char *orcpt;
 	unsigned notify;
+	bool milter_asked; /* smtpd_milter_rcpt answered */
+	bool policy_reject; /* refused by the restriction lists */
 };
 
 static void job_free(struct rcpt_job *j)
@@ -48,7 +51,7 @@ static void job_free(struct rcpt_job *j)
 	free(j->orcpt);
 	smtpd_check_ctx_clear(&j->check);
 	smtpd_limits_rcpt_clear(&j->limits);
-	smtpd_finals_free(&j->finals);
+	virtual_finals_free(&j->finals);
 	free(j);
 }
 
@@ -63,13 +66,14 @@ static void rcpt_work(void *ctx)
 		/* 1: waits for a policy service (rcpt_done goes on). */
 		j->reply = j->check.verdict.reply;
 		j->ret = -1;
+		j->policy_reject = true;
 		return;
 	}
 	/* relocated and canonical maps (smtpd-cleanup.c); the process
 	 * state they read is immutable while the job holds the session. */
 	j->ret = smtpd_cleanup_rcpt(j->s->smtpd, &j->address, &j->reply);
 	if (j->ret == 0)
-		j->ret = smtpd_resolve(j->maps, j->address, &j->opts,
+		j->ret = virtual_resolve(j->maps, j->address, &j->opts,
 				       j->log_id, j->finals, &j->reply);
 	if (j->ret == 0)
 		j->ret = smtpd_quota_filter(&j->quota, j->address, j->log_id,
@@ -85,6 +89,22 @@ _Static_assert((int)SMTP_NOTIFY_NEVER == (int)QUEUE_NOTIFY_NEVER &&
 		   (int)SMTP_NOTIFY_FAILURE == (int)QUEUE_NOTIFY_FAILURE &&
 		   (int)SMTP_NOTIFY_DELAY == (int)QUEUE_NOTIFY_DELAY,
 	       "notify bits differ");
+
+static void rcpt_done(void *ctx);
+
+static void rcpt_milter_done(struct smtpd_session *s, void *arg,
+			     const struct smtp_reply *refusal)
+{
+	struct rcpt_job *j = arg;
+
+	(void)s;
+	j->milter_asked = true;
+	if (refusal != NULL) {
+		j->reply = *refusal;
+		j->ret = -1;
+	}
+	rcpt_done(j);
+}
 
 static void rcpt_done(void *ctx)
 {
@@ -102,7 +122,14 @@ static void rcpt_done(void *ctx)
 		return;
 	}
 	smtpd_check_learn(s, &j->check);
+	/* Milters see only recipients smtpd accepted (Postfix). */
+	if (j->ret == 0 && !j->milter_asked &&
+	    smtpd_milter_rcpt(s, j->address, rcpt_milter_done, j))
+		return;
 	if (j->ret < 0) {
+		if (j->policy_reject &&
+		    strncmp(j->reply.enhanced, "4.3.", 4) != 0)
+			smtpd_notify_mark(s, SMTPD_NOTIFY_POLICY);
 		log_info("NOQUEUE: reject: RCPT from [%s]: %u %s %s; from=<%s> "
 			 "to=<%s> proto=%s helo=<%s>",
 			 s->peer, j->reply.code, j->reply.enhanced,
@@ -112,7 +139,7 @@ static void rcpt_done(void *ctx)
 		smtpd_reply_error(s, &j->reply);
 	} else {
 		for (size_t i = 0; i < array_len(j->finals); i++) {
-			struct smtpd_final *f = array_get(j->finals, i);
+			struct virtual_final *f = array_get(j->finals, i);
 			struct submit_rcpt rc = {
 			    .addr = f->addr,
 			    .orcpt = j->orcpt,
@@ -122,7 +149,8 @@ static void rcpt_done(void *ctx)
 			if (hash_contains(t->finals, f->addr))
 				continue;
 			hash_put(t->finals, f->addr, "");
-			if (t->submit != NULL)
+			if (t->submit != NULL &&
+			    !smtpd_milter_keep_rcpt(s, j->address, &rc))
 				submit_add_rcpt(t->submit, &rc);
 			t->nfinal++;
 		}
@@ -182,6 +210,9 @@ void smtpd_cmd_rcpt(struct smtpd_session *s, const struct smtp_command *cmd)
 	j->opts.delimiters = j->delimiters;
 	j->opts.recursion_limit = s->set->alias_recursion_limit;
 	j->opts.expansion_limit = s->set->alias_expansion_limit;
+	/* The session's settings outlive the job (it holds the session). */
+	j->opts.role_addresses = s->set->role_addresses;
+	j->opts.role_recipient = s->set->role_recipient;
 	/* The relay decision is smtpd_relay_restrictions' (checked in the
 	 * job); without lists (tests), today's rule. */
 	j->opts.relay_ok = s->smtpd->restrictions != NULL || smtpd_may_relay(s);

@@ -42,6 +42,9 @@ enum rkind {
 	RK_CLASS,
 	RK_POLICY,   /* check_policy_service (smtpd-policy.c) */
 	RK_GREYLIST, /* check_greylist (smtpd-greylist.c) */
+	RK_DOMAIN_SENDER, /* check_domain_sender_access (smtpd-domain-policy.c) */
+	RK_UNVERIFIED_SENDER, /* reject_unverified_sender (smtpd-verify.c) */
+	RK_UNVERIFIED_RCPT,   /* reject_unverified_recipient (smtpd-verify.c) */
 };
 
 struct rword {
@@ -96,6 +99,9 @@ struct smtpd_restrict {
 	struct hash *policies; /* policy service spec -> struct smtpd_policy * */
 	struct smtpd_greylist *greylist; /* NULL unless check_greylist is used */
 	const struct conf *conf;	 /* during smtpd_restrict_new only */
+	unsigned domain_sender_reject_code; /* check_domain_sender_access */
+	/* reject_unverified_*: NULL unless one is used (smtpd-verify.h). */
+	struct smtpd_verify *verify;
 };
 
 /* Results of one restriction, as Postfix's SMTPD_CHECK_*. */
@@ -154,5 +160,9 @@ int rx_policy(struct rx *e, const struct ritem *it);
 bool rx_replaying(const struct rx *e);
 /* smtpd-greylist.c */
 int rx_greylist(struct rx *e, const struct ritem *it);
+/* smtpd-domain-policy.c */
+int rx_domain_sender(struct rx *e, const struct ritem *it);
+/* smtpd-verify.c */
+int rx_verify(struct rx *e, const struct ritem *it);
 
 #endif

@@ -19,6 +19,7 @@
 #include "smtpd-greylist.h"
 #include "smtpd-policy.h"
 #include "smtpd-restrict-private.h"
+#include "smtpd-verify.h"
 
 static const struct rword words[] = {
     {"permit", RK_PERMIT, false, false},
@@ -55,12 +56,17 @@ static const struct rword words[] = {
     {"check_policy_service", RK_POLICY, true, false},
     /* Not a Postfix name: built-in greylisting in SQL. */
     {"check_greylist", RK_GREYLIST, false, false},
+    /* Not a Postfix name: each recipient domain's own list in SQL. */
+    {"check_domain_sender_access", RK_DOMAIN_SENDER, false, false},
+    {"reject_unverified_sender", RK_UNVERIFIED_SENDER, false, false},
+    {"reject_unverified_recipient", RK_UNVERIFIED_RCPT, false, false},
 };
 
 static const char *const stage_params[SMTPD_RESTRICT_NSTAGES] = {
     "smtpd_client_restrictions",    "smtpd_helo_restrictions",
     "smtpd_sender_restrictions",    "smtpd_relay_restrictions",
     "smtpd_recipient_restrictions", "smtpd_data_restrictions",
+    "smtpd_end_of_data_restrictions",
 };
 
 /* ---- Parsing. */
@@ -167,6 +173,17 @@ static int parse_list(struct smtpd_restrict *r, const char *param,
 							      : NULL,
 					       err);
 			if (r->greylist == NULL) {
+				error_prefix(err, "%s: %s", param, w);
+				ret = -1;
+				break;
+			}
+		}
+		if ((rw->kind == RK_UNVERIFIED_SENDER ||
+		     rw->kind == RK_UNVERIFIED_RCPT) &&
+		    r->verify == NULL) {
+			r->verify = smtpd_verify_new(
+			    r->conf, r->env != NULL ? r->env->db : NULL, err);
+			if (r->verify == NULL) {
 				error_prefix(err, "%s: %s", param, w);
 				ret = -1;
 				break;
@@ -316,6 +333,10 @@ struct smtpd_restrict *smtpd_restrict_new(const struct conf *conf,
 	r->null_key = xstrdup(conf_str(conf, "smtpd_null_access_lookup_key"));
 	if (read_codes(r, conf, err) < 0)
 		goto fail;
+	r->domain_sender_reject_code = code_param(
+	    conf, "domain_sender_policy_reject_code", 400, 599, err);
+	if (r->domain_sender_reject_code == 0)
+		goto fail;
 
 	/* Classes first (empty), so lists and classes may name any. */
 	names =
@@ -394,6 +415,7 @@ void smtpd_restrict_free(struct smtpd_restrict **rp)
 	hash_free(&r->maps);
 	hash_free(&r->policies);
 	smtpd_greylist_free(&r->greylist);
+	smtpd_verify_free(&r->verify);
 	free(r->null_key);
 	free(r);
 }
@@ -486,6 +508,10 @@ void rx_stage_name(struct rx *e, enum smtpd_restrict_stage st,
 		*name_r = "DATA";
 		*class_r = "Data command";
 		return;
+	case SMTPD_RESTRICT_END_OF_DATA: /* as Postfix's smtpd_check_eod */
+		*name_r = "END-OF-MESSAGE";
+		*class_r = "End-of-data";
+		return;
 	default:
 		*name_r = e->in->recipient != NULL ? e->in->recipient : "";
 		*class_r = "Recipient address";
@@ -494,7 +520,7 @@ void rx_stage_name(struct rx *e, enum smtpd_restrict_stage st,
 }
 
 static const char *const stage_cmds[SMTPD_RESTRICT_NSTAGES] = {
-    "CONNECT", "HELO", "MAIL", "RCPT", "RCPT", "DATA"};
+    "CONNECT", "HELO", "MAIL", "RCPT", "RCPT", "DATA", "END-OF-MESSAGE"};
 
 /* The DSN class digit follows the reply code: "x.7.1" with 450 is
  * 4.7.1 (Postfix's smtpd_dsn_fix). */
@@ -753,6 +779,11 @@ static int eval_item(struct rx *e, const struct ritem *it)
 		return rx_policy(e, it);
 	case RK_GREYLIST:
 		return rx_greylist(e, it);
+	case RK_DOMAIN_SENDER:
+		return rx_domain_sender(e, it);
+	case RK_UNVERIFIED_SENDER:
+	case RK_UNVERIFIED_RCPT:
+		return rx_verify(e, it);
 	}
 	return RX_DUNNO;
 }

@@ -2,22 +2,25 @@
  * smtpd-restrict - Postfix's smtpd restriction lists: parsed once from
  * main.cf, evaluated per command (see docs/restrictions.md).
  *
- * Lists: smtpd_client_, _helo_, _sender_, _relay_, _recipient_ and
- * _data_restrictions, plus the classes of smtpd_restriction_classes (a
- * class is a main.cf name holding a list).  Evaluation follows Postfix:
- * in one list the first permit/OK ends the list as permitted, a reject
- * ends the whole check, DUNNO (no match) goes on; the end of a list
- * permits.  A check over several lists (RCPT: client, helo, sender with
- * smtpd_delay_reject, then relay and recipient) rejects if any list
- * rejects.  warn_if_reject turns the next restriction's rejection into a
- * log line; defer_if_reject makes later rejections 4xx; defer_if_permit
- * defers at the end of the check unless something rejected.
+ * Lists: smtpd_client_, _helo_, _sender_, _relay_, _recipient_,
+ * _data_ and _end_of_data_restrictions, plus the classes of
+ * smtpd_restriction_classes (a class is a main.cf name holding a list).
+ * Evaluation follows Postfix: in one list the first permit/OK ends the
+ * list as permitted, a reject ends the whole check, DUNNO (no match)
+ * goes on; the end of a list permits.  A check over several lists
+ * (RCPT: client, helo, sender with smtpd_delay_reject, then relay and
+ * recipient) rejects if any list rejects.  warn_if_reject turns the
+ * next restriction's rejection into a log line; defer_if_reject makes
+ * later rejections 4xx; defer_if_permit defers at the end of the check
+ * unless something rejected.
  *
  * Access maps (check_*_access type:name) are opened at start-up, any
  * map type; their results: OK (or all digits), REJECT [text], DEFER
  * [text], DUNNO, 4xx/5xx text, a class name, WARN text, HOLD, DISCARD,
  * FILTER, PREPEND, REDIRECT (these last ones are recorded in the verdict
- * and logged; the queue does not act on them yet).
+ * and logged; smtpd-check.c hands FILTER to the queue, smtpd-filter.c,
+ * writes PREPEND headers before the Received header and applies
+ * REDIRECT to the submission).
  *
  * Threads: a struct smtpd_restrict is read-only once made; checks may
  * run in several worker threads at once (they block on maps and DNS).
@@ -45,6 +48,7 @@ enum smtpd_restrict_stage {
 	SMTPD_RESTRICT_RELAY,
 	SMTPD_RESTRICT_RECIPIENT,
 	SMTPD_RESTRICT_DATA,
+	SMTPD_RESTRICT_END_OF_DATA, /* after the message, before the commit */
 	SMTPD_RESTRICT_NSTAGES,
 };
 #define SMTPD_RESTRICT_BIT(stage) (1u << (stage))
@@ -77,6 +81,11 @@ struct smtpd_restrict_input {
 	 * check (smtpd_restrict_check returns 1) and the caller asks the
 	 * service on the loop (smtpd-policy.h).  NULL: it blocks. */
 	struct smtpd_policy_answers *policy_answers;
+	/* reject_unverified_*: is ADDRESS, of a hosted domain (is_local),
+	 * deliverable?  0 yes; -1 no, reply_r says why (4xx or 5xx).  Called
+	 * with is_local_ctx; NULL: hosted addresses count as deliverable. */
+	int (*verify_local)(void *ctx, const char *address,
+			    struct smtp_reply *reply_r);
 };
 
 /* The outcome of a check. */

@@ -24,6 +24,7 @@
 #include "queue/submit.h"
 #include "tls/io.h"
 
+#include "smtpd-notify.h"
 #include "smtpd.h"
 
 const char *smtpd_state_name(enum smtpd_state state)
@@ -109,6 +110,7 @@ void smtpd_session_start(struct smtpd *smtpd, const struct server_conn *conn)
 	s->submission = smtpd_settings_is_submission(s->set, conn->service);
 	s->in = buf_new();
 	s->scratch = buf_new();
+	smtpd_notify_start(s);
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		memset(rnd, 0, sizeof(rnd));
 	snprintf(s->id, sizeof(s->id), "%02X%02X%02X%02X%02X%02X", rnd[0],
@@ -147,6 +149,7 @@ static void session_end(struct smtpd_session *s, const char *why)
 		return;
 	log_info("%s: disconnect from [%s]:%u%s%s", s->id, s->peer,
 		 s->peer_port, why != NULL ? ": " : "", why != NULL ? why : "");
+	smtpd_notify_end(s); /* the postmaster's transcript, when due */
 	s->dead = true;
 	list_remove(&s->node);
 	s->state = SMTPD_STATE_QUIT;
@@ -170,6 +173,7 @@ static void session_free(struct smtpd_session *s)
 	ev_defer_cancel(smtpd->ev, (ev_defer_fn *)(void (*)(void))resume_cb, s);
 	smtpd_txn_reset(s);
 	smtpd_auth_free(s);
+	smtpd_notify_end(s);
 	if (s->limited)
 		smtpd_anvil_disconnect(smtpd, s->service, s->peer);
 	buf_free(&s->in);
@@ -266,6 +270,8 @@ static void send_reply(struct smtpd_session *s, const struct smtp_reply *r)
 		return;
 	b = buf_new();
 	smtp_reply_write(r, b);
+	smtpd_notify_out(s, buf_data(b), buf_len(b));
+	smtpd_notify_reply(s, r);
 	io_write(s->io, buf_data(b), buf_len(b));
 	buf_free(&b);
 }
@@ -286,8 +292,10 @@ void smtpd_reply(struct smtpd_session *s, unsigned code, const char *enh,
 
 void smtpd_reply_raw(struct smtpd_session *s, const char *text)
 {
-	if (s->io != NULL && s->state != SMTPD_STATE_QUIT)
+	if (s->io != NULL && s->state != SMTPD_STATE_QUIT) {
+		smtpd_notify_out(s, text, strlen(text));
 		io_print(s->io, text);
+	}
 }
 
 static void delayed_cb(struct ev *ev, struct smtpd_session *s)
@@ -304,6 +312,7 @@ void smtpd_reply_error(struct smtpd_session *s, const struct smtp_reply *r)
 	if (s->errors >= s->set->hard_error_limit) {
 		log_warn("%s: too many errors after %s from [%s]", s->id,
 			 smtpd_state_name(s->state), s->peer);
+		smtpd_notify_mark(s, SMTPD_NOTIFY_PROTOCOL);
 		send_reply(s, r);
 		smtpd_reply(s, 421, "4.7.0", "%s Error: too many errors",
 			    s->set->myhostname);
@@ -316,6 +325,13 @@ void smtpd_reply_error(struct smtpd_session *s, const struct smtp_reply *r)
 		 * without blocking the other sessions of the process. */
 		if (s->delayed == NULL)
 			s->delayed = buf_new();
+		{
+			struct buf *b = buf_new();
+			smtp_reply_write(r, b);
+			smtpd_notify_out(s, buf_data(b), buf_len(b));
+			smtpd_notify_reply(s, r);
+			buf_free(&b);
+		}
 		smtp_reply_write(r, s->delayed);
 		smtpd_session_suspend(s);
 		EV_TIMER_ADD(s->smtpd->ev, s->set->error_sleep_ms, delayed_cb,
@@ -400,6 +416,7 @@ static bool next_line(struct smtpd_session *s)
 	line = xmemdup(data, n + 1);
 	line[n] = '\0';
 	buf_consume(s->in, (size_t)(lf - data) + 1);
+	smtpd_notify_in(s, line, n);
 	if (s->state == SMTPD_STATE_AUTH)
 		smtpd_auth_line(s, line, n);
 	else

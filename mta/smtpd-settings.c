@@ -10,6 +10,7 @@
 #include "core/str.h"
 #include "core/xmalloc.h"
 #include "map/map.h"
+#include "smtpd-notify.h"
 #include "smtpd.h"
 
 static unsigned clamp_uint(long long v)
@@ -63,6 +64,17 @@ struct smtpd_settings *smtpd_settings_new(const struct conf *conf,
 	set->sasl_mechanisms = xstrdup(conf_str(conf, "smtpd_sasl_mechanisms"));
 	set->mail_directory = xstrdup(conf_str(conf, "mail_directory"));
 	set->quota_permanent = conf_bool(conf, "quota_exceeded_permanent");
+	set->content_filter = xstrdup(conf_str(conf, "content_filter"));
+	set->role_addresses = xstrdup(conf_str(conf, "role_addresses"));
+	set->role_recipient =
+	    virtual_role_qualify(conf_str(conf, "role_address_recipient"),
+			       conf_str(conf, "myorigin"));
+	set->notify_classes =
+	    smtpd_notify_classes(conf_str(conf, "notify_classes"));
+	set->error_rcpt =
+	    virtual_role_qualify(conf_str(conf, "error_notice_recipient"),
+			       conf_str(conf, "myorigin"));
+	set->queue_socket = xstrdup(conf_str(conf, "queue_socket"));
 	if (set->recipient_limit == 0)
 		set->recipient_limit = 1;
 	if (set->hard_error_limit == 0)
@@ -91,6 +103,11 @@ void smtpd_settings_unref(struct smtpd_settings **setp)
 	free(set->submission_services);
 	free(set->sasl_mechanisms);
 	free(set->mail_directory);
+	free(set->content_filter);
+	free(set->role_addresses);
+	free(set->role_recipient);
+	free(set->error_rcpt);
+	free(set->queue_socket);
 	free(set);
 }
 
@@ -108,17 +125,5 @@ bool smtpd_settings_is_submission(const struct smtpd_settings *set,
 
 struct map *smtpd_mynetworks_open(const struct conf *conf, struct error *err)
 {
-	struct array *nets = str_split(conf_str(conf, "mynetworks"), ", \t");
-	struct buf *text = buf_new();
-	struct map *map;
-
-	for (size_t i = 0; i < array_len(nets); i++)
-		buf_printf(text, "%s OK\n", (char *)array_get(nets, i));
-	map = map_open_text("cidr", "mynetworks", buf_data(text), buf_len(text),
-			    NULL, err);
-	if (map == NULL)
-		error_prefix(err, "mynetworks");
-	buf_free(&text);
-	array_free_with(&nets, free);
-	return map;
+	return map_mynetworks_open(conf, err);
 }

@@ -12,7 +12,7 @@
 #include "smtpd.h"
 
 struct smtpd *smtpd_testing_new(struct ev *ev, const struct conf *conf,
-				const struct smtpd_maps *maps,
+				const struct virtual_maps *maps,
 				struct error *err)
 {
 	struct smtpd *d = xcalloc(1, sizeof(*d));

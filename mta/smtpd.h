@@ -10,7 +10,7 @@
  *   smtpd-commands.c   the command dispatcher and HELO, EHLO, STARTTLS,
  *                      MAIL, RSET, NOOP, QUIT, VRFY, HELP
  *   smtpd-rcpt.c       RCPT, its lookup in the worker pool
- *   smtpd-resolve.c    recipient resolution (smtpd-resolve.h)
+ *   (lib/rewrite/virtual.c: recipient resolution, shared)
  *   smtpd-quota.c      refusing full mailboxes at RCPT (smtpd-quota.h)
  *   smtpd-restrict.c   the smtpd_*_restrictions lists (smtpd-restrict.h,
  *                      with smtpd-access.c and smtpd-restrict-dns.c)
@@ -19,11 +19,16 @@
  *   smtpd-policy.c     check_policy_service (smtpd-policy.h; the loop
  *                      side in smtpd-policy-loop.c)
  *   smtpd-greylist.c   check_greylist (smtpd-greylist.h)
+ *   smtpd-domain-policy.c  check_domain_sender_access (a recipient
+ *                      domain's own sender list in SQL)
+ *   smtpd-verify.c     reject_unverified_sender/_recipient (smtpd-verify.h)
  *   smtpd-data.c       DATA and BDAT, the Received header, the queue
  *   smtpd-cleanup.c    address rewriting of envelope and headers
  *   smtpd-content.c    header_checks, body_checks (smtpd-content.h)
  *   smtpd-auth.c       AUTH through Cyrus SASL
  *   smtpd-anvil.c      per-client connection and event rate limits
+ *   smtpd-authres.c    SPF, DKIM, DMARC, Authentication-Results
+ *                      (smtpd-authres.h, with smtpd-spf.c, authres-*.c)
  *   smtpd-limits.c     per-mailbox daily sending limits at RCPT
  *   smtpd-testing.c    a struct smtpd without a server (tests, fuzzing)
  *
@@ -61,7 +66,7 @@
 #include "smtp/smtp_data.h"
 #include "smtp/smtp_reply.h"
 
-#include "smtpd-resolve.h"
+#include "rewrite/virtual.h"
 #include "smtpd-restrict.h"
 
 struct db;
@@ -100,6 +105,12 @@ struct smtpd_settings {
 	char *sasl_mechanisms;
 	char *mail_directory; /* the store, for the RCPT quota check */
 	bool quota_permanent; /* quota_exceeded_permanent */
+	char *role_addresses; /* $role_addresses */
+	char *role_recipient; /* $role_address_recipient, qualified */
+	char *content_filter; /* $content_filter, "" none */
+	unsigned notify_classes; /* smtpd's SMTPD_NOTIFY_* (smtpd-notify.h) */
+	char *error_rcpt;	 /* $error_notice_recipient, qualified */
+	char *queue_socket;	 /* for the notices (worker, blocking) */
 };
 
 struct smtpd_settings *smtpd_settings_new(const struct conf *conf,
@@ -115,7 +126,7 @@ struct smtpd {
 	struct server *srv;
 	struct ev *ev;
 	struct smtpd_settings *set;
-	struct smtpd_maps maps;
+	struct virtual_maps maps;
 	struct map_env map_env; /* borrowed by the maps: lives here */
 	struct map *mynetworks; /* cidr table of $mynetworks */
 	struct db *db;		/* the primary: passdb (AUTH), writes */
@@ -139,6 +150,10 @@ struct smtpd {
 	struct smtpd_cleanup *cleanup; /* address rewriting (smtpd-cleanup.c) */
 	/* header_checks, body_checks... (smtpd-content.c); NULL: none */
 	struct smtpd_content *content;
+	/* SPF, DKIM, DMARC (smtpd-authres.h); NULL: none enabled */
+	struct smtpd_authres *authres;
+	/* smtpd_milters (smtpd-milter.c); NULL: none */
+	struct smtpd_milters *milters;
 };
 
 enum smtpd_state {
@@ -184,6 +199,15 @@ struct smtpd_txn {
 	bool user_counted; /* the daily message limit counted it */
 	struct smtpd_cleanup_txn *cleanup; /* smtpd-cleanup.c's state */
 	struct smtpd_content_txn *content; /* smtpd-content.c's state */
+	/* SPF result and the held message (smtpd-authres.c); NULL:
+	 * this transaction is not checked */
+	struct smtpd_authres_txn *authres;
+	struct smtpd_milter_txn *milter; /* smtpd-milter.c's state */
+	/* REDIRECT and PREPEND from an access table or policy service
+	 * (smtpd_check_keep_actions); NULL: none.  Owned; freed by
+	 * smtpd_check_txn_free. */
+	char *access_redirect;
+	struct buf *access_prepend; /* header lines, CRLF ended */
 };
 
 struct smtpd_session {
@@ -229,6 +253,7 @@ struct smtpd_session {
 	struct smtpd_txn *txn;
 	struct buf *scratch;	 /* message bytes between parser and queue */
 	struct smtpd_auth *auth; /* SASL exchange state */
+	struct smtpd_notify *notify; /* transcript (smtpd-notify.c), or NULL */
 };
 
 /* ---- smtpd-session.c */
@@ -266,7 +291,7 @@ void smtpd_session_process(struct smtpd_session *s);
  * (a socketpair) as if accepted on SERVICE from PEER (no TLS). */
 
 struct smtpd *smtpd_testing_new(struct ev *ev, const struct conf *conf,
-				const struct smtpd_maps *maps,
+				const struct virtual_maps *maps,
 				struct error *err);
 void smtpd_testing_free(struct smtpd **smtpd);
 void smtpd_testing_accept(struct smtpd *smtpd, int fd, const char *service,
@@ -295,7 +320,7 @@ void smtpd_restrictions_close(struct smtpd *d);
 struct smtpd_check_ctx {
 	struct smtpd_restrict_input in; /* points into the copies below */
 	const struct smtpd_restrict *restrictions;
-	const struct smtpd_maps *maps;
+	const struct virtual_maps *maps;
 	char *client_addr, *client_name, *helo, *sender, *recipient;
 	char *sasl_user, *delimiters, *log_id;
 	struct smtpd_verdict verdict;
@@ -305,6 +330,11 @@ struct smtpd_check_ctx {
 	/* Answers of policy services for a suspending check (NULL: the
 	 * check blocks on them; smtpd-policy.h). */
 	struct smtpd_policy_answers *answers;
+	/* reject_unverified_*'s resolution of hosted addresses. */
+	unsigned alias_recursion_limit, alias_expansion_limit;
+	/* ... and its role addresses (the session's settings, which outlive
+	 * the check: it holds the session). */
+	const char *role_addresses, *role_recipient;
 };
 
 void smtpd_check_ctx_init(struct smtpd_check_ctx *c,
@@ -331,14 +361,20 @@ void smtpd_check_async(struct smtpd_session *s, unsigned stages,
 		       smtpd_check_done_fn *done, void *arg);
 /* At connect: true if a check runs (it greets or refuses itself). */
 bool smtpd_check_connect(struct smtpd_session *s);
-/* After a check that permitted at RCPT or DATA: keep its HOLD and
- * DISCARD for the transaction. */
+/* After a check that permitted at MAIL, RCPT, DATA or the end of the
+ * message: keep its HOLD, DISCARD, FILTER, REDIRECT and PREPEND for the
+ * transaction. */
 void smtpd_check_keep_actions(struct smtpd_session *s,
 			      const struct smtpd_check_ctx *c);
 /* At the end of the message, before the commit: true if DISCARD took
  * it (answered 250 as Postfix, nothing queued, transaction reset); with
  * HOLD the commit goes to the hold queue. */
 bool smtpd_check_message_end(struct smtpd_session *s);
+/* PREPEND headers kept for the message (access tables, policy
+ * services): appended to H, which goes before our Received header. */
+void smtpd_check_write_prepend(const struct smtpd_session *s, struct buf *h);
+/* Free what smtpd_check_keep_actions kept in T. */
+void smtpd_check_txn_free(struct smtpd_txn *t);
 
 /* ---- smtpd-rcpt.c */
 
@@ -355,6 +391,12 @@ bool smtpd_data_input(struct smtpd_session *s);
 void smtpd_queue_begin(struct smtpd_session *s);
 /* Cancel the data phase's timer (the transaction is going away). */
 void smtpd_data_stop(struct smtpd_session *s);
+/* The end of a message once it is in the queue's hands: content and
+ * access actions, then the commit.  True if the commit now holds the
+ * session (it resumes from the commit's callback); false if it was
+ * answered (refused, discarded) and the caller resumes it.  For
+ * smtpd-authres.c, which ends messages from a worker's completion. */
+bool smtpd_data_commit(struct smtpd_session *s);
 
 /* ---- smtpd-auth.c */
 
@@ -404,6 +446,22 @@ void smtpd_limits_rcpt_done(struct smtpd_session *s,
 			    const struct smtpd_limits_job *l);
 void smtpd_limits_rcpt_clear(struct smtpd_limits_job *l);
 
+/* ---- smtpd-filter.c: content filters (docs/content-filter.md). */
+
+/* receive_override_options bits. */
+#define SMTPD_NO_HEADER_BODY_CHECKS (1u << 0)
+#define SMTPD_NO_MILTERS (1u << 1)
+/* $receive_override_options as SMTPD_NO_* bits (unknown words are
+ * Postfix options without a meaning here: ignored). */
+unsigned smtpd_receive_overrides(const struct conf *conf);
+/* Is filter "transport:nexthop" (printable, a transport given)? */
+bool smtpd_filter_valid(const char *filter);
+/* A FILTER action (why: "header_checks", "RCPT"...): the message of the
+ * open transaction goes to filter instead of normal delivery; the last
+ * call wins.  An invalid filter is logged and ignored. */
+void smtpd_filter_set(struct smtpd_session *s, const char *filter,
+		      const char *why);
+
 /* ---- smtpd-cleanup.c: cleanup's rewriting (docs/rewriting.md). */
 
 struct smtpd_cleanup;
@@ -426,5 +484,48 @@ int smtpd_cleanup_rcpt(const struct smtpd *d, char **address,
  * in place; smtpd_cleanup_data_end writes what is still held. */
 void smtpd_cleanup_data(struct smtpd_session *s, struct buf *chunk);
 void smtpd_cleanup_data_end(struct smtpd_session *s);
+
+/* smtpd-pass.c: clients handed over by postern-postscreen.  Is SERVICE
+ * one of $smtpd_pass_services?  Then its connections go to
+ * smtpd_pass_accept(), which starts the passed client's session. */
+bool smtpd_pass_service(const struct conf *conf, const char *service);
+void smtpd_pass_accept(struct smtpd *smtpd, const struct server_conn *conn);
+
+/* ---- smtpd-milter.c: Sendmail milters, $smtpd_milters (docs/milter.md). */
+
+struct smtpd_milters;
+struct smtpd_milter_txn;
+struct submit_rcpt;
+/* Open d->milters (NULL: none, or receive_override_options has
+ * no_milters); -1 with ERR_CONFIG for a bad milter or default action. */
+int smtpd_milter_open(struct smtpd *d, const struct conf *conf,
+		      struct error *err);
+void smtpd_milter_close(struct smtpd *d);
+void smtpd_milter_txn_free(struct smtpd_txn *t);
+typedef void smtpd_milter_mail_fn(struct smtpd_session *s);
+/* MAIL accepted by smtpd (s->txn open): true if milters are asked
+ * (CONNECT, HELO, MAIL); the session waits, then a refusal is answered
+ * (transaction reset) or next(s) goes on. */
+bool smtpd_milter_mail(struct smtpd_session *s, smtpd_milter_mail_fn *next);
+/* done(s, arg, refusal): refusal NULL when the milters let the
+ * recipient through; called once, also when the session died. */
+typedef void smtpd_milter_rcpt_fn(struct smtpd_session *s, void *arg,
+				  const struct smtp_reply *refusal);
+/* A recipient smtpd accepted: true if milters are asked (done follows). */
+bool smtpd_milter_rcpt(struct smtpd_session *s, const char *address,
+		       smtpd_milter_rcpt_fn *done, void *arg);
+/* A final recipient of address: true if the milters keep it until the
+ * end of the message (their delrcpt/addrcpt), instead of the queue. */
+bool smtpd_milter_keep_rcpt(struct smtpd_session *s, const char *address,
+			    const struct submit_rcpt *rc);
+/* The lowest writer of message octets: kept for the milters, or
+ * submit_write(). */
+int smtpd_queue_write(struct smtpd_session *s, const void *data, size_t len);
+typedef void smtpd_milter_end_fn(struct smtpd_session *s);
+/* The message is whole: true if milters run (the session waits; a
+ * refusal is answered, else the edited message is queued and next(s)
+ * goes on with the session resumed). */
+bool smtpd_milter_message_end(struct smtpd_session *s,
+			      smtpd_milter_end_fn *next);
 
 #endif

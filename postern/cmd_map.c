@@ -20,7 +20,7 @@
 
 static const char usage[] =
     "usage: postern map query [-a] TYPE:NAME KEY [KEY...]\n"
-    "       postern map build [lmdb:]FILE\n"
+    "       postern map build [lmdb:|hash:|btree:]FILE\n"
     "\n"
     "query  look KEY up in the map and print the value (postmap -q);\n"
     "       with several keys print KEY<TAB>VALUE lines.\n"
@@ -29,7 +29,8 @@ static const char usage[] =
     "build  read FILE (`key value` lines) and write FILE.lmdb atomically,\n"
     "       for lmdb:FILE maps.\n"
     "\n"
-    "Map types: static, inline, texthash, cidr, pcre, lmdb, sql, fail.\n"
+    "Map types: static, inline, texthash, cidr, pcre, lmdb, sql, fail;\n"
+    "Postfix's hash: and btree: mean lmdb:, regexp: means pcre:.\n"
     "Exit status: 0 found, 1 not found, 75 temporary failure, 78 bad map,\n"
     "2 usage.\n";
 
@@ -117,9 +118,11 @@ static int map_build(int argc, char **argv)
 	file = argv[1];
 	if (str_has_prefix(file, "lmdb:"))
 		file += 5;
+	else if (str_has_prefix(file, "hash:") || str_has_prefix(file, "btree:"))
+		file = strchr(file, ':') + 1; /* Postfix's names, read as lmdb: */
 	else if (strchr(file, ':') != NULL && file[0] != '/' && file[0] != '.')
-		return cli_error("map build: only lmdb:FILE maps are built "
-				 "(got \"%s\")",
+		return cli_error("map build: only lmdb:FILE (or hash:, "
+				 "btree:) maps are built (got \"%s\")",
 				 file),
 		       2;
 	if (map_lmdb_build(file, &err) < 0)

@@ -32,6 +32,7 @@
 #include "core/xmalloc.h"
 #include "postern.h"
 #include "queue/submit.h"
+#include "queue/submit_milter.h"
 #include "rewrite/rewrite.h"
 #include "sendmail_msg.h"
 
@@ -384,6 +385,28 @@ int cmd_sendmail(struct cli *cli, int argc, char **argv)
 			  a.t ? " in the message header" : " (use -t?)");
 		ret = EX_USAGE;
 		goto out;
+	}
+	if (submit_milter_wanted(conf)) {
+		/* $non_smtpd_milters (docs/milter.md): here, before the
+		 * drop, so a refusal reaches the caller as an exit code. */
+		struct submit_milter_msg mm = {
+		    .sender = xstrdup(buf_data(sender)),
+		    .rcpts = rcpts,
+		    .message = msg,
+		};
+		int mret = submit_milter_run(conf, &mm, &err);
+		buf_set_str(sender, mm.sender);
+		free(mm.sender);
+		if (mret < 0) {
+			cli_error("sendmail: refused by a milter: %s", err.msg);
+			ret = err.kind == ERR_PERM ? 69 /* EX_UNAVAILABLE */
+						   : EX_TEMPFAIL;
+			goto out;
+		}
+		if (mm.discard || array_len(rcpts) == 0) {
+			ret = 0; /* dropped, as Postfix's DISCARD */
+			goto out;
+		}
 	}
 	rec = buf_new();
 	encode(rec, buf_data(sender), rcpts, msg);

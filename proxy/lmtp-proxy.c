@@ -4,8 +4,8 @@
  * goes to that user's backend (auth/proxy_backend.h), so one user's
  * folders are only written by one backend.
  *
- * The protocol side is lmtpd's own engine (lmtp/lmtp-session.h, linked
- * from postern_lmtp_proto), driven with proxy ops:
+ * The protocol side and the connection are the shared LMTP server layer
+ * (lmtp/lmtp_session.h, lmtp/lmtp_conn.h), driven with proxy ops:
  *   rcpt     looks up the backend on the worker (the address, then the
  *            address without its recipient_delimiter extension, as
  *            lmtpd does); unknown: 550 5.1.1, database down: 451 4.3.0;
@@ -19,11 +19,8 @@
  * A backend that cannot be reached, or breaks off, gives its recipients
  * 451 4.4.0 (the MTA retries them).
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "auth/proxy_backend.h"
 #include "core/array.h"
@@ -31,38 +28,28 @@
 #include "core/xmalloc.h"
 #include "ev/ev.h"
 #include "ev/net.h"
-#include "ev/worker.h"
+#include "lmtp/lmtp_address.h"
+#include "lmtp/lmtp_conn.h"
+#include "lmtp/lmtp_settings.h"
 #include "smtp/smtp_reply.h"
 #include "tls/io.h"
 
-#include "lmtp-address.h"
-#include "lmtp-session.h"
-#include "lmtp-settings.h"
 #include "proxy.h"
 
-#define READ_CHUNK 16384
-
+/* The proxy's side of one connection (lmtp_conn_ctx). */
 struct lclient {
 	struct proxy *p;
-	const struct lmtp_settings *set;
-	struct io *io;
-	struct lmtp_session *s;
-	struct buf *rbuf;
+	const struct lmtp_server_settings *set;
 	struct buf *spool; /* the message, CRLF lines, not dot-stuffed */
-	unsigned jobs;	   /* worker jobs and backend transactions */
 	struct lmtp_message msg; /* the one being delivered (see op_deliver) */
-	bool paused, closing;
-	char id[24];
-	char *peer;
-};
-
-struct rcpt_job {
-	struct lclient *c;
-	struct lmtp_recipient *rcpt;
+	/* Backend transactions of the message not finished, plus one
+	 * while op_deliver starts them. */
+	unsigned pending;
 };
 
 /* One transaction with one backend. */
 struct ltrans {
+	struct lmtp_conn *conn;
 	struct lclient *c;
 	char *backend;
 	struct io *io;
@@ -79,104 +66,13 @@ struct ltrans {
 	bool failed;
 };
 
-static void lclient_free(struct lclient *c)
-{
-	log_info("%s: disconnect from %s", c->id, c->peer);
-	lmtp_session_free(&c->s);
-	io_free(&c->io);
-	buf_free(&c->rbuf);
-	buf_free(&c->spool);
-	server_conn_done(c->p->srv);
-	free(c->peer);
-	free(c);
-}
-
-static void lclient_end(struct lclient *c)
-{
-	io_free(&c->io);
-	lmtp_session_disconnected(c->s);
-	if (c->jobs == 0)
-		lclient_free(c);
-}
-
-static void lclient_sync(struct lclient *c)
-{
-	bool want;
-
-	if (c->io == NULL || c->closing)
-		return;
-	want = lmtp_session_wants_input(c->s);
-	if (want && c->paused) {
-		c->paused = false;
-		io_set_timeout(c->io, c->set->timeout_ms);
-		io_resume(c->io);
-	} else if (!want && !c->paused) {
-		/* Waiting for our lookup or the backends is not the
-		 * client's idleness (as lmtpd's glue). */
-		c->paused = true;
-		io_set_timeout(c->io, 0);
-		io_pause(c->io);
-	}
-}
-
-static void lclient_read(struct lclient *c)
-{
-	while (c->io != NULL && !c->closing && lmtp_session_wants_input(c->s) &&
-	       io_inbuf_len(c->io) > 0) {
-		size_t n;
-
-		buf_reset(c->rbuf);
-		n = io_read_bytes(c->io, c->rbuf, READ_CHUNK);
-		if (n == 0)
-			break;
-		lmtp_session_input(c->s, buf_data(c->rbuf), n);
-	}
-	lclient_sync(c);
-}
-
-static void lclient_io(struct io *io, enum io_event event, void *ctx)
-{
-	struct lclient *c = ctx;
-
-	switch (event) {
-	case IO_DATAIN:
-		lclient_read(c);
-		return;
-	case IO_LOWAT:
-	case IO_CONNECTED:
-	case IO_TLSREADY:
-		return;
-	default:
-		lclient_end(c);
-		return;
-	}
-}
-
-/* A job or transaction of c finished. */
-static void lclient_job_done(struct lclient *c)
-{
-	c->jobs--;
-	if (c->io == NULL && c->jobs == 0)
-		lclient_free(c);
-	else
-		lclient_sync(c);
-}
-
 /* --- ops --- */
 
-static void op_send(void *ctx, const char *data, size_t len)
+/* Worker thread (lmtp_conn.h). */
+static void rcpt_resolve(struct lmtp_conn *conn, struct lmtp_recipient *rcpt,
+			 uint64_t size_hint)
 {
-	struct lclient *c = ctx;
-
-	if (c->io != NULL && !c->closing)
-		io_write(c->io, data, len);
-}
-
-static void rcpt_work(void *ctx)
-{
-	struct rcpt_job *job = ctx;
-	struct lmtp_recipient *rcpt = job->rcpt;
-	struct lclient *c = job->c;
+	struct lclient *c = lmtp_conn_ctx(conn);
 	char *keys[2];
 	size_t nkeys = lmtp_address_keys(rcpt->local, rcpt->domain,
 					 c->set->recipient_delimiter, keys);
@@ -185,11 +81,11 @@ static void rcpt_work(void *ctx)
 	int found = 0;
 
 	for (size_t i = 0; i < nkeys && found == 0; i++)
-		found = proxy_backend_lookup(c->p->db, c->p->backends, keys[i],
-					     backend, &err);
+		found = proxy_backend_lookup(c->p->read_db, c->p->backends,
+					     keys[i], backend, &err);
 	if (found < 0) {
-		log_warn("%s: <%s>: backend lookup: %s", c->id, rcpt->address,
-			 err.msg);
+		log_warn("%s: <%s>: backend lookup: %s", lmtp_conn_id(conn),
+			 rcpt->address, err.msg);
 		smtp_reply_set(&rcpt->reply, 451, "4.3.0",
 			       "<%s>: Temporary lookup failure", rcpt->address);
 	} else if (found == 0) {
@@ -212,37 +108,16 @@ static void rcpt_work(void *ctx)
 	buf_free(&backend);
 }
 
-static void rcpt_done(void *ctx)
-{
-	struct rcpt_job *job = ctx;
-	struct lclient *c = job->c;
-
-	lmtp_session_rcpt_done(c->s, job->rcpt);
-	free(job);
-	lclient_job_done(c);
-}
-
-static void op_rcpt(void *ctx, struct lmtp_recipient *rcpt, uint64_t size_hint)
-{
-	struct lclient *c = ctx;
-	struct rcpt_job *job = xcalloc(1, sizeof(*job));
-
-	job->c = c;
-	job->rcpt = rcpt;
-	c->jobs++;
-	worker_submit(c->p->workers, rcpt_work, rcpt_done, job);
-}
-
-static void op_rcpt_free(void *ctx, struct lmtp_recipient *rcpt)
+static void op_rcpt_free(struct lmtp_conn *conn, struct lmtp_recipient *rcpt)
 {
 	free(rcpt->backend_data);
 	rcpt->backend_data = NULL;
 }
 
-static int op_spool_write(void *ctx, const void *data, size_t len,
-			  struct error *err)
+static int op_spool_write(struct lmtp_conn *conn, const void *data,
+			  size_t len, struct error *err)
 {
-	struct lclient *c = ctx;
+	struct lclient *c = lmtp_conn_ctx(conn);
 
 	if (c->set->message_size_limit > 0 &&
 	    buf_len(c->spool) + len > c->set->message_size_limit)
@@ -251,18 +126,28 @@ static int op_spool_write(void *ctx, const void *data, size_t len,
 	return 0;
 }
 
-static void op_spool_reset(void *ctx)
+static void op_spool_reset(struct lmtp_conn *conn)
 {
-	struct lclient *c = ctx;
+	struct lclient *c = lmtp_conn_ctx(conn);
 
 	buf_reset(c->spool);
+}
+
+/* One of the message's transactions (or op_deliver) is over: the last
+ * hands the replies to the engine. */
+static void deliver_step(struct lmtp_conn *conn)
+{
+	struct lclient *c = lmtp_conn_ctx(conn);
+
+	if (--c->pending == 0)
+		lmtp_session_deliver_done(lmtp_conn_session(conn));
 }
 
 /* --- one backend transaction --- */
 
 static void trans_finish(struct ltrans *t)
 {
-	struct lclient *c = t->c;
+	struct lmtp_conn *conn = t->conn;
 
 	for (size_t i = 0; i < t->n; i++) {
 		struct lmtp_recipient *r = t->rcpts[i];
@@ -281,15 +166,13 @@ static void trans_finish(struct ltrans *t)
 	free(t->accepted);
 	free(t->backend);
 	free(t);
-	/* The last transaction hands the replies to the engine. */
-	if (c->jobs == 1)
-		lmtp_session_deliver_done(c->s);
-	lclient_job_done(c);
+	deliver_step(conn);
+	lmtp_conn_job_done(conn);
 }
 
 static void trans_fail(struct ltrans *t, const char *why)
 {
-	log_warn("%s: backend %s: %s", t->c->id, t->backend, why);
+	log_warn("%s: backend %s: %s", lmtp_conn_id(t->conn), t->backend, why);
 	t->failed = true;
 	trans_finish(t);
 }
@@ -445,15 +328,17 @@ static void trans_io(struct io *io, enum io_event event, void *ctx)
 	}
 }
 
-static void trans_start(struct lclient *c, const struct lmtp_message *msg,
+static void trans_start(struct lmtp_conn *conn, const struct lmtp_message *msg,
 			const char *backend, struct lmtp_recipient **rcpts,
 			size_t n)
 {
+	struct lclient *c = lmtp_conn_ctx(conn);
 	struct ltrans *t = xcalloc(1, sizeof(*t));
 	struct net_addr addr;
 	struct error err;
 	int fd;
 
+	t->conn = conn;
 	t->c = c;
 	t->msg = msg;
 	t->backend = xstrdup(backend);
@@ -462,7 +347,8 @@ static void trans_start(struct lclient *c, const struct lmtp_message *msg,
 	t->accepted = xcalloc(n, sizeof(bool));
 	t->parser = smtp_reply_parser_new();
 	t->state = LT_GREETING;
-	c->jobs++;
+	c->pending++;
+	lmtp_conn_job_start(conn);
 	if (net_parse_addr(backend, &addr, &err) < 0 ||
 	    (fd = net_connect(&addr, &err)) < 0) {
 		trans_fail(t, err.msg);
@@ -472,9 +358,9 @@ static void trans_start(struct lclient *c, const struct lmtp_message *msg,
 	io_set_timeout(t->io, c->p->set.connect_timeout_ms * 6);
 }
 
-static void op_deliver(void *ctx, const struct lmtp_message *msg)
+static void op_deliver(struct lmtp_conn *conn, const struct lmtp_message *msg)
 {
-	struct lclient *c = ctx;
+	struct lclient *c = lmtp_conn_ctx(conn);
 	bool *done = xcalloc(msg->nrcpts + 1, sizeof(bool));
 	size_t groups = 0;
 
@@ -483,9 +369,9 @@ static void op_deliver(void *ctx, const struct lmtp_message *msg)
 	c->msg = *msg;
 	msg = &c->msg;
 
-	/* One extra job while starting, so that a backend failing at once
-	 * cannot call deliver_done before the others have started. */
-	c->jobs++;
+	/* One extra step while starting, so that a backend failing at
+	 * once cannot call deliver_done before the others have started. */
+	c->pending = 1;
 	for (size_t i = 0; i < msg->nrcpts; i++) {
 		const char *b = msg->rcpts[i]->backend_data;
 		struct lmtp_recipient **group;
@@ -502,57 +388,39 @@ static void op_deliver(void *ctx, const struct lmtp_message *msg)
 				group[n++] = msg->rcpts[j];
 			}
 		}
-		log_info("%s: %zu recipient(s) to backend %s", c->id, n, b);
+		log_info("%s: %zu recipient(s) to backend %s",
+			 lmtp_conn_id(conn), n, b);
 		groups++;
-		trans_start(c, msg, b, group, n);
+		trans_start(conn, msg, b, group, n);
 	}
 	free(done);
-	if (c->jobs == 1)
-		lmtp_session_deliver_done(c->s);
-	lclient_job_done(c);
+	deliver_step(conn);
 }
 
-static void op_close(void *ctx)
+static void op_free(struct lmtp_conn *conn)
 {
-	struct lclient *c = ctx;
+	struct lclient *c = lmtp_conn_ctx(conn);
 
-	if (c->io == NULL || c->closing)
-		return;
-	c->closing = true;
-	io_close(c->io);
+	buf_free(&c->spool);
+	free(c);
 }
 
-static const struct lmtp_session_ops lclient_ops = {
-    .send = op_send,
-    .rcpt = op_rcpt,
+static const struct lmtp_conn_ops lclient_ops = {
+    .rcpt_resolve = rcpt_resolve,
     .rcpt_free = op_rcpt_free,
     .spool_write = op_spool_write,
     .spool_reset = op_spool_reset,
     .deliver = op_deliver,
-    .close = op_close,
+    .free = op_free,
 };
 
-void lproxy_accept(struct proxy *p, const struct lmtp_settings *set,
-		   const struct server_conn *conn)
+void lproxy_accept(struct proxy *p, const struct server_conn *conn)
 {
 	struct lclient *c = xcalloc(1, sizeof(*c));
-	struct timespec now;
-	static unsigned next_id;
 
 	c->p = p;
-	c->set = set;
-	c->rbuf = buf_new();
+	c->set = p->lmtp_set;
 	c->spool = buf_new();
-	c->peer = xstrdup(conn->peer);
-	clock_gettime(CLOCK_REALTIME, &now);
-	snprintf(c->id, sizeof(c->id), "%08lX%05lX%04X",
-		 (unsigned long)now.tv_sec & 0xffffffffUL,
-		 (unsigned long)(now.tv_nsec / 1000),
-		 ((unsigned)getpid() + next_id++) & 0xffff);
-	c->io = io_new(p->ev, conn->fd, lclient_io, c);
-	io_set_timeout(c->io, set->timeout_ms);
-	c->s = lmtp_session_new(set, c->id, c->peer, &lclient_ops, c);
-	log_info("%s: connect from %s", c->id, conn->peer);
-	lmtp_session_start(c->s);
-	lclient_sync(c);
+	lmtp_conn_accept(p->srv, conn, c->set, p->workers, &p->lmtp_conns,
+			 &lclient_ops, c);
 }

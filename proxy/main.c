@@ -15,9 +15,9 @@
 #include "core/xmalloc.h"
 #include "db/db.h"
 #include "ev/worker.h"
+#include "lmtp/lmtp_conn.h"
+#include "lmtp/lmtp_settings.h"
 #include "tls/tls.h"
-
-#include "lmtp-settings.h"
 
 #include "proxy.h"
 
@@ -50,6 +50,7 @@ static int proxy_init(struct server *srv, struct error *err)
 	proxy.srv = srv;
 	proxy.ev = server_ev(srv);
 	list_init(&proxy.session_list);
+	list_init(&proxy.lmtp_conns);
 	settings_load(&proxy.set, conf);
 	proxy.backends =
 	    proxy_backends_parse(conf_str(conf, "proxy_backends"), err);
@@ -58,6 +59,9 @@ static int proxy_init(struct server *srv, struct error *err)
 	/* The primary: passdb may rehash a password (password_upgrade). */
 	proxy.db = db_open(conf, err);
 	if (proxy.db == NULL)
+		return -1;
+	proxy.read_db = db_open_read(conf, err);
+	if (proxy.read_db == NULL)
 		return -1;
 	if (proxy.set.backend_tls) {
 		proxy.backend_tls = tls_client_new(false, NULL, NULL, err);
@@ -68,7 +72,7 @@ static int proxy_init(struct server *srv, struct error *err)
 	window = (unsigned)conf_time(conf, "auth_throttle_window");
 	proxy.throttle = auth_throttle_new(max_failures, window);
 	proxy.lmtp_set = xcalloc(1, sizeof(*proxy.lmtp_set));
-	if (lmtp_settings_load(proxy.lmtp_set, conf, err) < 0)
+	if (lmtp_server_settings_load(proxy.lmtp_set, conf, err) < 0)
 		return -1;
 	proxy.lmtp_port = (unsigned)conf_int(conf, "proxy_lmtp_port");
 	proxy.workers = worker_pool_new(proxy.ev, threads > 0 ? threads : 1);
@@ -82,7 +86,7 @@ static void proxy_accept(struct server *srv, const struct server_conn *conn)
 {
 	/* One program for both protocols: the service name says which. */
 	if (strncmp(conn->service, "lmtp", 4) == 0)
-		lproxy_accept(&proxy, proxy.lmtp_set, conn);
+		lproxy_accept(&proxy, conn);
 	else
 		psess_start(&proxy, conn);
 }
@@ -112,6 +116,7 @@ static void proxy_stop(struct server *srv)
 {
 	proxy.stopping = true;
 	psess_stop_all(&proxy);
+	lmtp_conns_stop(&proxy.lmtp_conns);
 }
 
 static void proxy_fini(struct server *srv)
@@ -120,9 +125,10 @@ static void proxy_fini(struct server *srv)
 	auth_throttle_free(&proxy.throttle);
 	tls_ctx_free(&proxy.backend_tls);
 	db_close(&proxy.db);
+	db_close(&proxy.read_db);
 	proxy_backends_free(&proxy.backends);
 	if (proxy.lmtp_set != NULL)
-		lmtp_settings_clear(proxy.lmtp_set);
+		lmtp_server_settings_clear(proxy.lmtp_set);
 	free(proxy.lmtp_set);
 	free(proxy.set.default_scheme);
 }

@@ -18,8 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
+#include "auth/sasl_plain.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
 #include "ev/net.h"
@@ -27,21 +26,12 @@
 
 #include "proxy.h"
 
-static void wipe_password(struct psess *s)
-{
-	if (s->password != NULL) {
-		sodium_memzero(s->password, strlen(s->password));
-		free(s->password);
-		s->password = NULL;
-	}
-}
-
 static void back_fail(struct psess *s, const char *why)
 {
 	log_warn("imap-login: proxy(%s): connect(%s) failed: %s, rip=%s, "
 		 "session=<%s>",
 		 s->user, s->backend, why, s->peer, s->id);
-	wipe_password(s);
+	sasl_secret_free(&s->password);
 	io_free(&s->bio);
 	s->state = PSESS_PREAUTH;
 	psess_reply(s, "%s NO [UNAVAILABLE] Account is temporarily "
@@ -52,19 +42,8 @@ static void back_fail(struct psess *s, const char *why)
 
 static void send_login(struct psess *s)
 {
-	size_t ulen = strlen(s->user), plen = strlen(s->password);
-	size_t blen = 2 + ulen + plen;
-	unsigned char *bin = xmalloc(blen);
-	size_t b64len = sodium_base64_ENCODED_LEN(
-	    blen, sodium_base64_VARIANT_ORIGINAL);
-	char *b64 = xmalloc(b64len);
+	char *b64 = sasl_plain_encode(s->user, s->password);
 
-	bin[0] = '\0';
-	memcpy(bin + 1, s->user, ulen);
-	bin[1 + ulen] = '\0';
-	memcpy(bin + 2 + ulen, s->password, plen);
-	sodium_bin2base64(b64, b64len, bin, blen,
-			  sodium_base64_VARIANT_ORIGINAL);
 	/* The client's address is text we made (net_sockaddr_str), so it
 	 * needs no quoting. */
 	io_printf(s->bio,
@@ -73,11 +52,8 @@ static void send_login(struct psess *s)
 		  "\"%u\" \"x-session-id\" \"%s\")\r\n"
 		  "P2 AUTHENTICATE PLAIN %s\r\n",
 		  s->peer, s->peer_port, s->local, s->local_port, s->id, b64);
-	sodium_memzero(bin, blen);
-	sodium_memzero(b64, b64len);
-	free(bin);
-	free(b64);
-	wipe_password(s);
+	sasl_secret_free(&b64);
+	sasl_secret_free(&s->password);
 	s->bstate = PBACK_LOGIN;
 }
 

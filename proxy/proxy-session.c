@@ -16,10 +16,10 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include <sodium.h>
-
+#include "auth/login_log.h"
 #include "auth/passdb.h"
 #include "auth/proxy_backend.h"
+#include "auth/sasl_plain.h"
 #include "auth/throttle.h"
 #include "core/log.h"
 #include "core/str.h"
@@ -42,15 +42,6 @@
 static void client_io(struct io *io, enum io_event event, void *ctx);
 static void read_input(struct psess *s);
 
-static void wipe_free(char **p)
-{
-	if (*p != NULL) {
-		sodium_memzero(*p, strlen(*p));
-		free(*p);
-		*p = NULL;
-	}
-}
-
 static void delay_done(struct ev *ev, struct psess *s);
 
 static void psess_free(struct psess *s)
@@ -62,7 +53,7 @@ static void psess_free(struct psess *s)
 	io_free(&s->bio);
 	imap_parser_free(&s->parser);
 	buf_free(&s->delayed);
-	wipe_free(&s->password);
+	sasl_secret_free(&s->password);
 	free(s->tag);
 	free(s->user);
 	free(s->method);
@@ -279,18 +270,7 @@ static void delay_done(struct ev *ev, struct psess *s)
 
 static void log_attempt(struct psess *s, const char *what, const char *user)
 {
-	char safe[130];
-	size_t i, j = 0;
-
-	for (i = 0; user != NULL && user[i] != '\0' && j + 1 < sizeof(safe);
-	     i++)
-		safe[j++] =
-		    (user[i] >= 0x20 && user[i] != 0x7f) ? user[i] : '?';
-	safe[j] = '\0';
-	log_info("imap-login: %s: user=<%s>, method=%s, rip=%s, lip=%s%s, "
-		 "session=<%s>",
-		 what, safe, s->method, s->peer, s->local,
-		 s->tls ? ", TLS" : "", s->id);
+	login_log(what, user, s->method, s->peer, s->local, s->tls, s->id);
 }
 
 /* Worker: the password, then the backend. */
@@ -304,14 +284,15 @@ static void check_work(void *ctx)
 	struct error err;
 	int r;
 
-	r = passdb_verify(p->db, s->user, s->password, &opts, &err);
+	r = passdb_verify_split(p->read_db, p->db, s->user, s->password, &opts,
+				&err);
 	if (r == 1) {
 		if (address_normalize(s->user,
 				      ADDRESS_IDN | ADDRESS_LOWER_LOCAL, norm,
 				      NULL) < 0)
 			buf_set_str(norm, s->user);
-		r = proxy_backend_lookup(p->db, p->backends, buf_data(norm),
-					 backend, &err);
+		r = proxy_backend_lookup(p->read_db, p->backends,
+					 buf_data(norm), backend, &err);
 		if (r == 0) {
 			r = -1;
 			error_set(&err, ERR_TEMP, "no backend for %s",
@@ -358,14 +339,14 @@ static void check_done(void *ctx)
 		psess_reply(s, "%s NO [UNAVAILABLE] Temporary authentication "
 			       "failure.\r\n",
 			    s->tag);
-		wipe_free(&s->password);
+		sasl_secret_free(&s->password);
 		io_resume(s->cio);
 		goto out;
 	}
 	auth_throttle_failure(p->throttle, ipkey, now);
 	auth_throttle_failure(p->throttle, userkey, now);
 	log_attempt(s, "Login failed", s->user);
-	wipe_free(&s->password);
+	sasl_secret_free(&s->password);
 	s->delay = true;
 	psess_reply(s, "%s NO [AUTHENTICATIONFAILED] Authentication "
 		       "failed.\r\n",
@@ -402,7 +383,7 @@ static void start_check(struct psess *s, const char *tag, const char *user,
 			    tag);
 		return;
 	}
-	wipe_free(&s->password);
+	sasl_secret_free(&s->password);
 	s->password = xstrdup(password);
 	s->state = PSESS_CHECKING;
 	s->busy = true;
@@ -410,42 +391,29 @@ static void start_check(struct psess *s, const char *tag, const char *user,
 	worker_submit(p->workers, check_work, check_done, s);
 }
 
-/* PLAIN (RFC 4616): authzid NUL authcid NUL password; the authzid must
- * be empty or the authcid. */
+/* PLAIN (RFC 4616, auth/sasl_plain.h). */
 static void auth_plain(struct psess *s, const char *tag, const char *b64)
 {
-	size_t len = strlen(b64), n;
-	unsigned char *bin = xmalloc(len + 1);
-	const char *authz, *user, *pass;
+	char *user, *pass;
 
-	if (sodium_base642bin(bin, len, b64, len, NULL, &n, NULL,
-			      sodium_base64_VARIANT_ORIGINAL) != 0) {
+	switch (sasl_plain_decode(b64, &user, &pass)) {
+	case SASL_PLAIN_BAD_BASE64:
 		psess_reply(s, "%s BAD Invalid base64 data.\r\n", tag);
-		goto out;
-	}
-	bin[n] = '\0';
-	authz = (const char *)bin;
-	user = memchr(bin, '\0', n);
-	pass = user != NULL ? memchr(user + 1, '\0',
-				     n - (size_t)(user + 1 - authz))
-			    : NULL;
-	if (user == NULL || pass == NULL ||
-	    memchr(pass + 1, '\0', n - (size_t)(pass + 1 - authz)) != NULL) {
+		return;
+	case SASL_PLAIN_BAD_MESSAGE:
 		psess_reply(s, "%s BAD Invalid PLAIN response.\r\n", tag);
-		goto out;
-	}
-	user++;
-	pass++;
-	if (authz[0] != '\0' && strcmp(authz, user) != 0) {
+		return;
+	case SASL_PLAIN_AUTHZID:
 		psess_reply(s, "%s NO [AUTHORIZATIONFAILED] Proxy login "
 			       "not allowed.\r\n",
 			    tag);
-		goto out;
+		return;
+	case SASL_PLAIN_OK:
+		break;
 	}
 	start_check(s, tag, user, pass, "PLAIN");
-out:
-	sodium_memzero(bin, len + 1);
-	free(bin);
+	sasl_secret_free(&pass);
+	free(user);
 }
 
 static void auth_response(struct psess *s, const char *line)
@@ -454,7 +422,7 @@ static void auth_response(struct psess *s, const char *line)
 
 	s->tag = NULL;
 	s->state = PSESS_PREAUTH;
-	if (strcmp(line, "*") == 0)
+	if (sasl_response_cancelled(line))
 		psess_reply(s, "%s BAD Authentication aborted by client.\r\n",
 			    tag);
 	else
@@ -467,6 +435,17 @@ static void cmd_id(struct psess *s, const char *tag)
 	psess_reply(s, "* ID (\"name\" \"Postern\" \"vendor\" \"Postern\" "
 		       "\"x-proxy\" \"yes\")\r\n%s OK ID completed.\r\n",
 		    tag);
+}
+
+/* Before TLS (unless imapd_plaintext_loopback): answered, true. */
+static bool refuse_plaintext(struct psess *s, const char *tag)
+{
+	if (login_allowed(s))
+		return false;
+	psess_reply(s, "%s NO [PRIVACYREQUIRED] Plaintext authentication "
+		       "disallowed on non-secure (SSL/TLS) connections.\r\n",
+		    tag);
+	return true;
 }
 
 static void run_command(struct psess *s, struct imap_command *cmd)
@@ -513,13 +492,8 @@ static void run_command(struct psess *s, struct imap_command *cmd)
 				    tag);
 			return;
 		}
-		if (!login_allowed(s)) {
-			psess_reply(s, "%s NO [PRIVACYREQUIRED] Plaintext "
-				       "authentication disallowed on "
-				       "non-secure (SSL/TLS) connections.\r\n",
-				    tag);
+		if (refuse_plaintext(s, tag))
 			return;
-		}
 		start_check(s, tag, a, b, "PLAIN");
 	} else if (strcmp(name, "AUTHENTICATE") == 0) {
 		if (!imap_arg_get_atom(&args[0], &a) ||
@@ -529,16 +503,11 @@ static void run_command(struct psess *s, struct imap_command *cmd)
 				    tag);
 			return;
 		}
-		if (!login_allowed(s)) {
-			psess_reply(s, "%s NO [PRIVACYREQUIRED] Plaintext "
-				       "authentication disallowed on "
-				       "non-secure (SSL/TLS) connections.\r\n",
-				    tag);
+		if (refuse_plaintext(s, tag))
 			return;
-		}
 		if (imap_arg_get_atom(&args[1], &b)) {
 			/* SASL-IR (RFC 4959): "=" is an empty response. */
-			auth_plain(s, tag, strcmp(b, "=") == 0 ? "" : b);
+			auth_plain(s, tag, sasl_initial_response(b));
 			return;
 		}
 		free(s->tag);

@@ -19,7 +19,7 @@
 
 struct proxy_backends;
 struct auth_throttle;
-struct lmtp_settings;
+struct lmtp_server_settings;
 
 struct proxy_settings {
 	int64_t login_timeout_ms;   /* imapd_login_timeout */
@@ -42,12 +42,17 @@ struct proxy {
 	struct tls_ctx *backend_tls; /* client context, or NULL */
 	struct auth_throttle *throttle;
 	struct proxy_settings set;
-	/* LMTP services: lmtpd's settings, as loaded at start-up. */
-	struct lmtp_settings *lmtp_set;
+	/* LMTP services: the LMTP server settings, as loaded at start-up,
+	 * and the live connections (lmtp/lmtp_conn.h). */
+	struct lmtp_server_settings *lmtp_set;
+	struct list_node lmtp_conns;
 	unsigned lmtp_port; /* proxy_lmtp_port */
 	unsigned sessions;
 	struct list_node session_list; /* IMAP sessions */
 	bool stopping;
+	/* Lookups (passdb, backends): replicas first, then the primary
+	 * (db_open_read); db stays the primary for a rehash. */
+	struct db *read_db;
 };
 
 enum psess_state {
@@ -109,8 +114,7 @@ void psess_reply(struct psess *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* lmtp-proxy.c: a connection to an "lmtp..." service. */
-void lproxy_accept(struct proxy *p, const struct lmtp_settings *set,
-		   const struct server_conn *conn);
+void lproxy_accept(struct proxy *p, const struct server_conn *conn);
 
 /* proxy-backend.c */
 /* Connect to s->backend and log in as s->user; answers the client. */

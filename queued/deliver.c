@@ -57,6 +57,7 @@
 #include "rewrite/rewrite.h"
 #include "tls/tls.h"
 
+#include "mta_sts.h"
 #include "outmsg.h"
 #include "queued.h"
 #include "sasl_client.h"
@@ -107,6 +108,7 @@ struct dlv_addr {
 	char relay[320]; /* "host[addr]:port" */
 	char host[256];	 /* the host name (MX name) or address */
 	bool secure;	 /* MX and address answers DNSSEC-secure */
+	enum mta_sts_mode sts_mode; /* the destination's MTA-STS mode */
 };
 
 struct job;
@@ -171,6 +173,9 @@ struct job {
 	dlv_done_fn *done;
 	void *ctx;
 	struct list_node pending; /* in pool->pending until started */
+	/* An address verification probe (dlv_probe): no body, RSET after
+	 * the RCPT reply, every RCPT reply recorded. */
+	bool probe;
 };
 
 struct dlv_pool {
@@ -207,6 +212,15 @@ struct dlv_pool {
 	bool policy_failed; /* the policy map lookup failed: defer */
 	char policy_error[300];
 	bool mx_secure; /* the MX answer in resolution was secure */
+	/* MTA-STS (mta_sts.h): used for this destination (an MX next hop
+	 * without a policy map entry), the lookup in flight, and the policy
+	 * of the current resolution (mode none: no policy). */
+	bool sts_on;
+	struct mta_sts_req *sts_req;
+	enum mta_sts_mode sts_mode;
+	char *sts_mx;
+	char sts_id[MTA_STS_ID_MAX + 1];
+	unsigned sts_skipped; /* MX hosts enforce left out */
 };
 
 /* snprintf that may cut long texts (replies, names) on purpose. */
@@ -261,6 +275,7 @@ static void add_addr(struct dlv_pool *p, const char *name, const char *ip,
 	textf(a->relay, sizeof(a->relay), "%s[%s]:%u", name, ip, port);
 	str_copy(a->host, name, sizeof(a->host));
 	a->secure = secure;
+	a->sts_mode = p->sts_mode;
 }
 
 /* Parse the next hop: "[host]:port", "[host]", "host:port", "host". */
@@ -323,6 +338,9 @@ static void pool_policy(struct dlv_pool *p)
 		log_warn("smtp_tls_policy_maps %s: only match= is supported, "
 			 "other attributes are ignored",
 			 p->nexthop);
+	/* An explicit policy map entry wins over MTA-STS; [host] next hops
+	 * (relayhost, transport_maps) have no MX to check. */
+	p->sts_on = r == 0 && p->mx && mta_sts_enabled();
 }
 
 struct dlv_pool *dlv_pool_new(struct ev *ev, struct dns_resolver *dns,
@@ -382,6 +400,8 @@ void dlv_pool_free(struct dlv_pool **pool)
 	}
 	if (p->query != NULL)
 		dns_cancel(&p->query);
+	mta_sts_cancel(&p->sts_req);
+	free(p->sts_mx);
 	dns_mx_list_free(&p->mx_list);
 	free(p->addrs);
 	free(p->nexthop);
@@ -763,7 +783,7 @@ static void start_mail(struct conn *c)
 		conn_idle(c);
 		return;
 	}
-	if (!prepare_body(c, j)) {
+	if (!j->probe && !prepare_body(c, j)) {
 		buf_free(&cmd);
 		return;
 	}
@@ -779,7 +799,7 @@ static void start_mail(struct conn *c)
 	}
 	buf_printf(cmd, "MAIL FROM:<%s>",
 		   j->gen_sender != NULL ? j->gen_sender : j->env.sender);
-	if (c->ext_size)
+	if (c->ext_size && !j->probe)
 		buf_printf(cmd, " SIZE=%llu", (unsigned long long)j->env.size);
 	if (c->ext_8bitmime && j->env.body == QUEUE_BODY_8BITMIME)
 		buf_printf(cmd, " BODY=8BITMIME");
@@ -802,7 +822,7 @@ static void start_mail(struct conn *c)
 			 c->tls_state[0] != '\0' ? c->tls_state : "none");
 	send_line(c, C_MAIL, "%s", buf_data(cmd));
 	buf_free(&cmd);
-	j->pipelined = client.pipelining && c->ext_pipelining;
+	j->pipelined = client.pipelining && c->ext_pipelining && !j->probe;
 	j->mail_failed = false;
 	if (j->pipelined) {
 		/* RFC 2920 3.1: MAIL, every RCPT and DATA in one write; the
@@ -1024,6 +1044,21 @@ static void on_tlsa(struct dns_result *res, int ret, const struct error *err,
 	hello_done(c);
 }
 
+/*
+ * MTA-STS enforce (RFC 8461 4.2): TLS with a certificate verified for the
+ * MX host name, as the secure level with match=hostname; unless DANE
+ * decides (RFC 8461 2: usable DNSSEC-secure TLSA records win; the DANE
+ * levels turn into may/encrypt first when there are none).
+ */
+static void sts_level(struct conn *c)
+{
+	const struct dlv_addr *a = &c->addrs[c->addr_i];
+
+	if (a->sts_mode == MTA_STS_ENFORCE && c->level != TLS_LEV_DANE &&
+	    c->level != TLS_LEV_DANE_ONLY)
+		c->level = TLS_LEV_SECURE;
+}
+
 /* Start what TLS needs next; true when it did (or failed the host). */
 static bool tls_step(struct conn *c)
 {
@@ -1031,8 +1066,10 @@ static bool tls_step(struct conn *c)
 	const struct dlv_addr *a = &c->addrs[c->addr_i];
 	char qname[DNS_NAME_TEXT_MAX];
 
-	if (!p->smtp || c->tls_done || c->plain_retry ||
-	    c->level == TLS_LEV_NONE)
+	if (!p->smtp || c->tls_done || c->plain_retry)
+		return false;
+	sts_level(c);
+	if (c->level == TLS_LEV_NONE)
 		return false;
 	if ((c->level == TLS_LEV_DANE || c->level == TLS_LEV_DANE_ONLY) &&
 	    !c->tlsa_done) {
@@ -1055,7 +1092,13 @@ static bool tls_step(struct conn *c)
 			return true;
 		}
 	}
+	sts_level(c);
 	if (!c->ext_starttls) {
+		if (a->sts_mode == MTA_STS_TESTING)
+			log_info("%s: MTA-STS policy of %s (testing): enforce "
+				 "would defer: TLS not offered by host %s",
+				 c->job != NULL ? c->job->env.id : "-", p->host,
+				 c->relay);
 		if (!tls_required(c->level))
 			return false;
 		conn_tls_fail(c, "4.7.4",
@@ -1087,6 +1130,19 @@ static void start_tls(struct conn *c)
 
 	memset(&tp, 0, sizeof(tp));
 	tp.sni = a->host;
+	if (a->sts_mode == MTA_STS_ENFORCE && c->level == TLS_LEV_SECURE)
+		match = "hostname";
+	else if (a->sts_mode == MTA_STS_TESTING && c->level != TLS_LEV_DANE &&
+		 c->level != TLS_LEV_VERIFY && c->level != TLS_LEV_SECURE) {
+		/* Only to learn (and log) whether enforce would pass:
+		 * names never abort a handshake (tls/io.h). */
+		match = "hostname";
+		n = tls_policy_names(match, a->host, p->host, names, 8);
+		for (size_t i = 0; i < n; i++)
+			namep[i] = names[i];
+		tp.names = namep;
+		tp.nnames = n;
+	}
 	if (c->level == TLS_LEV_VERIFY || c->level == TLS_LEV_SECURE) {
 		if (match[0] == '\0')
 			match = c->level == TLS_LEV_VERIFY
@@ -1133,12 +1189,24 @@ static void tls_ready(struct conn *c)
 	io_tls_peer_names(c->io, d);
 	log_debug(LOG_TRACE_TLS, "%s: peer %s", c->relay, buf_data(d));
 	buf_free(&d);
+	if (c->addrs[c->addr_i].sts_mode == MTA_STS_TESTING &&
+	    t != TLS_TRUST_VERIFIED)
+		log_info("%s: MTA-STS policy of %s (testing): enforce would "
+			 "defer: Server certificate not verified by %s%s%s",
+			 c->job != NULL ? c->job->env.id : "-", c->pool->host,
+			 c->relay, peer_why[0] ? ": " : "",
+			 peer_why[0] ? peer_why : "(name mismatch)");
 	if ((c->level == TLS_LEV_VERIFY || c->level == TLS_LEV_SECURE ||
 	     c->level == TLS_LEV_DANE) &&
 	    t != TLS_TRUST_VERIFIED) {
+		bool sts = c->addrs[c->addr_i].sts_mode == MTA_STS_ENFORCE &&
+			   c->level != TLS_LEV_DANE;
+
 		conn_tls_fail(c, "4.7.5",
-			      "Server certificate not verified by %s%s%s",
-			      c->relay, peer_why[0] ? ": " : "", peer_why);
+			      "Server certificate not verified by %s%s%s%s%s%s",
+			      c->relay, peer_why[0] ? ": " : "", peer_why,
+			      sts ? " (MTA-STS policy of " : "",
+			      sts ? c->pool->host : "", sts ? ")" : "");
 		return;
 	}
 	c->tls_done = true;
@@ -1306,6 +1374,8 @@ static void handle_reply(struct conn *c, const struct smtp_parsed_reply *r)
 			j->accepted[j->naccepted++] = j->next;
 		else
 			set_result(j, j->next, r->code, r->enhanced, text);
+		if (j->probe)
+			set_result(j, j->next, r->code, r->enhanced, text);
 		if (++j->next < j->n) {
 			if (!j->pipelined)
 				send_rcpt(c);
@@ -1315,7 +1385,7 @@ static void handle_reply(struct conn *c, const struct smtp_parsed_reply *r)
 			c->state = C_DATA;
 			return;
 		}
-		if (j->naccepted == 0) {
+		if (j->naccepted == 0 || j->probe) {
 			send_line(c, C_RSET, "RSET");
 			return;
 		}
@@ -1461,6 +1531,11 @@ static void tls_handshake_failed(struct conn *c, const char *why)
 
 	textf(text, sizeof(text), "Cannot start TLS: handshake failure with %s: %s",
 	      c->relay, why);
+	if (c->addrs[c->addr_i].sts_mode == MTA_STS_TESTING)
+		log_info("%s: MTA-STS policy of %s (testing): enforce would "
+			 "defer: %s",
+			 c->job != NULL ? c->job->env.id : "-", c->pool->host,
+			 text);
 	if (tls_required(c->level)) {
 		conn_tls_fail(c, "4.7.5", "%s", text);
 		return;
@@ -1676,7 +1751,9 @@ static void resolve_done(struct dlv_pool *p)
 		const char *dsn = p->dns_error;
 
 		list_remove(&j->pending);
-		if (p->dns_temp)
+		if (p->sts_skipped > 0 && !p->dns_temp)
+			set_rest(j, 451, "4.7.5", dsn);
+		else if (p->dns_temp)
 			set_rest(j, 451, "4.4.3", dsn);
 		else if (strncmp(dsn, "5.1.10 ", 7) == 0)
 			set_rest(j, 550, "5.1.10", dsn + 7);
@@ -1726,8 +1803,36 @@ static void on_addr(struct dns_result *res, int ret, const struct error *err,
 	lookup_next_host(p);
 }
 
+/* RFC 8461 4.1: enforce tries only the MX hosts the policy names;
+ * testing logs the others.  False when mx_i is to be skipped. */
+static bool sts_host_ok(struct dlv_pool *p)
+{
+	const char *host = p->mx_list->hosts[p->mx_i].host;
+
+	if (p->sts_mode == MTA_STS_NONE || p->aaaa ||
+	    mta_sts_mx_allowed(p->sts_mx, host))
+		return true;
+	if (p->sts_mode == MTA_STS_TESTING) {
+		log_info("MTA-STS policy of %s (testing, id=%s): MX host %s is "
+			 "not in the policy; enforce would skip it",
+			 p->host, p->sts_id, host);
+		return true;
+	}
+	log_info("MTA-STS policy of %s (enforce, id=%s): skipping MX host %s: "
+		 "not in the policy",
+		 p->host, p->sts_id, host);
+	p->sts_skipped++;
+	if (p->naddrs == 0)
+		textf(p->dns_error, sizeof(p->dns_error),
+		      "MTA-STS policy of %s allows none of its MX hosts (%s)",
+		      p->host, p->sts_mx);
+	return false;
+}
+
 static void lookup_next_host(struct dlv_pool *p)
 {
+	while (p->mx_i < p->mx_list->count && !sts_host_ok(p))
+		p->mx_i++;
 	if (p->mx_i >= p->mx_list->count || p->naddrs >= DLV_MAX_ADDRS) {
 		resolve_done(p);
 		return;
@@ -1789,6 +1894,21 @@ static void on_mx(struct dns_mx_list *list, int ret, const struct error *err,
 	lookup_next_host(p);
 }
 
+static void on_sts(const struct mta_sts_answer *a, void *ctx)
+{
+	struct dlv_pool *p = ctx;
+
+	p->sts_req = NULL;
+	free(p->sts_mx);
+	p->sts_mx = xstrdup(a->found ? a->mx : "");
+	p->sts_mode = a->found ? a->mode : MTA_STS_NONE;
+	str_copy(p->sts_id, a->found ? a->id : "", sizeof(p->sts_id));
+	if (a->found)
+		log_debug(LOG_TRACE_DNS, "MTA-STS policy of %s: %s (id=%s)",
+			  p->host, mta_sts_mode_name(a->mode), a->id);
+	p->query = dns_mx_hosts(p->dns, p->host, on_mx, p);
+}
+
 static void start_resolve(struct dlv_pool *p)
 {
 	free(p->addrs);
@@ -1802,6 +1922,12 @@ static void start_resolve(struct dlv_pool *p)
 		textf(p->dns_error, sizeof(p->dns_error),
 		      "no DNS resolver (see the log at start-up)");
 		resolve_done(p);
+		return;
+	}
+	p->sts_skipped = 0;
+	if (p->mx && p->sts_on) {
+		/* The policy first: it decides which MX hosts count. */
+		p->sts_req = mta_sts_lookup(p->ev, p->host, on_sts, p);
 		return;
 	}
 	if (p->mx) {
@@ -1876,6 +2002,28 @@ void dlv_deliver(struct dlv_pool *pool, struct queue *q,
 	pool_run(pool);
 }
 
+void dlv_probe(struct dlv_pool *pool, const char *sender, const char *rcpt,
+	       dlv_done_fn *done, void *ctx)
+{
+	struct job *j = xcalloc(1, sizeof(*j));
+
+	j->pool = pool;
+	j->probe = true;
+	str_copy(j->env.id, "verify", sizeof(j->env.id));
+	queue_env_set(&j->env.sender, sender);
+	queue_env_add_rcpt(&j->env, rcpt, NULL, 0);
+	j->n = 1;
+	j->rcpts = xcalloc(1, sizeof(*j->rcpts));
+	j->results = xcalloc(1, sizeof(*j->results));
+	j->final = xcalloc(1, sizeof(*j->final));
+	j->accepted = xcalloc(1, sizeof(*j->accepted));
+	j->done = done;
+	j->ctx = ctx;
+	list_push_back(&pool->pending, &j->pending);
+	pool->npending++;
+	pool_run(pool);
+}
+
 /* ---- Client settings. */
 
 static void client_clear(void)
@@ -1942,6 +2090,7 @@ int dlv_client_init(const struct conf *conf, struct error *err)
 		if (client.generic == NULL)
 			return error_set(err, ERR_CONFIG, "%s", e2.msg);
 	}
+	mta_sts_configure(conf);
 	client.ready = true;
 	return 0;
 }
@@ -1949,4 +2098,5 @@ int dlv_client_init(const struct conf *conf, struct error *err)
 void dlv_client_fini(void)
 {
 	client_clear();
+	mta_sts_fini();
 }

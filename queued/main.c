@@ -17,6 +17,7 @@
 #include "pickup.h"
 #include "queued.h"
 #include "session.h"
+#include "verify.h"
 
 struct queued {
 	struct queue *q;
@@ -54,6 +55,8 @@ static int on_init(struct server *srv, struct error *err)
 	d->m = qmgr_new(server_ev(srv), d->q, &mp, conf);
 	qmgr_params_clear(&mp);
 	server_set_ctx(srv, d);
+	/* Address verification probes (verify.h). */
+	verify_init(server_ev(srv), conf);
 	qmgr_resume(d->m);
 	/* Without a maildrop folder, SMTP mail still flows. */
 	d->pickup = pickup_new(server_ev(srv), d->m, conf, err);
@@ -93,6 +96,7 @@ static void on_stop(struct server *srv)
 
 	if (d != NULL) {
 		pickup_stop(d->pickup);
+		verify_stop();
 		qmgr_stop(d->m);
 	}
 }
@@ -104,6 +108,7 @@ static void on_fini(struct server *srv)
 	if (d == NULL)
 		return;
 	pickup_free(&d->pickup);
+	verify_fini();
 	qmgr_free(&d->m);
 	dlv_client_fini();
 	outmsg_fini();

@@ -27,7 +27,7 @@
 #include "queue/queue.h"
 #include "queue/submit.h"
 #include "rewrite/rewrite.h"
-#include "smtpd-resolve.h"
+#include "rewrite/virtual.h"
 
 #include "pickup.h"
 #include "queued.h"
@@ -48,12 +48,15 @@ struct pickup {
 	struct worker_pool *workers;
 	struct db *db;
 	struct map_env map_env;
-	struct smtpd_maps maps;
+	struct virtual_maps maps;
 	char *delimiters;
 	unsigned recursion_limit, expansion_limit;
 	struct hash *busy; /* names in flight */
 	bool rescan, stopping;
 	struct rewrite *rewrite; /* NULL: its tables failed to open */
+	char *content_filter;	 /* $content_filter, "" none */
+	char *role_addresses;	 /* $role_addresses */
+	char *role_recipient;	 /* $role_address_recipient, qualified */
 };
 
 enum job_result { JOB_OK, JOB_GONE, JOB_CORRUPT, JOB_TEMP };
@@ -189,12 +192,14 @@ static void add_final(struct job *j, struct hash *seen, const char *addr,
 static int resolve(struct job *j)
 {
 	struct pickup *p = j->p;
-	struct smtpd_resolve_opts opts = {
+	struct virtual_opts opts = {
 	    .delimiters = p->delimiters,
 	    .recursion_limit = p->recursion_limit,
 	    .expansion_limit = p->expansion_limit,
 	    /* A local user may send anywhere, as through Postfix's pickup. */
 	    .relay_ok = true,
+	    .role_addresses = p->role_addresses,
+	    .role_recipient = p->role_recipient,
 	};
 	struct hash *seen;
 	struct buf *sender = buf_new();
@@ -230,10 +235,10 @@ static int resolve(struct job *j)
 		}
 		addr = buf_data(canon);
 		finals = array_new();
-		if (smtpd_resolve(&p->maps, addr, &opts, j->name, finals,
+		if (virtual_resolve(&p->maps, addr, &opts, j->name, finals,
 				  &reply) == 0) {
 			for (size_t k = 0; k < array_len(finals); k++) {
-				struct smtpd_final *f = array_get(finals, k);
+				struct virtual_final *f = array_get(finals, k);
 
 				add_final(j, seen, f->addr, addr);
 			}
@@ -245,7 +250,7 @@ static int resolve(struct job *j)
 			job_fail(j, JOB_TEMP, "%s", reply.text);
 			ret = -1;
 		}
-		smtpd_finals_free(&finals);
+		virtual_finals_free(&finals);
 		buf_free(&canon);
 	}
 	hash_free(&seen);
@@ -375,6 +380,9 @@ static void enqueue(struct job *j)
 	struct error err;
 
 	queue_env_set(&env->sender, j->env.sender);
+	/* Postfix's pickup mail goes through cleanup's content_filter. */
+	if (p->content_filter[0] != '\0')
+		queue_env_set(&env->filter, p->content_filter);
 	env->body = has_8bit(j->data) ? QUEUE_BODY_8BITMIME : QUEUE_BODY_7BIT;
 	for (size_t i = 0; i < array_len(j->finals); i++)
 		queue_env_add_rcpt(env, array_get(j->finals, i),
@@ -565,7 +573,12 @@ struct pickup *pickup_new(struct ev *ev, struct qmgr *m,
 	p->corrupt_dir =
 	    xasprintf("%s/corrupt", conf_str(conf, "queue_directory"));
 	p->myhostname = xstrdup(conf_str(conf, "myhostname"));
+	p->content_filter = xstrdup(conf_str(conf, "content_filter"));
 	p->delimiters = xstrdup(conf_str(conf, "recipient_delimiter"));
+	p->role_addresses = xstrdup(conf_str(conf, "role_addresses"));
+	p->role_recipient =
+	    virtual_role_qualify(conf_str(conf, "role_address_recipient"),
+			       conf_str(conf, "myorigin"));
 	p->recursion_limit =
 	    (unsigned)conf_int(conf, "virtual_alias_recursion_limit");
 	p->expansion_limit =
@@ -630,6 +643,9 @@ void pickup_free(struct pickup **pp)
 	free(p->dir);
 	free(p->corrupt_dir);
 	free(p->myhostname);
+	free(p->content_filter);
 	free(p->delimiters);
+	free(p->role_addresses);
+	free(p->role_recipient);
 	free(p);
 }

@@ -8,7 +8,7 @@
  * (IN_MOVED_TO) and scans every $pickup_scan_interval as a backstop (and
  * once at start, for mail dropped while the system was stopped).  For
  * each file, in the worker pool: read it, check it with the daemon's own
- * submit_decoder, resolve every recipient as smtpd does (smtpd_resolve:
+ * submit_decoder, resolve every recipient as smtpd does (virtual_resolve:
  * aliases, alias domains, catch-alls); then on the loop: queue_msg_commit
  * (the same group commit as SMTP mail), and only once that is durable,
  * unlink the file.  A crash in between delivers the message twice at

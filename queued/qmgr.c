@@ -56,6 +56,7 @@
 #include "core/xmalloc.h"
 #include "dns/dns.h"
 #include "ev/ev.h"
+#include "notice_rcpt.h"
 
 #include "queued.h"
 
@@ -75,6 +76,11 @@ struct dest {
 	unsigned deaths;	  /* dead periods in a row (backoff) */
 	int64_t dead_until;	  /* monotonic ms; 0: alive */
 	char why[256];		  /* the failure that made it dead */
+	/* $<transport>_destination_rate_delay: no start before next_ms
+	 * (monotonic); a timer (rate_timer, this dest) is armed while
+	 * work waits for it. */
+	struct qmgr *m;
+	int64_t next_ms;
 };
 
 /* One transaction: some recipients of one message for one destination. */
@@ -110,6 +116,7 @@ struct qmgr {
 	struct hash *dests;	/* route key -> struct dest * */
 	bool kicked;
 	bool stopping;
+	struct notice_rcpt *notice_rcpt; /* postmaster notices' addresses */
 };
 
 static void scan_timer(struct ev *ev, void *ctx);
@@ -170,6 +177,10 @@ void qmgr_params_from_conf(struct qmgr_params *p, const struct conf *conf)
 	p->bounce_rcpt = xstrdup(conf_str(conf, "bounce_notice_recipient"));
 	p->bounce2_rcpt = xstrdup(conf_str(conf, "2bounce_notice_recipient"));
 	p->delay_rcpt = xstrdup(conf_str(conf, "delay_notice_recipient"));
+	p->smtp_rate_delay_ms =
+	    conf_time(conf, "smtp_destination_rate_delay") * 1000;
+	p->lmtp_rate_delay_ms =
+	    conf_time(conf, "lmtp_destination_rate_delay") * 1000;
 }
 
 void qmgr_params_clear(struct qmgr_params *p)
@@ -198,10 +209,14 @@ static void params_copy(struct qmgr_params *dst, const struct qmgr_params *src)
 	dst->delay_rcpt = xstrdup(src->delay_rcpt);
 }
 
+static void rate_timer(struct ev *ev, void *ctx);
+
 static void dest_free(void *p)
 {
 	struct dest *d = p;
 	struct list_node *n, *tmp;
+
+	ev_timer_del(d->m->ev, rate_timer, d);
 
 	LIST_FOREACH(n, tmp, &d->waiting)
 	{
@@ -249,6 +264,7 @@ struct qmgr *qmgr_new(struct ev *ev, struct queue *q,
 	/* For the order of equal-preference MX hosts only. */
 	srandom((unsigned)time_wall_ms() ^ (unsigned)getpid());
 	m->resolver = resolver_new(conf);
+	m->notice_rcpt = notice_rcpt_new(conf);
 	/* Without DNS, mail to hosted domains and numeric next hops still
 	 * flows; MX deliveries defer. */
 	m->dns = dns_resolver_new(ev, conf, &err);
@@ -285,6 +301,7 @@ void qmgr_free(struct qmgr **mp)
 	hash_free(&m->dests);
 	hash_free(&m->pools);
 	resolver_free(&m->resolver);
+	notice_rcpt_free(&m->notice_rcpt);
 	dns_resolver_free(&m->dns);
 	qmgr_params_clear(&m->p);
 	free(m);
@@ -300,6 +317,8 @@ void qmgr_reload(struct qmgr *m, const struct qmgr_params *params,
 	 * reach them when they are next made). */
 	resolver_free(&m->resolver);
 	m->resolver = resolver_new(conf);
+	notice_rcpt_free(&m->notice_rcpt);
+	m->notice_rcpt = notice_rcpt_new(conf);
 	ev_defer(m->ev, close_pool, m);
 }
 
@@ -554,7 +573,18 @@ static void send_notice(struct qmsg *qm, struct array *list, int64_t until,
 	msg = queue_msg_new(m->q);
 	env = queue_msg_env(msg);
 	queue_env_set(&env->sender, from);
-	queue_env_add_rcpt(env, to, NULL, 0);
+	if (copy) {
+		/* A postmaster's: qualified and resolved as smtpd would
+		 * (aliases, role addresses: notice_rcpt.h). */
+		struct array *tos = array_new();
+
+		notice_rcpt_expand(m->notice_rcpt, to, tos);
+		for (size_t i = 0; i < array_len(tos); i++)
+			queue_env_add_rcpt(env, array_get(tos, i), NULL, 0);
+		array_free_with(&tos, free);
+	} else {
+		queue_env_add_rcpt(env, to, NULL, 0);
+	}
 	if (queue_msg_write(msg, buf_data(out), buf_len(out), &err) < 0) {
 		queue_msg_abort(&msg);
 		buf_free(&out);
@@ -927,6 +957,7 @@ static struct dest *dest_get(struct qmgr *m, const struct route *route)
 		return d;
 	d = xcalloc(1, sizeof(*d));
 	d->route = *route;
+	d->m = m;
 	list_init(&d->waiting);
 	/* Local LMTP needs no slow start. */
 	d->window = route->kind == TR_SMTP ? m->p.initial_concurrency
@@ -946,9 +977,33 @@ static void dest_revive(struct dest *d)
 static void on_job_done(void *ctx, const struct dlv_result *res, size_t n,
 			const char *relay);
 
+/* Postfix's <transport>_destination_rate_delay for d; 0: none. */
+static int64_t rate_delay(const struct qmgr *m, const struct dest *d)
+{
+	switch (d->route.kind) {
+	case TR_SMTP:
+		return m->p.smtp_rate_delay_ms;
+	case TR_LMTP:
+		return m->p.lmtp_rate_delay_ms;
+	default:
+		return 0;
+	}
+}
+
+static void dest_run(struct qmgr *m, struct dest *d);
+
+static void rate_timer(struct ev *ev, void *ctx)
+{
+	struct dest *d = ctx;
+
+	(void)ev;
+	dest_run(d->m, d);
+}
+
 static void dest_run(struct qmgr *m, struct dest *d)
 {
 	int64_t now = time_mono_ms();
+	int64_t delay = rate_delay(m, d);
 
 	if (d->dead_until != 0 && now >= d->dead_until)
 		dest_revive(d);
@@ -970,6 +1025,16 @@ static void dest_run(struct qmgr *m, struct dest *d)
 		}
 		if (d->inflight >= (unsigned)d->window || m->stopping)
 			break;
+		if (delay > 0) {
+			/* Rate politeness: one at a time, spaced. */
+			if (d->inflight > 0)
+				break;
+			if (now < d->next_ms) {
+				ev_timer_add(m->ev, d->next_ms - now,
+					     rate_timer, d);
+				break;
+			}
+		}
 		list_remove(&j->node);
 		d->inflight++;
 		dlv_deliver(pool_get(m, &d->route), m->q, &j->qm->env, j->idx,
@@ -1029,6 +1094,8 @@ static void on_job_done(void *ctx, const struct dlv_result *res, size_t n,
 		if (d->window > limit)
 			d->window = limit;
 	}
+	if (rate_delay(m, d) > 0)
+		d->next_ms = time_mono_ms() + rate_delay(m, d);
 	on_delivered(j->qm, res, n, relay);
 	free(j->idx);
 	free(j);
@@ -1092,7 +1159,7 @@ static void start_msg(struct qmgr *m, const char *id, bool flush)
 		if (st != QUEUE_RCPT_PENDING && st != QUEUE_RCPT_DEFERRED)
 			continue;
 		n++;
-		resolver_route(m->resolver, qm->env.rcpts[i].addr, &route);
+		resolver_route_msg(m->resolver, &qm->env, i, &route);
 		for (g = 0; g < ngroups; g++)
 			if (strcmp(groups[g].route.key, route.key) == 0)
 				break;
@@ -1248,7 +1315,8 @@ static void free_dests(struct qmgr *m)
 	while (hash_next(m->dests, &it, &key, &v)) {
 		struct dest *d = v;
 		if (d->inflight == 0 && list_empty(&d->waiting) &&
-		    (d->dead_until == 0 || d->dead_until <= now))
+		    (d->dead_until == 0 || d->dead_until <= now) &&
+		    d->next_ms <= now)
 			array_push(idle, xstrdup(key));
 	}
 	for (size_t i = 0; i < array_len(idle); i++)

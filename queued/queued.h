@@ -16,6 +16,8 @@
  *   bounce.c   RFC 3464 delivery status notifications
  *   outmsg.c   the bytes that go out to one peer: 7-bit downgrade, DKIM
  *              signatures (outmsg.h)
+ *   mta_sts.c  MTA-STS policies of recipient domains: fetch, SQL cache
+ *              (mta_sts.h; applied in deliver.c)
  *
  * Everything runs on the loop thread; the queue's fsyncs run on its
  * worker.  Errors follow core/error.h.
@@ -57,6 +59,9 @@ struct qmgr_params {
 	/* $notify_classes (QMGR_NOTIFY_*) and where those copies go. */
 	unsigned notify;
 	char *bounce_rcpt, *bounce2_rcpt, *delay_rcpt;
+	/* $smtp_destination_rate_delay, $lmtp_destination_rate_delay
+	 * (Postfix's <transport>_destination_rate_delay); 0: off. */
+	int64_t smtp_rate_delay_ms, lmtp_rate_delay_ms;
 };
 #define QMGR_NOTIFY_BOUNCE (1u << 0)
 #define QMGR_NOTIFY_2BOUNCE (1u << 1)
@@ -111,6 +116,13 @@ struct resolver *resolver_new(const struct conf *conf);
 void resolver_free(struct resolver **r);
 /* Always fills out; a failed lookup gives TR_RETRY. */
 void resolver_route(struct resolver *r, const char *rcpt, struct route *out);
+/* The route of recipient i of env: its content filter (env->filter,
+ * Postfix's content_filter / FILTER override: every recipient to that
+ * one next hop, so the message goes whole in one transaction) when it
+ * has one, else resolver_route().  An unknown filter transport defers
+ * (TR_RETRY), as Postfix. */
+void resolver_route_msg(struct resolver *r, const struct queue_env *env,
+			size_t i, struct route *out);
 /* Parse "transport:nexthop" (empty nexthop: domain for smtp, lmtp_target
  * for lmtp); -1 for an unknown transport. */
 int resolver_parse(const char *value, const char *domain,
@@ -165,6 +177,13 @@ void dlv_pool_stop(struct dlv_pool *pool);
 void dlv_deliver(struct dlv_pool *pool, struct queue *q,
 		 const struct queue_env *env, const size_t *rcpts, size_t n,
 		 dlv_done_fn *done, void *ctx);
+/*
+ * An address verification probe (verify.c): MAIL FROM:<sender>, RCPT
+ * TO:<rcpt>, then RSET, never DATA; done gets the RCPT reply (or why the
+ * destination could not be reached) as one result.  As dlv_deliver.
+ */
+void dlv_probe(struct dlv_pool *pool, const char *sender, const char *rcpt,
+	       dlv_done_fn *done, void *ctx);
 
 /*
  * TLS, SASL and PIPELINING settings of the SMTP client (smtp_tls_*,

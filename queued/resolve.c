@@ -9,6 +9,9 @@
  *   3. $relayhost when set: smtp to it;
  *   4. $default_transport (smtp: the MX hosts of the recipient domain).
  *
+ * A message with a content filter (queue_env.filter) skips all of this:
+ * resolver_route_msg sends every recipient to the filter.
+ *
  * Map lookups block (SQL).  They run on the loop thread, but each domain's
  * route is cached for RESOLVE_CACHE_MS, so a burst of mail to one domain
  * costs one lookup of each map; only the full-address transport_maps
@@ -283,4 +286,25 @@ void resolver_route(struct resolver *r, const char *rcpt, struct route *out)
 			       out);
 out:
 	buf_free(&value);
+}
+
+void resolver_route_msg(struct resolver *r, const struct queue_env *env,
+			size_t i, struct route *out)
+{
+	const char *rcpt = env->rcpts[i].addr;
+	const char *at = strrchr(rcpt, '@');
+
+	if (env->filter == NULL || env->filter[0] == '\0') {
+		resolver_route(r, rcpt, out);
+		return;
+	}
+	/* An empty next hop is read as in transport_maps: the recipient
+	 * domain for smtp, $lmtp_delivery_target for lmtp. */
+	if (resolver_parse(env->filter, at != NULL ? at + 1 : "",
+			   r->lmtp_target, out) == 0)
+		return;
+	log_warn("%s: content filter \"%s\": unknown transport; mail "
+		 "deferred",
+		 env->id, env->filter);
+	set_route(out, TR_RETRY, "4.3.5 content filter transport unavailable");
 }

@@ -20,6 +20,7 @@
 
 #include "queued.h"
 #include "session.h"
+#include "verify.h"
 
 struct session {
 	struct server *srv;
@@ -211,7 +212,9 @@ static void process(struct session *s)
 			}
 			s->waiting = true;
 			io_pause(s->io);
-			qmgr_control(s->m, data, on_control, s);
+			/* "verify ADDRESS": smtpd's probe requests. */
+			if (!verify_control(data, on_control, s))
+				qmgr_control(s->m, data, on_control, s);
 			return;
 		case SUBMIT_EV_NONE:
 			return;

@@ -10,15 +10,15 @@ run_pkgs="build-essential cmake pkg-config openssl ca-certificates
 libssl-dev libsasl2-dev libsasl2-modules libpq-dev libmariadb-dev libsqlite3-dev sqlite3
 libmicrohttpd-dev libjansson-dev libpcre2-dev liblmdb-dev libsodium-dev
 libcrypt-dev libidn2-dev zlib1g-dev libcurl4-openssl-dev libunbound-dev dns-root-data
-libgumbo-dev libopendkim-dev"
+libgumbo-dev libopendkim-dev libspf2-dev libpsl-dev publicsuffix"
 test_pkgs="libcmocka-dev clang libclang-rt-14-dev python3 postgresql
 mariadb-server swaks libnet-ssleay-perl libio-socket-ssl-perl curl dovecot-core
 dovecot-imapd dovecot-lmtpd isync neomutt nsd unbound ldnsutils chromium
-docker-compose systemd postgrey
-python3-dkim python3-nacl strace"
+docker-compose systemd postgrey opendkim opendkim-tools
+python3-dkim python3-nacl strace iproute2 python3-yaml"
 
 bench_pkgs="postfix postfix-sqlite dovecot-core dovecot-lmtpd dovecot-sqlite
-dovecot-imapd wrk"
+dovecot-imapd wrk socat postfix-policyd-spf-python nsd unbound ldnsutils"
 
 pkgs=$run_pkgs
 [ "${1:-}" = test ] && pkgs="$run_pkgs $test_pkgs"

@@ -26,6 +26,7 @@
 #include "db/db.h"
 #include "ev/ev.h"
 #include "ev/worker.h"
+#include "mindex/mindex.h"
 #include "store/store.h"
 #include "wm-core.h"
 
@@ -185,8 +186,10 @@ static void daemon_free(struct wm_daemon *d)
 	auth_throttle_free(&d->throttle);
 	auth_throttle_free(&d->throttle_ip);
 	db_close(&d->wm.db);
+	db_close(&d->wm.read_db);
 	store_free(&d->wm.store);
 	free(d->wm.queue_socket);
+	free(d->wm.content_filter);
 	free(d->mail_dir);
 	free(d->set.default_scheme);
 	explicit_bzero(d->wm.secret, sizeof(d->wm.secret));
@@ -204,12 +207,18 @@ static int on_init(struct server *srv, struct error *err)
 	struct buf *cert = buf_new(), *key = buf_new();
 	struct store_settings ss = {0};
 	struct error dberr;
+	long long v;
 	int rc = -1;
 
 	signal(SIGXFSZ, SIG_IGN);
 	d->srv = srv;
 	d->wm.conf = conf;
 	settings_load(&d->set, conf);
+	/* lib/mindex keeps folders nobody has open within this budget: many
+	 * users share this process (docs/index.md, "Idle states"). */
+	v = conf_int(conf, "mindex_cache_folder_limit");
+	mindex_cache_limits((size_t)conf_size(conf, "mindex_cache_size"),
+			    v > 0 ? (unsigned)v : 0);
 	if (secret_load(conf_str(conf, "webmail_secret_file"), d->wm.secret,
 			err) < 0)
 		goto out;
@@ -218,11 +227,14 @@ static int on_init(struct server *srv, struct error *err)
 	d->wm.db = db_open(conf, &dberr);
 	if (d->wm.db == NULL)
 		log_error("database: %s", dberr.msg);
+	else
+		d->wm.read_db = db_open_read(conf, &dberr);
 	d->mail_dir = xstrdup(conf_str(conf, "mail_directory"));
 	ss.root = d->mail_dir;
 	ss.quota_permanent = conf_bool(conf, "quota_exceeded_permanent");
 	d->wm.store = store_new(&ss);
 	d->wm.queue_socket = xstrdup(conf_str(conf, "queue_socket"));
+	d->wm.content_filter = xstrdup(conf_str(conf, "content_filter"));
 	d->wm.tls = conf_bool(conf, "webmail_tls");
 	d->pool = worker_pool_new(ev, threads > 0 ? (unsigned)threads : 1);
 	d->sessions = wm_sessions_new();

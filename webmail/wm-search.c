@@ -614,12 +614,13 @@ static int sfolder_size_cmp(const void *pa, const void *pb)
 
 /*
  * Close the folders smallest first.  lib/mindex keeps the state of a
- * folder nobody has open for the next open, but only a few per process
- * (IDLE_MAX in mindex_fstate.c), dropping the one idle longest: closed
- * in list order, a search over more folders than that dropped the INBOX
- * every time, and the next search listed its 60,000 files and opened
- * each for its date again (0.75 s instead of 0.1 s, bench/README.md
- * "Webmail search").  Closed last, the big folders are kept.
+ * folder nobody has open for the next open, but only within a budget
+ * per process (mindex_cache_size, docs/index.md "Idle states"), dropping
+ * the one idle longest: closed in list order, a search over more folders
+ * than fit (then 8) dropped the INBOX every time, and the next search
+ * listed its 60,000 files and opened each for its date again (0.75 s
+ * instead of 0.1 s, bench/README.md "Webmail search").  Closed last, the
+ * big folders are kept.
  */
 static void close_folders(struct array **folders)
 {

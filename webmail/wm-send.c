@@ -5,7 +5,7 @@
  * A message is built here with lib/mail/mime_build from the compose body
  * of docs/webmail-api.md.  Sending is an authenticated submission by the
  * session's user: recipients resolved as smtpd resolves RCPT TO
- * (aliases, alias domains, catch-alls; mta/smtpd-resolve.h), the message
+ * (aliases, alias domains, catch-alls; lib/rewrite/virtual.h), the message
  * handed to postern-queued over $queue_socket with the blocking client
  * submit_message_blocking() (this runs in a worker job, which may block;
  * the loop-thread client of submit.h may not be used here), then a copy
@@ -39,7 +39,8 @@
 #include "map/map.h"
 #include "mindex/mindex.h"
 #include "queue/submit.h"
-#include "smtpd-resolve.h"
+#include "queue/submit_milter.h"
+#include "rewrite/virtual.h"
 #include "store/store_name.h"
 #include "wm-compose.h"
 #include "wm-core.h"
@@ -53,9 +54,10 @@
 /* ---- Recipient resolution: the maps smtpd uses, opened once. */
 
 static pthread_mutex_t maps_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct smtpd_maps maps;
+static struct virtual_maps maps;
 static struct map_env map_env;
 static bool maps_open;
+static char *role_rcpt; /* $role_address_recipient, qualified */
 
 static void open_map(const struct conf *conf, const char *param,
 		     struct map **m)
@@ -69,7 +71,7 @@ static void open_map(const struct conf *conf, const char *param,
 	}
 }
 
-static const struct smtpd_maps *get_maps(const struct wm *wm)
+static const struct virtual_maps *get_maps(const struct wm *wm)
 {
 	pthread_mutex_lock(&maps_mu);
 	if (!maps_open) {
@@ -80,6 +82,9 @@ static const struct smtpd_maps *get_maps(const struct wm *wm)
 		open_map(wm->conf, "virtual_mailbox_maps", &maps.mailboxes);
 		open_map(wm->conf, "virtual_alias_maps", &maps.aliases);
 		open_map(wm->conf, "virtual_alias_domains", &maps.alias_domains);
+		role_rcpt = virtual_role_qualify(
+		    conf_str(wm->conf, "role_address_recipient"),
+		    conf_str(wm->conf, "myorigin"));
 		maps_open = true;
 	}
 	pthread_mutex_unlock(&maps_mu);
@@ -547,14 +552,16 @@ static bool send_limits(struct wm_req *r, struct compose *c)
 static bool resolve_rcpts(struct wm_req *r, struct compose *c,
 			  struct array *finals)
 {
-	const struct smtpd_maps *m = get_maps(r->wm);
-	struct smtpd_resolve_opts opts = {
+	const struct virtual_maps *m = get_maps(r->wm);
+	struct virtual_opts opts = {
 		.delimiters = conf_str(r->wm->conf, "recipient_delimiter"),
 		.recursion_limit = (unsigned)conf_int(
 			r->wm->conf, "virtual_alias_recursion_limit"),
 		.expansion_limit = (unsigned)conf_int(
 			r->wm->conf, "virtual_alias_expansion_limit"),
 		.relay_ok = true, /* an authenticated user */
+		.role_addresses = conf_str(r->wm->conf, "role_addresses"),
+		.role_recipient = role_rcpt, /* set by get_maps */
 	};
 	struct addr_list *lists[] = {&c->to, &c->cc, &c->bcc};
 	const char *fields[] = {"to", "cc", "bcc"};
@@ -570,11 +577,11 @@ static bool resolve_rcpts(struct wm_req *r, struct compose *c,
 			}
 			struct array *fin = array_new();
 			struct smtp_reply reply;
-			int ret = smtpd_resolve(m, buf_data(canon), &opts,
+			int ret = virtual_resolve(m, buf_data(canon), &opts,
 						"webmail", fin, &reply);
 			buf_free(&canon);
 			if (ret < 0) {
-				smtpd_finals_free(&fin);
+				virtual_finals_free(&fin);
 				if (reply.code >= 500)
 					wm_invalid(r, fields[li], "%s: <%s>: %s",
 						fields[li], addr, reply.text);
@@ -584,7 +591,7 @@ static bool resolve_rcpts(struct wm_req *r, struct compose *c,
 				return false;
 			}
 			for (size_t k = 0; k < array_len(fin); k++) {
-				struct smtpd_final *f = array_get(fin, k);
+				struct virtual_final *f = array_get(fin, k);
 				bool dup = false;
 				for (size_t j = 0; j < array_len(finals) && !dup; j++)
 					dup = strcasecmp(array_get(finals, j),
@@ -592,7 +599,7 @@ static bool resolve_rcpts(struct wm_req *r, struct compose *c,
 				if (!dup)
 					array_push(finals, xstrdup(f->addr));
 			}
-			smtpd_finals_free(&fin);
+			virtual_finals_free(&fin);
 		}
 	}
 	return true;
@@ -650,10 +657,57 @@ void wm_send_post(struct wm_req *r)
 		.auth_name = r->session->address,
 		.rcpts = rcpts,
 		.nrcpts = array_len(finals),
+		.filter = r->wm->content_filter,
 	};
-	if (submit_message_blocking(r->wm->queue_socket, &env, buf_data(wire),
-				    buf_len(wire), SUBMIT_TIMEOUT_MS, qid,
-				    sizeof(qid), &err) < 0) {
+	/* $non_smtpd_milters (lib/queue/submit_milter.h, docs/milter.md):
+	 * they may refuse, drop, or edit the message and envelope. */
+	struct submit_milter_msg mm = {0};
+	bool milter_discard = false;
+	if (submit_milter_wanted(r->wm->conf)) {
+		mm.sender = xstrdup(env.sender);
+		mm.auth = xstrdup(r->session->address);
+		mm.rcpts = array_new();
+		for (size_t i = 0; i < env.nrcpts; i++)
+			array_push(mm.rcpts, xstrdup(rcpts[i].addr));
+		mm.message = wire;
+		if (submit_milter_run(r->wm->conf, &mm, &err) < 0) {
+			log_info("webmail: %s: milter-reject: %s",
+				 r->session->address, err.msg);
+			wm_error(r, err.kind == ERR_PERM ? 422 : 503,
+				 err.kind == ERR_PERM ? "refused"
+						      : "unavailable",
+				 "%s", err.msg);
+			free(mm.sender);
+			free(mm.auth);
+			array_free_with(&mm.rcpts, free);
+			goto out;
+		}
+		milter_discard = mm.discard || array_len(mm.rcpts) == 0;
+		rcpts = xrealloc(rcpts, (array_len(mm.rcpts) + 1) *
+					    sizeof(*rcpts));
+		memset(rcpts, 0, (array_len(mm.rcpts) + 1) * sizeof(*rcpts));
+		for (size_t i = 0; i < array_len(mm.rcpts); i++)
+			rcpts[i].addr = array_get(mm.rcpts, i);
+		env.rcpts = rcpts;
+		env.nrcpts = array_len(mm.rcpts);
+		env.sender = mm.sender;
+	}
+	int sent = milter_discard ? 0
+		   : submit_message_blocking(r->wm->queue_socket, &env,
+					     buf_data(wire), buf_len(wire),
+					     SUBMIT_TIMEOUT_MS, qid,
+					     sizeof(qid), &err);
+	if (milter_discard) {
+		log_info("webmail: %s: discarded by a milter",
+			 r->session->address);
+		snprintf(qid, sizeof(qid), "discarded");
+	}
+	if (mm.rcpts != NULL) {
+		free(mm.sender);
+		free(mm.auth);
+		array_free_with(&mm.rcpts, free);
+	}
+	if (sent < 0) {
 		log_warn("webmail: %s: send failed: %s", r->session->address,
 			 err.msg);
 		if (err.kind == ERR_PERM)

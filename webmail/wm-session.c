@@ -887,7 +887,9 @@ static void login(struct wm_req *r)
 		wm_header(r, "Retry-After", retry);
 		goto out;
 	}
-	rc = passdb_verify(d->wm.db, address, password, &opts, &err);
+	rc = passdb_verify_split(d->wm.read_db != NULL ? d->wm.read_db
+						: d->wm.db,
+				d->wm.db, address, password, &opts, &err);
 	if (rc < 0) {
 		log_warn("webmail-login: %s: passdb: %s", r->client, err.msg);
 		wm_error(r, 503, "unavailable",

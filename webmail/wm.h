@@ -46,6 +46,10 @@ struct wm {
 	char *queue_socket;	 /* for sending (lib/queue/submit.h) */
 	unsigned char secret[32]; /* HMAC key: image proxy URLs, tokens */
 	bool tls;		 /* served over HTTPS: Secure cookies */
+	/* passdb reads: replicas first, then the primary (db_open_read);
+	 * NULL when it could not be opened (then db is used). */
+	struct db *read_db;
+	char *content_filter; /* $content_filter for sent mail, "" none */
 };
 
 /* A logged-in user (wm-session.c).  Owned by the session table; valid

@@ -37,6 +37,13 @@ static void upgrade_hash(struct db *db, const char *address,
 int passdb_verify(struct db *db, const char *address, const char *password,
 		  const struct passdb_opts *opts, struct error *err)
 {
+	return passdb_verify_split(db, db, address, password, opts, err);
+}
+
+int passdb_verify_split(struct db *read_db, struct db *write_db,
+			const char *address, const char *password,
+			const struct passdb_opts *opts, struct error *err)
+{
 	struct buf *norm = buf_new();
 	struct db_result *res = NULL;
 	int rc = 0;
@@ -46,7 +53,7 @@ int passdb_verify(struct db *db, const char *address, const char *password,
 			      NULL) < 0)
 		goto out;
 	const char *params[] = {buf_data(norm)};
-	if (db_query(db,
+	if (db_query(read_db,
 		     "SELECT m.password_hash FROM mailboxes m JOIN domains d "
 		     "ON d.id = m.domain_id WHERE m.address = ? "
 		     "AND m.active = 1 AND d.active = 1",
@@ -67,7 +74,7 @@ int passdb_verify(struct db *db, const char *address, const char *password,
 	rc = 1;
 	if (opts->upgrade &&
 	    password_needs_upgrade(stored, opts->default_scheme))
-		upgrade_hash(db, buf_data(norm), stored, password,
+		upgrade_hash(write_db, buf_data(norm), stored, password,
 			     opts->default_scheme);
 out:
 	db_result_free(&res);

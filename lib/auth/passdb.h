@@ -33,4 +33,16 @@ struct passdb_opts {
 int passdb_verify(struct db *db, const char *address, const char *password,
 		  const struct passdb_opts *opts, struct error *err);
 
+/*
+ * The same check with reads and writes apart (docs/scaling.md): the hash
+ * is read from read_db (db_open_read: replicas first, the primary as
+ * fallback), an upgraded hash is written to write_db (db_open: the
+ * primary).  With the primary down, logins still work from a replica;
+ * only the upgrade fails (logged, as above).  passdb_verify(db, ...) is
+ * passdb_verify_split(db, db, ...).
+ */
+int passdb_verify_split(struct db *read_db, struct db *write_db,
+			const char *address, const char *password,
+			const struct passdb_opts *opts, struct error *err);
+
 #endif

@@ -211,7 +211,9 @@ int ev_run_once(struct ev *ev, int timeout_ms)
 
 	ev->now = time_mono_ms();
 	ev_defers_run(ev);
-	if (ev->stop)
+	/* The deferred calls may have been the last work: waiting in
+	 * epoll_wait() now would block an idle-stopping loop for ever. */
+	if (ev->stop || (ev->stop_idle && ev_idle(ev)))
 		return 0;
 	tw = ev_timers_wait_ms(ev);
 	if (tw >= 0 && (wait < 0 || tw < wait))

@@ -119,6 +119,25 @@ struct map *map_open_text(const char *type, const char *origin,
 	return map;
 }
 
+/* Postfix's names for the kinds we serve otherwise, so that main.cf
+ * lines carry over: hash: and btree: (Berkeley DB, which Debian's Postfix
+ * itself is leaving for lmdb:) are lmdb: snapshots built by `postern map
+ * build`, and regexp: (POSIX ERE) tables are read by PCRE, whose /re/flags
+ * syntax they share and whose meaning they keep for what people write. */
+static char *map_type_canonical(const char *type, size_t len)
+{
+	static const struct {
+		const char *postfix, *ours;
+	} aliases[] = {
+	    {"hash", "lmdb"}, {"btree", "lmdb"}, {"regexp", "pcre"}};
+
+	for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++)
+		if (strlen(aliases[i].postfix) == len &&
+		    strncmp(type, aliases[i].postfix, len) == 0)
+			return xstrdup(aliases[i].ours);
+	return xstrndup(type, len);
+}
+
 struct map *map_open(const char *spec, const struct map_env *env,
 		     struct error *err)
 {
@@ -135,7 +154,7 @@ struct map *map_open(const char *spec, const struct map_env *env,
 			  spec);
 		return NULL;
 	}
-	type = xstrndup(spec, (size_t)(colon - spec));
+	type = map_type_canonical(spec, (size_t)(colon - spec));
 	name = colon + 1;
 	if (strcmp(type, "static") == 0)
 		map = map_static_new(name, err);

@@ -127,4 +127,12 @@ int map_lmdb_build(const char *source, struct error *err);
  */
 int map_sql_write_defaults(const char *dir, struct error *err);
 
+/*
+ * $mynetworks (networks separated by commas or white space) as a cidr
+ * map answering "OK" for a client address inside; NULL with err
+ * (ERR_CONFIG, prefixed "mynetworks") for a bad network.  The caller
+ * frees it with map_free().
+ */
+struct map *map_mynetworks_open(const struct conf *conf, struct error *err);
+
 #endif

@@ -295,12 +295,29 @@ size_t mindex_folder_private_bytes(const struct mindex_folder *f);
  * cheap listings compared with the table. */
 struct mindex_stats {
 	unsigned long long loads, full_scans, fast_scans;
+	/* Idle folder states kept now, the bytes they hold, and how many
+	 * were dropped to stay within mindex_cache_limits (not counting
+	 * those that expired or mindex_forget_idle freed). */
+	unsigned long long idle_states, idle_bytes, evictions;
 };
 void mindex_stats_get(struct mindex_stats *st);
-/* A folder's shared state outlives its last handle for a while (a few
- * per process, minutes), so the next open of it is cheap; this frees
- * those nobody uses now (tests; memory). */
+/* A folder's shared state outlives its last handle for a while
+ * (minutes), so the next open of it is cheap; this frees those nobody
+ * uses now (tests; memory). */
 void mindex_forget_idle(void);
+
+/*
+ * Bounds on those idle states, per process (docs/index.md, "Idle
+ * states"): at most `bytes` of memory (their message tables, file
+ * names and keyword strings, counted as the allocator takes them) and
+ * at most `states` of them; the least recently used go first.  0 keeps
+ * none.  Defaults until called: MINDEX_CACHE_SIZE_DEFAULT and
+ * MINDEX_CACHE_STATES_DEFAULT (the config parameters mindex_cache_size
+ * and mindex_cache_folder_limit).  Applies at once; thread-safe.
+ */
+#define MINDEX_CACHE_SIZE_DEFAULT ((size_t)64 << 20)
+#define MINDEX_CACHE_STATES_DEFAULT 1000u
+void mindex_cache_limits(size_t bytes, unsigned states);
 
 /* ------------------------------------------------------------------ */
 /* Sync: what changed on disk since the last sync of this handle.       */

@@ -5,8 +5,9 @@
  *
  *   - Registry: keyed by the folder's directory, refcounted; created by
  *     the first mindex_folder_open of the folder in the process; after
- *     its last handle closes it idles a while (a few per process) so
- *     that the next open of the folder only checks the disk.
+ *     its last handle closes it idles a while (within a memory budget
+ *     per process, mindex_cache_limits) so that the next open of the
+ *     folder only checks the disk.
  *   - Tables are copy-on-write views (mindex_private.h): the state holds
  *     the latest one, each session the one it was last told about; they
  *     share every chunk nobody changed since.
@@ -52,12 +53,14 @@
 /* ---- statistics (mindex_stats_get) ---- */
 
 static atomic_ullong stat_loads, stat_full, stat_fast;
+static void idle_stats(struct mindex_stats *st);
 
 void mindex_stats_get(struct mindex_stats *st)
 {
 	st->loads = atomic_load(&stat_loads);
 	st->full_scans = atomic_load(&stat_full);
 	st->fast_scans = atomic_load(&stat_fast);
+	idle_stats(st);
 }
 
 /* ---- views ---- */
@@ -241,7 +244,33 @@ static struct mindex_msg *view_to_array(const struct fs_view *v, uint32_t extra)
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct fstate *reg_head;
 static pid_t reg_pid;
-static unsigned reg_idle; /* states kept without a handle */
+
+/*
+ * A state nobody uses any more is kept for a while (IDLE_SECS at most),
+ * so a session that selects its folder again, or a STATUS, finds it:
+ * the usual disk check then, not a full load (a listing of every file
+ * and all of the folder's SQLite rows: 0.6-0.9 s for 60,000 messages).
+ *
+ * What is kept is bounded by memory (idle_max_bytes), not by a count:
+ * one process (a webmail, an imapd) serves many users, and with a
+ * handful of slots the other users' small folders pushed out the big
+ * INBOX that is the most expensive to load again.  Plain LRU, no
+ * weighting by size: both the memory a state holds and the cost of
+ * loading it again grow with its messages, so a byte kept saves about
+ * the same whatever the folder (a small folder even costs a little
+ * more per byte to load, for its fixed costs), and recency is what
+ * tells which will be opened again.  The count (idle_max_states) is
+ * only a safety net for the registry's linear lookups.
+ */
+#define IDLE_SECS 300
+
+/* Idle states, least recently used first (registry mutex). */
+static struct fstate *idle_head, *idle_tail;
+static unsigned reg_idle;     /* how many */
+static size_t reg_idle_bytes; /* sum of their idle_bytes */
+static size_t idle_max_bytes = MINDEX_CACHE_SIZE_DEFAULT;
+static unsigned idle_max_states = MINDEX_CACHE_STATES_DEFAULT;
+static atomic_ullong stat_evictions;
 
 /* After fork() the child forgets the parent's states (their mutexes may
  * be held by threads that do not exist here). */
@@ -250,59 +279,126 @@ static void reg_check_pid(void)
 	pid_t me = getpid();
 	if (reg_pid != me) {
 		reg_head = NULL;
+		idle_head = idle_tail = NULL;
 		reg_idle = 0;
+		reg_idle_bytes = 0;
 		reg_pid = me;
 	}
 }
 
+/* What the allocator takes for n bytes (glibc: an 8-byte header, 16-byte
+ * granules, 32 at least): a name of 40 bytes costs 48, not 41. */
+static size_t heap_bytes(size_t n)
+{
+	size_t c = (n + 8 + 15) & ~(size_t)15;
+	return c < 32 ? 32 : c;
+}
+
 /*
- * A state nobody uses any more is kept for a while (at most IDLE_MAX per
- * process, IDLE_SECS each), so a session that selects its folder again,
- * or a STATUS, finds it: the usual disk check then, not a full load.
+ * The memory an idle state holds: the state, its strings and its view
+ * (no handle is left, so every chunk of the view is the state's alone).
+ * A walk of the names: about 0.1 ms per 10,000 messages, once per
+ * state going idle.
  */
-#define IDLE_MAX 8
-#define IDLE_SECS 300
+static size_t fs_bytes(const struct fstate *fs)
+{
+	size_t b = heap_bytes(sizeof(*fs)) + heap_bytes(strlen(fs->path) + 1) +
+		   heap_bytes(strlen(fs->name) + 1);
+	for (unsigned k = 0; k < MINDEX_KEYWORDS_MAX; k++)
+		if (fs->keywords[k] != NULL)
+			b += heap_bytes(strlen(fs->keywords[k]) + 1);
+	const struct fs_view *v = fs->latest;
+	if (v == NULL)
+		return b;
+	b += heap_bytes(sizeof(*v)) +
+	     heap_bytes(((size_t)v->cap + 1) * sizeof(*v->chunks));
+	for (uint32_t k = 0; k < v->nchunks; k++) {
+		const struct fs_chunk *c = v->chunks[k];
+		b += heap_bytes(sizeof(*c));
+		for (uint32_t i = 0; i < c->n; i++)
+			if (c->m[i].name != NULL)
+				b += heap_bytes(strlen(c->m[i].name) + 1);
+	}
+	return b;
+}
+
+/* Keep fs, now without a handle, at the recent end of the idle list
+ * (registry mutex held).  False when it alone is over the limits: then
+ * it is not kept, and the others are not dropped for it. */
+static bool idle_push(struct fstate *fs)
+{
+	size_t bytes = fs_bytes(fs);
+	if (bytes > idle_max_bytes || idle_max_states == 0) {
+		atomic_fetch_add(&stat_evictions, 1);
+		return false;
+	}
+	fs->idle = true;
+	clock_gettime(CLOCK_MONOTONIC, &fs->idle_since);
+	fs->idle_bytes = bytes;
+	fs->idle_next = NULL;
+	fs->idle_prev = idle_tail;
+	if (idle_tail != NULL)
+		idle_tail->idle_next = fs;
+	else
+		idle_head = fs;
+	idle_tail = fs;
+	reg_idle++;
+	reg_idle_bytes += fs->idle_bytes;
+	return true;
+}
+
+/* Registry mutex held; fs idle. */
+static void idle_unlink(struct fstate *fs)
+{
+	if (fs->idle_prev != NULL)
+		fs->idle_prev->idle_next = fs->idle_next;
+	else
+		idle_head = fs->idle_next;
+	if (fs->idle_next != NULL)
+		fs->idle_next->idle_prev = fs->idle_prev;
+	else
+		idle_tail = fs->idle_prev;
+	fs->idle_prev = fs->idle_next = NULL;
+	fs->idle = false;
+	reg_idle--;
+	reg_idle_bytes -= fs->idle_bytes;
+	fs->idle_bytes = 0;
+}
+
+/* An idle state is opened again (registry mutex held): nobody could
+ * change it meanwhile, so no fs->lock is needed. */
+static void idle_reuse(struct fstate *fs)
+{
+	idle_unlink(fs);
+	fs->revalidate = true;
+}
 
 static void fs_free(struct fstate *fs);
 
-/* Unlink and return the idle states to free (registry mutex held):
- * the expired ones, and the oldest beyond IDLE_MAX (all when `all`). */
+/* Unlink and return the idle states to free (registry mutex held): the
+ * expired ones, and the least recently used while over the limits (all
+ * when `all`).  Expired ones are at the head: the list is in idle_since
+ * order. */
 static struct fstate *reg_trim(bool all)
 {
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	struct fstate *out = NULL;
-	for (;;) {
-		struct fstate **oldest = NULL;
-		for (struct fstate **pp = &reg_head; *pp != NULL;
-		     pp = &(*pp)->next) {
-			struct fstate *fs = *pp;
-			if (!fs->idle)
-				continue;
-			if (all ||
-			    now.tv_sec - fs->idle_since.tv_sec > IDLE_SECS) {
-				oldest = pp;
-				break;
-			}
-			if (oldest == NULL ||
-			    fs->idle_since.tv_sec <
-				(*oldest)->idle_since.tv_sec ||
-			    (fs->idle_since.tv_sec ==
-				 (*oldest)->idle_since.tv_sec &&
-			     fs->idle_since.tv_nsec <
-				 (*oldest)->idle_since.tv_nsec))
-				oldest = pp;
-		}
-		if (oldest == NULL)
-			break;
-		struct fstate *fs = *oldest;
+	while (idle_head != NULL) {
+		struct fstate *fs = idle_head;
 		bool expired =
 		    all || now.tv_sec - fs->idle_since.tv_sec > IDLE_SECS;
-		if (!expired && reg_idle <= IDLE_MAX)
+		bool over = reg_idle > idle_max_states ||
+			    reg_idle_bytes > idle_max_bytes;
+		if (!expired && !over)
 			break;
-		*oldest = fs->next;
-		fs->idle = false;
-		reg_idle--;
+		if (!expired)
+			atomic_fetch_add(&stat_evictions, 1);
+		idle_unlink(fs);
+		struct fstate **pp = &reg_head;
+		while (*pp != fs)
+			pp = &(*pp)->next;
+		*pp = fs->next;
 		fs->next = out;
 		out = fs;
 	}
@@ -325,6 +421,27 @@ void mindex_forget_idle(void)
 	struct fstate *l = reg_trim(true);
 	pthread_mutex_unlock(&reg_lock);
 	free_list(l);
+}
+
+void mindex_cache_limits(size_t bytes, unsigned states)
+{
+	pthread_mutex_lock(&reg_lock);
+	reg_check_pid();
+	idle_max_bytes = bytes;
+	idle_max_states = states;
+	struct fstate *l = reg_trim(false);
+	pthread_mutex_unlock(&reg_lock);
+	free_list(l);
+}
+
+static void idle_stats(struct mindex_stats *st)
+{
+	pthread_mutex_lock(&reg_lock);
+	reg_check_pid();
+	st->idle_states = reg_idle;
+	st->idle_bytes = reg_idle_bytes;
+	pthread_mutex_unlock(&reg_lock);
+	st->evictions = atomic_load(&stat_evictions);
 }
 
 static void fs_free(struct fstate *fs)
@@ -353,12 +470,8 @@ void fs_attach(struct mindex_folder *f)
 		fs->next = reg_head;
 		reg_head = fs;
 	}
-	if (fs->idle) {
-		/* nobody could change it meanwhile: no lock needed */
-		fs->idle = false;
-		fs->revalidate = true;
-		reg_idle--;
-	}
+	if (fs->idle)
+		idle_reuse(fs);
 	fs->refs++;
 	struct fstate *l = reg_trim(false);
 	pthread_mutex_unlock(&reg_lock);
@@ -372,11 +485,8 @@ void fs_release(struct fstate *fs)
 	reg_check_pid();
 	bool last = --fs->refs == 0;
 	struct fstate *l = NULL;
-	if (last && fs->loaded) {
-		/* keep it a while (fs->loaded is stable: no handle left) */
-		fs->idle = true;
-		clock_gettime(CLOCK_MONOTONIC, &fs->idle_since);
-		reg_idle++;
+	/* keep it a while (fs->loaded is stable: no handle left) */
+	if (last && fs->loaded && idle_push(fs)) {
 		l = reg_trim(false);
 	} else if (last) {
 		struct fstate **pp = &reg_head;
@@ -410,11 +520,8 @@ struct fstate *fs_lookup(const char *path)
 	struct fstate *fs;
 	for (fs = reg_head; fs != NULL; fs = fs->next)
 		if (strcmp(fs->path, path) == 0) {
-			if (fs->idle) {
-				fs->idle = false;
-				fs->revalidate = true;
-				reg_idle--;
-			}
+			if (fs->idle)
+				idle_reuse(fs);
 			fs->refs++;
 			break;
 		}

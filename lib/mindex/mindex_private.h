@@ -171,6 +171,10 @@ struct fstate {
 	struct fstate *next;
 	bool idle;		    /* no handle: kept for a later open */
 	struct timespec idle_since; /* CLOCK_MONOTONIC */
+	/* the idle list, least recently used first, and what this state
+	 * was counted for in it (see mindex_cache_limits) */
+	struct fstate *idle_prev, *idle_next;
+	size_t idle_bytes;
 
 	pthread_mutex_t lock; /* everything below */
 	char *name;

@@ -108,6 +108,10 @@ struct queue_env {
 	 * if a crash leaves two copies (see docs/queue.md). */
 	uint32_t gen;
 	enum queue_state state; /* where the message is (read only) */
+	/* Postfix's content_filter / FILTER action: "transport:nexthop"
+	 * ("smtp:[127.0.0.1]:10024", "lmtp:unix:/path") that takes the
+	 * whole message instead of normal routing; NULL: none. */
+	char *filter;
 };
 
 /* Envelope helpers: set a string field (copy; NULL clears). */

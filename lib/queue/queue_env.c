@@ -44,6 +44,7 @@ void queue_env_clear(struct queue_env *env)
 	free(env->helo);
 	free(env->auth_name);
 	free(env->tls);
+	free(env->filter);
 	memset(env, 0, sizeof(*env));
 }
 
@@ -63,6 +64,7 @@ void queue_env_copy(struct queue_env *dst, const struct queue_env *src)
 	dst->helo = dup_or_null(src->helo);
 	dst->auth_name = dup_or_null(src->auth_name);
 	dst->tls = dup_or_null(src->tls);
+	dst->filter = dup_or_null(src->filter);
 	dst->rcpts = NULL;
 	if (src->nrcpts > 0) {
 		dst->rcpts = xcalloc(src->nrcpts, sizeof(*dst->rcpts));

@@ -201,6 +201,8 @@ enum {
 	T_R_RETRY,
 	T_R_REPLY,
 	T_R_INDEX = 30,
+	/* Added later; older files simply lack them. */
+	T_FILTER = 40,
 };
 
 static void tlv(struct buf *out, unsigned tag, const void *v, size_t len)
@@ -323,6 +325,7 @@ void qrec_env_encode(struct buf *out, const struct queue_env *env)
 	tlv_str(out, T_AUTH, env->auth_name);
 	tlv_str(out, T_TLS, env->tls);
 	tlv_u64(out, T_GEN, env->gen);
+	tlv_str(out, T_FILTER, env->filter);
 	for (size_t i = 0; i < env->nrcpts; i++)
 		rcpt_encode(out, &env->rcpts[i]);
 }
@@ -334,7 +337,7 @@ static int rcpt_decode(struct queue_rcpt *r, const unsigned char *data,
 	const unsigned char *v;
 	unsigned tag;
 	size_t vl;
-	uint64_t n;
+	uint64_t n = 0;
 	int ret;
 
 	while ((ret = tlv_next(&it, &tag, &v, &vl)) > 0) {
@@ -383,7 +386,7 @@ static int rcpt_decode(struct queue_rcpt *r, const unsigned char *data,
 static int env_field(struct queue_env *env, unsigned tag,
 		     const unsigned char *v, size_t vl, struct error *err)
 {
-	uint64_t n;
+	uint64_t n = 0;
 
 	switch (tag) {
 	case T_ID:
@@ -402,6 +405,8 @@ static int env_field(struct queue_env *env, unsigned tag,
 		return get_str(&env->auth_name, v, vl, err);
 	case T_TLS:
 		return get_str(&env->tls, v, vl, err);
+	case T_FILTER:
+		return get_str(&env->filter, v, vl, err);
 	case T_RCPT: {
 		struct queue_rcpt r = {0};
 
@@ -518,7 +523,7 @@ int qrec_status_decode(const void *data, size_t len, struct qrec_status *st,
 	const unsigned char *v;
 	unsigned tag;
 	size_t vl;
-	uint64_t n;
+	uint64_t n = 0;
 	int ret;
 	int have_index = 0;
 

@@ -323,6 +323,18 @@ void submit_redirect(struct submit *s, const char *addr)
 	buf_free(&b);
 }
 
+void submit_set_filter(struct submit *s, const char *filter)
+{
+	struct buf *b;
+
+	if (s->failed)
+		return;
+	b = buf_new();
+	submit_rec_put_str(b, SUBMIT_REC_FILTER, filter);
+	send_buf(s, b);
+	buf_free(&b);
+}
+
 void submit_abort(struct submit **s)
 {
 	if (*s == NULL)
@@ -331,4 +343,16 @@ void submit_abort(struct submit **s)
 		panic("submit_abort after submit_commit");
 	submit_free(*s);
 	*s = NULL;
+}
+
+void submit_set_sender(struct submit *s, const char *sender)
+{
+	struct buf *b;
+
+	if (s->failed)
+		return;
+	b = buf_new();
+	submit_rec_put_str(b, SUBMIT_REC_SENDER, sender != NULL ? sender : "");
+	send_buf(s, b);
+	buf_free(&b);
 }

@@ -71,6 +71,9 @@
  *     'D' bytes          message data (any number of records)
  *     'W' address        REDIRECT (a header/body_checks action): every
  *                        recipient given so far is replaced by address
+ *     'G' transport:nexthop   content filter (content_filter, a FILTER
+ *                        action): the whole message goes there instead of
+ *                        normal routing; the last one wins; "" clears
  *     'C' ""             commit
  *     'C' "HOLD"         commit into the hold queue (an access or policy
  *                        HOLD action): kept until `postern queue release`
@@ -125,6 +128,7 @@ enum submit_rec {
 	SUBMIT_REC_COMMIT = 'C',
 	SUBMIT_REC_CONTROL = 'K',
 	SUBMIT_REC_REDIRECT = 'W',
+	SUBMIT_REC_FILTER = 'G',
 	/* daemon -> client */
 	SUBMIT_REC_ID = 'I',
 	SUBMIT_REC_OK = 'O',
@@ -153,6 +157,8 @@ struct submit_env {
 	const char *tls;		 /* io_tls_describe() text */
 	const struct submit_rcpt *rcpts; /* may be empty at MAIL FROM */
 	size_t nrcpts;
+	/* content_filter: "transport:nexthop"; NULL or "": none. */
+	const char *filter;
 };
 
 struct submit_callbacks {
@@ -184,7 +190,14 @@ void submit_set_hold(struct submit *s);
 /* REDIRECT: replace every recipient added so far with addr (before
  * submit_commit; the 'W' record). */
 void submit_redirect(struct submit *s, const char *addr);
+/* FILTER: send the whole message to filter ("transport:nexthop"; ""
+ * clears it) instead of routing it (before submit_commit; the 'G'
+ * record; the last one wins). */
+void submit_set_filter(struct submit *s, const char *filter);
 void submit_abort(struct submit **s);
+/* A milter's CHGFROM: the envelope sender becomes sender ("" = <>;
+ * another 'F' record, the last one wins; before submit_commit). */
+void submit_set_sender(struct submit *s, const char *sender);
 
 /*
  * The same submission without the event loop, for worker threads that

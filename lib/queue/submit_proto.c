@@ -114,6 +114,8 @@ void submit_env_encode(struct buf *out, const struct submit_env *env)
 	put_opt(out, SUBMIT_REC_HELO, env->helo);
 	put_opt(out, SUBMIT_REC_AUTH, env->auth_name);
 	put_opt(out, SUBMIT_REC_TLS, env->tls);
+	if (env->filter != NULL && env->filter[0] != '\0')
+		submit_rec_put_str(out, SUBMIT_REC_FILTER, env->filter);
 	for (size_t i = 0; i < env->nrcpts; i++)
 		submit_rcpt_encode(out, &env->rcpts[i]);
 }
@@ -234,6 +236,14 @@ static int apply_field(struct queue_env *env, char type, const char *p,
 		return 0;
 	case SUBMIT_REC_SMTPUTF8:
 		env->smtputf8 = true;
+		return 0;
+	case SUBMIT_REC_FILTER:
+		/* "transport:nexthop"; the daemon's router checks the
+		 * transport (an unknown one defers, as Postfix). */
+		if (*p != '\0' && strchr(p, ':') == NULL)
+			return error_set(err, ERR_PERM,
+					 "filter is not transport:nexthop");
+		queue_env_set(&env->filter, *p != '\0' ? p : NULL);
 		return 0;
 	case SUBMIT_REC_REDIRECT:
 		if (*p == '\0')

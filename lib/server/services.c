@@ -50,7 +50,14 @@ static const char default_text[] =
     "webmail      inet  $inet_interfaces:$webmail_port         none      "
     "1      postern-webmail\n"
     "admin-api    inet  $admin_api_interfaces:$admin_api_port  none      "
-    "1      postern-admin-api\n";
+    "1      postern-admin-api\n"
+    "#\n"
+    "# postscreen (docs/postscreen.md): to screen SMTP clients before\n"
+    "# smtpd, replace the smtp line above by these two.\n"
+    "#smtp        inet  $inet_interfaces:$smtp_port            starttls  "
+    "1      postern-postscreen\n"
+    "#smtpd-pass  unix  $postscreen_pass_socket                starttls  "
+    "2      postern-smtpd\n";
 
 const char *services_default_text(void)
 {

@@ -1,6 +1,6 @@
 /*
- * fuzz_lmtp_session - libFuzzer target for postern-lmtpd's protocol
- * engine (lmtp/lmtp-session.c, lmtp-commands.c): the whole command,
+ * fuzz_lmtp_session - libFuzzer target for the LMTP server protocol
+ * engine (lib/lmtp: lmtp_session.c, lmtp_commands.c): the whole command,
  * DATA and BDAT handling of a session, with fake lookup and delivery.
  *
  * Input: byte 0 picks the bare CR/LF mode (bits 0-1), asynchronous
@@ -24,8 +24,8 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
-#include "lmtp-session.h"
-#include "lmtp-settings.h"
+#include "lmtp/lmtp_session.h"
+#include "lmtp/lmtp_settings.h"
 #include "smtp/smtp_reply.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -146,7 +146,7 @@ static void complete(struct fake *f)
 	}
 }
 
-static void run(const struct lmtp_settings *set, bool async, const char *in,
+static void run(const struct lmtp_server_settings *set, bool async, const char *in,
 		size_t len, uint32_t seed, struct buf *out)
 {
 	struct fake f = {0};
@@ -197,7 +197,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const uint64_t limits[] = {0, 10, 100, 100000};
 	static bool init;
-	struct lmtp_settings set = {0};
+	struct lmtp_server_settings set = {0};
 
 	if (!init) {
 		log_init("fuzz_lmtp_session");
@@ -210,8 +210,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	set.hostname = xstrdup("mx.fuzz");
 	set.recipient_delimiter = xstrdup("+");
-	set.mail_directory = xstrdup("/nonexistent");
-	set.mailbox_maps = xstrdup("static:x");
 	set.bare_mode = (enum smtp_bare_mode)(data[0] & 3) % 3;
 	set.message_size_limit = limits[(data[0] >> 3) & 3];
 	bool async = data[0] & 4;
@@ -228,6 +226,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	buf_free(&whole);
 	buf_free(&cut);
-	lmtp_settings_clear(&set);
+	lmtp_server_settings_clear(&set);
 	return 0;
 }

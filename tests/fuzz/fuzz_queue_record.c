@@ -25,7 +25,9 @@ static void check_env(const struct queue_env *env)
 	if (qrec_env_decode(buf_data(b), buf_len(b), &again, NULL) < 0)
 		abort();
 	if (strcmp(again.id, env->id) != 0 || again.nrcpts != env->nrcpts ||
-	    strcmp(again.sender, env->sender) != 0)
+	    strcmp(again.sender, env->sender) != 0 ||
+	    (again.filter == NULL) != (env->filter == NULL) ||
+	    (env->filter != NULL && strcmp(again.filter, env->filter) != 0))
 		abort();
 	for (size_t i = 0; i < env->nrcpts; i++)
 		if (strcmp(again.rcpts[i].addr, env->rcpts[i].addr) != 0 ||

@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct ev *ev;
 static struct smtpd *smtpd;
-static struct smtpd_maps maps;
+static struct virtual_maps maps;
 static int queue_fd = -1;
 /* Kept for the life of the process (fuzzers never exit cleanly). */
 static struct conf *conf;

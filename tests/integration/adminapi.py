@@ -40,7 +40,8 @@ class Reply:
 
 class Api:
     def __init__(self, port, token=None, source=None, https=False,
-                 cafile=None):
+                 cafile=None, host="127.0.0.1"):
+        self.host = host  # another address: test_cluster.py's namespaces
         self.port = port
         self.token = token
         self.source = source
@@ -48,10 +49,12 @@ class Api:
         self.cafile = cafile
 
     def with_token(self, token):
-        return Api(self.port, token, self.source, self.https, self.cafile)
+        return Api(self.port, token, self.source, self.https, self.cafile,
+                   self.host)
 
     def from_address(self, source):
-        return Api(self.port, self.token, source, self.https, self.cafile)
+        return Api(self.port, self.token, source, self.https, self.cafile,
+                   self.host)
 
     def connection(self, timeout=60):
         src = (self.source, 0) if self.source else None
@@ -61,9 +64,9 @@ class Api:
             else:
                 ctx = tls_context()
             return http.client.HTTPSConnection(
-                "127.0.0.1", self.port, timeout=timeout,
+                self.host, self.port, timeout=timeout,
                 source_address=src, context=ctx)
-        return http.client.HTTPConnection("127.0.0.1", self.port,
+        return http.client.HTTPConnection(self.host, self.port,
                                           timeout=timeout,
                                           source_address=src)
 

@@ -60,9 +60,11 @@ class RawSocket:
 
     EOL = b"\r\n"
 
-    def __init__(self, port, tls=False, timeout=15):
-        self.sock = socket.create_connection(("127.0.0.1", port),
-                                             timeout=timeout)
+    def __init__(self, port, tls=False, timeout=15, source=None):
+        """source: the local address to connect from (127.0.0.x)."""
+        self.sock = socket.create_connection(
+            ("127.0.0.1", port), timeout=timeout,
+            source_address=None if source is None else (source, 0))
         if tls:
             self.sock = tls_context().wrap_socket(self.sock)
         self.buf = b""
@@ -78,6 +80,51 @@ class RawSocket:
             self.buf += chunk
         line, self.buf = self.buf.split(self.EOL, 1)
         return line.rstrip(b"\r") if self.EOL == b"\n" else line
+
+    def closed(self):
+        """True when the peer closes the connection (EOF or reset) before
+        the socket's timeout, else False; what arrives first is kept for
+        line()."""
+        try:
+            chunk = self.sock.recv(65536)
+            while chunk:
+                self.buf += chunk
+                chunk = self.sock.recv(65536)
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+        return True
+
+    def close(self):
+        self.sock.close()
+
+
+class SmtpClient(RawSocket):
+    """SMTP from 127.0.0.1, or a chosen 127.0.0.x source, line by line:
+    line() and reply() (every line of one reply, a list) give text,
+    cmd(text) sends a command and returns its reply.  Nothing is read at
+    connect: the test reads the greeting.  t0: time.time() at connect."""
+
+    EOL = b"\n"
+
+    def __init__(self, port, source=None, timeout=20):
+        import time
+        self.t0 = time.time()
+        super().__init__(port, timeout=timeout, source=source)
+
+    def line(self):
+        return super().line().decode()
+
+    def reply(self):
+        lines = [self.line()]
+        while lines[-1][3:4] == "-":
+            lines.append(self.line())
+        return lines
+
+    def cmd(self, text):
+        self.send(text.encode() + b"\r\n")
+        return self.reply()
 
 
 class SiteLog:
@@ -144,6 +191,35 @@ class SiteTestCase(SiteLog, unittest.TestCase):
         cls.ports = dict(zip(cls.PORT_NAMES,
                              free_ports(len(cls.PORT_NAMES))))
         return ["%s_port=%d" % kv for kv in cls.ports.items()]
+
+    @classmethod
+    def start_with_mailbox(cls, domain, user="alice"):
+        """Add domain and the mailbox user@domain (password
+        pw-USER-secret), start the site (after pick_ports); cls.port is
+        its smtp port."""
+        run_postern(cls.dir, "domain", "add", domain)
+        run_postern(cls.dir, "mailbox", "add", "%s@%s" % (user, domain),
+                    "--password-stdin", stdin="pw-%s-secret\n" % user)
+        run_postern(cls.dir, "start")
+        cls.started = True
+        cls.port = cls.ports["smtp"]
+
+    @classmethod
+    def configure(cls, services, *settings):
+        """`config set` settings; services (text) as services.cf."""
+        run_postern(cls.dir, "config", "set", *settings)
+        with open(os.path.join(cls.dir, "services.cf"), "w") as f:
+            f.write(services)
+
+    @classmethod
+    def configure_db(cls, driver, *settings):
+        """`config set` settings on database driver (driver_settings),
+        and its schema made on a server database (`db migrate`; sqlite
+        makes its own)."""
+        run_postern(cls.dir, "config", "set", *settings,
+                    *driver_settings(driver))
+        if driver != "sqlite":
+            run_postern(cls.dir, "db", "migrate")
 
     @classmethod
     def start_db_down_site(cls, prefix, port_setting, service, *settings):
@@ -230,18 +306,22 @@ class SmtpReceiver:
     Each message is a dict: mail, rcpts, rcpt_lines, data, tls (the TLS
     version or None), auth (the user or None) and batch (the bytes of the
     one read that brought the MAIL command: PIPELINING puts RCPT and DATA
-    in it too).
+    in it too) and time (time.monotonic() at the end of DATA).
     active / max_active count connections open now / at most at once,
     conn_times their opening times (time.monotonic()); data_delay
-    seconds are waited before the reply to the end of DATA."""
+    seconds are waited before the reply to the end of DATA.
+    on_message(msg), when given, runs before that reply (a content
+    filter reinjects there); if it raises, the message is not kept and
+    the reply is 451 4.3.0."""
 
     def __init__(self, host, port, lmtp=False, greeting=b"220 fake ESMTP",
                  ext=(b"8BITMIME", b"SIZE 10485760", b"DSN", b"SMTPUTF8"),
-                 tls=None, auth=None):
+                 tls=None, auth=None, on_message=None):
         import socketserver
         import threading
         self.lmtp, self.greeting, self.ext = lmtp, greeting, ext
         self.tls, self.auth = tls, auth
+        self.on_message = on_message
         self.lock = threading.Lock()
         self.messages = []
         self.connections = 0
@@ -251,6 +331,9 @@ class SmtpReceiver:
         self.active = self.max_active = 0
         self.conn_times = []
         self.data_delay = 0
+        # Every command line received, in order (address verification
+        # probes: RCPT without DATA).
+        self.commands = []
         owner = self
 
         class Handler(socketserver.BaseRequestHandler):
@@ -375,6 +458,8 @@ class _Session:
                 return
             cmd = line.rstrip(b"\r\n")
             verb = cmd[:4].upper()
+            with o.lock:
+                o.commands.append(cmd.decode("utf-8", "replace"))
             if verb in (b"EHLO", b"LHLO"):
                 if (verb == b"LHLO") != o.lmtp:
                     self.say(b"500 5.5.1 wrong hello")
@@ -427,13 +512,23 @@ class _Session:
                 if o.data_delay:
                     import time
                     time.sleep(o.data_delay)
-                with o.lock:
-                    o.messages.append({"mail": mail, "rcpts": rcpts,
-                                       "rcpt_lines": lines, "data": data,
-                                       "tls": self.tls_version,
-                                       "auth": self.user, "batch": batch})
+                import time
+                msg = {"mail": mail, "rcpts": rcpts,
+                       "rcpt_lines": lines, "data": data,
+                       "time": time.monotonic(),
+                       "tls": self.tls_version,
+                       "auth": self.user, "batch": batch}
+                reply = b"250 2.0.0 Ok: queued"
+                if o.on_message is not None:
+                    try:
+                        o.on_message(msg)
+                    except Exception as e:  # noqa: BLE001 (any failure)
+                        reply = b"451 4.3.0 " + repr(e).encode()[:200]
+                if reply.startswith(b"2"):
+                    with o.lock:
+                        o.messages.append(msg)
                 for _ in (rcpts if o.lmtp else [None]):
-                    self.say(b"250 2.0.0 Ok: queued")
+                    self.say(reply)
             elif verb == b"RSET":
                 self.say(b"250 2.0.0 Ok")
             elif verb == b"QUIT":
@@ -441,3 +536,48 @@ class _Session:
                 return
             else:
                 self.say(b"502 5.5.2 unknown")
+
+
+def maildir_find(site_dir, domain, user, token):
+    """Every message in user@domain's Maildir (new and cur) holding
+    token, as text with CRLF turned to LF."""
+    import glob
+    out = []
+    for sub in ("new", "cur"):
+        for fn in glob.glob(os.path.join(site_dir, "mail", domain, user,
+                                         sub, "*")):
+            try:
+                with open(fn, "rb") as f:
+                    data = f.read()
+            except FileNotFoundError:  # moved to cur meanwhile
+                continue
+            if token.encode() in data:
+                out.append(data.replace(b"\r\n", b"\n").decode())
+    return out
+
+
+class DnsSiteTestCase(SiteTestCase):
+    """A SiteTestCase with a DNS harness (dnsserver.py): set_up_site
+    calls start_dns(zones) first (a SkipTest without nsd/unbound) and
+    passes dns_settings() to `config set`; the server stops with the
+    site."""
+
+    @classmethod
+    def start_dns(cls, zones):
+        from dnsserver import DnsServer, available
+        why = available()
+        if why:
+            raise unittest.SkipTest(why)
+        cls.dns = DnsServer(zones).start()
+
+    @classmethod
+    def dns_settings(cls):
+        return ["dns_servers=" + cls.dns.resolver,
+                "dns_trust_anchor_file=" + cls.dns.trust_anchor_file,
+                "dns_timeout=5s"]
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        if getattr(cls, "dns", None) is not None:
+            cls.dns.stop()

@@ -23,7 +23,8 @@ import unittest
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from postern_site import SiteTestCase, run_postern, wait_for  # noqa: E402
+from postern_site import (SiteTestCase, SmtpReceiver, free_ports,  # noqa
+                          run_postern, wait_for)
 
 SERVICES = """\
 # written by test_content_checks.py
@@ -43,7 +44,7 @@ ACTIONS = {
     "ignore": "IGNORE",
     "hold": "HOLD {p} held",
     "discard": "DISCARD {p} dropped",
-    "filter": "FILTER smtp:[127.0.0.1]:10025",
+    "filter": "FILTER smtp:[127.0.0.1]:{fport}",
     "prepend": "PREPEND {prepend}",
     "replace": "REPLACE {replace}",
     "redirect": "REDIRECT carol@d.test",
@@ -51,8 +52,9 @@ ACTIONS = {
 }
 
 
-def table(p):
-    """The pcre table of kind p: /KEY p-ACTION / ACTION, first match."""
+def table(p, fport):
+    """The pcre table of kind p: /KEY p-ACTION / ACTION, first match;
+    FILTER sends to 127.0.0.1:fport."""
     hdr = {"hc": "Subject", "mh": "Content-Description",
            "nh": "Subject", "bc": None}[p]
     lines = []
@@ -63,7 +65,7 @@ def table(p):
         replace = ("%s: replaced-by-%s" % (hdr, p)) if hdr else \
             "replaced by-bc"
         lines.append("/%s/ %s" % (key, result.format(
-            p=p, prepend=prepend, replace=replace)))
+            p=p, prepend=prepend, replace=replace, fport=fport)))
     if p == "hc":
         # Only the first match counts: the WARN wins over the IGNORE.
         lines.insert(0, "/^Subject: hc-first /  WARN first rule")
@@ -102,10 +104,11 @@ class ContentChecks(SiteTestCase):
     def set_up_site(cls):
         cls.make_site("postern-content.")
         settings = cls.pick_ports()
+        cls.fport = free_ports(1)[0]  # FILTER's next hop
         for p, param in KINDS.items():
             path = os.path.join(cls.dir, param)
             with open(path, "w") as f:
-                f.write(table(p))
+                f.write(table(p, cls.fport))
             # regexp: is read as pcre: (shown on the nested table).
             settings.append("%s=%s:%s" % (
                 param, "regexp" if p == "nh" else "pcre", path))
@@ -238,15 +241,25 @@ class ContentChecks(SiteTestCase):
                 self.wait_log("discard: from=<s@x.test>")
 
     def test_filter(self):
-        # The queue cannot carry a transport yet: logged, delivered as
-        # usual (docs/content-checks.md).
-        for p in KINDS:
-            with self.subTest(p):
-                tok, _ = self.sent(p, "filter")
-                self.delivered(tok)
-                self.wait_log("FILTER smtp:[127.0.0.1]:10025: not carried")
-                self.assertTrue([x for x in self.log().splitlines()
-                                 if tok in x and " filter: " in x])
+        # The whole message goes to the FILTER's next hop instead of
+        # alice (docs/content-filter.md; that server does not reinject).
+        nexthop = SmtpReceiver("127.0.0.1", self.fport)
+        try:
+            for p in KINDS:
+                with self.subTest(p):
+                    tok, _ = self.sent(p, "filter")
+                    got = wait_for(lambda: [
+                        m for m in nexthop.messages
+                        if tok.encode() in m["data"]], 20,
+                        "the filter's copy\n" + self.log()[-2000:])
+                    self.assertEqual(got[0]["rcpts"], ["alice@d.test"])
+                    self.absent(tok)
+                    self.wait_log("filter: %s: smtp:[127.0.0.1]:%d"
+                                  % (KINDS[p], self.fport))
+                    self.assertTrue([x for x in self.log().splitlines()
+                                     if tok in x and " filter: " in x])
+        finally:
+            nexthop.stop()
 
     def test_prepend(self):
         for p in KINDS:

@@ -11,106 +11,34 @@ and shows:
   accepted at RCPT (a lookup: the replica) after the replication lag,
   which is measured and printed;
 - with the primary stopped, lookups still answer from the replica: RCPT
-  to a known mailbox gets 250, an unknown one 550 (not 451), and the
-  admin API's writes fail as they must;
+  to a known mailbox gets 250, an unknown one 550 (not 451), logins
+  (IMAP LOGIN, SMTP AUTH on submission) read the replica too and
+  succeed, a wrong password is still refused, and the admin API's
+  writes fail as they must;
 - with the replica stopped, lookups fall back to the primary with no
   failed transaction: every message of a burst gets 250 and is delivered;
 - with both stopped, RCPT is 451 4.3.0, never 5xx and never 250;
 - database_host with two servers fails over from a dead first one.
 """
+import imaplib
 import os
-import shutil
 import smtplib
-import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from postern_site import (SiteTestCase, free_ports, run_postern,  # noqa: E402
-                          wait_for)
+                          tls_context, wait_for)
 from adminapi import Api  # noqa: E402
-
-PGBIN = "/usr/lib/postgresql/15/bin"
-
-
-def as_pg(argv, **kw):
-    """Run a PostgreSQL program as its owner (postgres when we are root:
-    the server refuses root)."""
-    if os.geteuid() == 0:
-        argv = ["runuser", "-u", "postgres", "--"] + argv
-    return subprocess.run(argv, cwd="/", capture_output=True, text=True,
-                          **kw)
-
-
-class Pg:
-    """One throwaway PostgreSQL server under dir on 127.0.0.1:port."""
-
-    def __init__(self, dir_, port):
-        self.dir, self.port = dir_, port
-        self.data = os.path.join(dir_, "data")
-
-    def start(self):
-        r = as_pg([PGBIN + "/pg_ctl", "-D", self.data, "-l",
-                   os.path.join(self.dir, "log"), "-w", "-t", "60", "-o",
-                   "-p %d -c listen_addresses=127.0.0.1 -k %s"
-                   % (self.port, self.dir), "start"])
-        if r.returncode != 0:
-            with open(os.path.join(self.dir, "log")) as f:
-                raise AssertionError("pg start: %s %s" % (r.stderr,
-                                                          f.read()[-2000:]))
-
-    def stop(self):
-        as_pg([PGBIN + "/pg_ctl", "-D", self.data, "-m", "fast", "-w",
-               "stop"])
-
-    def psql(self, sql):
-        r = as_pg(["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U",
-                   "postgres", "-d", "postern", "-Atc", sql])
-        if r.returncode != 0:
-            raise AssertionError("psql %s: %s" % (sql, r.stderr))
-        return r.stdout.strip()
+from pg_cluster import make_pair  # noqa: E402
 
 
 class ReplicaSplit(SiteTestCase):
     @classmethod
     def set_up_site(cls):
-        if not os.path.exists(PGBIN + "/initdb"):
-            raise unittest.SkipTest("no PostgreSQL 15")
-        cls.pgtmp = tempfile.mkdtemp(prefix="pg-repl-")
-        os.chmod(cls.pgtmp, 0o755)
         p1, p2 = free_ports(2)
-        for name in ("primary", "replica"):
-            os.mkdir(os.path.join(cls.pgtmp, name))
-            if os.geteuid() == 0:
-                shutil.chown(os.path.join(cls.pgtmp, name), "postgres")
-        cls.primary = Pg(os.path.join(cls.pgtmp, "primary"), p1)
-        cls.replica = Pg(os.path.join(cls.pgtmp, "replica"), p2)
-        # Class cleanups run even when the set-up fails half-way
-        # (tearDownClass does not): no server outlives the test.
-        cls.addClassCleanup(shutil.rmtree, cls.pgtmp, ignore_errors=True)
-        cls.addClassCleanup(cls.primary.stop)
-        cls.addClassCleanup(cls.replica.stop)
-        r = as_pg([PGBIN + "/initdb", "-D", cls.primary.data, "-U",
-                   "postgres", "--auth=trust", "-E", "UTF8"])
-        assert r.returncode == 0, r.stderr
-        with open(os.path.join(cls.primary.data, "postgresql.conf"),
-                  "a") as f:
-            f.write("wal_level = replica\nmax_wal_senders = 4\n"
-                    "hot_standby = on\nfsync = off\n")
-        with open(os.path.join(cls.primary.data, "pg_hba.conf"), "a") as f:
-            f.write("host replication all 127.0.0.1/32 trust\n")
-        cls.primary.start()
-        r = as_pg(["psql", "-h", "127.0.0.1", "-p", str(p1), "-U",
-                   "postgres", "-c", "CREATE DATABASE postern"])
-        assert r.returncode == 0, r.stderr
-        r = as_pg([PGBIN + "/pg_basebackup", "-h", "127.0.0.1", "-p",
-                   str(p1), "-U", "postgres", "-D", cls.replica.data, "-R",
-                   "-X", "stream", "-c", "fast"])  # no wait for a checkpoint
-        assert r.returncode == 0, r.stderr
-        cls.replica.start()
-        assert cls.replica.psql("SELECT pg_is_in_recovery()") == "t"
+        make_pair(cls, p1, p2)
 
         cls.make_site("db-replica-")
         run_postern(cls.dir, "config", "set", *cls.pick_ports(),
@@ -124,13 +52,14 @@ class ReplicaSplit(SiteTestCase):
         run_postern(cls.dir, "mailbox", "add", "ann@repl.example",
                     "--password-stdin", stdin="pw-ann-123\n")
         run_postern(cls.dir, "start")
+        cls.started = True
         with open(os.path.join(cls.dir, "admin-token")) as f:
             cls.api = Api(cls.ports["admin_api"], f.read().strip())
 
     def setUp(self):
         # Each test leaves both servers running.
         for pg in (self.primary, self.replica):
-            if not os.path.exists(os.path.join(pg.data, "postmaster.pid")):
+            if not pg.running():
                 pg.start()
 
     def rcpt(self, address):
@@ -177,6 +106,21 @@ class ReplicaSplit(SiteTestCase):
         self.assertEqual(code, 250)
         code, msg = self.rcpt("nobody@repl.example")
         self.assertEqual(code, 550, msg)  # a real answer, not 451
+        # Logins read the replica (passdb_verify_split), not the primary.
+        with imaplib.IMAP4("127.0.0.1", self.ports["imap"], timeout=30) as c:
+            c.starttls(ssl_context=tls_context())
+            self.assertEqual(c.login("ann@repl.example", "pw-ann-123")[0],
+                             "OK")
+            self.assertEqual(c.select("INBOX")[0], "OK")
+        with imaplib.IMAP4("127.0.0.1", self.ports["imap"], timeout=30) as c:
+            c.starttls(ssl_context=tls_context())
+            with self.assertRaises(imaplib.IMAP4.error):
+                c.login("ann@repl.example", "wrong-password")
+        with smtplib.SMTP("127.0.0.1", self.ports["submission"],
+                          timeout=30) as s:
+            s.starttls(context=tls_context())
+            self.assertEqual(s.login("ann@repl.example", "pw-ann-123")[0],
+                             235)
         # Writes need the primary: the admin API says so, loses nothing.
         r = self.api.post("/api/v1/mailboxes",
                           {"address": "new2@repl.example",

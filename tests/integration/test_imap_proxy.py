@@ -28,6 +28,7 @@ docs/scaling.md has the figures).
 mbsync (isync) too when installed (skipped otherwise).  Python 3 standard
 library only.
 """
+import base64
 import imaplib
 import os
 import re
@@ -284,6 +285,37 @@ class ProxyTest(SiteTestCase):
         typ, data = c.capability()
         self.assertIn(b"IDLE", data[0])
         self.assertNotIn(b"SASL-IR", data[0])
+        c.logout()
+
+    def test_authenticate_refusals(self):
+        """The proxy's answers to PLAIN responses it cannot use (decoded
+        by auth/sasl_plain.h, as imapd's), before any passdb check."""
+        c = self.client()
+
+        def answer(ir):
+            try:
+                typ, data = c._simple_command("AUTHENTICATE", "PLAIN", ir)
+            except imaplib.IMAP4.error as e:
+                return "BAD " + str(e)
+            return "%s %s" % (typ, data[0].decode(errors="replace"))
+
+        def b64(raw):
+            return base64.b64encode(raw).decode()
+
+        self.assertIn("Invalid base64 data", answer("%%%%"))
+        self.assertIn("Invalid PLAIN response", answer(b64(b"userpass")))
+        self.assertIn("Invalid PLAIN response", answer("="))
+        self.assertIn("Invalid PLAIN response", answer(b64(b"\0\0pw")))
+        a = answer(b64(b"admin@%s\0user1@%s\0%s" % (
+            DOMAIN.encode(), DOMAIN.encode(), PASSWORD.encode())))
+        self.assertTrue(a.startswith("NO"), a)
+        self.assertIn("AUTHORIZATIONFAILED", a)
+        # None of them counted as a failed login: the session still
+        # logs in, with the authzid equal to the authcid.
+        addr = "user1@" + DOMAIN
+        typ, _ = c.authenticate("PLAIN", lambda _: (
+            "%s\0%s\0%s" % (addr, addr, PASSWORD)).encode())
+        self.assertEqual(typ, "OK")
         c.logout()
 
     def test_mail_through_proxy(self):

@@ -9,19 +9,16 @@ Levels come from smtp_tls_policy_maps by recipient domain, the global
 level is Postfix's default "may"; credentials come from
 smtp_sasl_password_maps by [host]:port of transport_maps next hops.
 """
-import hashlib
 import os
-import re
-import ssl
-import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dnsserver import DnsServer, Zone, available  # noqa: E402
-from postern_site import (SiteTestCase, SmtpReceiver, free_ports,  # noqa
-                          run_postern, wait_for)
-from test_queue import message, submit  # noqa: E402
+from postern_site import (SmtpReceiver, free_ports, run_postern,  # noqa
+                          wait_for)
+from tls_site import (RECEIVER_EXT, OutboundSite, cert_sha256,  # noqa
+                      make_pki, server_ctx, spki_sha256)
 
 TLS1 = "127.0.0.41"      # STARTTLS, certificate of CA 1, PIPELINING
 PLAIN = "127.0.0.43"     # no STARTTLS, PIPELINING
@@ -32,56 +29,16 @@ BADTLS = "127.0.0.47"    # offers STARTTLS, then no TLS at all
 NOTLSAUTH = "127.0.0.48"  # AUTH PLAIN/LOGIN without STARTTLS
 RELAYHOST = "127.0.0.49"  # the relayhost of the second site
 
-SERVICES = """\
-queue     unix $queue_socket none 1 postern-queued
-lmtp-unix unix $lmtp_socket  none 1 postern-lmtpd
-"""
 
-
-def openssl(*args, cwd):
-    subprocess.run(["openssl"] + list(args), cwd=cwd, check=True,
-                   capture_output=True, timeout=60)
-
-
-def make_pki(d):
+def make_test_pki(d):
     """Two CAs; srv1 (mx.tls.example, mx.ta.example, relay names) from
     CA 1 with the CA in its chain, srv2 (mx.wrongca.example) from CA 2.
     Returns the TLSA data: 3 1 1 of srv1, 2 0 1 of CA 1."""
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
-    for ca in ("ca1", "ca2"):
-        openssl("req", "-x509", *ec, "-keyout", ca + ".key", "-out",
-                ca + ".pem", "-days", "2", "-subj", "/CN=Postern test " + ca,
-                cwd=d)
-    for srv, ca, names in (
-            ("srv1", "ca1", "DNS:mx.tls.example,DNS:mx.ta.example,"
-                            "DNS:relay.example"),
-            ("srv2", "ca2", "DNS:mx.wrongca.example")):
-        with open(os.path.join(d, srv + ".ext"), "w") as f:
-            f.write("subjectAltName=%s\n" % names)
-        openssl("req", *ec, "-keyout", srv + ".key", "-out", srv + ".csr",
-                "-subj", "/CN=" + names.split(",")[0][4:], cwd=d)
-        openssl("x509", "-req", "-in", srv + ".csr", "-CA", ca + ".pem",
-                "-CAkey", ca + ".key", "-CAcreateserial", "-days", "2",
-                "-extfile", srv + ".ext", "-out", srv + ".pem", cwd=d)
-        with open(os.path.join(d, srv + ".pem")) as a, \
-                open(os.path.join(d, ca + ".pem")) as b, \
-                open(os.path.join(d, srv + "-chain.pem"), "w") as out:
-            out.write(a.read() + b.read())
-    spki = subprocess.run(
-        "openssl x509 -in srv1.pem -pubkey -noout | "
-        "openssl pkey -pubin -outform DER", shell=True, cwd=d, check=True,
-        capture_output=True).stdout
-    ca_der = subprocess.run(["openssl", "x509", "-in", "ca1.pem", "-outform",
-                             "DER"], cwd=d, check=True,
-                            capture_output=True).stdout
-    return hashlib.sha256(spki).hexdigest(), hashlib.sha256(ca_der).hexdigest()
-
-
-def server_ctx(d, srv):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(os.path.join(d, srv + "-chain.pem"),
-                        os.path.join(d, srv + ".key"))
-    return ctx
+    make_pki(d, ("ca1", "ca2"),
+             (("srv1", "ca1", ["mx.tls.example", "mx.ta.example",
+                               "relay.example"]),
+              ("srv2", "ca2", ["mx.wrongca.example"])))
+    return spki_sha256(d, "srv1"), cert_sha256(d, "ca1")
 
 
 class BrokenTls:
@@ -93,7 +50,10 @@ class BrokenTls:
         raise OSError("no TLS here")
 
 
-class OutboundTls(SiteTestCase):
+class OutboundTls(OutboundSite):
+    SERVERS = ("tls1", "plain", "wrongca", "relay", "relaybad", "badtls",
+               "notlsauth")
+
     @classmethod
     def set_up_site(cls):
         why = available()
@@ -102,7 +62,7 @@ class OutboundTls(SiteTestCase):
         cls.make_site("postern-outtls.")
         pki = os.path.join(cls.dir, "pki")
         os.mkdir(pki)
-        ee, ta = make_pki(pki)
+        ee, ta = make_test_pki(pki)
         cls.port, lmtp_port = free_ports(2)
         p = cls.port
         tlsa = "_%d._tcp.mx" % p
@@ -131,7 +91,7 @@ class OutboundTls(SiteTestCase):
             Zone("badtls.example", [("@", "MX", "10 mx"),
                                     ("mx", "A", BADTLS)]),
         ]).start()
-        ext = (b"8BITMIME", b"SIZE 10485760", b"PIPELINING")
+        ext = RECEIVER_EXT
         ctx1 = server_ctx(pki, "srv1")
         cls.tls1 = SmtpReceiver(TLS1, p, ext=ext, tls=ctx1)
         cls.plain = SmtpReceiver(PLAIN, p, ext=ext)
@@ -160,50 +120,20 @@ class OutboundTls(SiteTestCase):
                      "{ [%s]:%d = relayuser:wrongpw }, "
                      "{ [%s]:%d = relayuser:relaypw } }"
                      % (RELAY, p, RELAYBAD, p, NOTLSAUTH, p))
-        run_postern(cls.dir, "config", "set", "log_target=file",
-                    "stop_timeout=5s", "myhostname=mx.local.example",
-                    "lmtp_port=%d" % lmtp_port, "queue_run_delay=1s",
-                    "minimal_backoff_time=1s", "maximal_backoff_time=2s",
-                    "smtp_tcp_port=%d" % p, "smtp_connect_timeout=5s",
+        run_postern(cls.dir, "config", "set",
+                    *cls.outbound_settings(lmtp_port),
                     "smtp_tls_CAfile=" + os.path.join(pki, "ca1.pem"),
                     "smtp_tls_policy_maps=" + policy,
                     "transport_maps=" + transport,
                     "smtp_sasl_auth_enable=yes",
                     "smtp_sasl_password_maps=" + passwords,
                     *cls.dns.settings()[1::2])
-        with open(os.path.join(cls.dir, "services.cf"), "w") as f:
-            f.write(SERVICES)
+        cls.write_services()
         run_postern(cls.dir, "domain", "add", "local.example")
         run_postern(cls.dir, "mailbox", "add", "sender@local.example",
                     "--password-stdin", stdin="secret-pw-1\n")
         run_postern(cls.dir, "start")
         cls.started = True
-        cls.qsock = os.path.join(cls.dir, "run", "queue.sock")
-
-    @classmethod
-    def tearDownClass(cls):
-        super().tearDownClass()
-        for s in ("tls1", "plain", "wrongca", "relay", "relaybad", "badtls",
-                  "notlsauth"):
-            if hasattr(cls, s):
-                getattr(cls, s).stop()
-        if hasattr(cls, "dns"):
-            cls.dns.stop()
-
-    def send(self, rcpts, subject):
-        data = message(subject)
-        t, qid = submit(self.qsock, "sender@local.example", rcpts, data)
-        self.assertEqual(t, "O", qid)
-        return qid, data
-
-    def delivered(self, server, rcpt):
-        return wait_for(lambda: server.got(rcpt),
-                        what="delivery to %s\n%s" % (rcpt, self.log()[-3000:]))
-
-    def deferred(self, qid, rcpt, dsn, text):
-        return self.wait_log(r"%s: to=<%s>, .*dsn=%s, status=deferred "
-                             r"\(.*%s" % (qid, re.escape(rcpt),
-                                          re.escape(dsn), text))
 
     def test_dane_ee_right_tlsa_delivers(self):
         qid, data = self.send(["d1@tls.example"], "dane-ee")
@@ -358,16 +288,17 @@ class OutboundTls(SiteTestCase):
         self.wait_log(r"%s: to=<p3@plain\.example>, .*status=sent" % qid)
 
 
-class RelayhostSasl(SiteTestCase):
+class RelayhostSasl(OutboundSite):
     """relayhost = [host]:port with SASL PLAIN after STARTTLS, the usual
     smarthost set-up (no DNS: the relay is an address)."""
+    SERVERS = ("relay",)
 
     @classmethod
     def set_up_site(cls):
         cls.make_site("postern-outtls-relay.")
         pki = os.path.join(cls.dir, "pki")
         os.mkdir(pki)
-        make_pki(pki)
+        make_test_pki(pki)
         cls.port, lmtp_port = free_ports(2)
         p = cls.port
         cls.relay = SmtpReceiver(RELAYHOST, p, tls=server_ctx(pki, "srv1"),
@@ -382,23 +313,12 @@ class RelayhostSasl(SiteTestCase):
                     "smtp_sasl_mechanism_filter=plain",
                     "smtp_sasl_password_maps=inline:{ { [%s]:%d = "
                     "smart:host-pw } }" % (RELAYHOST, p))
-        with open(os.path.join(cls.dir, "services.cf"), "w") as f:
-            f.write(SERVICES)
+        cls.write_services()
         run_postern(cls.dir, "start")
         cls.started = True
-        cls.qsock = os.path.join(cls.dir, "run", "queue.sock")
-
-    @classmethod
-    def tearDownClass(cls):
-        super().tearDownClass()
-        if hasattr(cls, "relay"):
-            cls.relay.stop()
 
     def test_relayhost_with_sasl_plain(self):
-        data = message("smarthost")
-        t, qid = submit(self.qsock, "sender@local.example",
-                        ["far@elsewhere.example"], data)
-        self.assertEqual(t, "O", qid)
+        _, data = self.send(["far@elsewhere.example"], "smarthost")
         got = wait_for(lambda: self.relay.got("far@elsewhere.example"),
                        what="delivery through the relayhost")
         self.assertEqual(got[0]["auth"], "smart")

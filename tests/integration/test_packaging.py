@@ -15,7 +15,10 @@ does run:
   `postern status` (the HEALTHCHECK) says healthy, and stops on SIGTERM;
 - docker/Dockerfile: every library the programs link to (their NEEDED
   entries) comes from a package in the run-time stage's list;
-  docker/compose.yml passes `docker-compose config`.
+  docker/compose.yml passes `docker-compose config`;
+- docker/compose.cluster.yml: its topology as `docker-compose config`
+  resolves it, every variable documented in docs/docker.md, and the
+  entrypoint run with each role's services.cf (docker/cluster/).
 """
 import imaplib
 import os
@@ -431,6 +434,138 @@ class DockerImage(unittest.TestCase):
                                     os.path.join(DOCKER, name), "config",
                                     "-q"], capture_output=True, text=True)
                 self.assertEqual(r.returncode, 0, name + ": " + r.stderr)
+
+
+class DockerCluster(unittest.TestCase):
+    """docker/compose.cluster.yml: the topology, every variable
+    documented, and each node's role file run by the entrypoint."""
+
+    FILE = os.path.join(DOCKER, "compose.cluster.yml")
+
+    def config(self):
+        if not shutil.which("docker-compose"):
+            self.skipTest("no docker-compose")
+        try:
+            import yaml
+        except ImportError:
+            self.skipTest("no PyYAML")
+        r = subprocess.run(["docker-compose", "-f", self.FILE, "config"],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return yaml.safe_load(r.stdout)
+
+    @staticmethod
+    def mounts(service):
+        """{target: source} of a service's volumes, in either form
+        docker-compose config prints."""
+        out = {}
+        for v in service.get("volumes", []):
+            if isinstance(v, str):
+                src, dst = v.split(":")[:2]
+            else:
+                src, dst = v["source"], v["target"]
+            out[dst] = src
+        return out
+
+    def test_topology(self):
+        cfg = self.config()
+        svc = cfg["services"]
+        self.assertEqual(set(svc), {"db-primary", "db-replica", "mx1",
+                                    "mx2", "proxy", "imap1", "imap2",
+                                    "web"})
+        # One shared store, mounted by every node that reads mail.
+        for name in ("imap1", "imap2", "web"):
+            self.assertEqual(self.mounts(svc[name]).get("/var/vmail"),
+                             "store", name)
+        for name in ("mx1", "mx2", "proxy"):
+            self.assertNotIn("store", self.mounts(svc[name]).values(), name)
+        # Each Postern node: its own state volume, the primary for
+        # writes and the replica for reads, its role's services.cf.
+        states = set()
+        for name in ("mx1", "mx2", "proxy", "imap1", "imap2", "web"):
+            env = svc[name]["environment"]
+            self.assertEqual(env["POSTERN_DATABASE_HOST"], "db-primary")
+            self.assertEqual(env["POSTERN_DATABASE_READ_HOSTS"],
+                             "db-replica")
+            binds = self.mounts(svc[name])
+            role = binds["/etc/postern-role/services.cf"]
+            self.assertTrue(os.path.exists(role), role)
+            states.add(binds["/srv/postern"])
+        self.assertEqual(len(states), 6)
+        self.assertEqual(svc["mx1"]["environment"]
+                         ["POSTERN_LMTP_DELIVERY_TARGET"], "proxy:2424")
+        self.assertEqual(svc["proxy"]["environment"]
+                         ["POSTERN_PROXY_BACKENDS"], "imap1:2143, imap2:2143")
+        self.assertEqual(svc["db-replica"]["depends_on"]["db-primary"]
+                         ["condition"], "service_healthy")
+
+    def test_every_variable_is_documented(self):
+        with open(self.FILE) as f:
+            compose = f.read()
+        with open(os.path.join(DOCKER, "entrypoint.sh")) as f:
+            entry = f.read()
+        with open(os.path.join(SOURCE, "docs", "docker.md")) as f:
+            doc = f.read()
+        names = set(re.findall(r"\$\{(\w+)", compose))
+        names |= set(re.findall(r"^\s+(POSTERN_\w+|POSTGRES_\w+|PRIMARY_HOST):",
+                                compose, re.M))
+        names |= set(re.findall(r"\$\{(POSTERN_\w+)", entry)) - {"POSTERN_BIN"}
+        self.assertGreater(len(names), 20)
+        missing = sorted(n for n in names if "`%s`" % n not in doc)
+        self.assertEqual(missing, [], "not in docs/docker.md")
+
+    def test_entrypoint_runs_each_role(self):
+        """The entrypoint with each role's services.cf and the cluster
+        variables: main.cf gets them, the role's services run
+        (`postern status`, the HEALTHCHECK), and stop."""
+        if not os.access(POSTERN, os.X_OK):
+            self.skipTest("no %s" % POSTERN)
+        for role in ("mx", "proxy", "imap", "web"):
+            with tempfile.TemporaryDirectory(prefix="pk-role-") as d:
+                new_site(d)
+                store = os.path.join(d, "store")
+                env = dict(os.environ, POSTERN_DIR=d, POSTERN_BIN=POSTERN,
+                           POSTERN_INET_INTERFACES="127.0.0.1",
+                           POSTERN_SERVICES_FILE=os.path.join(
+                               DOCKER, "cluster", role + ".services.cf"),
+                           POSTERN_MAIL_DIRECTORY=store,
+                           POSTERN_DATABASE_READ_HOSTS="replica.invalid",
+                           POSTERN_LMTP_DELIVERY_TARGET="127.0.0.1:1",
+                           POSTERN_PROXY_BACKENDS="127.0.0.1:1",
+                           POSTERN_PROXY_LMTP_PORT="1",
+                           POSTERN_IMAPD_TRUSTED_NETWORKS="10.0.0.0/8")
+                r = subprocess.run([os.path.join(DOCKER, "entrypoint.sh"),
+                                    "start"], env=env, capture_output=True,
+                                   text=True, timeout=60)
+                try:
+                    self.assertEqual(r.returncode, 0, role + r.stderr)
+                    end = time.time() + 30
+                    while run_postern(d, "status",
+                                      check=False).returncode != 0:
+                        self.assertLess(time.time(), end,
+                                        role + " never healthy")
+                        time.sleep(0.2)
+                    out = run_postern(d, "config", "-n").stdout
+                    for line in ("mail_directory = " + store,
+                                 "database_read_hosts = replica.invalid",
+                                 "lmtp_delivery_target = 127.0.0.1:1",
+                                 "proxy_backends = 127.0.0.1:1",
+                                 "proxy_lmtp_port = 1",
+                                 "imapd_trusted_networks = 10.0.0.0/8"):
+                        self.assertIn(line, out, role)
+                    with open(os.path.join(d, "services.cf")) as f, \
+                            open(env["POSTERN_SERVICES_FILE"]) as g:
+                        self.assertEqual(f.read(), g.read())
+                    status = run_postern(d, "status").stdout
+                    for name in {"mx": ["smtp", "submission", "queue"],
+                                 "proxy": ["imap", "imaps", "lmtp"],
+                                 "imap": ["imap", "lmtp", "queue"],
+                                 "web": ["webmail", "admin-api",
+                                         "queue"]}[role]:
+                        self.assertRegex(status, r"(?m)^%s +running"
+                                         % name, role)
+                finally:
+                    run_postern(d, "stop", check=False)
 
 
 if __name__ == "__main__":

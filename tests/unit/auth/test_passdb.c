@@ -1,4 +1,5 @@
-/* passdb_verify on a real SQLite database: logins and hash upgrades. */
+/* passdb_verify on a real SQLite database: logins and hash upgrades;
+ * passdb_verify_split on two. */
 #include "test.h"
 
 #include <stdio.h>
@@ -107,11 +108,73 @@ static void test_refusals(void **state)
 	assert_true(db_exec(db, "UPDATE domains SET active = 1", NULL, 0, &err) >= 0);
 }
 
+/* Reads from one database (a replica), an upgrade written to the other
+ * (the primary): passdb_verify_split. */
+static void test_split(void **state)
+{
+	struct error err;
+	struct passdb_opts o = {.default_scheme = "ARGON2ID", .upgrade = true};
+	char *path = xasprintf("%s/replica.db", dir);
+	struct db_params p = {.driver = DB_SQLITE, .path = path,
+			      .pool_size = 1, .timeout_ms = 2000};
+	struct db *replica = db_open_params(&p, &err);
+	free(path);
+	assert_non_null(replica);
+	assert_int_equal(db_migrate(replica, false, NULL, &err), 0);
+	struct prov_domain d = {.name = "split.test", .active = true};
+	struct prov_mailbox m = {.address = "s@split.test",
+				 .password = "S3cret-pw", .active = true};
+	assert_int_equal(prov_domain_add(replica, &d, &err), 0);
+	assert_int_equal(prov_mailbox_add(replica, &m, "SHA512-CRYPT", &err),
+			 0);
+
+	/* Only the replica has the row: the split check reads it there. */
+	assert_int_equal(passdb_verify_split(replica, db, "s@split.test",
+					     "S3cret-pw", &o, &err), 1);
+	assert_int_equal(passdb_verify_split(db, replica, "s@split.test",
+					     "S3cret-pw", &o, &err), 0);
+	assert_int_equal(passdb_verify_split(replica, db, "s@split.test",
+					     "wrong", &o, &err), 0);
+
+	/* The same row on both (replicated): the upgrade lands on the
+	 * write side only. */
+	struct db_result *res;
+	const char *q[] = {"s@split.test"};
+	assert_int_equal(db_query(replica,
+				  "SELECT password_hash FROM mailboxes "
+				  "WHERE address = ?",
+				  q, 1, &res, &err),
+			 0);
+	char *old = xstrdup(db_result_value(res, 0, 0));
+	db_result_free(&res);
+	assert_int_equal(prov_domain_add(db, &d, &err), 0);
+	assert_int_equal(prov_mailbox_add(db, &m, "SHA512-CRYPT", &err), 0);
+	const char *set[] = {old, "s@split.test"};
+	assert_int_equal(db_exec(db, "UPDATE mailboxes SET password_hash = ? "
+				     "WHERE address = ?",
+				 set, 2, &err), 1);
+	assert_int_equal(passdb_verify_split(replica, db, "s@split.test",
+					     "S3cret-pw", &o, &err), 1);
+	char *primary = stored_hash("s@split.test");
+	assert_true(strncmp(primary, "{ARGON2ID}$argon2id$", 20) == 0);
+	assert_int_equal(db_query(replica,
+				  "SELECT password_hash FROM mailboxes "
+				  "WHERE address = ?",
+				  q, 1, &res, &err),
+			 0);
+	assert_string_equal(db_result_value(res, 0, 0), old);
+	db_result_free(&res);
+	free(primary);
+	free(old);
+	db_close(&replica);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_login_and_upgrade),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_split),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

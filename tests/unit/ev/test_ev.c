@@ -157,6 +157,29 @@ static void test_fd_and_idle_stop(void **state)
 	ev_free(&ev);
 }
 
+static void defer_count(struct ev *ev, void *ctx)
+{
+	(void)ev;
+	(*(int *)ctx)++;
+}
+
+/* A deferred call that is the loop's last work: ev_run() must return
+ * after it instead of waiting in epoll_wait() with nothing to wait for. */
+static void test_idle_stop_after_last_defer(void **state)
+{
+	struct ev *ev = ev_new();
+	int ran = 0;
+
+	(void)state;
+	ev_defer(ev, defer_count, &ran);
+	ev_stop_when_idle(ev);
+	alarm(5); /* a hang fails the test instead of blocking ctest */
+	assert_int_equal(ev_run(ev), 0);
+	alarm(0);
+	assert_int_equal(ran, 1);
+	ev_free(&ev);
+}
+
 static void on_signal(struct ev *ev, int signo, void *ctx)
 {
 	int *seen = ctx;
@@ -196,6 +219,7 @@ int main(void)
 	    cmocka_unit_test(test_timer_readd_replaces),
 	    cmocka_unit_test(test_deferred),
 	    cmocka_unit_test(test_fd_and_idle_stop),
+	    cmocka_unit_test(test_idle_stop_after_last_defer),
 	    cmocka_unit_test(test_signals),
 	};
 

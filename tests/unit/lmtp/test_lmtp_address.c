@@ -1,6 +1,6 @@
 /*
  * test_lmtp_address - recipient lookup keys, map answers and settings
- * of postern-lmtpd (lmtp/lmtp-address.h, lmtp/lmtp-settings.h).
+ * of postern-lmtpd (lib/lmtp: lmtp_address.h, lmtp_settings.h).
  */
 #include "test.h"
 
@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "conf/conf.h"
-#include "lmtp-address.h"
-#include "lmtp-settings.h"
+#include "lmtp/lmtp_address.h"
+#include "lmtp/lmtp_settings.h"
 
 static void free_keys(char *keys[2], size_t n)
 {
@@ -84,7 +84,7 @@ static void test_mailbox_parse(void **state)
 static void test_settings(void **state)
 {
 	struct error err;
-	struct lmtp_settings set;
+	struct lmtp_server_settings set;
 	(void)state;
 	struct conf *conf = conf_load_string(
 	    "/tmp", "test",
@@ -93,20 +93,19 @@ static void test_settings(void **state)
 	    "quota_exceeded_permanent = yes\nlmtpd_timeout = 2m\n",
 	    &err);
 	assert_non_null(conf);
-	assert_int_equal(lmtp_settings_load(&set, conf, &err), 0);
+	assert_int_equal(lmtp_server_settings_load(&set, conf, &err), 0);
 	assert_string_equal(set.hostname, "mx.ex.test");
 	assert_int_equal(set.message_size_limit, 1000);
 	assert_int_equal(set.bare_mode, SMTP_BARE_REJECT);
-	assert_true(set.quota_permanent);
 	assert_int_equal(set.timeout_ms, 120000);
 	assert_string_equal(set.recipient_delimiter, "+");
-	lmtp_settings_clear(&set);
+	lmtp_server_settings_clear(&set);
 	conf_free(&conf);
 
 	conf = conf_load_string("/tmp", "test",
 				"smtpd_forbid_bare_newline = maybe\n", &err);
 	assert_non_null(conf);
-	assert_int_equal(lmtp_settings_load(&set, conf, &err), -1);
+	assert_int_equal(lmtp_server_settings_load(&set, conf, &err), -1);
 	assert_int_equal(err.kind, ERR_CONFIG);
 	assert_non_null(strstr(err.msg, "maybe"));
 	conf_free(&conf);

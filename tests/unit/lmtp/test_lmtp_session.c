@@ -1,5 +1,5 @@
 /*
- * test_lmtp_session - the LMTP protocol engine (lmtp/lmtp-session.h)
+ * test_lmtp_session - the LMTP protocol engine (lib/lmtp/lmtp_session.h)
  * driven with fake ops: replies, state checks, pipelining with
  * asynchronous lookups, DATA and BDAT framing, one reply per recipient.
  */
@@ -13,12 +13,12 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "core/xmalloc.h"
-#include "lmtp-session.h"
-#include "lmtp-settings.h"
+#include "lmtp/lmtp_session.h"
+#include "lmtp/lmtp_settings.h"
 #include "smtp/smtp_command.h"
 
 struct fake {
-	struct lmtp_settings set;
+	struct lmtp_server_settings set;
 	struct lmtp_session *s;
 	struct buf *out;
 	struct buf *spool;
@@ -140,8 +140,6 @@ static int setup(void **state)
 	struct fake *f = xcalloc(1, sizeof(*f));
 	f->set.hostname = xstrdup("mx.test");
 	f->set.recipient_delimiter = xstrdup("+");
-	f->set.mail_directory = xstrdup("/nonexistent");
-	f->set.mailbox_maps = xstrdup("static:x");
 	f->set.message_size_limit = 1000;
 	f->set.bare_mode = SMTP_BARE_NORMALIZE;
 	f->out = buf_new();
@@ -157,7 +155,7 @@ static int teardown(void **state)
 	lmtp_session_free(&f->s);
 	buf_free(&f->out);
 	buf_free(&f->spool);
-	lmtp_settings_clear(&f->set);
+	lmtp_server_settings_clear(&f->set);
 	free(f);
 	return 0;
 }

@@ -4,6 +4,7 @@
  */
 #include "test.h"
 
+#include "conf/conf.h"
 #include "map_test_util.h"
 
 static const char table[] = "# Postfix cidr_table(5) syntax\n"
@@ -143,9 +144,36 @@ static void test_file(void **state)
 	test_rmdir(dir);
 }
 
+/* $mynetworks as the table smtpd and postscreen consult. */
+static void test_mynetworks(void **state)
+{
+	struct error err;
+	struct conf *conf = conf_load_string(
+	    "/tmp", "main.cf", "mynetworks = 127.0.0.0/8, [::1]/128\n", &err);
+	struct map *m;
+
+	(void)state;
+	assert_non_null(conf);
+	m = map_mynetworks_open(conf, &err);
+	assert_non_null(m);
+	assert_string_equal(test_get(m, "127.1.2.3"), "OK");
+	assert_string_equal(test_get(m, "::1"), "OK");
+	assert_string_equal(test_get(m, "10.0.0.1"), "<none>");
+	map_free(&m);
+	conf_free(&conf);
+	conf = conf_load_string("/tmp", "main.cf",
+				"mynetworks = 127.0.0.0/8 300.1.1.1\n", &err);
+	assert_non_null(conf);
+	assert_null(map_mynetworks_open(conf, &err));
+	assert_int_equal(err.kind, ERR_CONFIG);
+	assert_non_null(strstr(err.msg, "mynetworks"));
+	conf_free(&conf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_mynetworks),
 	    cmocka_unit_test(test_v4),
 	    cmocka_unit_test(test_v6),
 	    cmocka_unit_test(test_negation_and_if),

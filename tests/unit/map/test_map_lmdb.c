@@ -127,10 +127,50 @@ static void test_many_entries(void **state)
 	test_rmdir(dir);
 }
 
+/* Postfix's names carry over: hash: and btree: are lmdb: snapshots,
+ * regexp: is read as pcre:; the spec keeps the name the admin wrote. */
+static void test_postfix_type_names(void **state)
+{
+	char *dir = test_tmpdir();
+	char *src = test_write(dir, "access", "spam.example REJECT\n");
+	char *re = test_write(dir, "checks", "/^Subject: win/ REJECT\n");
+	const char *kinds[] = {"hash", "btree"};
+	struct error err;
+	struct map *m;
+
+	if (map_lmdb_build(src, &err) < 0)
+		fail_msg("%s", err.msg);
+	for (size_t i = 0; i < 2; i++) {
+		char *spec = xasprintf("%s:%s", kinds[i], src);
+
+		m = map_open(spec, NULL, &err);
+		if (m == NULL)
+			fail_msg("%s", err.msg);
+		assert_string_equal(test_get(m, "spam.example"), "REJECT");
+		assert_string_equal(map_spec(m), spec);
+		map_free(&m);
+		free(spec);
+	}
+	char *spec = xasprintf("regexp:%s", re);
+	m = map_open(spec, NULL, &err);
+	if (m == NULL)
+		fail_msg("%s", err.msg);
+	assert_string_equal(test_get(m, "Subject: win a prize"), "REJECT");
+	assert_string_equal(test_get(m, "Subject: hello"), "<none>");
+	map_free(&m);
+	assert_null(map_open("hashish:/x", NULL, &err)); /* no prefix match */
+	assert_int_equal(err.kind, ERR_CONFIG);
+	free(spec);
+	free(re);
+	free(src);
+	test_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_build_and_query),
+	    cmocka_unit_test(test_postfix_type_names),
 	    cmocka_unit_test(test_build_errors),
 	    cmocka_unit_test(test_many_entries),
 	};

@@ -42,7 +42,7 @@ struct fake_queue {
 static struct fake_queue fq;
 static struct ev *ev;
 static struct smtpd *smtpd;
-static struct smtpd_maps maps;
+static struct virtual_maps maps;
 static struct conf *conf;
 static char tmpdir[64];
 static int client = -1;
@@ -141,7 +141,11 @@ static int setup(void **state)
 			 "message_size_limit = 1000\n"
 			 "smtpd_soft_error_limit = 100\n"
 			 "smtpd_hard_error_limit = 6\n"
-			 "smtpd_recipient_limit = 3\n",
+			 "smtpd_recipient_limit = 3\n"
+			 /* The postmaster notices (default resource, software)
+			  * would go through the one fake queue, racing the
+			  * next test's session: test_smtpd_notify.py has them. */
+			 "notify_classes =\n",
 			 sock);
 	conf = conf_load_string(tmpdir, "test", text, &err);
 	if (conf == NULL)

@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""reject_unverified_recipient and reject_unverified_sender (issue 8,
+docs/address-verify.md): Postfix's address verification with the cache in
+SQL, through real postern-smtpd and postern-queued, on SQLite, and on
+PostgreSQL and MariaDB under run-all.sh or dbservers.sh.
+
+remote.example is routed (transport_maps) to a Python SMTP receiver that
+refuses local parts starting with "bad" (550 5.1.1).  Shown:
+  - an accepted remote recipient passes (250) after one probe; the probe
+    is MAIL FROM:<double-bounce@$myhostname>, RCPT TO, RSET, never DATA;
+  - a refused one gets $unverified_recipient_reject_code (450, and 550
+    on a service that sets it) 4.1.1/5.1.1 with the remote's reply;
+  - the cache: asking again answers without a new probe (the receiver
+    sees one RCPT per address), and a second smtpd process (another
+    service) uses the same cache;
+  - with address_verify_poll_count = 1 the first answer is 450 4.1.1
+    "Address verification in progress", and a later one the result;
+  - error: transports are undeliverable without a probe;
+  - reject_unverified_sender likewise for MAIL FROM addresses; the null
+    sender is never verified; hosted addresses are answered from SQL
+    (an unknown hosted sender is refused, no probe; an unknown hosted
+    recipient keeps its 550 5.1.1).
+"""
+import os
+import re
+import secrets
+import socket
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from postern_site import (SiteTestCase, SmtpReceiver,  # noqa: E402
+                          driver_settings, free_ports, run_postern,
+                          skip_unless_driver, wait_for)
+
+
+def smtp_rcpt(port, sender, rcpt):
+    """The reply line to RCPT TO (EHLO and MAIL must pass)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=60)
+    f = s.makefile("rb")
+
+    def reply():
+        while True:
+            line = f.readline().decode().rstrip("\r\n")
+            if not line:
+                raise EOFError("closed")
+            if line[3:4] != "-":
+                return line
+
+    def cmd(text):
+        s.sendall(text.encode() + b"\r\n")
+        return reply()
+
+    try:
+        assert reply().startswith("220")
+        assert cmd("EHLO client.example").startswith("250")
+        r = cmd("MAIL FROM:<%s>" % sender)
+        assert r.startswith("250"), r
+        return cmd("RCPT TO:<%s>" % rcpt)
+    finally:
+        try:
+            cmd("QUIT")
+        except (OSError, EOFError):
+            pass
+        s.close()
+
+
+class VerifyBase:
+    DRIVER = None
+
+    @classmethod
+    def set_up_site(cls):
+        skip_unless_driver(cls.DRIVER)
+        cls.make_site("postern-verify-%s." % cls.DRIVER)
+        settings = cls.pick_ports()
+        p_recv, cls.port2, cls.port3, cls.port4 = free_ports(4)
+        cls.recv = SmtpReceiver("127.0.0.1", p_recv)
+        # Each run its own addresses: a server database keeps the cache.
+        cls.tag = secrets.token_hex(4)
+        transport = ("inline:{ remote.example=smtp:[127.0.0.1]:%d, "
+                     "{ err.example = error:5.1.1 no mail here } }"
+                     % p_recv)
+        settings += ["mynetworks=127.0.0.0/8", "myhostname=mx.test",
+                     "stop_timeout=5s", "database_timeout=5s",
+                     "smtp_connect_timeout=5s",
+                     "transport_maps=" + transport,
+                     "smtpd_recipient_restrictions="
+                     "reject_unverified_recipient",
+                     "address_verify_poll_count=5",
+                     "address_verify_poll_delay=1s"]
+        settings += driver_settings(cls.DRIVER)
+        run_postern(cls.dir, "config", "set", *settings)
+        if cls.DRIVER != "sqlite":
+            run_postern(cls.dir, "init")
+        with open(os.path.join(cls.dir, "services.cf"), "w") as f:
+            f.write(
+                "smtp   inet  127.0.0.1:$smtp_port  none  1  postern-smtpd\n"
+                "smtp2  inet  127.0.0.1:%d  none  1  postern-smtpd "
+                "-o address_verify_poll_count=1 "
+                "-o unverified_recipient_reject_code=550\n"
+                "smtp3  inet  127.0.0.1:%d  none  1  postern-smtpd "
+                "-o smtpd_recipient_restrictions=reject_unverified_sender\n"
+                "smtp4  inet  127.0.0.1:%d  none  1  postern-smtpd "
+                "-o unverified_recipient_reject_code=550\n"
+                "queue  unix  $queue_socket  none  1  postern-queued\n"
+                "lmtp-unix unix $lmtp_socket none 1 postern-lmtpd\n"
+                % (cls.port2, cls.port3, cls.port4))
+        cls.dom = "verify-%s.test" % cls.tag
+        run_postern(cls.dir, "domain", "add", cls.dom)
+        run_postern(cls.dir, "mailbox", "add", "alice@" + cls.dom,
+                    "--password-stdin", stdin="pw-alice-secret\n")
+        run_postern(cls.dir, "start")
+        cls.started = True
+        cls.port = cls.ports["smtp"]
+
+    @classmethod
+    def tearDownClass(cls):
+        if getattr(cls, "started", False) and cls.DRIVER != "sqlite":
+            run_postern(cls.dir, "mailbox", "del", "alice@" + cls.dom,
+                        check=False)
+            run_postern(cls.dir, "domain", "del", cls.dom, check=False)
+        super().tearDownClass()
+        if hasattr(cls, "recv"):
+            cls.recv.stop()
+
+    def addr(self, local):
+        return "%s-%s@remote.example" % (local, self.tag)
+
+    def rcpts_seen(self, address):
+        with self.recv.lock:
+            return [c for c in self.recv.commands
+                    if c.upper().startswith("RCPT TO:<%s>" % address.upper())]
+
+    def test_accepted_after_one_probe_without_data(self):
+        a = self.addr("good1")
+        self.assertTrue(smtp_rcpt(self.port, "s@client.example", a)
+                        .startswith("250 "))
+        self.assertEqual(len(self.rcpts_seen(a)), 1)
+        # The probe: MAIL FROM the verify sender, RCPT, then RSET; no
+        # DATA was ever sent to the receiver.
+        with self.recv.lock:
+            cmds = list(self.recv.commands)
+            msgs = list(self.recv.messages)
+        i = cmds.index("RCPT TO:<%s>" % a)
+        self.assertEqual(cmds[i - 1], "MAIL FROM:<double-bounce@mx.test>")
+        self.assertEqual(cmds[i + 1] if i + 1 < len(cmds) else None, "RSET")
+        self.assertNotIn("DATA", [c.upper() for c in cmds])
+        self.assertEqual(msgs, [])
+        # Cached: again, and from another smtpd process, no new probe.
+        self.assertTrue(smtp_rcpt(self.port, "s@client.example", a)
+                        .startswith("250 "))
+        self.assertTrue(smtp_rcpt(self.port4, "s@client.example", a)
+                        .startswith("250 "))
+        self.assertEqual(len(self.rcpts_seen(a)), 1)
+        self.wait_log(r"address verification: <%s>: deliverable "
+                      r"\(cached" % re.escape(a))
+
+    def test_refused_recipient(self):
+        a = self.addr("bad1")
+        r = smtp_rcpt(self.port, "s@client.example", a)
+        self.assertTrue(r.startswith(
+            "450 4.1.1 <%s>: Recipient address rejected: undeliverable "
+            "address: host 127.0.0.1[127.0.0.1]:" % a), r)
+        self.assertIn("said: 550 5.1.1 <%s>: Recipient address rejected "
+                      "(in reply to RCPT TO command)" % a, r)
+        # The reject code is a parameter (550 on smtp4), from the cache.
+        r = smtp_rcpt(self.port4, "s@client.example", a)
+        self.assertTrue(r.startswith("550 5.1.1 <%s>:" % a), r)
+        self.assertEqual(len(self.rcpts_seen(a)), 1)
+
+    def test_in_progress_then_result(self):
+        a, b = self.addr("good2"), self.addr("bad2")
+        want = ("450 4.1.1 <%s>: Recipient address rejected: unverified "
+                "address: Address verification in progress")
+        self.assertEqual(smtp_rcpt(self.port2, "s@client.example", a),
+                         want % a)
+        self.assertEqual(smtp_rcpt(self.port2, "s@client.example", b),
+                         want % b)
+        self.wait_log(r"verify: to=<%s>, relay=.*status=deliverable"
+                      % re.escape(a))
+        self.wait_log(r"verify: to=<%s>, relay=.*status=undeliverable"
+                      % re.escape(b))
+        time.sleep(0.5)  # the cache write follows the log line
+        wait_for(lambda: smtp_rcpt(self.port2, "s@client.example", a)
+                 .startswith("250 "), what="the cached result")
+        r = smtp_rcpt(self.port2, "s@client.example", b)
+        self.assertTrue(r.startswith("550 5.1.1 <%s>: Recipient address "
+                                     "rejected: undeliverable" % b), r)
+        self.assertEqual(len(self.rcpts_seen(a)), 1)
+        self.assertEqual(len(self.rcpts_seen(b)), 1)
+
+    def test_hosted_recipient(self):
+        # From SQL, no probe; an unknown user keeps its 550 5.1.1.
+        n = len(self.recv.commands)
+        self.assertTrue(smtp_rcpt(self.port, "s@client.example",
+                                  "alice@" + self.dom).startswith("250 "))
+        r = smtp_rcpt(self.port, "s@client.example", "nobody@" + self.dom)
+        self.assertTrue(r.startswith("550 5.1.1 <nobody@%s>" % self.dom), r)
+        self.assertEqual(len(self.recv.commands), n)
+
+    def test_error_transport(self):
+        a = "x-%s@err.example" % self.tag
+        r = smtp_rcpt(self.port, "s@client.example", a)
+        self.assertEqual(r, "450 4.1.1 <%s>: Recipient address rejected: "
+                         "undeliverable address: 5.1.1 no mail here" % a)
+
+    def test_sender(self):
+        good, bad = self.addr("good-s"), self.addr("bad-s")
+        alice = "alice@" + self.dom
+        self.assertTrue(smtp_rcpt(self.port3, good, alice)
+                        .startswith("250 "))
+        r = smtp_rcpt(self.port3, bad, alice)
+        self.assertTrue(r.startswith(
+            "450 4.1.1 <%s>: Sender address rejected: undeliverable "
+            "address: host 127.0.0.1[127.0.0.1]:" % bad), r)
+        self.assertEqual(len(self.rcpts_seen(good)), 1)
+        self.assertEqual(len(self.rcpts_seen(bad)), 1)
+        # The null sender is not verified.
+        n = len(self.recv.commands)
+        self.assertTrue(smtp_rcpt(self.port3, "", alice).startswith("250 "))
+        # Hosted senders: from SQL, no probe.
+        self.assertTrue(smtp_rcpt(self.port3, alice, alice)
+                        .startswith("250 "))
+        r = smtp_rcpt(self.port3, "nobody@" + self.dom, alice)
+        self.assertTrue(r.startswith(
+            "450 4.1.1 <nobody@%s>: Sender address rejected: "
+            "undeliverable address: 550 5.1.1" % self.dom), r)
+        self.assertEqual(len(self.recv.commands), n)
+
+
+class VerifySqlite(VerifyBase, SiteTestCase):
+    DRIVER = "sqlite"
+
+
+class VerifyPgsql(VerifyBase, SiteTestCase):
+    DRIVER = "pgsql"
+
+
+class VerifyMysql(VerifyBase, SiteTestCase):
+    DRIVER = "mysql"
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

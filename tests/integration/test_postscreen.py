@@ -1,0 +1,342 @@
+#!/usr/bin/env python3
+"""postern-postscreen (postscreen/, docs/postscreen.md) in front of a real
+postern-smtpd, the Postfix way: postscreen owns the SMTP port and hands
+clients that pass to smtpd over $postscreen_pass_socket (SCM_RIGHTS).
+
+Clients connect from different loopback addresses (127.0.0.x), one per
+case, since postscreen remembers clients by address: the DNS harness
+(dnsserver.py: nsd + unbound) lists some in a blocklist and an
+allowlist, a cidr table denies or permits others.  postscreen's own
+SMTP (deep tests) never announces PIPELINING and smtpd does, which is
+how a test tells who answered EHLO.
+"""
+import os
+import random
+import sqlite3
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from postern_site import (DnsSiteTestCase, SiteTestCase,  # noqa: E402
+                          SmtpClient, free_ports, run_postern,
+                          skip_unless_driver, wait_for)
+from dnsserver import Zone  # noqa: E402
+
+DOM = "hosted.example"
+GREET_WAIT = 1.0
+
+ZONES = [
+    # Blocklist: weight 2 only for answers 127.0.0.2..3 (the filter).
+    Zone("bl.example", [
+        ("20.0.0.127", "A", "127.0.0.2"),
+        ("21.0.0.127", "A", "127.0.0.9"),   # outside the filter
+    ]),
+    # Allowlist (negative weight); .31 is also on the blocklist.
+    Zone("wl.example", [
+        ("30.0.0.127", "A", "127.0.0.5"),
+    ]),
+]
+
+
+class PostscreenTests(DnsSiteTestCase):
+
+    @classmethod
+    def set_up_site(cls):
+        cls.start_dns(ZONES)
+        cls.make_site("postern-postscreen.")
+        d = cls.dir
+        with open(os.path.join(d, "psc_access"), "w") as f:
+            f.write("127.0.0.40 reject\n127.0.0.41 permit\n"
+                    "127.0.0.0/8 dunno\n")
+        cls.port_ignore = free_ports(1)[0]
+        settings = cls.pick_ports() + [
+            "myhostname=mx.test",
+            "mynetworks=127.0.0.1/32",
+            "stop_timeout=5s",
+        ] + cls.dns_settings() + [
+            "postscreen_greet_wait=%ds" % GREET_WAIT,
+            "postscreen_greet_action=drop",
+            "postscreen_dnsbl_sites=bl.example=127.0.0.[2..3]*2, "
+            "wl.example*-3",
+            "postscreen_dnsbl_threshold=2",
+            "postscreen_dnsbl_allowlist_threshold=-1",
+            "postscreen_dnsbl_action=drop",
+            "postscreen_access_list=permit_mynetworks, cidr:%s/psc_access"
+            % d,
+            "postscreen_blacklist_action=drop",
+            "postscreen_pipelining_enable=yes",
+            "postscreen_pipelining_action=enforce",
+            "postscreen_non_smtp_command_enable=yes",
+            "postscreen_non_smtp_command_action=drop",
+            "postscreen_bare_newline_enable=yes",
+            "postscreen_bare_newline_action=enforce",
+        ]
+        cls.configure(
+            "smtp  inet  127.0.0.1:$smtp_port  starttls  1  "
+            "postern-postscreen\n"
+            "smtp-ignore  inet  127.0.0.1:%d  starttls  1  "
+            "postern-postscreen -o postscreen_greet_action=ignore "
+            "-o postscreen_pipelining_enable=no "
+            "-o postscreen_non_smtp_command_enable=no "
+            "-o postscreen_bare_newline_enable=no\n"
+            "smtpd-pass  unix  $postscreen_pass_socket  starttls  1  "
+            "postern-smtpd\n"
+            "queue  unix  $queue_socket  none  1  postern-queued\n"
+            "lmtp-unix unix $lmtp_socket none 1 postern-lmtpd\n"
+            % cls.port_ignore, *settings)
+        cls.start_with_mailbox(DOM)
+
+    # ---- helpers
+
+    def connect(self, source):
+        c = SmtpClient(self.port, source)
+        self.addCleanup(c.close)
+        return c
+
+    def screened(self, source):
+        """A new connection that postscreen tests: the "220-" line, then
+        (after the greet wait) its own "220 " and SMTP."""
+        c = self.connect(source)
+        self.assertEqual(c.line(), "220-mx.test ESMTP Postern")
+        self.assertEqual(c.reply(), ["220 mx.test ESMTP Postern"])
+        self.assertGreaterEqual(time.time() - c.t0, GREET_WAIT - 0.1)
+        return c
+
+    def well_behaved(self, c):
+        """A correct dialogue with postscreen's SMTP: 450 at RCPT."""
+        ehlo = c.cmd("EHLO client.example")
+        self.assertEqual(ehlo[0], "250-mx.test")
+        self.assertNotIn("250-PIPELINING", ehlo)
+        self.assertEqual(c.cmd("MAIL FROM:<s@good.example>"),
+                         ["250 2.1.0 Ok"])
+        self.assertEqual(c.cmd("RCPT TO:<alice@%s>" % DOM),
+                         ["450 4.3.2 Service currently unavailable"])
+        self.assertEqual(c.cmd("QUIT"), ["221 2.0.0 Bye"])
+
+    def passes_next_time(self, source):
+        """source passes the deep tests, then reaches smtpd at once on
+        its next connection (PASS OLD); returns that client after EHLO."""
+        self.well_behaved(self.screened(source))
+        self.wait_log(r"PASS NEW \[%s\]:" % source.replace(".", r"\."))
+        time.sleep(0.5)  # the cache row is written in the worker pool
+        c = self.connect(source)
+        self.assertEqual(c.reply(), ["220 mx.test ESMTP Postern"])
+        self.assertLess(time.time() - c.t0, GREET_WAIT)
+        self.wait_log(r"PASS OLD \[%s\]:" % source.replace(".", r"\."))
+        ehlo = c.cmd("EHLO client.example")
+        self.assertIn("250-PIPELINING", ehlo)  # smtpd, not postscreen
+        return c
+
+    def assert_still_screened(self, source):
+        """The failed deep test is due again: postscreen's own SMTP (the
+        pregreet pass is remembered, so no "220-" and no wait)."""
+        c = self.connect(source)
+        self.assertEqual(c.reply(), ["220 mx.test ESMTP Postern"])
+        self.well_behaved(c)
+
+    # ---- before the greeting
+
+    def test_pregreet_dropped(self):
+        c = self.connect("127.0.0.11")
+        self.assertEqual(c.line(), "220-mx.test ESMTP Postern")
+        c.send(b"EHLO early.example\r\n")
+        self.assertEqual(c.line(), "521 5.5.1 Protocol error")
+        self.assertTrue(c.closed())
+        self.wait_log(r"PREGREET 20 after [0-9.]+ from \[127\.0\.0\.11\]:"
+                      r"\d+: EHLO early\.example\\r\\n")
+
+    def test_pregreet_ignored_loses_nothing(self):
+        # greet_action=ignore: logged, then smtpd gets the client and the
+        # command it sent too early (postscreen only peeked at it).
+        c = SmtpClient(self.port_ignore, "127.0.0.12")
+        self.addCleanup(c.close)
+        self.assertEqual(c.line(), "220-mx.test ESMTP Postern")
+        c.send(b"EHLO early.example\r\n")
+        self.assertEqual(c.line(), "220 mx.test ESMTP Postern")
+        ehlo = c.reply()
+        self.assertEqual(ehlo[0], "250-mx.test")
+        self.assertIn("250-PIPELINING", ehlo)  # smtpd answered it
+        self.wait_log(r"PREGREET 20 after [0-9.]+ from \[127\.0\.0\.12\]")
+        self.wait_log(r"postscreen: \[127\.0\.0\.12\]:\d+ PASS IGNORED "
+                      r"\(pregreet=yes dnsbl_rank=0\)")
+
+    def test_dnsbl_over_threshold_refused(self):
+        c = self.connect("127.0.0.20")
+        self.assertEqual(c.line(), "220-mx.test ESMTP Postern")
+        self.assertEqual(c.line(), "521 5.7.1 Service unavailable; client "
+                         "[127.0.0.20] blocked using bl.example")
+        self.assertTrue(c.closed())
+        self.wait_log(r"DNSBL rank 2 for \[127\.0\.0\.20\]:")
+
+    def test_dnsbl_filter_not_matching(self):
+        # Listed, but with an answer outside the filter: score 0.
+        c = self.screened("127.0.0.21")
+        self.well_behaved(c)
+        self.assertNotRegex(self.log(), r"DNSBL rank \d+ for "
+                            r"\[127\.0\.0\.21\]")
+
+    def test_dnswl_allowlisted(self):
+        c = self.connect("127.0.0.30")
+        self.assertEqual(c.line(), "220-mx.test ESMTP Postern")
+        # smtpd completes the greeting without the greet wait.
+        self.assertEqual(c.reply(), ["220 mx.test ESMTP Postern"])
+        self.assertLess(time.time() - c.t0, GREET_WAIT)
+        self.assertIn("250-PIPELINING", c.cmd("EHLO client.example"))
+        self.wait_log(r"DNSBL rank -3 for \[127\.0\.0\.30\]:")
+        self.wait_log(r"postscreen: \[127\.0\.0\.30\]:\d+ ALLOWLISTED")
+
+    def test_cidr_denylisted(self):
+        c = self.connect("127.0.0.40")
+        self.assertEqual(c.line(), "521 5.3.2 Service currently unavailable")
+        self.assertTrue(c.closed())
+        self.wait_log(r"DENYLISTED \[127\.0\.0\.40\]:")
+
+    def test_cidr_permitted(self):
+        c = self.connect("127.0.0.41")
+        self.assertEqual(c.reply(), ["220 mx.test ESMTP Postern"])
+        self.assertIn("250-PIPELINING", c.cmd("EHLO client.example"))
+        self.wait_log(r"ALLOWLISTED \[127\.0\.0\.41\]:")
+
+    # ---- cache and delivery
+
+    def test_passed_client_cached_and_delivered(self):
+        c = self.passes_next_time("127.0.0.50")
+        self.assertEqual(c.cmd("MAIL FROM:<s@good.example>")[0][:3], "250")
+        self.assertEqual(c.cmd("RCPT TO:<alice@%s>" % DOM)[0][:3], "250")
+        self.assertEqual(c.cmd("DATA")[0][:3], "354")
+        c.send(b"Subject: through postscreen\r\n\r\nhello\r\n.\r\n")
+        self.assertEqual(c.reply()[0][:3], "250")
+        c.cmd("QUIT")
+        new = os.path.join(self.dir, "mail", DOM, "alice", "new")
+
+        def delivered():
+            for name in os.listdir(new) if os.path.isdir(new) else []:
+                with open(os.path.join(new, name), "rb") as f:
+                    if b"Subject: through postscreen" in f.read():
+                        return True
+            return False
+        wait_for(delivered, 20, "delivery to alice")
+        self.wait_log(r"connect from \[127\.0\.0\.50\]:\d+ \(smtp\)")
+
+    # ---- the deep protocol tests
+
+    def test_bare_newline(self):
+        c = self.screened("127.0.0.60")
+        c.send(b"EHLO bare.example\n")
+        c.reply()
+        c.cmd("MAIL FROM:<s@good.example>")
+        # enforce: the RCPT gets the 550 instead of 450.
+        self.assertEqual(c.cmd("RCPT TO:<alice@%s>" % DOM),
+                         ["550 5.5.1 Protocol error"])
+        c.cmd("QUIT")
+        self.wait_log(r"BARE NEWLINE from \[127\.0\.0\.60\]:\d+ after EHLO")
+        time.sleep(0.5)
+        self.assert_still_screened("127.0.0.60")
+        self.passes_next_time("127.0.0.61")
+
+    def test_non_smtp_command(self):
+        c = self.screened("127.0.0.70")
+        c.send(b"GET / HTTP/1.0\r\n")
+        self.assertEqual(c.line(), "521 5.7.0 Error: I can break rules, "
+                         "too. Goodbye.")
+        self.assertTrue(c.closed())
+        self.wait_log(r"NON-SMTP COMMAND from \[127\.0\.0\.70\]:\d+ after "
+                      r"CONNECT: GET / HTTP/1\.0")
+        time.sleep(0.5)
+        self.assert_still_screened("127.0.0.70")
+        self.passes_next_time("127.0.0.71")
+
+    def test_pipelining(self):
+        c = self.screened("127.0.0.80")
+        c.send(b"EHLO pipe.example\r\nMAIL FROM:<s@good.example>\r\n")
+        c.reply()
+        self.assertEqual(c.reply(), ["250 2.1.0 Ok"])
+        self.assertEqual(c.cmd("RCPT TO:<alice@%s>" % DOM),
+                         ["550 5.5.1 Protocol error"])
+        c.cmd("QUIT")
+        self.wait_log(r"COMMAND PIPELINING from \[127\.0\.0\.80\]:\d+ after "
+                      r"EHLO: MAIL FROM:<s@good\.example>\\r\\n")
+        time.sleep(0.5)
+        self.assert_still_screened("127.0.0.80")
+        self.passes_next_time("127.0.0.81")
+
+
+class CacheBase:
+    """The cache in SQL on each driver (schema 008): two postscreen
+    services stand for two MX nodes on one database; a client that passes
+    the deep tests on one is PASS OLD on the other.  Random 127/8 client
+    addresses, so rows left in a shared server by earlier runs change
+    nothing."""
+    DRIVER = None
+
+    @classmethod
+    def set_up_site(cls):
+        skip_unless_driver(cls.DRIVER)
+        cls.make_site("postern-psc-%s." % cls.DRIVER)
+        cls.port2 = free_ports(1)[0]
+        cls.configure_db(cls.DRIVER, *cls.pick_ports(),
+                         "myhostname=mx.test", "mynetworks=127.0.0.1/32",
+                         "stop_timeout=5s", "database_timeout=5s",
+                         "postscreen_greet_wait=1s",
+                         "postscreen_pipelining_enable=yes")
+        with open(os.path.join(cls.dir, "services.cf"), "w") as f:
+            f.write(
+                "smtp  inet  127.0.0.1:$smtp_port  none  1  "
+                "postern-postscreen\n"
+                "smtp-b  inet  127.0.0.1:%d  none  1  postern-postscreen\n"
+                "smtpd-pass  unix  $postscreen_pass_socket  none  1  "
+                "postern-smtpd\n"
+                "queue  unix  $queue_socket  none  1  postern-queued\n"
+                % cls.port2)
+        run_postern(cls.dir, "start")
+        cls.started = True
+        cls.port = cls.ports["smtp"]
+
+    def test_shared_between_nodes(self):
+        addr = "127.%d.%d.%d" % (random.randint(1, 254),
+                                 random.randint(0, 254),
+                                 random.randint(1, 254))
+        c = SmtpClient(self.port, addr)
+        self.assertEqual(c.line(), "220-mx.test ESMTP Postern")
+        self.assertEqual(c.reply(), ["220 mx.test ESMTP Postern"])
+        self.assertEqual(c.cmd("HELO client.example"), ["250 mx.test"])
+        self.assertEqual(c.cmd("QUIT"), ["221 2.0.0 Bye"])
+        c.close()
+        esc = addr.replace(".", r"\.")
+        self.wait_log(r"PASS NEW \[%s\]:" % esc)
+        time.sleep(0.5)
+        # The other node: straight to smtpd.
+        c = SmtpClient(self.port2, addr)
+        self.assertEqual(c.reply(), ["220 mx.test ESMTP Postern"])
+        self.assertIn("250-PIPELINING", c.cmd("EHLO client.example"))
+        c.close()
+        self.wait_log(r"PASS OLD \[%s\]:" % esc)
+        if self.DRIVER == "sqlite":
+            db = sqlite3.connect(os.path.join(self.dir, "postern.db"))
+            row = db.execute(
+                "SELECT pregreet_until, pipelining_until, non_smtp_until "
+                "FROM postscreen_cache WHERE client_addr = ?",
+                (addr,)).fetchone()
+            db.close()
+            now = time.time()
+            # greet ttl 1d, pipelining 30d; the disabled test: never.
+            self.assertTrue(now + 86000 < row[0] < now + 86500, row)
+            self.assertTrue(now + 30 * 86400 - 100 < row[1], row)
+            self.assertEqual(row[2], 0)
+
+
+class CacheSqlite(CacheBase, SiteTestCase):
+    DRIVER = "sqlite"
+
+
+class CachePgsql(CacheBase, SiteTestCase):
+    DRIVER = "pgsql"
+
+
+class CacheMysql(CacheBase, SiteTestCase):
+    DRIVER = "mysql"
+
+
+if __name__ == "__main__":
+    unittest.main()
