@@ -47,7 +47,6 @@ Run as root (Postfix, port 53); see bench/README.md ("Inbound policy").
 """
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -58,10 +57,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 import smtp_accept  # noqa: E402
-from smtp_accept import (BenchError, POSTFIX_MASTER_CF,  # noqa: E402
-                         free_ports, fs_type, log, machine_busy,
-                         rate, read_pid, run, run_load, tree_seconds,
-                         wait_banner, wait_gone)
+from smtp_accept import (BenchError, CpuMeter,  # noqa: E402
+                         POSTFIX_MAIN_BASE, POSTFIX_MASTER_CF, PosternRun,
+                         PostfixRun, bench_arguments, free_ports, fs_type,
+                         log, print_table, rate, run, run_load)
 from dnsserver import DnsServer, Zone, txt_rdata  # noqa: E402
 
 RESOLVER = "127.0.0.153"
@@ -158,7 +157,7 @@ RESTRICTIONS = ("reject_non_fqdn_helo_hostname, reject_non_fqdn_sender, "
                 "check_policy_service {policy}")
 
 
-class PosternMta:
+class PosternMta(PosternRun):
     name = "postern"
     SERVICES = (
         "# written by bench/inbound_policy.py\n"
@@ -166,15 +165,9 @@ class PosternMta:
         "queue  unix  $queue_socket                none  1  postern-queued\n")
 
     def __init__(self, top, build, t):
-        self.build = build
-        self.cmd = os.path.join(build, "postern")
-        self.dir = os.path.join(top, "postern")
+        super().__init__(top, build)
         self.t = t
-        self.started = False
-        self.master = self.socat = None
-
-    def postern(self, *args, stdin=None):
-        return run([self.cmd, "-c", self.dir] + list(args), stdin=stdin)
+        self.socat = None
 
     def start(self):
         self.postern("init")
@@ -187,40 +180,25 @@ class PosternMta:
              "EXEC:%s %s" % (POLICYD, self.t["spf_conf"])], stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=open(os.path.join(self.dir, "socat.log"), "w"))
-        names = ["smtp", "submission", "submissions", "lmtp", "imap",
-                 "imaps", "webmail", "admin_api"]
-        ports = dict(zip(names, free_ports(len(names))))
-        self.smtp_port = ports["smtp"]
         rr = RESTRICTIONS.format(
             client=self.t["client"],
             sender="lmdb:" + os.path.join(self.dir, "sender"),
             policy="unix:" + spf_sock)
-        self.postern("config", "set",
-                     *["%s_port=%d" % kv for kv in ports.items()],
-                     "myhostname=postern.bench.test", "stop_timeout=10s",
-                     "smtpd_client_connection_count_limit=0",
-                     "mynetworks=127.0.0.2/32",
-                     "dns_servers=", "dns_dnssec=no",
-                     "smtpd_relay_restrictions=check_recipient_access "
-                     "texthash:%s, reject_unauth_destination" %
-                     self.t["rcpt"],
-                     "smtpd_recipient_restrictions=" + rr,
-                     "transport_maps=inline:{ %s=discard: }" % DEST)
-        write(os.path.join(self.dir, "services.cf"), self.SERVICES)
-        run([self.cmd, "-c", self.dir, "start"],
-            daemon_log=os.path.join(self.dir, "bench-start.log"))
-        self.started = True
-        wait_banner(self.smtp_port)
-        self.master = read_pid(os.path.join(self.dir, "run", "master.pid"))
+        self.configure("smtpd_client_connection_count_limit=0",
+                       "mynetworks=127.0.0.2/32",
+                       "dns_servers=", "dns_dnssec=no",
+                       "smtpd_relay_restrictions=check_recipient_access "
+                       "texthash:%s, reject_unauth_destination" %
+                       self.t["rcpt"],
+                       "smtpd_recipient_restrictions=" + rr,
+                       "transport_maps=inline:{ %s=discard: }" % DEST)
+        self.launch(self.SERVICES)
 
     def pids(self):
         return {"mta": [self.master], "policyd-spf": [self.socat.pid]}
 
     def stop(self):
-        if self.started:
-            self.started = False
-            self.postern("stop")
-            wait_gone(self.master)
+        super().stop()
         if self.socat is not None:
             self.socat.terminate()
             self.socat.wait()
@@ -234,21 +212,7 @@ class PosternMta:
 POSTFIX_MAIN_CF = """\
 # written by bench/inbound_policy.py; Postfix defaults except the
 # restrictions and what the benchmark needs
-compatibility_level = 3.6
-queue_directory = {q}/queue
-data_directory = {q}/data
-maillog_file = {q}/maillog
-maillog_file_prefixes = {q}
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = peer.bench.test
-mydomain = bench.invalid
-mydestination =
-alias_maps =
-alias_database =
-local_transport = error:5.1.1 no local delivery
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
+""" + POSTFIX_MAIN_BASE + """\
 mynetworks = 127.0.0.2/32
 smtpd_client_connection_count_limit = 0
 smtpd_relay_restrictions = check_recipient_access texthash:{rcpt},
@@ -265,20 +229,11 @@ class PostfixMta:
     def __init__(self, top, t):
         self.top = os.path.join(top, "postfix")
         self.pf = os.path.join(self.top, "etc")
-        self.pf_var = os.path.join(self.top, "var")
+        self.postfix = PostfixRun(self.pf, os.path.join(self.top, "var"))
         self.t = t
-        self.started = False
-        self.master = None
 
     def start(self):
-        import pwd
-        pf_data = os.path.join(self.pf_var, "data")
-        for d in (self.top, self.pf, self.pf_var,
-                  os.path.join(self.pf_var, "queue"), pf_data):
-            os.makedirs(d)
-            os.chmod(d, 0o755)
-        pw = pwd.getpwnam("postfix")
-        os.chown(pf_data, pw.pw_uid, pw.pw_gid)
+        self.postfix.make_dirs(self.top)
         sender = os.path.join(self.pf, "sender_access")
         shutil.copy(self.t["sender"], sender)
         write(os.path.join(self.pf, "main.cf"), "")
@@ -288,39 +243,23 @@ class PostfixMta:
                                  sender="hash:" + sender,
                                  policy="unix:private/policyd-spf")
         write(os.path.join(self.pf, "main.cf"), POSTFIX_MAIN_CF.format(
-            q=self.pf_var, rcpt=self.t["rcpt"], restrictions=rr, dest=DEST))
+            q=self.postfix.pf_var, rcpt=self.t["rcpt"], restrictions=rr,
+            dest=DEST))
         write(os.path.join(self.pf, "master.cf"),
               POSTFIX_MASTER_CF.format(port=self.smtp_port) +
               "policyd-spf unix - n n - 0 spawn\n"
               "  user=nobody argv=%s %s\n" % (POLICYD, self.t["spf_conf"]))
-        try:
-            run(["postfix", "-c", self.pf, "start"],
-                daemon_log=os.path.join(self.pf_var, "start.log"))
-        except BenchError as e:
-            try:
-                with open(os.path.join(self.pf_var, "maillog")) as f:
-                    e.args = (e.args[0] + " " + f.read()[-1000:],)
-            except OSError:
-                pass
-            raise
-        self.started = True
-        wait_banner(self.smtp_port)
-        self.master = read_pid(os.path.join(self.pf_var, "queue", "pid",
-                                            "master.pid"))
+        self.postfix.start(self.smtp_port)
 
     def pids(self):
-        return {"mta": [self.master]}
+        return {"mta": [self.postfix.master]}
 
     def stop(self):
-        if self.started:
-            self.started = False
-            run(["postfix", "-c", self.pf, "stop"])
-            wait_gone(self.master)
+        self.postfix.stop()
 
     def describe(self):
-        v = run(["postconf", "-c", self.pf, "-h", "mail_version"]).strip()
         return "Postfix %s (defaults + the restrictions; policyd-spf by " \
-               "spawn)" % v
+               "spawn)" % self.postfix.version()
 
 
 def measure(mta, opts, rcpts):
@@ -332,17 +271,13 @@ def measure(mta, opts, rcpts):
         warm = argparse.Namespace(**vars(opts))
         warm.messages = len(rcpts)
         run_load(mta.smtp_port, warm, rcpts)
-        roots = mta.pids()
-        before = {k: tree_seconds(v) for k, v in roots.items()}
-        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        busy0 = machine_busy()
+        meter = CpuMeter(mta.pids())
         t0 = time.monotonic()
         run_load(mta.smtp_port, opts, rcpts)
         t1 = time.monotonic()
-        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        busy = machine_busy() - busy0
-        cpu = {k: tree_seconds(v) - before[k] for k, v in roots.items()}
-        gen = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+        gen = meter.children()
+        busy = meter.busy()
+        cpu = meter.trees()
         return {"accept_s": t1 - t0, "gen_cpu": gen, "cpu": cpu,
                 "busy": busy}
     finally:
@@ -366,32 +301,12 @@ def report(opts, results, described):
             ("smtp-source CPU (s)", lambda r: r["gen_cpu"], "%.2f"),
             ("MTA + policyd-spf CPU (s)", lambda r: sum(r["cpu"].values()), "%.2f"),
             ("machine CPU busy, all (s)", lambda r: r["busy"], "%.2f")]
-    print()
-    head = "%-32s" % "" + "".join("%14s" % n for n in names)
-    if len(names) == 2:
-        head += "%16s" % "postern/postfix"
-    print(head)
-    for label, fn, fmt in rows:
-        vals = [fn(results[n]) for n in names]
-        line = "%-32s" % label + "".join("%14s" % (fmt % v) for v in vals)
-        if len(vals) == 2 and vals[1]:
-            line += "%16s" % ("%.2fx" % (vals[0] / vals[1]))
-        print(line)
+    print_table(results, names, rows, "postern/postfix", 32, 14)
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--messages", type=int, default=10000)
+    ap = bench_arguments(__doc__, 10000, "postfix")
     ap.add_argument("--rcpts", type=int, default=100)
-    ap.add_argument("--sessions", type=int, default=20)
-    ap.add_argument("--size", type=int, default=4096)
-    ap.add_argument("--build", default=os.environ.get(
-        "POSTERN_BUILD_DIR", os.path.join(HERE, "..", "build")))
-    ap.add_argument("--only", choices=["postern", "postfix"])
-    ap.add_argument("--reuse", action="store_true",
-                    help="smtp-source -d: one connection per session")
-    ap.add_argument("--tmpdir")
-    ap.add_argument("--keep", action="store_true")
     opts = ap.parse_args()
     opts.build = os.path.abspath(opts.build)
     if opts.rcpts % opts.sessions or opts.messages % opts.rcpts:

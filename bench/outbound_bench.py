@@ -23,9 +23,7 @@ Only one MTA runs at a time.  fsync stays at each product's default.
 Run as root (Postfix needs it); see bench/README.md ("SMTP outbound").
 Python 3 standard library only; shares its helpers with smtp_accept.py.
 """
-import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -34,10 +32,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from smtp_accept import (BenchError, POSTFIX_MASTER_CF,  # noqa: E402
-                         free_ports, fs_type, log, machine_busy, rate,
-                         read_pid, run, run_load, tree_seconds, wait_banner,
-                         wait_gone)
+from smtp_accept import (BenchError, CpuMeter,  # noqa: E402
+                         POSTFIX_MAIN_BASE, POSTFIX_MASTER_CF, PosternRun,
+                         PostfixRun, bench_arguments, free_ports, fs_type,
+                         log, print_table, rate, run_load)
 
 DOMAIN_FMT = "d%d.bench-out.test"
 
@@ -115,7 +113,7 @@ def write_transport(path, ndomains, port):
     os.chmod(path, 0o644)
 
 
-class PosternMta:
+class PosternMta(PosternRun):
     name = "postern"
     SERVICES = (
         "# written by bench/outbound_bench.py: mail in and out\n"
@@ -123,43 +121,17 @@ class PosternMta:
         "queue  unix  $queue_socket                none  1  postern-queued\n")
 
     def __init__(self, top, build, transport):
-        self.build = build
-        self.cmd = os.path.join(build, "postern")
-        self.dir = os.path.join(top, "postern")
+        super().__init__(top, build)
         self.transport = transport
-        self.started = False
-        self.master = None
-
-    def postern(self, *args, stdin=None):
-        return run([self.cmd, "-c", self.dir] + list(args), stdin=stdin)
 
     def start(self):
         self.postern("init")
-        names = ["smtp", "submission", "submissions", "lmtp", "imap",
-                 "imaps", "webmail", "admin_api"]
-        ports = dict(zip(names, free_ports(len(names))))
-        self.smtp_port = ports["smtp"]
-        self.postern("config", "set",
-                     *["%s_port=%d" % kv for kv in ports.items()],
-                     "myhostname=postern.bench.test", "stop_timeout=10s",
-                     "smtpd_client_connection_count_limit=0",
-                     "transport_maps=texthash:" + self.transport)
-        with open(os.path.join(self.dir, "services.cf"), "w") as f:
-            f.write(self.SERVICES)
-        run([self.cmd, "-c", self.dir, "start"],
-            daemon_log=os.path.join(self.dir, "bench-start.log"))
-        self.started = True
-        wait_banner(self.smtp_port)
-        self.master = read_pid(os.path.join(self.dir, "run", "master.pid"))
+        self.configure("smtpd_client_connection_count_limit=0",
+                       "transport_maps=texthash:" + self.transport)
+        self.launch(self.SERVICES)
 
     def pids(self):
         return {"postern": [self.master]}
-
-    def stop(self):
-        if self.started:
-            self.started = False
-            self.postern("stop")
-            wait_gone(self.master)
 
     def describe(self):
         return "postern (%s), services: smtp x2, queue" % self.build
@@ -168,21 +140,7 @@ class PosternMta:
 POSTFIX_MAIN_CF = """\
 # written by bench/outbound_bench.py; Postfix defaults except what a
 # relay for loopback clients needs
-compatibility_level = 3.6
-queue_directory = {q}/queue
-data_directory = {q}/data
-maillog_file = {q}/maillog
-maillog_file_prefixes = {q}
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = peer.bench.test
-mydomain = bench.invalid
-mydestination =
-alias_maps =
-alias_database =
-local_transport = error:5.1.1 no local delivery
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
+""" + POSTFIX_MAIN_BASE + """\
 mynetworks = 127.0.0.0/8
 transport_maps = texthash:{transport}
 """
@@ -194,53 +152,28 @@ class PostfixMta:
     def __init__(self, top, transport):
         self.top = os.path.join(top, "postfix")
         self.pf = os.path.join(self.top, "etc")
-        self.pf_var = os.path.join(self.top, "var")
+        self.postfix = PostfixRun(self.pf, os.path.join(self.top, "var"))
         self.transport = transport
-        self.started = False
-        self.master = None
 
     def start(self):
-        import pwd
-        pf_data = os.path.join(self.pf_var, "data")
-        for d in (self.top, self.pf, self.pf_var,
-                  os.path.join(self.pf_var, "queue"), pf_data):
-            os.makedirs(d)
-            os.chmod(d, 0o755)
-        pw = pwd.getpwnam("postfix")
-        os.chown(pf_data, pw.pw_uid, pw.pw_gid)
+        self.postfix.make_dirs(self.top)
         self.smtp_port = free_ports(1)[0]
         with open(os.path.join(self.pf, "main.cf"), "w") as f:
-            f.write(POSTFIX_MAIN_CF.format(q=self.pf_var,
+            f.write(POSTFIX_MAIN_CF.format(q=self.postfix.pf_var,
                                            transport=self.transport))
         with open(os.path.join(self.pf, "master.cf"), "w") as f:
             f.write(POSTFIX_MASTER_CF.format(port=self.smtp_port))
-        try:
-            run(["postfix", "-c", self.pf, "start"],
-                daemon_log=os.path.join(self.pf_var, "start.log"))
-        except BenchError as e:
-            try:
-                with open(os.path.join(self.pf_var, "maillog")) as f:
-                    e.args = (e.args[0] + " " + f.read()[-1000:],)
-            except OSError:
-                pass
-            raise
-        self.started = True
-        wait_banner(self.smtp_port)
-        self.master = read_pid(os.path.join(self.pf_var, "queue", "pid",
-                                            "master.pid"))
+        self.postfix.start(self.smtp_port)
 
     def pids(self):
-        return {"postfix": [self.master]}
+        return {"postfix": [self.postfix.master]}
 
     def stop(self):
-        if self.started:
-            self.started = False
-            run(["postfix", "-c", self.pf, "stop"])
-            wait_gone(self.master)
+        self.postfix.stop()
 
     def describe(self):
-        v = run(["postconf", "-c", self.pf, "-h", "mail_version"]).strip()
-        return "Postfix %s (defaults, transport_maps)" % v
+        return "Postfix %s (defaults, transport_maps)" % \
+            self.postfix.version()
 
 
 def measure(mta, opts, rcpts, workdir):
@@ -252,15 +185,11 @@ def measure(mta, opts, rcpts, workdir):
     try:
         mta.transport = transport
         mta.start()
-        roots = mta.pids()
-        before = {k: tree_seconds(v) for k, v in roots.items()}
-        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        busy0 = machine_busy()
+        meter = CpuMeter(mta.pids())
         t0 = time.monotonic()
         run_load(mta.smtp_port, opts, rcpts)
         t1 = time.monotonic()
-        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        gen = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+        gen = meter.children()
         last, last_change = -1, time.monotonic()
         while True:
             left = sinks.reap()
@@ -275,8 +204,8 @@ def measure(mta, opts, rcpts, workdir):
                                                        opts.stall))
             time.sleep(0.05)
         t2 = time.monotonic()
-        busy = machine_busy() - busy0
-        at_end = {k: tree_seconds(v) - before[k] for k, v in roots.items()}
+        busy = meter.busy()
+        at_end = meter.trees()
         return {"accept_s": t1 - t0, "e2e_s": t2 - t0, "gen_cpu": gen,
                 "sink_cpu": sinks.cpu, "cpu_end": at_end, "busy": busy}
     finally:
@@ -310,34 +239,14 @@ def report(opts, results, described):
             ("  of which other processes (s)",
              lambda r: r["busy"] - r["gen_cpu"] - r["sink_cpu"] -
              sum(r["cpu_end"].values()), "%.2f")]
-    print()
-    head = "%-32s" % "" + "".join("%14s" % n for n in names)
-    if len(names) == 2:
-        head += "%16s" % "postern/postfix"
-    print(head)
-    for label, fn, fmt in rows:
-        vals = [fn(results[n]) for n in names]
-        line = "%-32s" % label + "".join("%14s" % (fmt % v) for v in vals)
-        if len(vals) == 2 and vals[1] and not label.startswith(" "):
-            line += "%16s" % ("%.2fx" % (vals[0] / vals[1]))
-        print(line)
+    print_table(results, names, rows, "postern/postfix", 32, 14)
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--messages", type=int, default=20000)
+    ap = bench_arguments(__doc__, 20000, "postfix")
     ap.add_argument("--domains", type=int, default=100)
-    ap.add_argument("--sessions", type=int, default=20)
-    ap.add_argument("--size", type=int, default=4096)
-    ap.add_argument("--build", default=os.environ.get(
-        "POSTERN_BUILD_DIR", os.path.join(HERE, "..", "build")))
-    ap.add_argument("--only", choices=["postern", "postfix"])
-    ap.add_argument("--reuse", action="store_true",
-                    help="smtp-source -d: one connection per session")
     ap.add_argument("--stall", type=float, default=120)
     ap.add_argument("--rounds", type=int, default=1)
-    ap.add_argument("--tmpdir")
-    ap.add_argument("--keep", action="store_true")
     opts = ap.parse_args()
     opts.build = os.path.abspath(opts.build)
     if opts.domains % opts.sessions or opts.messages % opts.domains or \

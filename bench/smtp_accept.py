@@ -183,6 +183,29 @@ def tree_seconds(roots, table=None):
     return total / TICK
 
 
+class CpuMeter:
+    """CPU seconds since it was made: of the process trees roots (a name
+    -> pids, as a stack's pids()), of this script's waited-for children
+    (smtp-source) and of the whole machine (busy)."""
+
+    def __init__(self, roots):
+        self.roots = roots
+        self.before = {k: tree_seconds(v) for k, v in roots.items()}
+        self.ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.busy0 = machine_busy()
+
+    def trees(self):
+        return {k: tree_seconds(v) - self.before[k]
+                for k, v in self.roots.items()}
+
+    def children(self):
+        ru0, ru1 = self.ru0, resource.getrusage(resource.RUSAGE_CHILDREN)
+        return (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+
+    def busy(self):
+        return machine_busy() - self.busy0
+
+
 # ---- The load.
 
 def mailboxes(n):
@@ -256,15 +279,12 @@ class NewCounter:
 
 def measure(stack, opts, boxes):
     """Load one started stack; the figures as a dict."""
-    roots = stack.pids()
-    before = {k: tree_seconds(v) for k, v in roots.items()}
-    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    busy0 = machine_busy()
+    meter = CpuMeter(stack.pids())
     t0 = time.monotonic()
     run_load(stack.smtp_port, opts, boxes)
     t1 = time.monotonic()
-    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    at_accept = {k: tree_seconds(v) - before[k] for k, v in roots.items()}
+    gen = meter.children()
+    at_accept = meter.trees()
     last, last_change = -1, time.monotonic()
     counter = NewCounter(stack.mail_root, boxes, opts.messages // len(boxes))
     while True:
@@ -280,19 +300,64 @@ def measure(stack, opts, boxes):
                                                    opts.messages, opts.stall))
         time.sleep(0.05)
     t2 = time.monotonic()
-    busy = machine_busy() - busy0
-    at_end = {k: tree_seconds(v) - before[k] for k, v in roots.items()}
+    busy = meter.busy()
+    at_end = meter.trees()
     if n != opts.messages:
         raise BenchError("%s: %d files in new/ for %d messages sent" % (
             stack.name, n, opts.messages))
-    gen = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     return {"accept_s": t1 - t0, "e2e_s": t2 - t0, "gen_cpu": gen,
             "cpu_accept": at_accept, "cpu_end": at_end, "busy": busy}
 
 
 # ---- Postern.
 
-class Postern:
+class PosternRun:
+    """A postern site in top/postern started by this script, for every
+    benchmark here (smtp_accept, inbound_policy, outbound_bench):
+    subclasses write start() as postern("init"), configure(settings) and
+    launch(services)."""
+    PORT_NAMES = ["smtp", "submission", "submissions", "lmtp", "imap",
+                  "imaps", "webmail", "admin_api"]
+
+    def __init__(self, top, build):
+        self.build = build
+        self.cmd = os.path.join(build, "postern")
+        self.dir = os.path.join(top, "postern")
+        self.started = False
+        self.master = None
+
+    def postern(self, *args, stdin=None):
+        return run([self.cmd, "-c", self.dir] + list(args), stdin=stdin)
+
+    def configure(self, *settings):
+        """`config set` a free port for every listener (self.smtp_port
+        the smtp one), the bench's myhostname and stop_timeout, and
+        settings."""
+        ports = dict(zip(self.PORT_NAMES, free_ports(len(self.PORT_NAMES))))
+        self.smtp_port = ports["smtp"]
+        self.postern("config", "set",
+                     *["%s_port=%d" % kv for kv in ports.items()],
+                     "myhostname=postern.bench.test", "stop_timeout=10s",
+                     *settings)
+
+    def launch(self, services):
+        """services (text) as services.cf; start, wait for the banner."""
+        with open(os.path.join(self.dir, "services.cf"), "w") as f:
+            f.write(services)
+        run([self.cmd, "-c", self.dir, "start"],
+            daemon_log=os.path.join(self.dir, "bench-start.log"))
+        self.started = True
+        wait_banner(self.smtp_port)
+        self.master = read_pid(os.path.join(self.dir, "run", "master.pid"))
+
+    def stop(self):
+        if self.started:
+            self.started = False
+            self.postern("stop")
+            wait_gone(self.master)
+
+
+class Postern(PosternRun):
     name = "postern"
     SERVICES = (
         "# written by bench/smtp_accept.py: the mail-in services of the\n"
@@ -302,46 +367,21 @@ class Postern:
         "queue      unix  $queue_socket                none  1  postern-queued\n")
 
     def __init__(self, top, build, boxes):
-        self.build = build
-        self.cmd = os.path.join(build, "postern")
-        self.dir = os.path.join(top, "postern")
+        super().__init__(top, build)
         self.mail_root = os.path.join(self.dir, "mail")
         self.boxes = boxes
-        self.started = False
-        self.master = None
-
-    def postern(self, *args, stdin=None):
-        return run([self.cmd, "-c", self.dir] + list(args), stdin=stdin)
 
     def start(self):
         self.postern("init")
-        names = ["smtp", "submission", "submissions", "lmtp", "imap",
-                 "imaps", "webmail", "admin_api"]
-        ports = dict(zip(names, free_ports(len(names))))
-        self.smtp_port = ports["smtp"]
-        self.postern("config", "set",
-                     *["%s_port=%d" % kv for kv in ports.items()],
-                     "myhostname=postern.bench.test", "stop_timeout=10s")
-        with open(os.path.join(self.dir, "services.cf"), "w") as f:
-            f.write(self.SERVICES)
+        self.configure()
         self.postern("domain", "add", DOMAIN)
         for addr in self.boxes:
             self.postern("mailbox", "add", addr, "--password-stdin",
                          stdin="bench-password\n")
-        run([self.cmd, "-c", self.dir, "start"],
-            daemon_log=os.path.join(self.dir, "bench-start.log"))
-        self.started = True
-        wait_banner(self.smtp_port)
-        self.master = read_pid(os.path.join(self.dir, "run", "master.pid"))
+        self.launch(self.SERVICES)
 
     def pids(self):
         return {"postern": [self.master]}
-
-    def stop(self):
-        if self.started:
-            self.started = False
-            self.postern("stop")
-            wait_gone(self.master)
 
     def describe(self):
         return "postern (%s), services: smtp x2, queue, lmtp-unix" % self.build
@@ -376,9 +416,9 @@ scache     unix  - - n - 1 scache
 postlog    unix-dgram n - n - 1 postlogd
 """
 
-POSTFIX_MAIN_CF = """\
-# written by bench/smtp_accept.py; Postfix defaults except what a
-# virtual-hosting MX on loopback needs
+# The start of every bench peer's main.cf: Postfix in its own folders
+# ({q}), on 127.0.0.1, delivering nothing locally.
+POSTFIX_MAIN_BASE = """\
 compatibility_level = 3.6
 queue_directory = {q}/queue
 data_directory = {q}/data
@@ -394,6 +434,12 @@ alias_database =
 local_transport = error:5.1.1 no local delivery
 inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
+"""
+
+POSTFIX_MAIN_CF = """\
+# written by bench/smtp_accept.py; Postfix defaults except what a
+# virtual-hosting MX on loopback needs
+""" + POSTFIX_MAIN_BASE + """\
 mynetworks = 127.0.0.0/8
 virtual_mailbox_domains = sqlite:{d}/domains.cf
 virtual_mailbox_maps = sqlite:{d}/mailboxes.cf
@@ -444,19 +490,71 @@ WHERE address = '%u' AND active = 1
 """
 
 
+class PostfixRun:
+    """A Postfix instance with its config in pf and queue, data_directory
+    and maillog in pf_var, started by postfix(1) as root."""
+
+    def __init__(self, pf, pf_var):
+        self.pf = pf
+        self.pf_var = pf_var
+        self.started = False
+        self.master = None
+
+    def make_dirs(self, *more):
+        """The folders, and more: Postfix wants its config folder and
+        queue folder owned by root and apart, data_directory owned by
+        mail_owner."""
+        pf_data = os.path.join(self.pf_var, "data")
+        for d in (*more, self.pf, self.pf_var,
+                  os.path.join(self.pf_var, "queue"), pf_data):
+            os.makedirs(d)
+            os.chmod(d, 0o755)
+        postfix = pwd.getpwnam("postfix")
+        os.chown(pf_data, postfix.pw_uid, postfix.pw_gid)
+
+    def start(self, port):
+        """postfix start; waits for the banner on port."""
+        try:
+            run(["postfix", "-c", self.pf, "start"],
+                daemon_log=os.path.join(self.pf_var, "start.log"))
+        except BenchError as e:
+            # postfix(1) logs only to syslog or maillog_file
+            try:
+                with open(os.path.join(self.pf_var, "maillog")) as f:
+                    e.args = (e.args[0] + " " + f.read()[-1000:],)
+            except OSError:
+                pass
+            raise
+        self.started = True
+        wait_banner(port)
+        self.master = read_pid(os.path.join(self.pf_var, "queue", "pid",
+                                            "master.pid"))
+
+    def stop(self):
+        if self.started:
+            self.started = False
+            run(["postfix", "-c", self.pf, "stop"])
+            wait_gone(self.master)
+
+    def version(self):
+        return run(["postconf", "-c", self.pf, "-h",
+                    "mail_version"]).strip()
+
+
 class Peer:
     name = "postfix+dovecot"
 
     def __init__(self, top, boxes):
         self.top = os.path.join(top, "peer")
         self.pf = os.path.join(self.top, "postfix")
-        self.pf_var = os.path.join(self.top, "postfix-var")
+        self.postfix = PostfixRun(self.pf, os.path.join(self.top,
+                                                        "postfix-var"))
         self.dc = os.path.join(self.top, "dovecot")
         self.mail_root = os.path.join(self.top, "mail")
         self.db = os.path.join(self.top, "users.sqlite")
         self.boxes = boxes
-        self.pf_started = self.dc_started = False
-        self.pf_master = self.dc_master = None
+        self.dc_started = False
+        self.dc_master = None
 
     def write(self, path, text, mode=0o644):
         with open(path, "w") as f:
@@ -477,15 +575,7 @@ class Peer:
         os.chmod(self.db, 0o644)
 
     def start(self):
-        # Postfix wants its config folder and queue folder owned by root
-        # and apart, data_directory owned by mail_owner.
-        pf_data = os.path.join(self.pf_var, "data")
-        for d in (self.top, self.pf, self.pf_var, self.dc, self.mail_root,
-                  os.path.join(self.pf_var, "queue"), pf_data):
-            os.makedirs(d)
-            os.chmod(d, 0o755)
-        postfix = pwd.getpwnam("postfix")
-        os.chown(pf_data, postfix.pw_uid, postfix.pw_gid)
+        self.postfix.make_dirs(self.top, self.dc, self.mail_root)
         mail = pwd.getpwnam("mail")
         os.chown(self.mail_root, mail.pw_uid, mail.pw_gid)
         self.make_db()
@@ -497,7 +587,7 @@ class Peer:
         self.write(os.path.join(self.dc, "sql.conf.ext"),
                    DOVECOT_SQL.format(db=self.db), 0o600)
         self.write(os.path.join(self.pf, "main.cf"),
-                   POSTFIX_MAIN_CF.format(d=self.pf, q=self.pf_var,
+                   POSTFIX_MAIN_CF.format(d=self.pf, q=self.postfix.pf_var,
                                           lmtp=lmtp))
         self.write(os.path.join(self.pf, "master.cf"),
                    POSTFIX_MASTER_CF.format(port=self.smtp_port))
@@ -514,34 +604,18 @@ class Peer:
         deadline = time.time() + 15
         while not os.path.exists(lmtp) and time.time() < deadline:
             time.sleep(0.1)
-        try:
-            run(["postfix", "-c", self.pf, "start"],
-                daemon_log=os.path.join(self.pf_var, "start.log"))
-        except BenchError as e:
-            # postfix(1) logs only to syslog or maillog_file
-            try:
-                with open(os.path.join(self.pf_var, "maillog")) as f:
-                    e.args = (e.args[0] + " " + f.read()[-1000:],)
-            except OSError:
-                pass
-            raise
-        self.pf_started = True
-        wait_banner(self.smtp_port)
-        self.pf_master = read_pid(os.path.join(self.pf_var, "queue", "pid",
-                                               "master.pid"))
+        self.postfix.start(self.smtp_port)
 
     def pids(self):
-        return {"postfix": [self.pf_master], "dovecot": [self.dc_master]}
+        return {"postfix": [self.postfix.master],
+                "dovecot": [self.dc_master]}
 
     def stop(self):
         errors = []
-        if self.pf_started:
-            self.pf_started = False
-            try:
-                run(["postfix", "-c", self.pf, "stop"])
-                wait_gone(self.pf_master)
-            except BenchError as e:
-                errors.append(str(e))
+        try:
+            self.postfix.stop()
+        except BenchError as e:
+            errors.append(str(e))
         if self.dc_started:
             self.dc_started = False
             try:
@@ -554,7 +628,7 @@ class Peer:
             raise BenchError("; ".join(errors))
 
     def describe(self):
-        pf = run(["postconf", "-c", self.pf, "-h", "mail_version"]).strip()
+        pf = self.postfix.version()
         dc = run(["dovecot", "--version"]).strip()
         return "Postfix %s + Dovecot %s LMTP (unix socket)" % (pf, dc)
 
@@ -576,6 +650,26 @@ def fs_type(path):
 
 def rate(n, s):
     return n / s if s > 0 else float("inf")
+
+
+def print_table(results, names, rows, ratio_head, label_width, width):
+    """A report's comparison table, for every benchmark here: a column
+    for each of names (keys of results), a line for each (label, fn of a
+    result, format) of rows, and with two columns their ratio (not on
+    lines whose label starts with a space: parts of the line above)."""
+    print()
+    head = "%-*s" % (label_width, "") + "".join("%*s" % (width, n)
+                                                for n in names)
+    if len(names) == 2:
+        head += "%16s" % ratio_head
+    print(head)
+    for label, fn, fmt in rows:
+        vals = [fn(results[n]) for n in names]
+        line = "%-*s" % (label_width, label) + "".join(
+            "%*s" % (width, fmt % v) for v in vals)
+        if len(vals) == 2 and vals[1] and not label.startswith(" "):
+            line += "%16s" % ("%.2fx" % (vals[0] / vals[1]))
+        print(line)
 
 
 def report(opts, results, described):
@@ -607,46 +701,44 @@ def report(opts, results, described):
             ("  of which other processes (s)",
              lambda r: r["busy"] - r["gen_cpu"] - sum(r["cpu_end"].values()),
              "%.2f")]
-    print()
-    head = "%-30s" % "" + "".join("%16s" % n for n in names)
-    if len(names) == 2:
-        head += "%16s" % "postern/peer"
-    print(head)
-    for label, fn, fmt in rows:
-        vals = [fn(results[n]) for n in names]
-        line = "%-30s" % label + "".join("%16s" % (fmt % v) for v in vals)
-        if len(vals) == 2 and vals[1] and not label.startswith(" "):
-            line += "%16s" % ("%.2fx" % (vals[0] / vals[1]))
-        print(line)
+    print_table(results, names, rows, "postern/peer", 30, 16)
     for n in names:
         parts = ", ".join("%s %.2f" % kv for kv in results[n]["cpu_end"].items())
         print("  %s server CPU by tree at end-to-end (s): %s" % (n, parts))
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--messages", type=int, default=20000)
+def bench_arguments(doc, messages, peer):
+    """The command line every benchmark here shares (doc: the script's
+    docstring; messages: --messages by default; peer: the other choice
+    of --only); the caller adds its own and parses."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--messages", type=int, default=messages)
     ap.add_argument("--sessions", type=int, default=20)
-    ap.add_argument("--mailboxes", type=int, default=100)
     ap.add_argument("--size", type=int, default=4096,
                     help="smtp-source -l: payload bytes (default 4096)")
     ap.add_argument("--build", default=os.environ.get(
         "POSTERN_BUILD_DIR", os.path.join(HERE, "..", "build")))
-    ap.add_argument("--only", choices=["postern", "peer"])
+    ap.add_argument("--only", choices=["postern", peer])
     ap.add_argument("--reuse", action="store_true",
                     help="smtp-source -d: keep each session's connection "
                     "for all its messages (default: one per message)")
+    ap.add_argument("--tmpdir", help="where to make the temporary folder "
+                    "(default $TMPDIR or /tmp); not a tmpfs, or fsync is "
+                    "free")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the temporary folder")
+    return ap
+
+
+def main():
+    ap = bench_arguments(__doc__, 20000, "peer")
+    ap.add_argument("--mailboxes", type=int, default=100)
     ap.add_argument("--stall", type=float, default=120,
                     help="give up when no message reaches new/ for this "
                     "many seconds")
     ap.add_argument("--rounds", type=int, default=1,
                     help="repeat, alternating which stack goes first, and "
                     "report each stack's best round (default 1)")
-    ap.add_argument("--tmpdir", help="where to make the temporary folder "
-                    "(default $TMPDIR or /tmp); not a tmpfs, or fsync is "
-                    "free")
-    ap.add_argument("--keep", action="store_true",
-                    help="keep the temporary folder")
     opts = ap.parse_args()
     opts.build = os.path.abspath(opts.build)
     if opts.mailboxes % opts.sessions or opts.messages % opts.mailboxes:

@@ -183,9 +183,9 @@ static void spf_answer(struct smtpd_session *s, struct spf_job *j)
 		 authres_spf_name(at->spf), at->spf_identity, at->spf_value,
 		 s->peer);
 	if (a->spf_act && a->spf_fail_reject && at->spf == AUTHRES_SPF_FAIL) {
-		log_info("NOQUEUE: reject: MAIL from unknown[%s]: 550 5.7.23 "
+		log_info("NOQUEUE: reject: MAIL from %s: 550 5.7.23 "
 			 "SPF fail for %s; from=<%s> helo=<%s>",
-			 s->peer, dom, buf_data(s->txn->sender),
+			 smtpd_client_log(s), dom, buf_data(s->txn->sender),
 			 s->helo != NULL ? s->helo : "");
 		smtpd_txn_reset(s);
 		smtpd_error(s, 550, "5.7.23",
@@ -516,9 +516,9 @@ static bool end_apply(struct smtpd_session *s, struct end_job *j)
 			 dmarc_policy_name(j->disposition));
 	if (j->dmarc == DMARC_RESULT_FAIL &&
 	    j->disposition == DMARC_POLICY_REJECT) {
-		log_info("%s: reject: END-OF-MESSAGE from unknown[%s]: 550 "
+		log_info("%s: reject: END-OF-MESSAGE from %s: 550 "
 			 "5.7.1 DMARC policy of %s; from=<%s>",
-			 smtpd_log_id(s), s->peer, j->from_domain,
+			 smtpd_log_id(s), smtpd_client_log(s), j->from_domain,
 			 buf_data(t->sender));
 		smtpd_txn_reset(s);
 		smtpd_error(s, 550, "5.7.1",

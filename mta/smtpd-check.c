@@ -5,6 +5,7 @@
  * worker jobs outside RCPT: at connect, HELO/EHLO and MAIL while
  * smtpd_delay_reject is off, and at DATA.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -218,6 +219,15 @@ bool smtpd_check_wanted(const struct smtpd_session *s,
 	return !smtpd_restrict_delay_reject(r);
 }
 
+const char *smtpd_client_log(const struct smtpd_session *s)
+{
+	static char b[1100];
+
+	snprintf(b, sizeof(b), "%s[%s]",
+		 s->client_name != NULL ? s->client_name : "unknown", s->peer);
+	return b;
+}
+
 void smtpd_check_log_reject(const struct smtpd_session *s, const char *cmd,
 			    const struct smtpd_check_ctx *c)
 {
@@ -227,10 +237,9 @@ void smtpd_check_log_reject(const struct smtpd_session *s, const char *cmd,
 	 * software (smtpd_notify_reply), not policy, as Postfix. */
 	if (strncmp(r->enhanced, "4.3.", 4) != 0)
 		smtpd_notify_mark(s, SMTPD_NOTIFY_POLICY);
-	log_info("NOQUEUE: reject: %s from %s[%s]: %u %s %s; from=<%s> "
+	log_info("NOQUEUE: reject: %s from %s: %u %s %s; from=<%s> "
 		 "to=<%s> proto=%s helo=<%s>",
-		 cmd, s->client_name != NULL ? s->client_name : "unknown",
-		 s->peer, r->code, r->enhanced, r->text,
+		 cmd, smtpd_client_log(s), r->code, r->enhanced, r->text,
 		 c->sender != NULL ? c->sender : "",
 		 c->recipient != NULL ? c->recipient : "",
 		 s->esmtp ? "ESMTP" : "SMTP", c->helo != NULL ? c->helo : "");
@@ -238,30 +247,29 @@ void smtpd_check_log_reject(const struct smtpd_session *s, const char *cmd,
 
 /* ---- HOLD and DISCARD (access(5)), for the whole message as Postfix. */
 
-void smtpd_check_keep_actions(struct smtpd_session *s,
-			      const struct smtpd_check_ctx *c)
+static void keep_verdict(struct smtpd_session *s, const struct smtpd_verdict *v)
 {
 	struct smtpd_txn *t = s->txn;
 
 	if (t == NULL)
 		return;
-	t->hold |= c->verdict.hold;
-	t->discard |= c->verdict.discard;
-	if (c->verdict.filter != NULL)
-		smtpd_filter_set(s, c->verdict.filter, "access");
-	if (c->verdict.redirect != NULL) { /* the last one wins */
+	t->hold |= v->hold;
+	t->discard |= v->discard;
+	if (v->filter != NULL)
+		smtpd_filter_set(s, v->filter, "access");
+	if (v->redirect != NULL) { /* the last one wins */
 		free(t->access_redirect);
-		t->access_redirect = xstrdup(c->verdict.redirect);
+		t->access_redirect = xstrdup(v->redirect);
 	}
-	if (c->verdict.prepend != NULL && t->received_written) {
+	if (v->prepend != NULL && t->received_written) {
 		/* smtpd_end_of_data_restrictions: the header is written. */
 		log_warn("%s: PREPEND at the end of the message: ignored",
 			 smtpd_log_id(s));
-	} else if (c->verdict.prepend != NULL) {
+	} else if (v->prepend != NULL) {
 		/* "\n" separated lines; the first PREPEND comes first. */
 		if (t->access_prepend == NULL)
 			t->access_prepend = buf_new();
-		for (const char *p = c->verdict.prepend; *p != '\0';) {
+		for (const char *p = v->prepend; *p != '\0';) {
 			/* A stray CR (a policy service's text) must not
 			 * end a line of the header early. */
 			size_t n = strcspn(p, "\r\n");
@@ -272,6 +280,62 @@ void smtpd_check_keep_actions(struct smtpd_session *s,
 			p += n;
 			p += strspn(p, "\r\n");
 		}
+	}
+}
+
+void smtpd_check_keep_actions(struct smtpd_session *s,
+			      const struct smtpd_check_ctx *c)
+{
+	keep_verdict(s, &c->verdict);
+}
+
+/* ---- Actions found at connect and HELO (smtpd_delay_reject = no).
+ * There is no transaction yet: as Postfix, they stay in force for every
+ * message of the session, so they are kept here and given to each new
+ * transaction (smtpd_check_session_actions). */
+
+void smtpd_check_save_actions(struct smtpd_verdict **slot,
+			      struct smtpd_check_ctx *c)
+{
+	struct smtpd_verdict *v = &c->verdict;
+
+	if (*slot != NULL) {
+		smtpd_verdict_clear(*slot);
+		free(*slot);
+		*slot = NULL;
+	}
+	if (!v->hold && !v->discard && v->filter == NULL &&
+	    v->redirect == NULL && v->prepend == NULL)
+		return;
+	*slot = xcalloc(1, sizeof(**slot));
+	(*slot)->hold = v->hold;
+	(*slot)->discard = v->discard;
+	/* Moved, not copied: the check context is cleared after. */
+	(*slot)->filter = v->filter;
+	(*slot)->redirect = v->redirect;
+	(*slot)->prepend = v->prepend;
+	v->filter = v->redirect = v->prepend = NULL;
+}
+
+void smtpd_check_session_actions(struct smtpd_session *s)
+{
+	if (s->connect_actions != NULL)
+		keep_verdict(s, s->connect_actions);
+	if (s->helo_actions != NULL)
+		keep_verdict(s, s->helo_actions);
+}
+
+void smtpd_check_session_free(struct smtpd_session *s)
+{
+	struct smtpd_verdict **slots[] = {&s->connect_actions,
+					  &s->helo_actions};
+
+	for (size_t i = 0; i < sizeof(slots) / sizeof(slots[0]); i++) {
+		if (*slots[i] == NULL)
+			continue;
+		smtpd_verdict_clear(*slots[i]);
+		free(*slots[i]);
+		*slots[i] = NULL;
 	}
 }
 
@@ -332,6 +396,7 @@ static void connect_done(struct smtpd_session *s, struct smtpd_check_ctx *c,
 		smtpd_reply_error(s, &c->verdict.reply);
 		return;
 	}
+	smtpd_check_save_actions(&s->connect_actions, c);
 	smtpd_reply(s, 220, NULL, "%s", s->set->banner);
 }
 

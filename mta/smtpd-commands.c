@@ -113,6 +113,8 @@ static void helo_checked(struct smtpd_session *s, struct smtpd_check_ctx *c,
 		smtpd_reply_error(s, &c->verdict.reply);
 		free(a->name);
 	} else {
+		/* A new HELO's actions replace the last one's. */
+		smtpd_check_save_actions(&s->helo_actions, c);
 		helo_finish(s, a->name, a->esmtp);
 	}
 	free(a);
@@ -277,6 +279,8 @@ static void mail_finish(struct smtpd_session *s, struct smtpd_txn *t)
 	s->txn = t;
 	s->state = SMTPD_STATE_MAIL;
 	smtpd_queue_begin(s);
+	/* Actions found at connect and HELO apply to every message. */
+	smtpd_check_session_actions(s);
 	/* Milters first (smtpd-milter.c): they go on with mail_accept. */
 	if (smtpd_milter_mail(s, mail_accept))
 		return;

@@ -57,6 +57,9 @@ void smtpd_queue_begin(struct smtpd_session *s)
 	    .helo = s->helo,
 	    .auth_name = s->auth_user,
 	    .filter = s->set->content_filter, /* a FILTER may replace it */
+	    /* A trusted filter hands back mail that was not signed on the
+	     * way to it (docs/content-filter.md): sign it now. */
+	    .dkim_sign = s->set->dkim_sign_reinjected && s->in_mynetworks,
 	};
 
 	if (s->io != NULL && io_tls_active(s->io)) {
@@ -381,9 +384,9 @@ static void message_end(struct smtpd_session *s, bool bdat)
 			 (unsigned long long)smtp_data_bare_cr(t->data),
 			 s->peer);
 	if (ret < 0) {
-		log_info("%s: reject: %s from [%s]: %u %s %s", smtpd_log_id(s),
-			 bdat ? "BDAT" : "DATA", s->peer, r.code, r.enhanced,
-			 r.text);
+		log_info("%s: reject: %s from %s: %u %s %s", smtpd_log_id(s),
+			 bdat ? "BDAT" : "DATA", smtpd_client_log(s), r.code,
+			 r.enhanced, r.text);
 		smtpd_txn_reset(s);
 		smtpd_reply_error(s, &r);
 		return;

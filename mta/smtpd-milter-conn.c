@@ -191,24 +191,6 @@ static void negotiated(struct mconn *c, const struct milter_reply *r)
 	pump(c);
 }
 
-static bool is_mod(char cmd)
-{
-	switch (cmd) {
-	case MILTER_REP_ADDHEADER:
-	case MILTER_REP_CHGHEADER:
-	case MILTER_REP_INSHEADER:
-	case MILTER_REP_ADDRCPT:
-	case MILTER_REP_ADDRCPT_PAR:
-	case MILTER_REP_DELRCPT:
-	case MILTER_REP_REPLBODY:
-	case MILTER_REP_CHGFROM:
-	case MILTER_REP_QUARANTINE:
-		return true;
-	default:
-		return false;
-	}
-}
-
 static void keep_mod(struct mconn *c, char cmd, const char *p, size_t len)
 {
 	struct mmod *m = xcalloc(1, sizeof(*m));
@@ -243,7 +225,7 @@ static bool handle(struct mconn *c, char cmd, const char *p, size_t len)
 		negotiated(c, &r);
 		return false;
 	}
-	if (is_mod(cmd)) {
+	if (milter_reply_is_mod(cmd)) {
 		if (c->waiting_cmd != MILTER_CMD_BODYEOB) {
 			fail(c, "modification before end of message");
 			return false;

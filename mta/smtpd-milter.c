@@ -484,8 +484,8 @@ static void verdict_reply(struct smtpd_session *s, enum mverdict v,
 	struct smtp_reply r;
 
 	if (v == MV_REPLY && text != NULL) {
-		log_info("%s: milter-reject: %s from [%s]: %s", smtpd_log_id(s),
-			 stage, s->peer, text);
+		log_info("%s: milter-reject: %s from %s: %s", smtpd_log_id(s),
+			 stage, smtpd_client_log(s), text);
 		if (strstr(text, "\r\n") != NULL) {
 			/* Multi-line: sent as the milter wrote it. */
 			struct buf *b = buf_new_str(text);
@@ -519,11 +519,39 @@ static void verdict_reply(struct smtpd_session *s, enum mverdict v,
 		smtp_reply_set(&r, 550, "5.7.1", "Command rejected");
 	}
 	if (v != MV_REPLY)
-		log_info("%s: milter-%s: %s from [%s]: %u %s %s",
+		log_info("%s: milter-%s: %s from %s: %u %s %s",
 			 smtpd_log_id(s),
 			 v == MV_TEMPFAIL ? "tempfail" : "reject", stage,
-			 s->peer, r.code, r.enhanced, r.text);
+			 smtpd_client_log(s), r.code, r.enhanced, r.text);
 	smtpd_reply_error(s, &r);
+}
+
+/* MAIL or RCPT: the stage's macros, then cmd with its one argument
+ * "<address>". */
+static void add_address(struct mconn *c, enum milter_stage stage, char cmd,
+			const char *address, bool want_reply)
+{
+	struct buf *arg = buf_new();
+	struct buf *b = buf_new();
+	const char *args[1];
+
+	buf_printf(arg, "<%s>", address);
+	args[0] = buf_data(arg);
+	add_macros(c, stage, cmd);
+	milter_put_args(b, cmd, args, 1);
+	mconn_add(c, cmd, want_reply, b);
+	buf_free(&arg);
+}
+
+/* DATA, EOH or end of message: the stage's macros, then cmd alone. */
+static void add_bare(struct mconn *c, enum milter_stage stage, char cmd,
+		     bool want_reply)
+{
+	struct buf *b = buf_new();
+
+	add_macros(c, stage, cmd);
+	milter_put_cmd(b, cmd);
+	mconn_add(c, cmd, want_reply, b);
 }
 
 /* ---- MAIL (with CONNECT and HELO the first time). */
@@ -549,17 +577,10 @@ static void build_mail(struct mconn *c)
 		milter_put_helo(b, s->helo);
 		mconn_add(c, MILTER_CMD_HELO, wants(c, MILTER_P_NR_HELO), b);
 	}
-	if (wants(c, MILTER_P_NOMAIL)) {
-		struct buf *from = buf_new();
-		const char *args[1];
-		buf_printf(from, "<%s>", buf_data(s->txn->sender));
-		args[0] = buf_data(from);
-		add_macros(c, MILTER_STAGE_MAIL, MILTER_CMD_MAIL);
-		b = buf_new();
-		milter_put_args(b, MILTER_CMD_MAIL, args, 1);
-		mconn_add(c, MILTER_CMD_MAIL, wants(c, MILTER_P_NR_MAIL), b);
-		buf_free(&from);
-	}
+	if (wants(c, MILTER_P_NOMAIL))
+		add_address(c, MILTER_STAGE_MAIL, MILTER_CMD_MAIL,
+			    buf_data(s->txn->sender),
+			    wants(c, MILTER_P_NR_MAIL));
 }
 
 static void mail_done(struct smtpd_milter_txn *mt, enum mverdict v,
@@ -605,22 +626,9 @@ bool smtpd_milter_mail(struct smtpd_session *s, smtpd_milter_mail_fn *next)
 
 static void build_rcpt(struct mconn *c)
 {
-	struct smtpd_milter_txn *mt = c->mt;
-	struct buf *to = buf_new();
-	struct buf *b = buf_new();
-	const char *args[1];
-
-	if (!wants(c, MILTER_P_NORCPT)) {
-		buf_free(&to);
-		buf_free(&b);
-		return;
-	}
-	buf_printf(to, "<%s>", mt->rcpt);
-	args[0] = buf_data(to);
-	add_macros(c, MILTER_STAGE_RCPT, MILTER_CMD_RCPT);
-	milter_put_args(b, MILTER_CMD_RCPT, args, 1);
-	mconn_add(c, MILTER_CMD_RCPT, wants(c, MILTER_P_NR_RCPT), b);
-	buf_free(&to);
+	if (wants(c, MILTER_P_NORCPT))
+		add_address(c, MILTER_STAGE_RCPT, MILTER_CMD_RCPT, c->mt->rcpt,
+			    wants(c, MILTER_P_NR_RCPT));
 }
 
 static void rcpt_done(struct smtpd_milter_txn *mt, enum mverdict v,
@@ -666,8 +674,9 @@ static void rcpt_done(struct smtpd_milter_txn *mt, enum mverdict v,
 	} else {
 		smtp_reply_set(&r, 550, "5.7.1", "Command rejected");
 	}
-	log_info("%s: milter-reject: RCPT from [%s]: %u %s %s",
-		 smtpd_log_id(s), s->peer, r.code, r.enhanced, r.text);
+	log_info("%s: milter-reject: RCPT from %s: %u %s %s",
+		 smtpd_log_id(s), smtpd_client_log(s), r.code, r.enhanced,
+		 r.text);
 	done(s, mt->rcpt_arg, &r);
 }
 
@@ -722,12 +731,9 @@ static void build_message(struct mconn *c)
 	struct buf *b;
 	struct buf *value = buf_new();
 
-	if (wants(c, MILTER_P_NODATA)) {
-		add_macros(c, MILTER_STAGE_DATA, MILTER_CMD_DATA);
-		b = buf_new();
-		milter_put_cmd(b, MILTER_CMD_DATA);
-		mconn_add(c, MILTER_CMD_DATA, wants(c, MILTER_P_NR_DATA), b);
-	}
+	if (wants(c, MILTER_P_NODATA))
+		add_bare(c, MILTER_STAGE_DATA, MILTER_CMD_DATA,
+			 wants(c, MILTER_P_NR_DATA));
 	if (wants(c, MILTER_P_NOHDRS)) {
 		for (size_t i = 0; i < milter_message_header_count(mt->msg);
 		     i++) {
@@ -740,12 +746,9 @@ static void build_message(struct mconn *c)
 				  wants(c, MILTER_P_NR_HDR), b);
 		}
 	}
-	if (wants(c, MILTER_P_NOEOH)) {
-		add_macros(c, MILTER_STAGE_EOH, MILTER_CMD_EOH);
-		b = buf_new();
-		milter_put_cmd(b, MILTER_CMD_EOH);
-		mconn_add(c, MILTER_CMD_EOH, wants(c, MILTER_P_NR_EOH), b);
-	}
+	if (wants(c, MILTER_P_NOEOH))
+		add_bare(c, MILTER_STAGE_EOH, MILTER_CMD_EOH,
+			 wants(c, MILTER_P_NR_EOH));
 	if (wants(c, MILTER_P_NOBODY)) {
 		const struct buf *body = milter_message_body(mt->msg);
 		const char *p = buf_data(body);
@@ -761,20 +764,8 @@ static void build_message(struct mconn *c)
 			left -= n;
 		}
 	}
-	add_macros(c, MILTER_STAGE_EOM, MILTER_CMD_BODYEOB);
-	b = buf_new();
-	milter_put_cmd(b, MILTER_CMD_BODYEOB);
-	mconn_add(c, MILTER_CMD_BODYEOB, true, b);
+	add_bare(c, MILTER_STAGE_EOM, MILTER_CMD_BODYEOB, true);
 	buf_free(&value);
-}
-
-static char *strip_brackets(const char *a)
-{
-	size_t n = strlen(a);
-
-	if (n >= 2 && a[0] == '<' && a[n - 1] == '>')
-		return xstrndup(a + 1, n - 2);
-	return xstrdup(a);
 }
 
 static bool allowed(const struct mconn *c, uint32_t act, const char *what)
@@ -800,36 +791,18 @@ static void apply_mods(struct smtpd_milter_txn *mt, struct mconn *c)
 
 		switch (r->cmd) {
 		case MILTER_REP_ADDHEADER:
-			if (allowed(c, MILTER_ACT_ADDHDRS, "addheader"))
-				milter_message_add_header(mt->msg, r->name,
-							  r->value, leadspc);
-			break;
 		case MILTER_REP_INSHEADER:
-			if (allowed(c, MILTER_ACT_ADDHDRS, "insheader"))
-				milter_message_insert_header(mt->msg, r->index,
-							     r->name, r->value,
-							     leadspc);
-			break;
 		case MILTER_REP_CHGHEADER:
-			if (allowed(c, MILTER_ACT_CHGHDRS, "chgheader"))
-				milter_message_change_header(mt->msg, r->index,
-							     r->name, r->value,
-							     leadspc);
-			break;
 		case MILTER_REP_REPLBODY:
-			if (allowed(c, MILTER_ACT_CHGBODY, "replbody"))
-				milter_message_replace_body(mt->msg, r->data,
-							    r->len);
+			if (allowed(c, milter_reply_action(r->cmd),
+				    milter_reply_name(r->cmd)))
+				milter_message_apply(mt->msg, r, leadspc);
 			break;
 		case MILTER_REP_ADDRCPT:
 		case MILTER_REP_ADDRCPT_PAR:
-			if (!allowed(c,
-				     r->cmd == MILTER_REP_ADDRCPT
-					 ? MILTER_ACT_ADDRCPT
-					 : MILTER_ACT_ADDRCPT_PAR,
-				     "addrcpt"))
+			if (!allowed(c, milter_reply_action(r->cmd), "addrcpt"))
 				break;
-			a = strip_brackets(r->addr);
+			a = milter_addr_strip(r->addr);
 			if (a[0] != '\0') {
 				struct held_rcpt *h = xcalloc(1, sizeof(*h));
 				h->address = xstrdup(a);
@@ -844,7 +817,7 @@ static void apply_mods(struct smtpd_milter_txn *mt, struct mconn *c)
 		case MILTER_REP_DELRCPT:
 			if (!allowed(c, MILTER_ACT_DELRCPT, "delrcpt"))
 				break;
-			a = strip_brackets(r->addr);
+			a = milter_addr_strip(r->addr);
 			for (size_t k = array_len(mt->rcpts); k > 0; k--) {
 				struct held_rcpt *h =
 				    array_get(mt->rcpts, k - 1);
@@ -861,7 +834,7 @@ static void apply_mods(struct smtpd_milter_txn *mt, struct mconn *c)
 		case MILTER_REP_CHGFROM:
 			if (!allowed(c, MILTER_ACT_CHGFROM, "chgfrom"))
 				break;
-			a = strip_brackets(r->addr);
+			a = milter_addr_strip(r->addr);
 			log_info("%s: milter %s: change sender <%s> to <%s>",
 				 smtpd_log_id(s), c->def->spec,
 				 buf_data(t->sender), a);

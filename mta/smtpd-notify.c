@@ -147,11 +147,23 @@ struct notice_job {
 	struct virtual_opts opts;
 	char *delimiters, *role_addresses, *role_recipient;
 	char *rcpt, *queue_socket, *sender, *log_id, *what;
+	/* $error_notice_recipient had no domain (the default "postmaster"):
+	 * @$myorigin was our guess, so it is used only if it resolves to a
+	 * hosted mailbox (see notice_work). */
+	bool guessed;
 	struct buf *msg;
 	int ret;
 	char id[64];
 	struct error err;
 };
+
+static bool any_local(const struct array *finals)
+{
+	for (size_t i = 0; i < array_len(finals); i++)
+		if (((struct virtual_final *)array_get(finals, i))->local)
+			return true;
+	return false;
+}
 
 static void notice_work(void *ctx)
 {
@@ -171,6 +183,19 @@ static void notice_work(void *ctx)
 		finals = array_new();
 	}
 	n = array_len(finals);
+	if (j->guessed && !any_local(finals)) {
+		/* $myorigin is no hosted domain (or the database is down):
+		 * queued would send the notice out by MX and bounce it, once
+		 * per session during an outage.  Postfix delivers its
+		 * postmaster locally; we have no local postmaster to fall
+		 * back on, so the notice is only logged. */
+		log_warn("%s: postmaster notification not sent: <%s> is not a "
+			 "hosted mailbox (set error_notice_recipient)",
+			 j->log_id, j->rcpt);
+		virtual_finals_free(&finals);
+		j->ret = 1;
+		return;
+	}
 	rcpts = xcalloc(n + 1, sizeof(*rcpts));
 	for (size_t i = 0; i < n; i++)
 		rcpts[i].addr =
@@ -196,7 +221,9 @@ static void notice_done(void *ctx)
 {
 	struct notice_job *j = ctx;
 
-	if (j->ret < 0)
+	if (j->ret > 0)
+		; /* not sent, logged by notice_work */
+	else if (j->ret < 0)
 		log_warn("%s: could not queue the postmaster notification "
 			 "(%s): %s",
 			 j->log_id, j->what, j->err.msg);
@@ -290,6 +317,7 @@ void smtpd_notify_end(struct smtpd_session *s)
 		j->opts.role_addresses = j->role_addresses;
 		j->opts.role_recipient = j->role_recipient;
 		j->rcpt = xstrdup(s->set->error_rcpt);
+		j->guessed = s->set->error_rcpt_guessed;
 		j->queue_socket = xstrdup(s->set->queue_socket);
 		j->sender = xasprintf("double-bounce@%s", s->set->myhostname);
 		j->log_id = xstrdup(s->id);

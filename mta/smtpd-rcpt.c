@@ -130,9 +130,9 @@ static void rcpt_done(void *ctx)
 		if (j->policy_reject &&
 		    strncmp(j->reply.enhanced, "4.3.", 4) != 0)
 			smtpd_notify_mark(s, SMTPD_NOTIFY_POLICY);
-		log_info("NOQUEUE: reject: RCPT from [%s]: %u %s %s; from=<%s> "
+		log_info("NOQUEUE: reject: RCPT from %s: %u %s %s; from=<%s> "
 			 "to=<%s> proto=%s helo=<%s>",
-			 s->peer, j->reply.code, j->reply.enhanced,
+			 smtpd_client_log(s), j->reply.code, j->reply.enhanced,
 			 j->reply.text, buf_data(t->sender), j->address,
 			 s->esmtp ? "ESMTP" : "SMTP",
 			 s->helo != NULL ? s->helo : "");

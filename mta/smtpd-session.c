@@ -185,6 +185,7 @@ static void session_free(struct smtpd_session *s)
 	free(s->helo);
 	free(s->client_name);
 	free(s->auth_user);
+	smtpd_check_session_free(s);
 	free(s);
 	smtpd->sessions--;
 }

@@ -65,6 +65,8 @@ struct smtpd_settings *smtpd_settings_new(const struct conf *conf,
 	set->mail_directory = xstrdup(conf_str(conf, "mail_directory"));
 	set->quota_permanent = conf_bool(conf, "quota_exceeded_permanent");
 	set->content_filter = xstrdup(conf_str(conf, "content_filter"));
+	set->dkim_sign_reinjected =
+	    conf_bool(conf, "smtpd_dkim_sign_reinjected");
 	set->role_addresses = xstrdup(conf_str(conf, "role_addresses"));
 	set->role_recipient =
 	    virtual_role_qualify(conf_str(conf, "role_address_recipient"),
@@ -74,6 +76,8 @@ struct smtpd_settings *smtpd_settings_new(const struct conf *conf,
 	set->error_rcpt =
 	    virtual_role_qualify(conf_str(conf, "error_notice_recipient"),
 			       conf_str(conf, "myorigin"));
+	set->error_rcpt_guessed =
+	    strchr(conf_str(conf, "error_notice_recipient"), '@') == NULL;
 	set->queue_socket = xstrdup(conf_str(conf, "queue_socket"));
 	if (set->recipient_limit == 0)
 		set->recipient_limit = 1;

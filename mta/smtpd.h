@@ -110,7 +110,11 @@ struct smtpd_settings {
 	char *content_filter; /* $content_filter, "" none */
 	unsigned notify_classes; /* smtpd's SMTPD_NOTIFY_* (smtpd-notify.h) */
 	char *error_rcpt;	 /* $error_notice_recipient, qualified */
+	bool error_rcpt_guessed; /* ... with @$myorigin added by us */
 	char *queue_socket;	 /* for the notices (worker, blocking) */
+	/* $smtpd_dkim_sign_reinjected: mail from $mynetworks is signed as
+	 * local mail (a content filter's reinjection listener). */
+	bool dkim_sign_reinjected;
 };
 
 struct smtpd_settings *smtpd_settings_new(const struct conf *conf,
@@ -254,6 +258,12 @@ struct smtpd_session {
 	struct buf *scratch;	 /* message bytes between parser and queue */
 	struct smtpd_auth *auth; /* SASL exchange state */
 	struct smtpd_notify *notify; /* transcript (smtpd-notify.c), or NULL */
+	/* HOLD, DISCARD, FILTER, REDIRECT and PREPEND the client (at
+	 * connect) and HELO (at HELO/EHLO) restrictions found while
+	 * smtpd_delay_reject = no: given to every transaction of the
+	 * session (smtpd_check_session_actions).  Owned; NULL: none. */
+	struct smtpd_verdict *connect_actions;
+	struct smtpd_verdict *helo_actions;
 };
 
 /* ---- smtpd-session.c */
@@ -375,6 +385,19 @@ bool smtpd_check_message_end(struct smtpd_session *s);
 void smtpd_check_write_prepend(const struct smtpd_session *s, struct buf *h);
 /* Free what smtpd_check_keep_actions kept in T. */
 void smtpd_check_txn_free(struct smtpd_txn *t);
+/* After a client (connect) or HELO check that permitted with
+ * smtpd_delay_reject = no: move its actions from C into *SLOT
+ * (s->connect_actions or s->helo_actions), replacing what was there. */
+void smtpd_check_save_actions(struct smtpd_verdict **slot,
+			      struct smtpd_check_ctx *c);
+/* A new transaction (s->txn, its submission begun): apply the saved
+ * connect and HELO actions to it. */
+void smtpd_check_session_actions(struct smtpd_session *s);
+/* Free the saved actions (the session ends). */
+void smtpd_check_session_free(struct smtpd_session *s);
+/* "name[addr]" as Postfix logs a client ("unknown[addr]" with no
+ * verified name): a static buffer, valid until the next call. */
+const char *smtpd_client_log(const struct smtpd_session *s);
 
 /* ---- smtpd-rcpt.c */
 

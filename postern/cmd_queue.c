@@ -34,7 +34,8 @@ static const char usage[] =
     "       postern queue release ID|ALL\n"
     "       postern queue requeue ID|ALL\n"
     "\n"
-    "list: the queue in postqueue -p's format (* active, ! on hold).\n"
+    "list: the queue in postqueue -p's format (* active, ! on hold);\n"
+    "a message's content filter is the line (content_filter: ...).\n"
     "show: one message's envelope and content (postcat).\n"
     "The other commands ask the running postern-queued: flush attempts\n"
     "every deferred message now (with DOMAIN: those with a recipient\n"
@@ -81,6 +82,10 @@ static int list_one(void *ctx, const struct queue_env *env)
 	printf("%-16s%c%8llu %-20s  %s\n", env->id, mark,
 	       (unsigned long long)env->size, when,
 	       env->sender[0] != '\0' ? env->sender : "MAILER-DAEMON");
+	/* In parentheses like a deferral reason, so a reader of the
+	 * postqueue -p format never takes it for a recipient. */
+	if (env->filter != NULL)
+		printf("%47s(content_filter: %s)\n", "", env->filter);
 	for (size_t i = 0; i < env->nrcpts; i++) {
 		const struct queue_rcpt *r = &env->rcpts[i];
 
@@ -166,6 +171,10 @@ static int queue_show(const struct conf *conf, const char *id)
 	show_field("helo_name", env.helo);
 	show_field("sasl_username", env.auth_name);
 	show_field("tls", env.tls);
+	/* Postfix's postcat prints its filter record the same way. */
+	show_field("content_filter", env.filter);
+	if (env.dkim_sign)
+		printf("dkim_sign: yes\n");
 	for (size_t i = 0; i < env.nrcpts; i++) {
 		const struct queue_rcpt *r = &env.rcpts[i];
 

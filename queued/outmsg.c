@@ -82,8 +82,13 @@ void outmsg_flush_keys(void)
 
 bool outmsg_signs(const struct queue_env *env)
 {
+	/* Sign once, after the filter: the copy the filter gets would
+	 * carry a signature its changes break, and the filter's
+	 * reinjection is signed instead (env->dkim_sign). */
+	if (env->filter != NULL && env->filter[0] != '\0')
+		return false;
 	return (env->auth_name != NULL && env->auth_name[0] != '\0') ||
-	       env->client_addr == NULL;
+	       env->client_addr == NULL || env->dkim_sign;
 }
 
 /* The domain of the (first) From address, normalised, into out. */

@@ -6,7 +6,9 @@
  *
  * Signing applies to mail that an authenticated client submitted
  * (env->auth_name set) or that a local sender posted (pickup: no client
- * address), when the domain of its From header has active keys
+ * address) or that a trusted content filter handed back
+ * (env->dkim_sign), never on the hop to a content filter (env->filter),
+ * when the domain of its From header has active keys
  * (dkim_store.h): one DKIM-Signature per active key, RSA and Ed25519
  * side by side when both exist (RFC 8463 3).  Keys come from SQL and are
  * kept per domain for OUTMSG_KEY_TTL_MS, so a rotation takes effect
@@ -35,7 +37,10 @@
 int outmsg_init(const struct conf *conf, struct error *err);
 void outmsg_fini(void);
 
-/* May this envelope's mail be signed (authenticated or local)? */
+/* May this envelope's mail be signed (authenticated, local, or handed
+ * back by a trusted content filter: env->dkim_sign)?  Never on its way to
+ * a content filter (env->filter): it is signed when the filter hands it
+ * back, so the filter's changes do not break the signature. */
 bool outmsg_signs(const struct queue_env *env);
 
 /*

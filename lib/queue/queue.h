@@ -112,6 +112,10 @@ struct queue_env {
 	 * ("smtp:[127.0.0.1]:10024", "lmtp:unix:/path") that takes the
 	 * whole message instead of normal routing; NULL: none. */
 	char *filter;
+	/* To be DKIM-signed like local mail although neither authenticated
+	 * nor local: handed back by a trusted content filter on a listener
+	 * with smtpd_dkim_sign_reinjected (docs/content-filter.md). */
+	bool dkim_sign;
 };
 
 /* Envelope helpers: set a string field (copy; NULL clears). */

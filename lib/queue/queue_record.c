@@ -203,6 +203,7 @@ enum {
 	T_R_INDEX = 30,
 	/* Added later; older files simply lack them. */
 	T_FILTER = 40,
+	T_DKIM_SIGN,
 };
 
 static void tlv(struct buf *out, unsigned tag, const void *v, size_t len)
@@ -326,6 +327,8 @@ void qrec_env_encode(struct buf *out, const struct queue_env *env)
 	tlv_str(out, T_TLS, env->tls);
 	tlv_u64(out, T_GEN, env->gen);
 	tlv_str(out, T_FILTER, env->filter);
+	if (env->dkim_sign)
+		tlv_u8(out, T_DKIM_SIGN, 1);
 	for (size_t i = 0; i < env->nrcpts; i++)
 		rcpt_encode(out, &env->rcpts[i]);
 }
@@ -427,7 +430,8 @@ static int env_field(struct queue_env *env, unsigned tag,
 		break;
 	}
 	if (tag != T_ARRIVAL && tag != T_SIZE && tag != T_RET &&
-	    tag != T_BODY && tag != T_SMTPUTF8 && tag != T_GEN)
+	    tag != T_BODY && tag != T_SMTPUTF8 && tag != T_GEN &&
+	    tag != T_DKIM_SIGN)
 		return 0; /* unknown: a newer writer's field */
 	if (get_num(&n, v, vl, err) < 0)
 		return -1;
@@ -453,6 +457,9 @@ static int env_field(struct queue_env *env, unsigned tag,
 		break;
 	case T_GEN:
 		env->gen = (uint32_t)n;
+		break;
+	case T_DKIM_SIGN:
+		env->dkim_sign = n != 0;
 		break;
 	}
 	return 0;

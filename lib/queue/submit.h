@@ -74,6 +74,8 @@
  *     'G' transport:nexthop   content filter (content_filter, a FILTER
  *                        action): the whole message goes there instead of
  *                        normal routing; the last one wins; "" clears
+ *     'S' ""             DKIM-sign as local mail (a content filter's
+ *                        reinjection, smtpd_dkim_sign_reinjected)
  *     'C' ""             commit
  *     'C' "HOLD"         commit into the hold queue (an access or policy
  *                        HOLD action): kept until `postern queue release`
@@ -129,6 +131,7 @@ enum submit_rec {
 	SUBMIT_REC_CONTROL = 'K',
 	SUBMIT_REC_REDIRECT = 'W',
 	SUBMIT_REC_FILTER = 'G',
+	SUBMIT_REC_DKIM_SIGN = 'S',
 	/* daemon -> client */
 	SUBMIT_REC_ID = 'I',
 	SUBMIT_REC_OK = 'O',
@@ -159,6 +162,8 @@ struct submit_env {
 	size_t nrcpts;
 	/* content_filter: "transport:nexthop"; NULL or "": none. */
 	const char *filter;
+	/* DKIM-sign like local mail (a trusted filter's reinjection). */
+	bool dkim_sign;
 };
 
 struct submit_callbacks {

@@ -214,6 +214,21 @@ static int ask(struct bconn *c, const struct buf *pkt, bool want,
 		    milter_reply_decode(cmd, buf_data(payload), buf_len(payload),
 					&r, err) < 0)
 			goto fail;
+		if (milter_reply_is_mod(cmd)) {
+			struct kept_mod *k;
+			if (mods == NULL) {
+				error_set(err, ERR_TEMP,
+					  "modification before end of message");
+				goto fail;
+			}
+			k = xcalloc(1, sizeof(*k));
+			k->cmd = cmd;
+			k->payload = buf_new();
+			buf_append(k->payload, buf_data(payload),
+				   buf_len(payload));
+			array_push(mods, k);
+			continue;
+		}
 		switch (cmd) {
 		case MILTER_REP_PROGRESS:
 			continue;
@@ -242,28 +257,6 @@ static int ask(struct bconn *c, const struct buf *pkt, bool want,
 			*v_r = BV_REFUSE;
 			buf_set_str(text, r.text);
 			break;
-		case MILTER_REP_ADDHEADER:
-		case MILTER_REP_CHGHEADER:
-		case MILTER_REP_INSHEADER:
-		case MILTER_REP_ADDRCPT:
-		case MILTER_REP_ADDRCPT_PAR:
-		case MILTER_REP_DELRCPT:
-		case MILTER_REP_REPLBODY:
-		case MILTER_REP_CHGFROM:
-		case MILTER_REP_QUARANTINE:
-			if (mods == NULL) {
-				error_set(err, ERR_TEMP,
-					  "modification before end of message");
-				goto fail;
-			} else {
-				struct kept_mod *k = xcalloc(1, sizeof(*k));
-				k->cmd = cmd;
-				k->payload = buf_new();
-				buf_append(k->payload, buf_data(payload),
-					   buf_len(payload));
-				array_push(mods, k);
-			}
-			continue;
 		default:
 			error_set(err, ERR_TEMP, "unexpected answer '%s'",
 				  milter_reply_name(cmd));
@@ -275,15 +268,6 @@ static int ask(struct bconn *c, const struct buf *pkt, bool want,
 fail:
 	buf_free(&payload);
 	return -1;
-}
-
-static char *strip_brackets(const char *a)
-{
-	size_t n = strlen(a);
-
-	if (n >= 2 && a[0] == '<' && a[n - 1] == '>')
-		return xstrndup(a + 1, n - 2);
-	return xstrdup(a);
 }
 
 static void apply(struct bconn *c, struct array *mods, struct milter_message *mm,
@@ -302,30 +286,18 @@ static void apply(struct bconn *c, struct array *mods, struct milter_message *mm
 			continue;
 		switch (k->cmd) {
 		case MILTER_REP_ADDHEADER:
-			if (c->actions & MILTER_ACT_ADDHDRS)
-				milter_message_add_header(mm, r.name, r.value,
-							  leadspc);
-			break;
 		case MILTER_REP_INSHEADER:
-			if (c->actions & MILTER_ACT_ADDHDRS)
-				milter_message_insert_header(
-				    mm, r.index, r.name, r.value, leadspc);
-			break;
 		case MILTER_REP_CHGHEADER:
-			if (c->actions & MILTER_ACT_CHGHDRS)
-				milter_message_change_header(
-				    mm, r.index, r.name, r.value, leadspc);
-			break;
 		case MILTER_REP_REPLBODY:
-			if (c->actions & MILTER_ACT_CHGBODY)
-				milter_message_replace_body(mm, r.data, r.len);
+			if (c->actions & milter_reply_action(k->cmd))
+				milter_message_apply(mm, &r, leadspc);
 			break;
 		case MILTER_REP_ADDRCPT:
 		case MILTER_REP_ADDRCPT_PAR:
 			if (!(c->actions &
 			      (MILTER_ACT_ADDRCPT | MILTER_ACT_ADDRCPT_PAR)))
 				break;
-			a = strip_brackets(r.addr);
+			a = milter_addr_strip(r.addr);
 			if (a[0] != '\0')
 				array_push(m->rcpts, a);
 			else
@@ -334,7 +306,7 @@ static void apply(struct bconn *c, struct array *mods, struct milter_message *mm
 		case MILTER_REP_DELRCPT:
 			if (!(c->actions & MILTER_ACT_DELRCPT))
 				break;
-			a = strip_brackets(r.addr);
+			a = milter_addr_strip(r.addr);
 			for (size_t j = array_len(m->rcpts); j > 0; j--)
 				if (strcasecmp(array_get(m->rcpts, j - 1), a) ==
 				    0) {
@@ -347,7 +319,7 @@ static void apply(struct bconn *c, struct array *mods, struct milter_message *mm
 			if (!(c->actions & MILTER_ACT_CHGFROM))
 				break;
 			free(m->sender);
-			m->sender = strip_brackets(r.addr);
+			m->sender = milter_addr_strip(r.addr);
 			break;
 		case MILTER_REP_QUARANTINE:
 			log_warn("non_smtpd_milters %s: quarantine \"%s\" is "

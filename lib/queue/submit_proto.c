@@ -116,6 +116,8 @@ void submit_env_encode(struct buf *out, const struct submit_env *env)
 	put_opt(out, SUBMIT_REC_TLS, env->tls);
 	if (env->filter != NULL && env->filter[0] != '\0')
 		submit_rec_put_str(out, SUBMIT_REC_FILTER, env->filter);
+	if (env->dkim_sign)
+		submit_rec_put_str(out, SUBMIT_REC_DKIM_SIGN, "");
 	for (size_t i = 0; i < env->nrcpts; i++)
 		submit_rcpt_encode(out, &env->rcpts[i]);
 }
@@ -236,6 +238,9 @@ static int apply_field(struct queue_env *env, char type, const char *p,
 		return 0;
 	case SUBMIT_REC_SMTPUTF8:
 		env->smtputf8 = true;
+		return 0;
+	case SUBMIT_REC_DKIM_SIGN:
+		env->dkim_sign = true;
 		return 0;
 	case SUBMIT_REC_FILTER:
 		/* "transport:nexthop"; the daemon's router checks the

@@ -9,6 +9,7 @@
 #include "core/array.h"
 #include "core/xmalloc.h"
 #include "smtp/milter_message.h"
+#include "smtp/milter_proto.h"
 
 struct field {
 	char *name;	/* NUL-terminated copy */
@@ -240,4 +241,27 @@ void milter_message_write(const struct milter_message *m, struct buf *out)
 	if (m->separator || array_len(m->fields) > 0)
 		buf_append_str(out, "\r\n");
 	buf_append(out, buf_data(m->body), buf_len(m->body));
+}
+
+bool milter_message_apply(struct milter_message *m,
+			  const struct milter_reply *r, bool leadspc)
+{
+	switch (r->cmd) {
+	case MILTER_REP_ADDHEADER:
+		milter_message_add_header(m, r->name, r->value, leadspc);
+		return true;
+	case MILTER_REP_INSHEADER:
+		milter_message_insert_header(m, r->index, r->name, r->value,
+					     leadspc);
+		return true;
+	case MILTER_REP_CHGHEADER:
+		milter_message_change_header(m, r->index, r->name, r->value,
+					     leadspc);
+		return true;
+	case MILTER_REP_REPLBODY:
+		milter_message_replace_body(m, r->data, r->len);
+		return true;
+	default:
+		return false;
+	}
 }

@@ -57,6 +57,16 @@ void milter_message_replace_body(struct milter_message *m, const char *data,
 				 size_t len);
 void milter_message_body_done(struct milter_message *m);
 
+struct milter_reply;
+/*
+ * One header or body edit (r: ADDHEADER, INSHEADER, CHGHEADER or
+ * REPLBODY) applied with the functions above: true, or false (m as it
+ * was) for any other reply.  Whether the milter negotiated the edit
+ * (milter_reply_action) is for the caller to check first.
+ */
+bool milter_message_apply(struct milter_message *m,
+			  const struct milter_reply *r, bool leadspc);
+
 /* The whole message, CRLF lines, appended to out. */
 void milter_message_write(const struct milter_message *m, struct buf *out);
 

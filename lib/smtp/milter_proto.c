@@ -4,6 +4,7 @@
  */
 #include <string.h>
 
+#include "core/xmalloc.h"
 #include "smtp/milter_proto.h"
 
 static void put_u32(struct buf *out, uint32_t v)
@@ -359,4 +360,56 @@ const char *milter_reply_name(char cmd)
 	case MILTER_REP_OPTNEG: return "optneg";
 	default: return "unknown";
 	}
+}
+
+bool milter_reply_is_mod(char cmd)
+{
+	switch (cmd) {
+	case MILTER_REP_ADDHEADER:
+	case MILTER_REP_CHGHEADER:
+	case MILTER_REP_INSHEADER:
+	case MILTER_REP_ADDRCPT:
+	case MILTER_REP_ADDRCPT_PAR:
+	case MILTER_REP_DELRCPT:
+	case MILTER_REP_REPLBODY:
+	case MILTER_REP_CHGFROM:
+	case MILTER_REP_QUARANTINE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+uint32_t milter_reply_action(char cmd)
+{
+	switch (cmd) {
+	case MILTER_REP_ADDHEADER:
+	case MILTER_REP_INSHEADER:
+		return MILTER_ACT_ADDHDRS;
+	case MILTER_REP_CHGHEADER:
+		return MILTER_ACT_CHGHDRS;
+	case MILTER_REP_REPLBODY:
+		return MILTER_ACT_CHGBODY;
+	case MILTER_REP_ADDRCPT:
+		return MILTER_ACT_ADDRCPT;
+	case MILTER_REP_ADDRCPT_PAR:
+		return MILTER_ACT_ADDRCPT_PAR;
+	case MILTER_REP_DELRCPT:
+		return MILTER_ACT_DELRCPT;
+	case MILTER_REP_CHGFROM:
+		return MILTER_ACT_CHGFROM;
+	case MILTER_REP_QUARANTINE:
+		return MILTER_ACT_QUARANTINE;
+	default:
+		return 0;
+	}
+}
+
+char *milter_addr_strip(const char *addr)
+{
+	size_t n = strlen(addr);
+
+	if (n >= 2 && addr[0] == '<' && addr[n - 1] == '>')
+		return xstrndup(addr + 1, n - 2);
+	return xstrdup(addr);
 }

@@ -193,5 +193,18 @@ int milter_reply_decode(char cmd, const char *payload, size_t plen,
 			struct milter_reply *r, struct error *err);
 /* "reject", "addheader", ...: for logs. */
 const char *milter_reply_name(char cmd);
+/*
+ * True for the replies that edit the message or its envelope (ADDHEADER,
+ * CHGHEADER, INSHEADER, ADDRCPT(_PAR), DELRCPT, REPLBODY, CHGFROM,
+ * QUARANTINE): allowed only as answers to end of message, kept and
+ * applied once the milter has given its verdict.
+ */
+bool milter_reply_is_mod(char cmd);
+/* The action (MILTER_ACT_*) a milter must have negotiated to send the
+ * modification cmd; 0 for a reply that is none. */
+uint32_t milter_reply_action(char cmd);
+/* An address of ADDRCPT, DELRCPT or CHGFROM without its <> (if it has
+ * both); the caller frees it. */
+char *milter_addr_strip(const char *addr);
 
 #endif

@@ -127,6 +127,28 @@ class SmtpClient(RawSocket):
         return self.reply()
 
 
+class SmtpSession(SmtpClient):
+    """An SmtpClient that reads the greeting at connect (self.greeting)
+    and gives each reply as one string: its last line, or with joined
+    every line joined by "\n"; close() says QUIT first."""
+
+    def __init__(self, port, source=None, timeout=30, joined=False):
+        super().__init__(port, source=source, timeout=timeout)
+        self.joined = joined
+        self.greeting = self.reply()
+
+    def reply(self):
+        lines = super().reply()
+        return "\n".join(lines) if self.joined else lines[-1]
+
+    def close(self):
+        try:
+            self.cmd("QUIT")
+        except (OSError, EOFError):
+            pass
+        super().close()
+
+
 class SiteLog:
     """log() and wait_log() over the site's log file (self.dir): for
     test classes with a site folder, SiteTestCase or their own."""
@@ -279,6 +301,104 @@ def skip_unless_driver(driver):
     if var is not None and var not in os.environ:
         raise unittest.SkipTest("%s unset (run under run-all.sh or "
                                 "dbservers.sh)" % var)
+
+
+class DriverSite:
+    """set_up_site() helpers for a test class run once per database driver
+    (cls.DRIVER: "sqlite", "pgsql" or "mysql"; see per_driver()).  A server
+    database outlives the site, so the domains and mailboxes added here
+    are deleted again by tearDownClass, and names should be unique a run."""
+    DRIVER = None
+
+    @classmethod
+    def make_driver_site(cls, prefix):
+        """Skip without the driver's server, make_site(prefix + DRIVER +
+        "."), pick_ports(); returns the port settings."""
+        skip_unless_driver(cls.DRIVER)
+        cls.make_site("%s%s." % (prefix, cls.DRIVER))
+        cls.site_domains, cls.site_mailboxes, cls.site_aliases = [], [], []
+        return cls.pick_ports()
+
+    @classmethod
+    def configure_driver(cls, settings, services):
+        """`config set` settings on cls.DRIVER; on a server database
+        `postern init` again (the schema, and the admin token registered
+        there); services (text) as services.cf."""
+        run_postern(cls.dir, "config", "set", *settings,
+                    *driver_settings(cls.DRIVER))
+        if cls.DRIVER != "sqlite":
+            run_postern(cls.dir, "init")
+        with open(os.path.join(cls.dir, "services.cf"), "w") as f:
+            f.write(services)
+
+    @classmethod
+    def add_domain(cls, domain):
+        run_postern(cls.dir, "domain", "add", domain)
+        cls.site_domains.append(domain)
+
+    @classmethod
+    def add_mailbox(cls, address, password="pw-alice-secret"):
+        run_postern(cls.dir, "mailbox", "add", address,
+                    "--password-stdin", stdin=password + "\n")
+        cls.site_mailboxes.append(address)
+
+    @classmethod
+    def add_alias(cls, source, destination):
+        run_postern(cls.dir, "alias", "add", source, destination)
+        cls.site_aliases.append(source)
+
+    @classmethod
+    def start_driver_site(cls):
+        """Start the daemons; cls.port is the smtp port."""
+        run_postern(cls.dir, "start")
+        cls.started = True
+        cls.port = cls.ports["smtp"]
+
+    @classmethod
+    def tearDownClass(cls):
+        if getattr(cls, "started", False) and cls.DRIVER != "sqlite":
+            run_postern(cls.dir, "stop", check=False)
+            cls.started = False
+            for source in cls.site_aliases:
+                run_postern(cls.dir, "alias", "del", source, check=False)
+            for address in cls.site_mailboxes:
+                run_postern(cls.dir, "mailbox", "del", address, check=False)
+            for domain in cls.site_domains:
+                run_postern(cls.dir, "domain", "del", domain, check=False)
+        super().tearDownClass()
+
+
+DRIVERS = (("sqlite", "Sqlite"), ("pgsql", "Pgsql"), ("mysql", "Mysql"))
+
+
+def per_driver(base, drivers=("sqlite", "pgsql", "mysql"), site=None):
+    """base's tests (a mixin reading cls.DRIVER, often a DriverSite; not
+    itself a TestCase) as one class of base and site (default
+    SiteTestCase) per driver, named like base without "Base" plus
+    Sqlite, Pgsql or Mysql, for the module to bind:
+        VerifySqlite, VerifyPgsql, VerifyMysql = per_driver(VerifyBase)"""
+    classes = []
+    for driver, suffix in DRIVERS:
+        if driver in drivers:
+            name = base.__name__.replace("Base", "") + suffix
+            classes.append(type(name, (base, site or SiteTestCase),
+                                {"DRIVER": driver,
+                                 "__module__": base.__module__}))
+    return tuple(classes)
+
+
+def smtp_rcpt(port, sender, rcpt, source="127.0.0.1", timeout=30):
+    """The reply line to RCPT TO on 127.0.0.1:port from the address source
+    (EHLO and MAIL must pass)."""
+    c = SmtpSession(port, source, timeout)
+    try:
+        assert c.greeting.startswith("220")
+        assert c.cmd("EHLO client.example").startswith("250")
+        r = c.cmd("MAIL FROM:<%s>" % sender)
+        assert r.startswith("250"), r
+        return c.cmd("RCPT TO:<%s>" % rcpt)
+    finally:
+        c.close()
 
 
 # ---- Shared by the mail-out tests (test_outbound.py, test_outbound_tls.py)

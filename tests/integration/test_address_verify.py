@@ -24,56 +24,20 @@ refuses local parts starting with "bad" (550 5.1.1).  Shown:
 import os
 import re
 import secrets
-import socket
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from postern_site import (SiteTestCase, SmtpReceiver,  # noqa: E402
-                          driver_settings, free_ports, run_postern,
-                          skip_unless_driver, wait_for)
+from postern_site import (DriverSite, SmtpReceiver,  # noqa: E402
+                          free_ports, per_driver, smtp_rcpt,
+                          wait_for)
 
 
-def smtp_rcpt(port, sender, rcpt):
-    """The reply line to RCPT TO (EHLO and MAIL must pass)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=60)
-    f = s.makefile("rb")
-
-    def reply():
-        while True:
-            line = f.readline().decode().rstrip("\r\n")
-            if not line:
-                raise EOFError("closed")
-            if line[3:4] != "-":
-                return line
-
-    def cmd(text):
-        s.sendall(text.encode() + b"\r\n")
-        return reply()
-
-    try:
-        assert reply().startswith("220")
-        assert cmd("EHLO client.example").startswith("250")
-        r = cmd("MAIL FROM:<%s>" % sender)
-        assert r.startswith("250"), r
-        return cmd("RCPT TO:<%s>" % rcpt)
-    finally:
-        try:
-            cmd("QUIT")
-        except (OSError, EOFError):
-            pass
-        s.close()
-
-
-class VerifyBase:
-    DRIVER = None
-
+class VerifyBase(DriverSite):
     @classmethod
     def set_up_site(cls):
-        skip_unless_driver(cls.DRIVER)
-        cls.make_site("postern-verify-%s." % cls.DRIVER)
-        settings = cls.pick_ports()
+        settings = cls.make_driver_site("postern-verify-")
         p_recv, cls.port2, cls.port3, cls.port4 = free_ports(4)
         cls.recv = SmtpReceiver("127.0.0.1", p_recv)
         # Each run its own addresses: a server database keeps the cache.
@@ -89,37 +53,26 @@ class VerifyBase:
                      "reject_unverified_recipient",
                      "address_verify_poll_count=5",
                      "address_verify_poll_delay=1s"]
-        settings += driver_settings(cls.DRIVER)
-        run_postern(cls.dir, "config", "set", *settings)
-        if cls.DRIVER != "sqlite":
-            run_postern(cls.dir, "init")
-        with open(os.path.join(cls.dir, "services.cf"), "w") as f:
-            f.write(
-                "smtp   inet  127.0.0.1:$smtp_port  none  1  postern-smtpd\n"
-                "smtp2  inet  127.0.0.1:%d  none  1  postern-smtpd "
-                "-o address_verify_poll_count=1 "
-                "-o unverified_recipient_reject_code=550\n"
-                "smtp3  inet  127.0.0.1:%d  none  1  postern-smtpd "
-                "-o smtpd_recipient_restrictions=reject_unverified_sender\n"
-                "smtp4  inet  127.0.0.1:%d  none  1  postern-smtpd "
-                "-o unverified_recipient_reject_code=550\n"
-                "queue  unix  $queue_socket  none  1  postern-queued\n"
-                "lmtp-unix unix $lmtp_socket none 1 postern-lmtpd\n"
-                % (cls.port2, cls.port3, cls.port4))
+        cls.configure_driver(
+            settings,
+            "smtp   inet  127.0.0.1:$smtp_port  none  1  postern-smtpd\n"
+            "smtp2  inet  127.0.0.1:%d  none  1  postern-smtpd "
+            "-o address_verify_poll_count=1 "
+            "-o unverified_recipient_reject_code=550\n"
+            "smtp3  inet  127.0.0.1:%d  none  1  postern-smtpd "
+            "-o smtpd_recipient_restrictions=reject_unverified_sender\n"
+            "smtp4  inet  127.0.0.1:%d  none  1  postern-smtpd "
+            "-o unverified_recipient_reject_code=550\n"
+            "queue  unix  $queue_socket  none  1  postern-queued\n"
+            "lmtp-unix unix $lmtp_socket none 1 postern-lmtpd\n"
+            % (cls.port2, cls.port3, cls.port4))
         cls.dom = "verify-%s.test" % cls.tag
-        run_postern(cls.dir, "domain", "add", cls.dom)
-        run_postern(cls.dir, "mailbox", "add", "alice@" + cls.dom,
-                    "--password-stdin", stdin="pw-alice-secret\n")
-        run_postern(cls.dir, "start")
-        cls.started = True
-        cls.port = cls.ports["smtp"]
+        cls.add_domain(cls.dom)
+        cls.add_mailbox("alice@" + cls.dom)
+        cls.start_driver_site()
 
     @classmethod
     def tearDownClass(cls):
-        if getattr(cls, "started", False) and cls.DRIVER != "sqlite":
-            run_postern(cls.dir, "mailbox", "del", "alice@" + cls.dom,
-                        check=False)
-            run_postern(cls.dir, "domain", "del", cls.dom, check=False)
         super().tearDownClass()
         if hasattr(cls, "recv"):
             cls.recv.stop()
@@ -229,16 +182,7 @@ class VerifyBase:
         self.assertEqual(len(self.recv.commands), n)
 
 
-class VerifySqlite(VerifyBase, SiteTestCase):
-    DRIVER = "sqlite"
-
-
-class VerifyPgsql(VerifyBase, SiteTestCase):
-    DRIVER = "pgsql"
-
-
-class VerifyMysql(VerifyBase, SiteTestCase):
-    DRIVER = "mysql"
+VerifySqlite, VerifyPgsql, VerifyMysql = per_driver(VerifyBase)
 
 
 if __name__ == "__main__":

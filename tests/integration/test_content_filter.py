@@ -14,11 +14,20 @@ FILTER from check_sender_access, a policy service and header_checks pick
 another filter; a filter that is down defers the
 mail, which is delivered once it is back (none lost); the reinjection
 listener refuses clients outside its $mynetworks.
+
+FilterSigning (docs/content-filter.md "DKIM signing"): an authenticated
+user's mail to a remote domain goes to a filter that changes the body;
+the filter's copy has no DKIM-Signature, and the remote receiver gets
+exactly one (an RSA key only), which dkimpy verifies (test_dkim's
+verifier, keys in the test DNS), signed by the reinjection listener's
+smtpd_dkim_sign_reinjected.
 """
+import json
 import os
 import smtplib
 import socket
 import socketserver
+import subprocess
 import threading
 import sys
 import time
@@ -27,7 +36,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from postern_site import (SiteTestCase, SmtpReceiver, free_ports,  # noqa
-                          maildir_find, run_postern, wait_for)
+                          maildir_find, run_postern, tls_context, wait_for)
 
 PASSWORD = "correct horse battery"
 
@@ -54,8 +63,9 @@ class Filter:
     """A content filter on 127.0.0.1:port that adds X-Filtered: NAME and
     reinjects to the reinjection port before answering."""
 
-    def __init__(self, name, port, reinject_port):
+    def __init__(self, name, port, reinject_port, footer=b""):
         self.name, self.port, self.reinject = name, port, reinject_port
+        self.footer = footer  # appended to the body, as a DLP note
         self.recv = None
         self.start()
 
@@ -68,7 +78,8 @@ class Filter:
 
     def reinject_msg(self, msg):
         sender = msg["mail"].split("<", 1)[1].split(">", 1)[0]
-        data = b"X-Filtered: " + self.name.encode() + b"\r\n" + msg["data"]
+        data = (b"X-Filtered: " + self.name.encode() + b"\r\n" +
+                msg["data"] + self.footer)
         with smtplib.SMTP("127.0.0.1", self.reinject, timeout=20) as s:
             s.ehlo("filter.test")
             s.sendmail(sender, msg["rcpts"], data)
@@ -304,6 +315,125 @@ class ContentFilter(SiteTestCase):
         # And the listener is bound to 127.0.0.1 alone.
         with self.assertRaises(OSError):
             socket.create_connection(("127.0.0.2", self.reinject), timeout=5)
+
+
+# Signing after the filter: an authenticated submission listener whose
+# mail goes to the filter, and the reinjection listener that signs what
+# the filter hands back.
+SIGN_SERVICES = """\
+# written by test_content_filter.py (FilterSigning)
+submission inet  $inet_interfaces:$submission_port  starttls  1  postern-smtpd
+reinject   inet  127.0.0.1:{reinject}         none  1  postern-smtpd
+  -o content_filter=
+  -o receive_override_options=no_header_body_checks,no_milters
+  -o mynetworks=127.0.0.1/32
+  -o smtpd_client_restrictions=permit_mynetworks,reject
+  -o smtpd_relay_restrictions=permit_mynetworks,reject
+  -o smtpd_recipient_restrictions=
+  -o smtpd_dkim_sign_reinjected=yes
+lmtp-unix  unix  $lmtp_socket                 none  1  postern-lmtpd
+queue      unix  $queue_socket                none  1  postern-queued
+"""
+SIGN_MX = "127.0.0.33"
+FOOTER = b"-- \r\nScanned by the test filter.\r\n"
+
+
+class FilterSigning(SiteTestCase):
+    @classmethod
+    def set_up_site(cls):
+        import test_dkim
+        from dnsserver import DnsServer, Zone, available
+        why = available() or test_dkim.dkimpy_missing()
+        if why:
+            raise unittest.SkipTest(why)
+        cls.dk = test_dkim
+        cls.make_site("postern-cfsign.")
+        settings = cls.pick_ports()
+        cls.reinject, pf, cls.mx_port = free_ports(3)
+        run_postern(cls.dir, "config", "set", *settings)
+        run_postern(cls.dir, "domain", "add", "signer.example")
+        run_postern(cls.dir, "mailbox", "add", "alice@signer.example",
+                    "--password-stdin", stdin=PASSWORD + "\n")
+        # One key, so "signed once" is "one DKIM-Signature".
+        out = run_postern(cls.dir, "dkim", "generate", "signer.example",
+                          "--algorithm", "rsa").stdout
+        records = test_dkim.Dkim.zone_records(out, "signer.example")
+        assert len(records) == 1, out
+        cls.dns = DnsServer([
+            Zone("signer.example", records),
+            Zone("remote.example", [("@", "MX", "10 mx"),
+                                    ("mx", "A", SIGN_MX)]),
+        ]).start()
+        cls.resolver_port = int(cls.dns.resolver.split("@")[1])
+        cls.mx = SmtpReceiver(SIGN_MX, cls.mx_port)
+        cls.flt = Filter("fs", pf, cls.reinject, footer=FOOTER)
+        cls.configure(SIGN_SERVICES.format(reinject=cls.reinject),
+                      "log_target=file", "stop_timeout=5s",
+                      "myhostname=mx.signer.example",
+                      "content_filter=smtp:[127.0.0.1]:%d" % pf,
+                      "queue_run_delay=1s", "minimal_backoff_time=1s",
+                      "maximal_backoff_time=2s",
+                      "smtp_tcp_port=%d" % cls.mx_port,
+                      "smtp_connect_timeout=5s",
+                      *cls.dns.settings()[1::2])
+        run_postern(cls.dir, "start")
+        cls.started = True
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        for name in ("flt", "mx", "dns"):
+            if hasattr(cls, name):
+                getattr(cls, name).stop()
+
+    def verify(self, data):
+        p = subprocess.run([self.dk.VERIFIER_PYTHON, "-c", self.dk.VERIFIER,
+                            str(self.resolver_port)], input=data,
+                           capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        return json.loads(p.stdout)
+
+    def test_signed_once_after_the_filter(self):
+        tok = uuid.uuid4().hex
+        msg = ("From: Alice <alice@signer.example>\r\n"
+               "To: bob@remote.example\r\nSubject: signed %s\r\n"
+               "Date: Fri, 27 Nov 2026 10:00:00 +0000\r\n"
+               "Message-ID: <%s@signer.example>\r\n\r\nbody %s\r\n"
+               % (tok, tok, tok))
+        with smtplib.SMTP("127.0.0.1", self.ports["submission"],
+                          timeout=20) as s:
+            s.ehlo("client.example")
+            s.starttls(context=tls_context())
+            s.ehlo("client.example")
+            s.login("alice@signer.example", PASSWORD)
+            s.sendmail("alice@signer.example", ["bob@remote.example"],
+                       msg.encode())
+
+        def arrived():
+            return [m for m in self.mx.got("bob@remote.example")
+                    if tok.encode() in m["data"]]
+        got = wait_for(arrived, 30, "delivery to remote.example\n%s"
+                       % self.log()[-3000:])
+        self.assertEqual(len(got), 1)
+        data = got[0]["data"]
+        # What the filter did is there, under one signature that covers
+        # it: the filter's body change did not break anything.
+        self.assertIn(FOOTER, data)
+        self.assertIn(b"X-Filtered: fs\r\n", data)
+        self.assertEqual(data.count(b"DKIM-Signature:"), 1, data[:2000])
+        res = self.verify(data)
+        self.assertEqual(len(res), 1, res)
+        self.assertTrue(res[0]["ok"], res)
+        self.assertEqual((res[0]["a"], res[0]["d"]),
+                         ("rsa-sha256", "signer.example"))
+        # The verifier is not fooled: the body without the footer fails.
+        bad = self.verify(data.replace(FOOTER, b""))
+        self.assertFalse(bad[0]["ok"], bad)
+        # The copy the filter received was not signed.
+        copies = self.flt.got(tok)
+        self.assertEqual(len(copies), 1)
+        self.assertNotIn(b"DKIM-Signature", copies[0]["data"])
+        self.assertNotIn(FOOTER, copies[0]["data"])
 
 
 if __name__ == "__main__":

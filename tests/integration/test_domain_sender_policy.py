@@ -16,99 +16,46 @@ again; changes apply at once (no reload: the list is read per RCPT).
 """
 import os
 import secrets
-import socket
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from adminapi import Api  # noqa: E402
-from postern_site import (SiteTestCase, driver_settings,  # noqa: E402
-                          free_ports, run_postern, skip_unless_driver)
+from postern_site import (DriverSite, free_ports,  # noqa: E402
+                          per_driver, smtp_rcpt)
 
 V1 = "/api/v1"
 
 
-def smtp_rcpt(port, sender, rcpt, source="127.0.0.1"):
-    """The reply line to RCPT TO (EHLO and MAIL must pass)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=30,
-                                 source_address=(source, 0))
-    f = s.makefile("rb")
-
-    def reply():
-        while True:
-            line = f.readline().decode().rstrip("\r\n")
-            if not line:
-                raise EOFError("closed")
-            if line[3:4] != "-":
-                return line
-
-    def cmd(text):
-        s.sendall(text.encode() + b"\r\n")
-        return reply()
-
-    try:
-        assert reply().startswith("220")
-        assert cmd("EHLO client.example").startswith("250")
-        r = cmd("MAIL FROM:<%s>" % sender)
-        assert r.startswith("250"), r
-        return cmd("RCPT TO:<%s>" % rcpt)
-    finally:
-        try:
-            cmd("QUIT")
-        except (OSError, EOFError):
-            pass
-        s.close()
-
-
-class PolicyBase:
-    DRIVER = None
-
+class PolicyBase(DriverSite):
     @classmethod
     def set_up_site(cls):
-        skip_unless_driver(cls.DRIVER)
-        cls.make_site("postern-dsp-%s." % cls.DRIVER)
-        settings = cls.pick_ports()
+        settings = cls.make_driver_site("postern-dsp-")
         cls.port2 = free_ports(1)[0]
         settings += ["mynetworks=192.0.2.0/24", "myhostname=mx.test",
                      "stop_timeout=5s", "database_timeout=5s",
                      "smtpd_recipient_restrictions="
                      "check_domain_sender_access, reject_unauth_destination"]
-        settings += driver_settings(cls.DRIVER)
-        run_postern(cls.dir, "config", "set", *settings)
-        if cls.DRIVER != "sqlite":
-            run_postern(cls.dir, "init")
-        with open(os.path.join(cls.dir, "services.cf"), "w") as f:
-            f.write(
-                "smtp   inet  127.0.0.1:$smtp_port  none  1  postern-smtpd\n"
-                # allow is OK for the list: only allowed senders pass.
-                "smtp2  inet  127.0.0.1:%d  none  1  postern-smtpd "
-                "-o smtpd_recipient_restrictions="
-                "check_domain_sender_access,reject\n"
-                "queue  unix  $queue_socket  none  1  postern-queued\n"
-                "lmtp-unix unix $lmtp_socket none 1 postern-lmtpd\n"
-                "admin-api inet 127.0.0.1:$admin_api_port none 1 "
-                "postern-admin-api\n" % cls.port2)
+        cls.configure_driver(
+            settings,
+            "smtp   inet  127.0.0.1:$smtp_port  none  1  postern-smtpd\n"
+            # allow is OK for the list: only allowed senders pass.
+            "smtp2  inet  127.0.0.1:%d  none  1  postern-smtpd "
+            "-o smtpd_recipient_restrictions="
+            "check_domain_sender_access,reject\n"
+            "queue  unix  $queue_socket  none  1  postern-queued\n"
+            "lmtp-unix unix $lmtp_socket none 1 postern-lmtpd\n"
+            "admin-api inet 127.0.0.1:$admin_api_port none 1 "
+            "postern-admin-api\n" % cls.port2)
         with open(os.path.join(cls.dir, "admin-token")) as f:
             cls.api = Api(cls.ports["admin_api"], f.read().strip())
         tag = secrets.token_hex(4)
         cls.dom = "dsp-%s.test" % tag
         cls.other = "dsp2-%s.test" % tag
         for d in (cls.dom, cls.other):
-            run_postern(cls.dir, "domain", "add", d)
-            run_postern(cls.dir, "mailbox", "add", "alice@" + d,
-                        "--password-stdin", stdin="pw-alice-secret\n")
-        run_postern(cls.dir, "start")
-        cls.started = True
-        cls.port = cls.ports["smtp"]
-
-    @classmethod
-    def tearDownClass(cls):
-        if getattr(cls, "started", False) and cls.DRIVER != "sqlite":
-            for d in (cls.dom, cls.other):
-                run_postern(cls.dir, "mailbox", "del", "alice@" + d,
-                            check=False)
-                run_postern(cls.dir, "domain", "del", d, check=False)
-        super().tearDownClass()
+            cls.add_domain(d)
+            cls.add_mailbox("alice@" + d)
+        cls.start_driver_site()
 
     def path(self, dom=None):
         return "%s/domains/%s/sender-policy" % (V1, dom or self.dom)
@@ -266,16 +213,7 @@ class PolicyBase:
                       r"sender:friend@ok.example" % self.dom)
 
 
-class PolicySqlite(PolicyBase, SiteTestCase):
-    DRIVER = "sqlite"
-
-
-class PolicyPgsql(PolicyBase, SiteTestCase):
-    DRIVER = "pgsql"
-
-
-class PolicyMysql(PolicyBase, SiteTestCase):
-    DRIVER = "mysql"
+PolicySqlite, PolicyPgsql, PolicyMysql = per_driver(PolicyBase)
 
 
 if __name__ == "__main__":

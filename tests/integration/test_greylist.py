@@ -15,52 +15,17 @@ greylist_tempfail_action = dunno).
 """
 import os
 import random
-import socket
 import sqlite3
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from postern_site import (SiteTestCase, driver_settings,  # noqa: E402
-                          free_ports, run_postern, skip_unless_driver)
+from postern_site import (DriverSite, SiteTestCase,  # noqa: E402
+                          free_ports, per_driver, smtp_rcpt)
 
 DELAY = 2
 TEXT = "Greylisted, please try again later"
-
-
-def smtp_rcpt(port, source, sender, rcpt):
-    """The reply to RCPT TO (EHLO and MAIL must pass)."""
-    s = socket.socket()
-    s.settimeout(30)
-    s.bind((source, 0))
-    s.connect(("127.0.0.1", port))
-    f = s.makefile("rb")
-
-    def reply():
-        while True:
-            line = f.readline().decode().rstrip("\r\n")
-            if not line:
-                raise EOFError("closed")
-            if line[3:4] != "-":
-                return line
-
-    def cmd(text):
-        s.sendall(text.encode() + b"\r\n")
-        return reply()
-
-    try:
-        assert reply().startswith("220")
-        assert cmd("EHLO client.example").startswith("250")
-        r = cmd("MAIL FROM:<%s>" % sender)
-        assert r.startswith("250"), r
-        return cmd("RCPT TO:<%s>" % rcpt)
-    finally:
-        try:
-            cmd("QUIT")
-        except (OSError, EOFError):
-            pass
-        s.close()
 
 
 def random_net():
@@ -68,59 +33,41 @@ def random_net():
     return "127.%d.%d" % (random.randint(1, 254), random.randint(0, 254))
 
 
-class GreylistBase:
+class GreylistBase(DriverSite):
     """The tests, run by one SiteTestCase subclass per driver."""
-    DRIVER = None
 
     @classmethod
     def set_up_site(cls):
-        skip_unless_driver(cls.DRIVER)
-        cls.make_site("postern-grey-%s." % cls.DRIVER)
+        settings = cls.make_driver_site("postern-grey-")
         cls.dom = "gl-%06x.example" % random.getrandbits(24)
         cls.rcpt_addr = "alice@" + cls.dom
-        settings = cls.pick_ports()
         cls.port2 = free_ports(1)[0]
         settings += ["myhostname=mx.test", "stop_timeout=5s",
                      "database_timeout=5s",
                      "smtpd_recipient_restrictions=check_greylist",
                      "greylist_delay=%ds" % DELAY,
                      "greylist_auto_allow_count=2"]
-        settings += driver_settings(cls.DRIVER)
-        run_postern(cls.dir, "config", "set", *settings)
-        if cls.DRIVER != "sqlite":
-            run_postern(cls.dir, "db", "migrate")
-        with open(os.path.join(cls.dir, "services.cf"), "w") as f:
-            f.write(
-                "smtp   inet  127.0.0.1:$smtp_port  none  1  postern-smtpd\n"
-                # Everything short, so old rows are due at once.
-                "smtp2  inet  127.0.0.1:%d  none  1  postern-smtpd "
-                "-o greylist_delay=1s -o greylist_retry_window=1s "
-                "-o greylist_max_age=1s -o greylist_cleanup_interval=1s\n"
-                "queue  unix  $queue_socket  none  1  postern-queued\n"
-                "lmtp-unix unix $lmtp_socket none 1 postern-lmtpd\n"
-                % cls.port2)
-        run_postern(cls.dir, "domain", "add", cls.dom)
-        run_postern(cls.dir, "mailbox", "add", cls.rcpt_addr,
-                    "--password-stdin", stdin="pw-alice-secret\n")
-        run_postern(cls.dir, "start")
-        cls.started = True
-        cls.port = cls.ports["smtp"]
-
-    @classmethod
-    def tearDownClass(cls):
-        if getattr(cls, "started", False) and cls.DRIVER != "sqlite":
-            run_postern(cls.dir, "mailbox", "del", cls.rcpt_addr,
-                        check=False)
-            run_postern(cls.dir, "domain", "del", cls.dom, check=False)
-        super().tearDownClass()
+        cls.configure_driver(
+            settings,
+            "smtp   inet  127.0.0.1:$smtp_port  none  1  postern-smtpd\n"
+            # Everything short, so old rows are due at once.
+            "smtp2  inet  127.0.0.1:%d  none  1  postern-smtpd "
+            "-o greylist_delay=1s -o greylist_retry_window=1s "
+            "-o greylist_max_age=1s -o greylist_cleanup_interval=1s\n"
+            "queue  unix  $queue_socket  none  1  postern-queued\n"
+            "lmtp-unix unix $lmtp_socket none 1 postern-lmtpd\n"
+            % cls.port2)
+        cls.add_domain(cls.dom)
+        cls.add_mailbox(cls.rcpt_addr)
+        cls.start_driver_site()
 
     def deferred(self, rcpt):
         return "450 4.7.1 <%s>: Recipient address rejected: %s" % (rcpt,
                                                                    TEXT)
 
     def try_rcpt(self, source, sender, rcpt=None, port=None):
-        return smtp_rcpt(port or self.port, source, sender,
-                         rcpt or self.rcpt_addr)
+        return smtp_rcpt(port or self.port, sender, rcpt or self.rcpt_addr,
+                         source)
 
     def test_defer_then_accept(self):
         net = random_net()
@@ -184,12 +131,7 @@ class GreylistSqlite(GreylistBase, SiteTestCase):
         self.assertEqual(self.rows(net + ".0/24"), 0)
 
 
-class GreylistPgsql(GreylistBase, SiteTestCase):
-    DRIVER = "pgsql"
-
-
-class GreylistMysql(GreylistBase, SiteTestCase):
-    DRIVER = "mysql"
+GreylistPgsql, GreylistMysql = per_driver(GreylistBase, ("pgsql", "mysql"))
 
 
 class GreylistDbDown(SiteTestCase):
@@ -208,16 +150,14 @@ class GreylistDbDown(SiteTestCase):
 
     def test_defer(self):
         time.sleep(0.5)
-        r = smtp_rcpt(self.port, "127.0.0.1", "s@sender.example",
-                      "bob@remote.example")
+        r = smtp_rcpt(self.port, "s@sender.example", "bob@remote.example")
         self.assertEqual(r, "451 4.3.0 <bob@remote.example>: Recipient "
                          "address rejected: Temporary lookup failure")
 
     def test_dunno(self):
         # Let through by the greylist, the recipient goes on to its
         # resolution, which fails too (the resolver's own reply).
-        r = smtp_rcpt(self.port2, "127.0.0.1", "s@sender.example",
-                      "bob@remote.example")
+        r = smtp_rcpt(self.port2, "s@sender.example", "bob@remote.example")
         self.assertEqual(r, "451 4.3.0 Temporary lookup failure")
         with open(os.path.join(self.dir, "log", "postern.log"),
                   errors="replace") as f:

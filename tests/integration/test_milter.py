@@ -32,7 +32,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dnsserver import DnsServer, Zone, available, txt_rdata  # noqa: E402
-from postern_site import SiteTestCase, free_ports, run_postern  # noqa: E402
+from postern_site import (SiteTestCase, SmtpSession,  # noqa: E402
+                          free_ports, run_postern)
 from test_dkim import VERIFIER, VERIFIER_PYTHON, dkimpy_missing  # noqa
 
 DOM = "hosted.example"
@@ -205,38 +206,6 @@ class UnixScriptMilter(socketserver.ThreadingUnixStreamServer):
     seen = ScriptMilter.seen
 
 
-class Client:
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), 30)
-        self.buf = b""
-        self.greeting = self.reply()
-
-    def reply(self):
-        lines = []
-        while True:
-            while b"\n" not in self.buf:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    raise EOFError("closed; have %r" % self.buf)
-                self.buf += chunk
-            line, self.buf = self.buf.split(b"\n", 1)
-            line = line.rstrip(b"\r").decode()
-            lines.append(line)
-            if line[3:4] != "-":
-                return "\n".join(lines) if len(lines) > 1 else line
-
-    def cmd(self, text):
-        self.sock.sendall(text.encode() + b"\r\n")
-        return self.reply()
-
-    def close(self):
-        try:
-            self.cmd("QUIT")
-        except (OSError, EOFError):
-            pass
-        self.sock.close()
-
-
 class MilterTests(SiteTestCase):
 
     @classmethod
@@ -383,7 +352,7 @@ class MilterTests(SiteTestCase):
              headers=""):
         """One message; the replies to each RCPT and to the end of DATA
         (None when no recipient was accepted)."""
-        c = Client(port or self.port)
+        c = SmtpSession(port or self.port, joined=True)
         try:
             self.assertTrue(c.cmd("EHLO client.example").startswith("250"))
             r = c.cmd("MAIL FROM:<%s>" % sender)

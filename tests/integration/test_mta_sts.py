@@ -22,7 +22,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dnsserver import DnsServer, Zone, available, txt_rdata  # noqa: E402
 from postern_site import (SmtpReceiver, free_ports,  # noqa: E402
-                          run_postern, skip_unless_driver)
+                          per_driver, run_postern, skip_unless_driver)
 from tls_site import (RECEIVER_EXT, OutboundSite, make_pki,  # noqa: E402
                       server_ctx, spki_sha256)
 
@@ -333,16 +333,8 @@ class MtaStsBase:
 
 
 
-class MtaStsSqlite(MtaStsBase, StsSite):
-    DRIVER = "sqlite"
-
-
-class MtaStsPgsql(MtaStsBase, StsSite):
-    DRIVER = "pgsql"
-
-
-class MtaStsMysql(MtaStsBase, StsSite):
-    DRIVER = "mysql"
+MtaStsSqlite, MtaStsPgsql, MtaStsMysql = per_driver(MtaStsBase,
+                                                    site=StsSite)
 
 
 class MtaStsDatabaseDown(StsSite):

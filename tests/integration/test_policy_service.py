@@ -22,7 +22,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from postern_site import SiteTestCase, free_ports, run_postern  # noqa: E402
+from postern_site import (SiteTestCase, SmtpSession,  # noqa: E402
+                          free_ports, run_postern)
 
 DOM = "hosted.example"
 POSTGREY = "/usr/sbin/postgrey"
@@ -117,41 +118,6 @@ class UnixPolicyServer(socketserver.ThreadingMixIn,
         self.silent = False
         self.decide = decide
         threading.Thread(target=self.serve_forever, daemon=True).start()
-
-
-class Client:
-    """SMTP over a socket bound to a chosen 127.x source address."""
-
-    def __init__(self, port, source="127.0.0.1"):
-        self.sock = socket.socket()
-        self.sock.settimeout(30)
-        self.sock.bind((source, 0))
-        self.sock.connect(("127.0.0.1", port))
-        self.buf = b""
-        self.greeting = self.reply()
-
-    def reply(self):
-        while True:
-            while b"\n" not in self.buf:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    raise EOFError("closed; have %r" % self.buf)
-                self.buf += chunk
-            line, self.buf = self.buf.split(b"\n", 1)
-            line = line.rstrip(b"\r").decode()
-            if line[3:4] != "-":
-                return line
-
-    def cmd(self, text):
-        self.sock.sendall(text.encode() + b"\r\n")
-        return self.reply()
-
-    def close(self):
-        try:
-            self.cmd("QUIT")
-        except (OSError, EOFError):
-            pass
-        self.sock.close()
 
 
 class PolicyServiceTests(SiteTestCase):
@@ -277,7 +243,7 @@ class PolicyServiceTests(SiteTestCase):
             return f.read()
 
     def rcpt(self, ext, sender="s@sender.example", mail_extra=""):
-        c = Client(self.port)
+        c = SmtpSession(self.port)
         try:
             self.assertTrue(c.greeting.startswith("220"), c.greeting)
             self.assertTrue(c.cmd("EHLO client.example").startswith("250"))
@@ -355,7 +321,7 @@ class PolicyServiceTests(SiteTestCase):
 
     def send(self, ext, token):
         """Send a message to alice+EXT; the reply to the end of DATA."""
-        c = Client(self.port)
+        c = SmtpSession(self.port)
         try:
             c.cmd("EHLO client.example")
             self.assertTrue(c.cmd("MAIL FROM:<s@sender.example>")
@@ -516,7 +482,7 @@ class PolicyServiceTests(SiteTestCase):
         self.assertEqual(a["encryption_protocol"], "")
 
     def test_data_stage(self):
-        c = Client(self.port)
+        c = SmtpSession(self.port)
         try:
             c.cmd("EHLO client.example")
             self.assertTrue(c.cmd("MAIL FROM:<datareject@x.example>")

@@ -18,9 +18,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from postern_site import (DnsSiteTestCase, SiteTestCase,  # noqa: E402
-                          SmtpClient, free_ports, run_postern,
-                          skip_unless_driver, wait_for)
+from postern_site import (DnsSiteTestCase, DriverSite,  # noqa: E402
+                          SmtpClient, free_ports, per_driver, wait_for)
 from dnsserver import Zone  # noqa: E402
 
 DOM = "hosted.example"
@@ -262,36 +261,30 @@ class PostscreenTests(DnsSiteTestCase):
         self.passes_next_time("127.0.0.81")
 
 
-class CacheBase:
+class CacheBase(DriverSite):
     """The cache in SQL on each driver (schema 008): two postscreen
     services stand for two MX nodes on one database; a client that passes
     the deep tests on one is PASS OLD on the other.  Random 127/8 client
     addresses, so rows left in a shared server by earlier runs change
     nothing."""
-    DRIVER = None
 
     @classmethod
     def set_up_site(cls):
-        skip_unless_driver(cls.DRIVER)
-        cls.make_site("postern-psc-%s." % cls.DRIVER)
+        settings = cls.make_driver_site("postern-psc-")
         cls.port2 = free_ports(1)[0]
-        cls.configure_db(cls.DRIVER, *cls.pick_ports(),
-                         "myhostname=mx.test", "mynetworks=127.0.0.1/32",
-                         "stop_timeout=5s", "database_timeout=5s",
-                         "postscreen_greet_wait=1s",
-                         "postscreen_pipelining_enable=yes")
-        with open(os.path.join(cls.dir, "services.cf"), "w") as f:
-            f.write(
-                "smtp  inet  127.0.0.1:$smtp_port  none  1  "
-                "postern-postscreen\n"
-                "smtp-b  inet  127.0.0.1:%d  none  1  postern-postscreen\n"
-                "smtpd-pass  unix  $postscreen_pass_socket  none  1  "
-                "postern-smtpd\n"
-                "queue  unix  $queue_socket  none  1  postern-queued\n"
-                % cls.port2)
-        run_postern(cls.dir, "start")
-        cls.started = True
-        cls.port = cls.ports["smtp"]
+        cls.configure_driver(
+            settings + ["myhostname=mx.test", "mynetworks=127.0.0.1/32",
+                        "stop_timeout=5s", "database_timeout=5s",
+                        "postscreen_greet_wait=1s",
+                        "postscreen_pipelining_enable=yes"],
+            "smtp  inet  127.0.0.1:$smtp_port  none  1  "
+            "postern-postscreen\n"
+            "smtp-b  inet  127.0.0.1:%d  none  1  postern-postscreen\n"
+            "smtpd-pass  unix  $postscreen_pass_socket  none  1  "
+            "postern-smtpd\n"
+            "queue  unix  $queue_socket  none  1  postern-queued\n"
+            % cls.port2)
+        cls.start_driver_site()
 
     def test_shared_between_nodes(self):
         addr = "127.%d.%d.%d" % (random.randint(1, 254),
@@ -326,16 +319,7 @@ class CacheBase:
             self.assertEqual(row[2], 0)
 
 
-class CacheSqlite(CacheBase, SiteTestCase):
-    DRIVER = "sqlite"
-
-
-class CachePgsql(CacheBase, SiteTestCase):
-    DRIVER = "pgsql"
-
-
-class CacheMysql(CacheBase, SiteTestCase):
-    DRIVER = "mysql"
+CacheSqlite, CachePgsql, CacheMysql = per_driver(CacheBase)
 
 
 if __name__ == "__main__":

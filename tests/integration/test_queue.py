@@ -58,15 +58,16 @@ def read_rec(sock):
     return hdr[:1].decode(), data.decode("utf-8", "replace")
 
 
-def submit(path, sender, rcpts, data, ret=None, timeout=20):
-    """('O', id) or ('X', text); the id record is checked on the way."""
+def submit(path, sender, rcpts, data, ret=None, timeout=20, extra=b""):
+    """('O', id) or ('X', text); the id record is checked on the way.
+    extra: more envelope records (rec() bytes)."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
     s.connect(path)
     out = rec("B", "1") + rec("F", sender)
     if ret:
         out += rec("T", ret)
-    out += rec("A", "192.0.2.7") + rec("H", "client.example")
+    out += rec("A", "192.0.2.7") + rec("H", "client.example") + extra
     for r in rcpts:
         out += rec("R", r.encode() + b"\0\0" + b"0")
     s.sendall(out)
@@ -455,6 +456,34 @@ class Queue(QueueBase):
         self.assertIn("no such message", r.stderr)
         r = self.postern("queue", "frobnicate")
         self.assertNotEqual(r.returncode, 0)
+
+    def test_queue_tools_show_the_content_filter(self):
+        # A filter that is down (docs/content-filter.md): the message
+        # waits in the queue with its filter, which list and show print.
+        self.lmtp.down = True  # the plain message below stays queued too
+        down = os.path.join(self.dir, "no-filter.sock")
+        t, qid = submit(self.qsock, "s@x.example", ["f@d.example"],
+                        message("filtered"),
+                        extra=rec("G", "lmtp:unix:" + down) + rec("S"))
+        self.assertEqual(t, "O", qid)
+        self.wait_log(r"%s: to=<f@d\.example>.*status=deferred" % qid)
+        out = self.queue_list()
+        self.assertRegex(out, r"(?m)^%s\s+\d+ .* s@x\.example\n"
+                         r"\s+\(content_filter: lmtp:unix:%s\)\n"
+                         r"(\s+\(.*\)\n)?\s+f@d\.example$"
+                         % (qid, re.escape(down)))
+        r = self.postern("queue", "show", qid)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("content_filter: lmtp:unix:%s\n" % down, r.stdout)
+        self.assertIn("dkim_sign: yes\n", r.stdout)
+        # A message without either prints neither.
+        t, plain = submit(self.qsock, "s@x.example", ["g@d.example"],
+                          message("plain"))
+        self.assertEqual(t, "O", plain)
+        r = self.postern("queue", "show", plain)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("content_filter:", r.stdout)
+        self.assertNotIn("dkim_sign:", r.stdout)
 
     def test_kill9_loses_nothing(self):
         self.lmtp.down = True

@@ -44,9 +44,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from adminapi import Api  # noqa: E402
-from postern_site import (BUILD, POSTERN, RawSocket,  # noqa: E402
-                          SiteTestCase, driver_settings, run_postern,
-                          skip_unless_driver, tls_context)
+from postern_site import (BUILD, POSTERN, DriverSite,  # noqa: E402
+                          RawSocket, SiteTestCase, run_postern, tls_context)
 # The browser of test_webmail_api.py: one cookie, the CSRF token.
 from test_webmail_api import Client  # noqa: E402
 
@@ -106,7 +105,7 @@ class Raw(RawSocket):
             pass
 
 
-class Site(SiteTestCase):
+class Site(DriverSite, SiteTestCase):
     """A site with smtp, submission, queue, lmtp and the admin API."""
 
     DRIVER = "sqlite"
@@ -114,47 +113,24 @@ class Site(SiteTestCase):
 
     @classmethod
     def set_up_site(cls):
-        skip_unless_driver(cls.DRIVER)
-        cls.make_site("postern-rate.")
-        settings = cls.pick_ports()
+        settings = cls.make_driver_site("postern-rate-")
         settings += ["mynetworks=192.0.2.0/24", "myhostname=mx.test",
                      "stop_timeout=5s", "database_timeout=5s",
                      "smtpd_soft_error_limit=100",
                      "smtpd_hard_error_limit=200"]
         settings += ["%s=%s" % kv for kv in BASE.items()]
-        settings += cls.EXTRA + driver_settings(cls.DRIVER)
-        run_postern(cls.dir, "config", "set", *settings)
-        if cls.DRIVER != "sqlite":
-            run_postern(cls.dir, "init")
-        with open(os.path.join(cls.dir, "services.cf"), "w") as f:
-            f.write(SERVICES)
+        cls.configure_driver(settings + cls.EXTRA, SERVICES)
         with open(os.path.join(cls.dir, "admin-token")) as f:
             cls.api = Api(cls.ports["admin_api"], f.read().strip())
         cls.dom = "rate-%s.test" % secrets.token_hex(4)
-        run_postern(cls.dir, "domain", "add", cls.dom)
+        cls.add_domain(cls.dom)
         for user in cls.USERS:
-            run_postern(cls.dir, "mailbox", "add", "%s@%s" % (user, cls.dom),
-                        "--password-stdin", stdin=PASSWORD + "\n")
+            cls.add_mailbox("%s@%s" % (user, cls.dom), PASSWORD)
         cls.generation = 0
         cls.current = dict(BASE)
-        run_postern(cls.dir, "start")
-        cls.started = True
+        cls.start_driver_site()
 
     USERS = ("alice", "bob")
-
-    def log(self):
-        with open(os.path.join(self.dir, "log", "postern.log"),
-                  errors="replace") as f:
-            return f.read()
-
-    def wait_log(self, pattern, timeout=5):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if re.search(pattern, self.log()):
-                return
-            time.sleep(0.1)
-        self.fail("no log line %r in\n%s" % (
-            pattern, "".join(self.log().splitlines(True)[-20:])))
 
     def configure(self, **changes):
         """BASE with changes: config set + reload, confirmed by a new

@@ -18,7 +18,11 @@ would fail if the restriction, action or rule were ignored
 - smtpd_data_restrictions with an access map;
 - HOLD, DISCARD, REDIRECT and PREPEND from an access map acting on the
   message: held in the queue, dropped, delivered to another mailbox, a
-  header added.
+  header added;
+- HOLD, DISCARD, FILTER, REDIRECT and PREPEND found by the client list
+  (and PREPEND by the HELO list), with smtpd_delay_reject=yes (found at
+  RCPT) and =no (found at connect / EHLO, before any transaction): every
+  message of the session gets the action, as Postfix.
 
 Clients connect from loopback sources 127.0.0.x (127.0.0.1 is verified as
 "localhost" by libunbound's local 127.in-addr.arpa zone, the others have
@@ -36,11 +40,11 @@ import unittest
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from postern_site import (SiteTestCase, free_ports, run_postern,  # noqa: E402
-                          tls_context, wait_for)
-import test_smtpd_restrictions as _tsr  # noqa: E402
+from postern_site import (SiteTestCase, SmtpReceiver,  # noqa: E402
+                          SmtpSession, free_ports, run_postern, tls_context,
+                          wait_for)
 
-Client = _tsr.Client  # raw SMTP from a chosen 127.0.0.x source
+Client = SmtpSession  # raw SMTP from a chosen 127.0.0.x source
 DOM = "hosted.example"
 
 # main.cf restriction classes; the recipient list dispatches to them on
@@ -82,10 +86,16 @@ CLIENT_CIDR = """\
 127.0.0.22/32  m_deferall
 127.0.0.23/32  DUNNO
 127.0.0.26/31  550 5.7.2 cidr range refused
+127.0.0.40/32  HOLD held at connect
+127.0.0.41/32  DISCARD dropped at connect
+127.0.0.42/32  FILTER smtp:[127.0.0.1]:{fport}
+127.0.0.43/32  REDIRECT carol@hosted.example
+127.0.0.44/32  PREPEND X-Client-Tag: tagged by client map
 """
 
 HELO_PCRE = r"""/^(\S+)\.pcre-block\.example$/  REJECT helo $1 blocked
 /\.pcre-ok\.example$/  OK
+/^tag\.helo-act\.example$/  PREPEND X-Helo-Tag: tagged by helo map
 """
 
 SENDER_LMDB = """\
@@ -135,7 +145,7 @@ class RestrictionMatrixTests(SiteTestCase):
         cls.make_site("postern-rmatrix.")
         d = cls.dir
         settings = cls.pick_ports()
-        cls.port2 = free_ports(1)[0]
+        cls.port2, cls.fport = free_ports(2)  # fport: FILTER's next hop
         settings += [
             "mynetworks=127.0.0.7/32",
             "myhostname=mx.test",
@@ -146,7 +156,7 @@ class RestrictionMatrixTests(SiteTestCase):
         ]
         run_postern(d, "config", "set", *settings)
         with open(os.path.join(d, "client.cidr"), "w") as f:
-            f.write(CLIENT_CIDR)
+            f.write(CLIENT_CIDR.format(fport=cls.fport))
         with open(os.path.join(d, "helo.pcre"), "w") as f:
             f.write(HELO_PCRE)
         with open(os.path.join(d, "sender"), "w") as f:
@@ -369,8 +379,8 @@ class RestrictionMatrixTests(SiteTestCase):
                  "Sender address rejected")]:
             r = self.rcpt("alice@" + DOM, **kw)
             self.assertTrue(r.startswith("554 5.7.1") and want in r, r)
-        # (smtpd logs the client as "[addr]" here, Postfix "unknown[addr]")
-        self.wait_log(r"NOQUEUE: reject: RCPT from \S*\[127\.0\.0\.20\]: "
+        # Postfix's form: name[addr], "unknown" with no name.
+        self.wait_log(r"NOQUEUE: reject: RCPT from unknown\[127\.0\.0\.20\]: "
                       r"554 5\.7\.1 <unknown\[127\.0\.0\.20\]>: Client host "
                       r"rejected: cidr says no")
 
@@ -567,6 +577,134 @@ class RestrictionMatrixTests(SiteTestCase):
         # at delivery, above both).
         self.assertLess(head.index("X-Access-Tag:"),
                         head.index("Received: from client.good.example"))
+
+    # ---- actions from the client and HELO lists, for every message of
+    # the session; smtp (port) has smtpd_delay_reject=yes, smtp2 (port2)
+    # =no, where the lists run at connect and EHLO, before any MAIL.
+
+    def send_two(self, port, client, helo="client.good.example"):
+        """Two messages to alice in one session: [(token, reply to the
+        end of DATA)] (MAIL, RCPT and DATA asserted accepted)."""
+        out = []
+        c = Client(port, client)
+        try:
+            self.assertTrue(c.greeting.startswith("220"), c.greeting)
+            self.assertTrue(c.cmd("EHLO " + helo).startswith("250"))
+            for _ in range(2):
+                tok = uuid.uuid4().hex
+                for cmd, want in [("MAIL FROM:<s@good.example>", "250"),
+                                  ("RCPT TO:<alice@%s>" % DOM, "250"),
+                                  ("DATA", "354")]:
+                    r = c.cmd(cmd)
+                    self.assertTrue(r.startswith(want), (cmd, r))
+                out.append((tok, c.cmd("Subject: %s\r\n\r\nbody %s\r\n."
+                                       % (tok, tok))))
+        finally:
+            c.close()
+        return out
+
+    def both_ports(self):
+        return [("delay_reject=yes", self.port),
+                ("delay_reject=no", self.port2)]
+
+    def test_session_hold(self):
+        for name, port in self.both_ports():
+            with self.subTest(name):
+                qids = []
+                for tok, r in self.send_two(port, "127.0.0.40"):
+                    m = re.match(r"^250 2\.0\.0 Ok: queued as (\S+)$", r)
+                    self.assertTrue(m, r)
+                    qids.append((m.group(1), tok))
+                for qid, _ in qids:
+                    wait_for(lambda: re.search(
+                        r"(?m)^%s\s*!" % qid, run_postern(
+                            self.dir, "queue", "list").stdout), 10,
+                        "held " + qid)
+                time.sleep(0.5)
+                for qid, tok in qids:
+                    self.assertIsNone(self.find("alice", tok))
+                    run_postern(self.dir, "queue", "release", qid)
+                    self.delivered(tok)
+
+    def test_session_discard(self):
+        for name, port in self.both_ports():
+            with self.subTest(name):
+                sent = self.send_two(port, "127.0.0.41")
+                for _, r in sent:
+                    self.assertRegex(r, r"^250 2\.0\.0 Ok: queued as \S+$")
+                ctl, r = self.send("first_permit")
+                self.assertTrue(r.startswith("250 "), r)
+                self.delivered(ctl)
+                time.sleep(0.5)
+                for tok, _ in sent:
+                    self.assertIsNone(self.find("alice", tok))
+
+    def test_session_filter(self):
+        nexthop = SmtpReceiver("127.0.0.1", self.fport)
+        try:
+            for name, port in self.both_ports():
+                with self.subTest(name):
+                    sent = self.send_two(port, "127.0.0.42")
+                    for tok, r in sent:
+                        self.assertTrue(r.startswith("250 "), r)
+                        got = wait_for(lambda: [
+                            m for m in nexthop.messages
+                            if tok.encode() in m["data"]], 20,
+                            "the filter's copy\n" + self.log()[-2000:])
+                        self.assertEqual(got[0]["rcpts"], ["alice@" + DOM])
+                    time.sleep(0.5)
+                    for tok, _ in sent:
+                        self.assertIsNone(self.find("alice", tok))
+        finally:
+            nexthop.stop()
+        self.wait_log(r"filter: access: smtp:\[127\.0\.0\.1\]:%d"
+                      % self.fport)
+
+    def test_session_redirect(self):
+        for name, port in self.both_ports():
+            with self.subTest(name):
+                sent = self.send_two(port, "127.0.0.43")
+                for tok, r in sent:
+                    self.assertTrue(r.startswith("250 "), r)
+                    self.assertIn("body " + tok, self.delivered(tok, "carol"))
+                for tok, _ in sent:
+                    self.assertIsNone(self.find("alice", tok))
+
+    def test_session_prepend(self):
+        for name, port in self.both_ports():
+            with self.subTest(name):
+                for tok, r in self.send_two(port, "127.0.0.44"):
+                    self.assertTrue(r.startswith("250 "), r)
+                    head = self.delivered(tok).split("\n\n", 1)[0]
+                    self.assertEqual(head.count(
+                        "X-Client-Tag: tagged by client map\n"), 1, head)
+                    self.assertNotIn("X-Helo-Tag:", head)
+
+    def test_session_helo_prepend(self):
+        for name, port in self.both_ports():
+            with self.subTest(name):
+                for tok, r in self.send_two(port, "127.0.0.8",
+                                            helo="tag.helo-act.example"):
+                    self.assertTrue(r.startswith("250 "), r)
+                    head = self.delivered(tok).split("\n\n", 1)[0]
+                    self.assertEqual(head.count(
+                        "X-Helo-Tag: tagged by helo map\n"), 1, head)
+        # A second EHLO with another name drops the first one's action.
+        c = Client(self.port2, "127.0.0.8")
+        tok = uuid.uuid4().hex
+        try:
+            self.assertTrue(c.cmd("EHLO tag.helo-act.example")
+                            .startswith("250"))
+            self.assertTrue(c.cmd("EHLO other.good.example")
+                            .startswith("250"))
+            for cmd in ("MAIL FROM:<s@good.example>",
+                        "RCPT TO:<alice@%s>" % DOM, "DATA"):
+                self.assertTrue(c.cmd(cmd)[0] in "23", cmd)
+            r = c.cmd("Subject: %s\r\n\r\nbody %s\r\n." % (tok, tok))
+            self.assertTrue(r.startswith("250 "), r)
+        finally:
+            c.close()
+        self.assertNotIn("X-Helo-Tag:", self.delivered(tok))
 
 
 if __name__ == "__main__":

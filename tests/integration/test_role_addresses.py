@@ -29,8 +29,8 @@ import unittest
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from postern_site import (SiteTestCase, driver_settings,  # noqa: E402
-                          run_postern, skip_unless_driver, wait_for)
+from postern_site import (DriverSite, per_driver,  # noqa: E402
+                          wait_for)
 
 SERVICES = """\
 # written by test_role_addresses.py
@@ -41,57 +41,29 @@ queue        unix  $queue_socket                          none  1  postern-queue
 PASSWORD = "correct horse battery"
 
 
-class RoleBase:
-    DRIVER = None
-
+class RoleBase(DriverSite):
     @classmethod
     def set_up_site(cls):
-        skip_unless_driver(cls.DRIVER)
-        cls.make_site("postern-role-%s." % cls.DRIVER)
+        settings = cls.make_driver_site("postern-role-")
         tag = "%06x" % random.getrandbits(24)
         cls.d = "d-%s.example" % tag    # no role rows
         cls.h = "h-%s.example" % tag    # $myhostname: postmaster@ alias
         cls.a = "a-%s.example" % tag    # its own postmaster/abuse rows
         cls.c = "c-%s.example" % tag    # a catch-all
-        settings = cls.pick_ports()
         settings += ["myhostname=" + cls.h, "stop_timeout=5s",
                      "notify_classes=bounce",
                      "transport_maps=inline:{ {bad.test=error:5.1.1 "
                      "no such user} }"]
-        settings += driver_settings(cls.DRIVER)
-        run_postern(cls.dir, "config", "set", *settings)
-        if cls.DRIVER != "sqlite":
-            run_postern(cls.dir, "db", "migrate")
-        with open(os.path.join(cls.dir, "services.cf"), "w") as f:
-            f.write(SERVICES)
-        cls.mailboxes = ["admin@" + cls.d, "alice@" + cls.d,
-                         "pm@" + cls.a, "abuse@" + cls.a,
-                         "any@" + cls.c]
-        cls.aliases = [("postmaster@" + cls.h, "admin@" + cls.d),
-                       ("postmaster@" + cls.a, "pm@" + cls.a),
-                       ("@" + cls.c, "any@" + cls.c)]
+        cls.configure_driver(settings, SERVICES)
         for dom in (cls.d, cls.h, cls.a, cls.c):
-            run_postern(cls.dir, "domain", "add", dom)
-        for m in cls.mailboxes:
-            run_postern(cls.dir, "mailbox", "add", m, "--password-stdin",
-                        stdin=PASSWORD + "\n")
-        for src, dst in cls.aliases:
-            run_postern(cls.dir, "alias", "add", src, dst)
-        run_postern(cls.dir, "start")
-        cls.started = True
-
-    @classmethod
-    def tearDownClass(cls):
-        if getattr(cls, "started", False) and cls.DRIVER != "sqlite":
-            run_postern(cls.dir, "stop", check=False)
-            cls.started = False
-            for src, _ in cls.aliases:
-                run_postern(cls.dir, "alias", "del", src, check=False)
-            for m in cls.mailboxes:
-                run_postern(cls.dir, "mailbox", "del", m, check=False)
-            for dom in (cls.d, cls.h, cls.a, cls.c):
-                run_postern(cls.dir, "domain", "del", dom, check=False)
-        super().tearDownClass()
+            cls.add_domain(dom)
+        for m in ("admin@" + cls.d, "alice@" + cls.d, "pm@" + cls.a,
+                  "abuse@" + cls.a, "any@" + cls.c):
+            cls.add_mailbox(m, PASSWORD)
+        cls.add_alias("postmaster@" + cls.h, "admin@" + cls.d)
+        cls.add_alias("postmaster@" + cls.a, "pm@" + cls.a)
+        cls.add_alias("@" + cls.c, "any@" + cls.c)
+        cls.start_driver_site()
 
     # ---- helpers
 
@@ -179,16 +151,7 @@ class RoleBase:
         self.assertIn("Postmaster Copy", copy)
 
 
-class RoleSqlite(RoleBase, SiteTestCase):
-    DRIVER = "sqlite"
-
-
-class RolePgsql(RoleBase, SiteTestCase):
-    DRIVER = "pgsql"
-
-
-class RoleMysql(RoleBase, SiteTestCase):
-    DRIVER = "mysql"
+RoleSqlite, RolePgsql, RoleMysql = per_driver(RoleBase)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,11 @@ its transcript is found in admin@d.test's mailbox:
   - software: a configuration error (451 4.3.5; a listener with a bad
     virtual_alias_domains target);
   - a listener with notify_classes = protocol sends nothing for a policy
-    refusal, but does for a protocol error; a clean session sends none.
+    refusal, but does for a protocol error; a clean session sends none;
+  - a listener whose $myorigin is not hosted: the default "postmaster"
+    would be postmaster@elsewhere.test, sent out by MX and bounced (once
+    per session in a database outage): nothing is queued, a warning says
+    to set error_notice_recipient.
 """
 import glob
 import os
@@ -37,7 +41,7 @@ class SmtpdNotify(SiteTestCase):
     def set_up_site(cls):
         cls.make_site("postern-notify.")
         settings = cls.pick_ports()
-        cls.p_only, cls.p_res, cls.p_soft = free_ports(3)
+        cls.p_only, cls.p_res, cls.p_soft, cls.p_origin = free_ports(4)
         settings += ["myhostname=d.test", "stop_timeout=5s",
                      "notify_classes=policy, protocol, resource, software",
                      "smtpd_recipient_restrictions=check_recipient_access "
@@ -54,9 +58,11 @@ class SmtpdNotify(SiteTestCase):
                 "check_recipient_access,fail:broken\n"
                 "smtp-soft inet 127.0.0.1:%d none 1 postern-smtpd "
                 "-o virtual_alias_domains=inline:{bad.test=x@y}\n"
+                "smtp-origin inet 127.0.0.1:%d none 1 postern-smtpd "
+                "-o myorigin=elsewhere.test\n"
                 "lmtp-unix unix $lmtp_socket none 1 postern-lmtpd\n"
                 "queue unix $queue_socket none 1 postern-queued\n"
-                % (cls.p_only, cls.p_res, cls.p_soft))
+                % (cls.p_only, cls.p_res, cls.p_soft, cls.p_origin))
         run_postern(cls.dir, "domain", "add", "d.test")
         for m in ("admin", "alice"):
             run_postern(cls.dir, "mailbox", "add", m + "@d.test",
@@ -159,6 +165,17 @@ class SmtpdNotify(SiteTestCase):
         # AUTH lines never reach a transcript (none here, but the
         # EHLO of the loud one is the only client line besides FOOBAR).
         self.assertEqual(sum(loud in m for m in self.admin_mail()), 1)
+
+
+    def test_unhosted_default_recipient_not_queued(self):
+        tok, r = self.session(self.p_origin, ["FOOBAR"])
+        self.assertTrue(r[-2].startswith("502 "), r)
+        wait_for(lambda: "postmaster notification not sent: "
+                 "<postmaster@elsewhere.test> is not a hosted mailbox"
+                 in self.log(), 20, "the warning\n" + self.log()[-3000:])
+        log = self.log()
+        self.assertNotIn("to=<postmaster@elsewhere.test>", log)
+        self.assertFalse(any(tok in m for m in self.admin_mail()))
 
 
 if __name__ == "__main__":

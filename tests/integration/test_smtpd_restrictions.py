@@ -15,13 +15,13 @@ at it).  Reverse names: libunbound answers 127.in-addr.arpa itself
 smtpd_delay_reject=no (checks at connect, HELO and MAIL).
 """
 import os
-import socket
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from postern_site import SiteTestCase, free_ports, run_postern  # noqa: E402
+from postern_site import (SiteTestCase, SmtpSession,  # noqa: E402
+                          free_ports, run_postern)
 from dnsserver import DnsServer, Zone, available, txt_rdata  # noqa: E402
 
 DOM = "hosted.example"
@@ -93,46 +93,6 @@ RCPT_ACCESS = {
     "redirect": "REDIRECT carol@" + DOM,
     "prepend": "PREPEND X-Tag: tagged",
 }
-
-
-class Client:
-    """SMTP over a socket bound to a chosen 127.0.0.x source."""
-
-    def __init__(self, port, source="127.0.0.1"):
-        self.sock = socket.socket()
-        self.sock.settimeout(20)
-        self.sock.bind((source, 0))
-        self.sock.connect(("127.0.0.1", port))
-        self.buf = b""
-        self.greeting = self.reply()
-
-    def send(self, data):
-        self.sock.sendall(data)
-
-    def reply(self):
-        lines = []
-        while True:
-            while b"\n" not in self.buf:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    raise EOFError("closed; have %r" % self.buf)
-                self.buf += chunk
-            line, self.buf = self.buf.split(b"\n", 1)
-            line = line.rstrip(b"\r").decode()
-            lines.append(line)
-            if line[3:4] != "-":
-                return line
-
-    def cmd(self, text):
-        self.send(text.encode() + b"\r\n")
-        return self.reply()
-
-    def close(self):
-        try:
-            self.cmd("QUIT")
-        except (OSError, EOFError):
-            pass
-        self.sock.close()
 
 
 class RestrictionTests(SiteTestCase):
@@ -244,7 +204,7 @@ class RestrictionTests(SiteTestCase):
     def rcpt(self, rcpt, sender="s@good.example", helo="client.good.example",
              client="127.0.0.1", port=None):
         """The reply to RCPT TO:<rcpt> (MAIL must pass)."""
-        c = Client(port or self.port, client)
+        c = SmtpSession(port or self.port, client, timeout=20)
         try:
             self.assertTrue(c.greeting.startswith("220"), c.greeting)
             self.assertTrue(c.cmd("EHLO " + helo).startswith("250"))
@@ -443,7 +403,7 @@ class RestrictionTests(SiteTestCase):
     # ---- data restrictions
 
     def test_unauth_pipelining(self):
-        c = Client(self.port)
+        c = SmtpSession(self.port, timeout=20)
         try:
             c.cmd("EHLO client.good.example")
             c.cmd("MAIL FROM:<s@good.example>")
@@ -455,7 +415,7 @@ class RestrictionTests(SiteTestCase):
                              "pipelining")
         finally:
             c.sock.close()
-        c = Client(self.port)
+        c = SmtpSession(self.port, timeout=20)
         try:
             c.cmd("EHLO client.good.example")
             c.cmd("MAIL FROM:<s@good.example>")
@@ -469,7 +429,7 @@ class RestrictionTests(SiteTestCase):
     # ---- smtpd_delay_reject = no (service smtp2)
 
     def test_no_delay_reject(self):
-        c = Client(self.port2)
+        c = SmtpSession(self.port2, timeout=20)
         try:
             self.assertEqual(c.cmd("VRFY alice"),
                              "503 5.5.1 Error: send HELO/EHLO first")
@@ -485,7 +445,7 @@ class RestrictionTests(SiteTestCase):
         finally:
             c.close()
         # The client list at connect: the refusal is the greeting.
-        c = Client(self.port2, "127.0.0.4")
+        c = SmtpSession(self.port2, "127.0.0.4", timeout=20)
         try:
             self.assertEqual(c.greeting, "554 5.7.1 <unknown[127.0.0.4]>: "
                              "Client host rejected: client four")

@@ -5,7 +5,8 @@
  * reads (filter NULL), copy and clear carry it, the submission record
  * 'G' sets, replaces and clears it and refuses what is not
  * transport:nexthop, and a message keeps its filter across a reopen of
- * the queue and a move to the deferred queue (its own envelope file).
+ * the queue and a move to the deferred queue (its own envelope file);
+ * the dkim_sign mark goes through the ENV and 'S' records.
  */
 #include "test.h"
 
@@ -201,6 +202,47 @@ static void test_submit_record(void **state)
 	buf_free(&b);
 }
 
+/* The dkim_sign mark (a content filter's reinjection, to be signed):
+ * through the ENV record and the 'S' submission record; absent, as in
+ * every file and submission from before it, it reads as "no". */
+static void test_dkim_sign_mark(void **state)
+{
+	const struct submit_rcpt r = {.addr = "a@example.com"};
+	struct submit_env senv = {
+	    .sender = "s@example.org", .rcpts = &r, .nrcpts = 1};
+	struct queue_env env, out = {0};
+	struct buf *b = buf_new(), *unmarked = buf_new();
+	struct error err;
+
+	fill_env(&env, NULL);
+	qrec_env_encode(unmarked, &env);
+	env.dkim_sign = true;
+	qrec_env_encode(b, &env);
+	assert_int_equal(qrec_env_decode(buf_data(b), buf_len(b), &out, NULL),
+			 0);
+	assert_true(out.dkim_sign);
+	assert_int_equal(
+	    qrec_env_decode(buf_data(unmarked), buf_len(unmarked), &out, NULL),
+	    0);
+	assert_false(out.dkim_sign);
+	queue_env_clear(&out);
+
+	/* The submission record: only when set. */
+	buf_reset(b);
+	submit_env_encode(b, &senv);
+	assert_int_equal(apply_all(b, &out, &err), 0);
+	assert_false(out.dkim_sign);
+	senv.dkim_sign = true;
+	buf_reset(b);
+	submit_env_encode(b, &senv);
+	assert_int_equal(apply_all(b, &out, &err), 0);
+	assert_true(out.dkim_sign);
+	queue_env_clear(&env);
+	queue_env_clear(&out);
+	buf_free(&b);
+	buf_free(&unmarked);
+}
+
 /* ---- Through the queue itself: commit, reopen, move. */
 
 static char tmpdir[256];
@@ -298,6 +340,7 @@ int main(void)
 	    cmocka_unit_test(test_old_envelope_reads),
 	    cmocka_unit_test(test_copy_clear),
 	    cmocka_unit_test(test_submit_record),
+	    cmocka_unit_test(test_dkim_sign_mark),
 	    cmocka_unit_test(test_queue_keeps_filter),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -301,6 +301,73 @@ static void test_message_no_header(void **state)
 	milter_message_free(&m);
 }
 
+static void test_mods_and_addresses(void **state)
+{
+	char *a;
+
+	(void)state;
+	assert_true(milter_reply_is_mod(MILTER_REP_ADDHEADER));
+	assert_true(milter_reply_is_mod(MILTER_REP_CHGFROM));
+	assert_true(milter_reply_is_mod(MILTER_REP_QUARANTINE));
+	assert_false(milter_reply_is_mod(MILTER_REP_ACCEPT));
+	assert_false(milter_reply_is_mod(MILTER_REP_PROGRESS));
+	assert_false(milter_reply_is_mod(MILTER_REP_REPLYCODE));
+	a = milter_addr_strip("<a@b.example>");
+	assert_string_equal(a, "a@b.example");
+	free(a);
+	a = milter_addr_strip("a@b.example");
+	assert_string_equal(a, "a@b.example");
+	free(a);
+	a = milter_addr_strip("<>");
+	assert_string_equal(a, "");
+	free(a);
+	a = milter_addr_strip("<a@b");
+	assert_string_equal(a, "<a@b");
+	free(a);
+}
+
+static void test_actions_and_apply(void **state)
+{
+	struct milter_message *m =
+	    milter_message_parse("Subject: hi\r\n\r\nold body\r\n", 25);
+	struct milter_reply r = {.cmd = MILTER_REP_ADDHEADER,
+				 .name = "X-New",
+				 .value = "1"};
+	char *s;
+
+	(void)state;
+	assert_int_equal(milter_reply_action(MILTER_REP_ADDHEADER),
+			 MILTER_ACT_ADDHDRS);
+	assert_int_equal(milter_reply_action(MILTER_REP_INSHEADER),
+			 MILTER_ACT_ADDHDRS);
+	assert_int_equal(milter_reply_action(MILTER_REP_CHGHEADER),
+			 MILTER_ACT_CHGHDRS);
+	assert_int_equal(milter_reply_action(MILTER_REP_REPLBODY),
+			 MILTER_ACT_CHGBODY);
+	assert_int_equal(milter_reply_action(MILTER_REP_ADDRCPT_PAR),
+			 MILTER_ACT_ADDRCPT_PAR);
+	assert_int_equal(milter_reply_action(MILTER_REP_ACCEPT), 0);
+
+	assert_true(milter_message_apply(m, &r, false));
+	r = (struct milter_reply){.cmd = MILTER_REP_CHGHEADER,
+				  .index = 1,
+				  .name = "Subject",
+				  .value = "changed"};
+	assert_true(milter_message_apply(m, &r, false));
+	r = (struct milter_reply){.cmd = MILTER_REP_REPLBODY,
+				  .data = "new\n",
+				  .len = 4};
+	assert_true(milter_message_apply(m, &r, false));
+	r = (struct milter_reply){.cmd = MILTER_REP_DELRCPT, .addr = "<a@b>"};
+	assert_false(milter_message_apply(m, &r, false));
+	milter_message_body_done(m);
+	s = written(m);
+	assert_string_equal(s, "Subject: changed\r\nX-New: 1\r\n\r\n"
+			       "new\r\n");
+	free(s);
+	milter_message_free(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -310,6 +377,8 @@ int main(void)
 	    cmocka_unit_test(test_decode_bad),
 	    cmocka_unit_test(test_message_headers),
 	    cmocka_unit_test(test_message_no_header),
+	    cmocka_unit_test(test_mods_and_addresses),
+	    cmocka_unit_test(test_actions_and_apply),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
