@@ -18,7 +18,8 @@ docker-compose systemd postgrey opendkim opendkim-tools
 python3-dkim python3-nacl strace iproute2 python3-yaml"
 
 bench_pkgs="postfix postfix-sqlite dovecot-core dovecot-lmtpd dovecot-sqlite
-dovecot-imapd wrk socat postfix-policyd-spf-python nsd unbound ldnsutils"
+dovecot-imapd wrk socat postfix-policyd-spf-python nsd unbound ldnsutils
+python3"
 
 pkgs=$run_pkgs
 [ "${1:-}" = test ] && pkgs="$run_pkgs $test_pkgs"
