@@ -306,12 +306,74 @@ void smtpd_policy_answers_free(struct smtpd_policy_answers **pp)
 	*pp = NULL;
 	array_free_with(&pa->actions, smtpd_policy_answer_free);
 	buf_free(&pa->request);
+	free(pa->verify_polls);
 	free(pa);
 }
 
 bool smtpd_policy_suspended(const struct smtpd_check_ctx *c)
 {
-	return c->answers != NULL && c->answers->pending != NULL;
+	return c->answers != NULL &&
+	       (c->answers->pending != NULL || c->answers->waiting);
+}
+
+/* ---- A check waiting for an address verification's probe. */
+
+struct smtpd_policy_wait {
+	struct smtpd_session *s;
+	smtpd_policy_job_fn *work, *done;
+	void *job;
+	struct smtpd_policy_wait *next; /* in s->policy_waits */
+};
+
+static void wait_fire(struct ev *ev, void *arg)
+{
+	struct smtpd_policy_wait *w = arg, **pp;
+	struct smtpd_session *s = w->s;
+
+	(void)ev;
+	for (pp = &s->policy_waits; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	if (s->dead)
+		/* The job's completion sees it, frees the job and lets the
+		 * session go. */
+		w->done(w->job);
+	else
+		worker_submit(s->smtpd->workers, w->work, w->done, w->job);
+	free(w);
+}
+
+static void wait_start(struct smtpd_session *s, struct smtpd_check_ctx *c,
+		       smtpd_policy_job_fn *work, smtpd_policy_job_fn *done,
+		       void *job)
+{
+	struct smtpd_policy_wait *w = xcalloc(1, sizeof(*w));
+	int64_t delay = c->answers->wait_ms;
+
+	w->s = s;
+	w->work = work;
+	w->done = done;
+	w->job = job;
+	w->next = s->policy_waits;
+	s->policy_waits = w;
+	c->answers->waiting = false;
+	c->answers->wait_ms = 0;
+	smtpd_verdict_clear(&c->verdict);
+	c->ret = 0;
+	/* On the loop: no worker sleeps meanwhile. */
+	ev_timer_add(s->smtpd->ev, delay, wait_fire, w);
+}
+
+void smtpd_policy_waits_end(struct smtpd_session *s)
+{
+	/* The jobs' completions release the session, which the caller
+	 * (the session's end) still uses: not from here, but at once from
+	 * the loop. */
+	for (struct smtpd_policy_wait *w = s->policy_waits; w != NULL;
+	     w = w->next)
+		ev_timer_add(s->smtpd->ev, 0, wait_fire, w);
 }
 
 struct cont {
@@ -353,9 +415,14 @@ void smtpd_policy_continue(struct smtpd_session *s, struct smtpd_check_ctx *c,
 			   void *job)
 {
 	struct smtpd_policy_answers *pa = c->answers;
-	struct cont *k = xcalloc(1, sizeof(*k));
+	struct cont *k;
 	struct buf *req = pa->request;
 
+	if (pa->pending == NULL) {
+		wait_start(s, c, work, done, job);
+		return;
+	}
+	k = xcalloc(1, sizeof(*k));
 	k->s = s;
 	k->c = c;
 	k->p = pa->pending;

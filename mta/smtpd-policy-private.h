@@ -59,6 +59,18 @@ struct smtpd_policy_answers {
 	/* Set by the run that suspended: */
 	struct smtpd_policy *pending;
 	struct buf *request;
+	/* reject_unverified_* (smtpd-verify.c): the polls of the cache each
+	 * verification met so far has made (in meeting order), and, set by
+	 * a run that stopped to wait for a probe's result, the wait before
+	 * the next run (smtpd_policy_continue arms a loop timer). */
+	unsigned *verify_polls;
+	size_t verify_n;
+	bool waiting;
+	int64_t wait_ms;
+	/* Suspending items (policy services and verifications) met by the
+	 * run that suspended last, that one included: a run is replaying
+	 * (rx_replaying) until it has met as many. */
+	unsigned replay_to;
 };
 
 void smtpd_policy_answer_free(void *answer);

@@ -689,9 +689,42 @@ bool rx_replaying(const struct rx *e)
 {
 	const struct smtpd_policy_answers *pa = e->in->policy_answers;
 
-	/* Answer k was asked for by the run that met item k, which logged
-	 * everything before it. */
-	return pa != NULL && e->policy_seen < array_len(pa->actions);
+	/* The run that suspended at its suspending item n (a policy service
+	 * or a verification) logged everything before it. */
+	return pa != NULL && e->suspend_seen < pa->replay_to;
+}
+
+unsigned rx_verify_polls(struct rx *e)
+{
+	const struct smtpd_policy_answers *pa = e->in->policy_answers;
+	unsigned k = e->verify_seen++;
+
+	e->suspend_seen++;
+	return pa != NULL && k < pa->verify_n ? pa->verify_polls[k] : 0;
+}
+
+bool rx_can_wait(const struct rx *e)
+{
+	return e->in->policy_answers != NULL;
+}
+
+int rx_verify_wait(struct rx *e, unsigned polls, int64_t delay_ms)
+{
+	struct smtpd_policy_answers *pa = e->in->policy_answers;
+	size_t k = e->verify_seen - 1;
+
+	if (k >= pa->verify_n) {
+		pa->verify_polls = xreallocarray(pa->verify_polls, k + 1,
+						 sizeof(*pa->verify_polls));
+		memset(pa->verify_polls + pa->verify_n, 0,
+		       (k + 1 - pa->verify_n) * sizeof(*pa->verify_polls));
+		pa->verify_n = k + 1;
+	}
+	pa->verify_polls[k] = polls;
+	pa->waiting = true;
+	pa->wait_ms = delay_ms;
+	pa->replay_to = e->suspend_seen;
+	return RX_SUSPEND;
 }
 
 int rx_policy(struct rx *e, const struct ritem *it)
@@ -700,6 +733,7 @@ int rx_policy(struct rx *e, const struct ritem *it)
 	struct smtpd_policy_answers *pa = e->in->policy_answers;
 	unsigned k = e->policy_seen++;
 	struct buf *req = buf_new(), *action = buf_new();
+	unsigned n = ++e->suspend_seen;
 	const char *name, *cls, *value;
 	struct error err;
 	int ret, res;
@@ -711,6 +745,8 @@ int rx_policy(struct rx *e, const struct ritem *it)
 		 * differently): the answers from here on are not ours. */
 		while (array_len(pa->actions) > k)
 			smtpd_policy_answer_free(array_pop(pa->actions));
+		if (pa->replay_to > n)
+			pa->replay_to = n;
 	}
 	if (pa != NULL && k < array_len(pa->actions)) {
 		/* Asked before this run: the recorded answer. */
@@ -727,6 +763,7 @@ int rx_policy(struct rx *e, const struct ritem *it)
 		buf_free(&pa->request);
 		pa->pending = p;
 		pa->request = req;
+		pa->replay_to = n;
 		buf_free(&action);
 		return RX_SUSPEND;
 	}

@@ -98,15 +98,22 @@ struct smtpd_policy_answers;
  * caller then handles smtpd_policy_suspended() in its completion. */
 void smtpd_policy_enable(struct smtpd_check_ctx *c);
 void smtpd_policy_answers_free(struct smtpd_policy_answers **pa);
-/* Did C's last run stop for a policy answer? */
+/* Did C's last run stop for a policy answer, or to wait for an address
+ * verification's probe (reject_unverified_*, smtpd-verify.h)? */
 bool smtpd_policy_suspended(const struct smtpd_check_ctx *c);
 typedef void smtpd_policy_job_fn(void *job);
-/* Ask the service C waits for, on the loop; with the answer recorded,
- * worker_submit(s's pool, work, done, job) again.  The session's hold
- * (s->pending) stays with the job meanwhile. */
+/* Ask the service C waits for, on the loop, or wait the poll delay of
+ * the verification C waits for on a loop timer; then (the answer
+ * recorded) worker_submit(s's pool, work, done, job) again.  The
+ * session's hold (s->pending) stays with the job meanwhile.  A session
+ * that ends during a verification's wait has done(job) called on the
+ * loop at once instead (done must see s->dead and free the job). */
 void smtpd_policy_continue(struct smtpd_session *s, struct smtpd_check_ctx *c,
 			   smtpd_policy_job_fn *work, smtpd_policy_job_fn *done,
 			   void *job);
+/* The session ends (s->dead set): cut its verification waits short
+ * (their jobs' done runs on the loop, not from this call). */
+void smtpd_policy_waits_end(struct smtpd_session *s);
 /* SIGTERM: close idle loop connections and keep no more. */
 void smtpd_policy_stop(struct smtpd_policy *p);
 

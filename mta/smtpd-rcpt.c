@@ -60,10 +60,13 @@ static void rcpt_work(void *ctx)
 	struct rcpt_job *j = ctx;
 
 	/* Restrictions first (Postfix's smtpd_check_rcpt), then the
-	 * resolution: a recipient they let through may be relayed. */
+	 * resolution: a recipient they let through may be relayed.  A
+	 * suspended run is run again: nothing of the last one counts. */
+	j->policy_reject = false;
 	if (j->check.restrictions != NULL &&
 	    smtpd_check_run(&j->check, j->stages) != 0) {
-		/* 1: waits for a policy service (rcpt_done goes on). */
+		/* 1: waits for a policy service or an address
+		 * verification (rcpt_done goes on). */
 		j->reply = j->check.verdict.reply;
 		j->ret = -1;
 		j->policy_reject = true;

@@ -8,6 +8,7 @@
 #define POSTERN_SMTPD_RESTRICT_PRIVATE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "smtpd-restrict.h"
 
@@ -126,7 +127,9 @@ struct rx {
 	int client_name_status;	 /* fcrdns outcome: 1, 0, -1 */
 	unsigned depth;		 /* class nesting */
 	char namaddr[600];
-	unsigned policy_seen; /* check_policy_service items met so far */
+	unsigned policy_seen;  /* check_policy_service items met so far */
+	unsigned suspend_seen; /* ... and reject_unverified_* items too */
+	unsigned verify_seen;  /* reject_unverified_* items met so far */
 };
 
 /* Reject (or warn, or defer under defer_if_reject): RX_REJECT, or
@@ -164,5 +167,16 @@ int rx_greylist(struct rx *e, const struct ritem *it);
 int rx_domain_sender(struct rx *e, const struct ritem *it);
 /* smtpd-verify.c */
 int rx_verify(struct rx *e, const struct ritem *it);
+/* smtpd-policy.c, for rx_verify: the polls of the cache the verification
+ * met now has made in earlier runs of this check (0 the first time);
+ * call it once per verification met, first (it counts the item for
+ * rx_replaying). */
+unsigned rx_verify_polls(struct rx *e);
+/* Can this run stop and be run again later (the caller keeps a record,
+ * in->policy_answers)?  Without one, nothing waits. */
+bool rx_can_wait(const struct rx *e);
+/* Stop the run (RX_SUSPEND, only if rx_can_wait): the caller runs the
+ * check again after DELAY_MS with POLLS recorded for this verification. */
+int rx_verify_wait(struct rx *e, unsigned polls, int64_t delay_ms);
 
 #endif

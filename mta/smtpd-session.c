@@ -25,6 +25,7 @@
 #include "tls/io.h"
 
 #include "smtpd-notify.h"
+#include "smtpd-policy.h"
 #include "smtpd.h"
 
 const char *smtpd_state_name(enum smtpd_state state)
@@ -159,6 +160,7 @@ static void session_end(struct smtpd_session *s, const char *why)
 	EV_TIMER_DEL(s->smtpd->ev, delayed_cb, s);
 	ev_defer_cancel(s->smtpd->ev, (ev_defer_fn *)(void (*)(void))resume_cb,
 			s);
+	smtpd_policy_waits_end(s);
 	if (s->pending == 0)
 		session_free(s);
 }

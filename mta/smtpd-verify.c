@@ -324,10 +324,13 @@ int rx_verify(struct rx *e, const struct ritem *it)
 	const struct side *s = is_sender ? &v->sender : &v->rcpt;
 	const char *cls = is_sender ? "Sender address" : "Recipient address";
 	const char *address = is_sender ? in->sender : in->recipient;
+	/* The polls earlier runs of this check made (each waited
+	 * poll_delay on the loop after). */
+	unsigned polls = rx_verify_polls(e);
 	char reply[600];
 	struct error err;
-	int local = 0, status = 0;
-	int64_t probed = 0, requested = 0;
+	int local = 0, status = 0, rc;
+	int64_t probed = 0, requested = 0, now;
 	bool refresh;
 
 	/* Postfix never verifies the null sender. */
@@ -364,39 +367,37 @@ int rx_verify(struct rx *e, const struct ritem *it)
 					    : SMTPD_VERIFY_TEMP,
 			      reply);
 	}
-	for (long long i = 0; i < v->poll_count; i++) {
-		int64_t now = (int64_t)time(NULL);
-		int rc = cache_get(v, address, &status, reply, sizeof(reply),
-				   &probed, &requested, &err);
-		if (rc < 0) {
-			log_warn("%s: address verification cache: %s",
-				 in->log_id, err.msg);
-			return tempfail(e, s, address, cls,
-					"Address verification in progress");
-		}
-		if (rc == 1 &&
-		    usable(v, status, probed, requested, now, &refresh) == 1) {
-			if (refresh && i == 0)
-				request(v, address, in->log_id);
-			if (!rx_replaying(e))
-				log_info("%s: address verification: <%s>: "
-					 "%s (cached %llds ago)",
-					 in->log_id, address,
-					 status == SMTPD_VERIFY_OK
-					     ? "deliverable"
-					 : status == SMTPD_VERIFY_BAD
-					     ? "undeliverable"
-					     : "deferred",
-					 (long long)(now - probed));
-			return answer(e, s, address, cls, status, reply);
-		}
-		if (i == 0)
+	/* One look at the cache per run; a run that replays what an
+	 * earlier one did asks for no probe again. */
+	now = (int64_t)time(NULL);
+	rc = cache_get(v, address, &status, reply, sizeof(reply), &probed,
+		       &requested, &err);
+	if (rc < 0) {
+		log_warn("%s: address verification cache: %s", in->log_id,
+			 err.msg);
+		return tempfail(e, s, address, cls,
+				"Address verification in progress");
+	}
+	if (rc == 1 &&
+	    usable(v, status, probed, requested, now, &refresh) == 1) {
+		if (refresh && polls == 0 && !rx_replaying(e))
 			request(v, address, in->log_id);
-		if (i + 1 < v->poll_count) {
-			struct timespec ts = {.tv_sec = (time_t)v->poll_delay};
-			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-				;
-		}
+		if (!rx_replaying(e))
+			log_info("%s: address verification: <%s>: "
+				 "%s (cached %llds ago)",
+				 in->log_id, address,
+				 status == SMTPD_VERIFY_OK    ? "deliverable"
+				 : status == SMTPD_VERIFY_BAD ? "undeliverable"
+							      : "deferred",
+				 (long long)(now - probed));
+		return answer(e, s, address, cls, status, reply);
+	}
+	if (polls == 0 && !rx_replaying(e))
+		request(v, address, in->log_id);
+	if ((long long)polls + 1 < v->poll_count && rx_can_wait(e)) {
+		/* Never sleep on a worker (other sessions' checks wait for
+		 * it): the caller runs the check again after the delay. */
+		return rx_verify_wait(e, polls + 1, v->poll_delay * 1000);
 	}
 	if (!rx_replaying(e))
 		log_info("%s: address verification: <%s>: in progress",

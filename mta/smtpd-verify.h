@@ -24,8 +24,15 @@
  * probe that failed temporarily gets $unverified_*_defer_code.  The null
  * sender is never verified.
  *
- * Threads: checks run in the worker pool; a waiting check blocks its
- * worker (at most poll_count * poll_delay).
+ * Waiting never blocks a worker: a check that finds no usable result
+ * stops (RX_SUSPEND, as for check_policy_service, smtpd-policy.h) with
+ * the polls made so far recorded; its caller waits
+ * $address_verify_poll_delay on an event loop timer, then runs the check
+ * again in the pool.  A
+ * check whose caller keeps no record (smtpd_policy_enable) does not wait:
+ * one look, then the tempfail action.
+ *
+ * Threads: checks run in the worker pool.
  */
 #ifndef POSTERN_SMTPD_VERIFY_H
 #define POSTERN_SMTPD_VERIFY_H

@@ -79,6 +79,7 @@ struct submit_client;
 struct tls_ctx;
 struct worker_pool;
 struct smtpd_sasl;
+struct smtpd_policy_wait;
 
 /* Greatest input line: AUTH exchanges (RFC 4954 4); other verbs are held
  * to SMTP_COMMAND_LINE_MAX by smtp_command_parse(). */
@@ -264,6 +265,9 @@ struct smtpd_session {
 	 * session (smtpd_check_session_actions).  Owned; NULL: none. */
 	struct smtpd_verdict *connect_actions;
 	struct smtpd_verdict *helo_actions;
+	/* Checks waiting on a loop timer for an address verification's
+	 * probe (smtpd-policy-loop.c); each holds the session. */
+	struct smtpd_policy_wait *policy_waits;
 };
 
 /* ---- smtpd-session.c */

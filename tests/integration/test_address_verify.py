@@ -16,6 +16,11 @@ refuses local parts starting with "bad" (550 5.1.1).  Shown:
   - with address_verify_poll_count = 1 the first answer is 450 4.1.1
     "Address verification in progress", and a later one the result;
   - error: transports are undeliverable without a probe;
+  - the wait between polls holds no worker thread: on a service with
+    worker_threads = 1 and a 3 s poll delay, a session whose RCPT waits
+    for a verification does not delay another session's RCPT to a hosted
+    mailbox, and a client that leaves while waiting is cleaned up at once
+    (the session ends; the next one is answered);
   - reject_unverified_sender likewise for MAIL FROM addresses; the null
     sender is never verified; hosted addresses are answered from SQL
     (an unknown hosted sender is refused, no probe; an unknown hosted
@@ -24,13 +29,16 @@ refuses local parts starting with "bad" (550 5.1.1).  Shown:
 import os
 import re
 import secrets
+import socket
+import struct
 import sys
+import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from postern_site import (DriverSite, SmtpReceiver,  # noqa: E402
-                          free_ports, per_driver, smtp_rcpt,
+                          SmtpSession, free_ports, per_driver, smtp_rcpt,
                           wait_for)
 
 
@@ -38,7 +46,7 @@ class VerifyBase(DriverSite):
     @classmethod
     def set_up_site(cls):
         settings = cls.make_driver_site("postern-verify-")
-        p_recv, cls.port2, cls.port3, cls.port4 = free_ports(4)
+        p_recv, cls.port2, cls.port3, cls.port4, cls.port5 = free_ports(5)
         cls.recv = SmtpReceiver("127.0.0.1", p_recv)
         # Each run its own addresses: a server database keeps the cache.
         cls.tag = secrets.token_hex(4)
@@ -63,9 +71,12 @@ class VerifyBase(DriverSite):
             "-o smtpd_recipient_restrictions=reject_unverified_sender\n"
             "smtp4  inet  127.0.0.1:%d  none  1  postern-smtpd "
             "-o unverified_recipient_reject_code=550\n"
+            "smtp5  inet  127.0.0.1:%d  none  1  postern-smtpd "
+            "-o worker_threads=1 -o address_verify_poll_count=2 "
+            "-o address_verify_poll_delay=3s\n"
             "queue  unix  $queue_socket  none  1  postern-queued\n"
             "lmtp-unix unix $lmtp_socket none 1 postern-lmtpd\n"
-            % (cls.port2, cls.port3, cls.port4))
+            % (cls.port2, cls.port3, cls.port4, cls.port5))
         cls.dom = "verify-%s.test" % cls.tag
         cls.add_domain(cls.dom)
         cls.add_mailbox("alice@" + cls.dom)
@@ -142,6 +153,77 @@ class VerifyBase(DriverSite):
                                      "rejected: undeliverable" % b), r)
         self.assertEqual(len(self.rcpts_seen(a)), 1)
         self.assertEqual(len(self.rcpts_seen(b)), 1)
+
+    def ready_session(self):
+        """A session on smtp5 (one worker thread) at RCPT."""
+        c = SmtpSession(self.port5, "127.0.0.1", 30)
+        self.assertTrue(c.cmd("EHLO client.example").startswith("250"))
+        self.assertTrue(c.cmd("MAIL FROM:<s@client.example>")
+                        .startswith("250"))
+        return c
+
+    def test_wait_holds_no_worker(self):
+        # Postfix blocks only the one smtpd of the waiting client; here
+        # the wait between polls must not hold smtp5's only worker.
+        a = self.addr("wait1")
+        alice = "alice@" + self.dom
+        other = self.ready_session()
+        first = self.ready_session()
+        got = {}
+
+        def wait_first():
+            got["reply"] = first.cmd("RCPT TO:<%s>" % a)
+            got["at"] = time.monotonic()
+
+        try:
+            t0 = time.monotonic()
+            th = threading.Thread(target=wait_first)
+            th.start()
+            # The probe reached the receiver: the first RCPT waits for
+            # its result (3 s before the second look at the cache).
+            wait_for(lambda: self.rcpts_seen(a), what="the probe")
+            t1 = time.monotonic()
+            r = other.cmd("RCPT TO:<%s>" % alice)
+            t2 = time.monotonic()
+            self.assertTrue(r.startswith("250 "), r)
+            self.assertLess(t2 - t1, 1.5)
+            self.assertNotIn("reply", got)  # the first still waits
+            th.join(30)
+            self.assertTrue(got["reply"].startswith("250 "), got)
+            # It did wait the poll delay, once.
+            self.assertGreater(got["at"] - t0, 2.5)
+            self.assertLess(got["at"] - t0, 6)
+        finally:
+            first.close()
+            other.close()
+        self.assertEqual(len(self.rcpts_seen(a)), 1)
+        self.wait_log(r"address verification: <%s>: deliverable "
+                      r"\(cached" % re.escape(a))
+
+    def test_client_leaves_while_waiting(self):
+        a = self.addr("leave1")
+        c = self.ready_session()
+        port = c.sock.getsockname()[1]
+        c.send(b"RCPT TO:<%s>\r\n" % a.encode())
+        wait_for(lambda: self.rcpts_seen(a), what="the probe")
+        # A reset: the session hears it while its RCPT waits.
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                          struct.pack("ii", 1, 0))
+        c.sock.close()
+        self.wait_log(r"disconnect from \[127\.0\.0\.1\]:%d" % port)
+        time.sleep(3.5)  # past the poll delay the wait was cut at
+        # The wait ended with the session: no second look at the cache
+        # (it would log the probe's result) and nothing of the session is
+        # used after it (an ASan build would say so); the process goes
+        # on answering.
+        self.assertNotRegex(self.log(), r"address verification: <%s>"
+                            % re.escape(a))
+        n = self.ready_session()
+        try:
+            r = n.cmd("RCPT TO:<alice@%s>" % self.dom)
+            self.assertTrue(r.startswith("250 "), r)
+        finally:
+            n.close()
 
     def test_hosted_recipient(self):
         # From SQL, no probe; an unknown user keeps its 550 5.1.1.
