@@ -3,13 +3,10 @@
  * the cache in SQL, the probe request to postern-queued, the replies.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -131,89 +128,20 @@ void smtpd_verify_free(struct smtpd_verify **vp)
 	free(v);
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int smtpd_verify_request(const char *path, const char *address,
 			 struct error *err)
 {
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	struct buf *b = buf_new();
-	int64_t deadline = time_mono_ms() + VERIFY_REQUEST_TIMEOUT_MS;
-	int fd = -1, ret = -1;
+	char *req = xasprintf("verify %s", address);
+	struct buf *reply = buf_new();
+	int ret = submit_control_blocking(path, req, VERIFY_REQUEST_TIMEOUT_MS,
+					  reply, err);
 
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		error_set(err, ERR_TEMP, "queue_socket %s: path too long",
-			  path);
-		goto out;
-	}
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		error_set(err, ERR_TEMP, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	{
-		char *req = xasprintf("verify %s", address);
-		submit_rec_put_str(b, SUBMIT_REC_CONTROL, req);
-		free(req);
-	}
-	if (write_all(fd, buf_data(b), buf_len(b)) < 0) {
-		error_set(err, ERR_TEMP, "%s: write: %s", path,
-			  strerror(errno));
-		goto out;
-	}
-	buf_reset(b);
-	for (;;) {
-		char chunk[1024], type;
-		const char *p;
-		size_t len, used;
-		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		int64_t left = deadline - time_mono_ms();
-		int got = submit_rec_get(b, &type, &p, &len, &used, err);
-
-		if (got < 0)
-			goto out;
-		if (got == 1) {
-			if (type == SUBMIT_REC_OK) {
-				ret = 0;
-			} else {
-				error_set(err, ERR_TEMP, "postern-queued: %.*s",
-					  (int)(len > 300 ? 300 : len), p);
-			}
-			goto out;
-		}
-		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) {
-			error_set(err, ERR_TEMP, "postern-queued: no answer");
-			goto out;
-		}
-		ssize_t n = read(fd, chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			error_set(err, ERR_TEMP, "postern-queued: %s",
-				  n == 0 ? "connection closed"
-					 : strerror(errno));
-			goto out;
-		}
-		buf_append(b, chunk, (size_t)n);
-	}
-out:
-	if (fd >= 0)
-		close(fd);
-	buf_free(&b);
-	return ret;
+	if (ret == 1)
+		error_set(err, ERR_TEMP, "postern-queued: %.300s",
+			  buf_data(reply));
+	buf_free(&reply);
+	free(req);
+	return ret == 0 ? 0 : -1;
 }
 
 /* The cached result: 1 (status, reply, times), 0 none, -1. */

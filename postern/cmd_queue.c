@@ -13,8 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -196,90 +194,34 @@ static int queue_show(const struct conf *conf, const char *id)
 
 /* ---- control requests */
 
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static int queue_control(const struct conf *conf, const char *request)
 {
 	const char *path = conf_str(conf, "queue_socket");
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	struct buf *b = buf_new();
+	struct buf *reply = buf_new();
 	struct error err;
-	int fd, rc = 1;
+	const char *p;
+	int rc, ret = submit_control_blocking(path, request, 0, reply, &err);
 
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		buf_free(&b);
-		return cli_error("queue_socket %s: path too long", path);
-	}
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+	p = buf_data(reply);
+	if (ret < 0 && err.kind == ERR_TEMP) {
 		cli_error("temporary failure: postern-queued is not running "
-			  "(%s: %s)",
-			  path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		buf_free(&b);
-		return 75;
+			  "or not answering (%s)",
+			  err.msg);
+		rc = 75;
+	} else if (ret < 0) {
+		rc = cli_error("queue_socket: %s", err.msg);
+	} else if (ret == 0) {
+		printf("%s\n", p);
+		rc = 0;
+	} else if (p[0] == '4') {
+		cli_error("temporary failure: %s", p);
+		rc = 75;
+	} else {
+		/* Skip the enhanced code: "5.5.4 text". */
+		const char *sp = strchr(p, ' ');
+		rc = cli_error("%s", sp != NULL ? sp + 1 : p);
 	}
-	submit_rec_put_str(b, SUBMIT_REC_CONTROL, request);
-	if (write_all(fd, buf_data(b), buf_len(b)) < 0) {
-		rc = cli_error("queue_socket: write: %s", strerror(errno));
-		goto out;
-	}
-	buf_reset(b);
-	for (;;) {
-		char chunk[4096], type;
-		const char *p;
-		size_t len, used;
-		ssize_t n;
-		int got = submit_rec_get(b, &type, &p, &len, &used, &err);
-
-		if (got < 0) {
-			rc = cli_error("queue_socket: %s", err.msg);
-			break;
-		}
-		if (got == 1) {
-			if (type == SUBMIT_REC_OK) {
-				printf("%.*s\n", (int)len, p);
-				rc = 0;
-			} else if (len > 0 && p[0] == '4') {
-				cli_error("temporary failure: %.*s", (int)len,
-					  p);
-				rc = 75;
-			} else {
-				/* Skip the enhanced code: "5.5.4 text". */
-				const char *sp = memchr(p, ' ', len);
-				size_t off =
-				    sp != NULL ? (size_t)(sp - p) + 1 : 0;
-				rc = cli_error("%.*s", (int)(len - off),
-					       p + off);
-			}
-			break;
-		}
-		n = read(fd, chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rc = cli_error("queue_socket: connection closed");
-			break;
-		}
-		buf_append(b, chunk, (size_t)n);
-	}
-out:
-	close(fd);
-	buf_free(&b);
+	buf_free(&reply);
 	return rc;
 }
 

@@ -218,6 +218,17 @@ void submit_set_sender(struct submit *s, const char *sender);
 int submit_message_blocking(const char *path, const struct submit_env *env,
 			    const void *data, size_t len, int timeout_ms,
 			    char *id_r, size_t id_size, struct error *err);
+/*
+ * One control request ("flush", "verify ADDRESS": queued/session.c) the
+ * same way, for `postern queue` and smtpd's address verification.
+ * 0: answered OK; 1: refused ("4.x.x text" or "5.x.x text"); the
+ * answer's text is appended to reply_r (may be NULL) in both cases.
+ * -1 with err (ERR_TEMP; ERR_CONFIG for a path too long) when the
+ * daemon is down, the connection broke or timeout_ms (0: 60 s) passed.
+ */
+int submit_control_blocking(const char *path, const char *request,
+			    int timeout_ms, struct buf *reply_r,
+			    struct error *err);
 
 /* ---- Framing, shared by the client, the daemon and the tools. */
 

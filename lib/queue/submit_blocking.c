@@ -79,17 +79,11 @@ static int read_rec(int fd, struct buf *in, char *type_r, const char **p_r,
 	}
 }
 
-int submit_message_blocking(const char *path, const struct submit_env *env,
-			    const void *data, size_t len, int timeout_ms,
-			    char *id_r, size_t id_size, struct error *err)
+/* A connected socket to the queue daemon at path, or -1 with err. */
+static int connect_queue(const char *path, struct error *err)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int64_t deadline = time_mono_ms() + (timeout_ms > 0 ? timeout_ms : 60000);
-	struct buf *out = NULL, *in = NULL;
-	int ret = -1;
 
-	if (id_size > 0)
-		id_r[0] = '\0';
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return error_set(err, ERR_CONFIG, "queue socket path too long: %s",
 				 path);
@@ -101,8 +95,54 @@ int submit_message_blocking(const char *path, const struct submit_env *env,
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		error_set(err, ERR_TEMP, "4.3.0 queue daemon unavailable: %s: %s",
 			  path, strerror(errno));
-		goto out;
+		close(fd);
+		return -1;
 	}
+	return fd;
+}
+
+int submit_control_blocking(const char *path, const char *request,
+			    int timeout_ms, struct buf *reply_r,
+			    struct error *err)
+{
+	int64_t deadline = time_mono_ms() + (timeout_ms > 0 ? timeout_ms : 60000);
+	int fd = connect_queue(path, err);
+	struct buf *b;
+	char type;
+	const char *p;
+	size_t len, used;
+	int ret = -1;
+
+	if (fd < 0)
+		return -1;
+	b = buf_new();
+	submit_rec_put_str(b, SUBMIT_REC_CONTROL, request);
+	if (write_all(fd, buf_data(b), buf_len(b), deadline, err) == 0) {
+		buf_reset(b);
+		if (read_rec(fd, b, &type, &p, &len, &used, deadline, err) == 1) {
+			ret = type == SUBMIT_REC_OK ? 0 : 1;
+			if (reply_r != NULL)
+				buf_append(reply_r, p, len);
+		}
+	}
+	buf_free(&b);
+	close(fd);
+	return ret;
+}
+
+int submit_message_blocking(const char *path, const struct submit_env *env,
+			    const void *data, size_t len, int timeout_ms,
+			    char *id_r, size_t id_size, struct error *err)
+{
+	int64_t deadline = time_mono_ms() + (timeout_ms > 0 ? timeout_ms : 60000);
+	struct buf *out = NULL, *in = NULL;
+	int ret = -1;
+
+	if (id_size > 0)
+		id_r[0] = '\0';
+	int fd = connect_queue(path, err);
+	if (fd < 0)
+		return -1;
 	out = buf_new();
 	in = buf_new();
 	submit_rec_put_str(out, SUBMIT_REC_BEGIN, SUBMIT_PROTO_VERSION);
