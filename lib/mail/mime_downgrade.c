@@ -23,6 +23,7 @@ struct downgrade {
 	struct buf *out;
 	struct buf *tmp;
 	struct error *err;
+	char gap_char; /* stands for an 8-bit byte between parts; 0: none */
 };
 
 static bool byte_8bit(unsigned char c)
@@ -112,14 +113,60 @@ static void b64_encode(const char *in, size_t n, const char *eol,
 	}
 }
 
+/* Mark the bytes of every multipart boundary parameter under p (all of
+ * them: marking too many only narrows the choice). */
+static void mark_boundaries(const struct mime_part *p, bool used[128])
+{
+	for (; p != NULL; p = p->next) {
+		for (size_t i = 0; mime_part_is(p, "multipart", NULL) &&
+				   i < p->param_count; i++) {
+			const struct mime_param *pa = &p->params[i];
+			if (strncasecmp(pa->name, "boundary", 8) != 0)
+				continue;
+			for (const char *b = pa->value; *b != '\0'; b++)
+				used[(unsigned char)*b & 127] = true;
+		}
+		mark_boundaries(p->children, used);
+	}
+}
+
+/*
+ * The byte that replaces 8-bit bytes between parts: "?" unless some
+ * boundary of the message uses it.  A replaced byte must not turn a line
+ * into a boundary line it was not (boundaries are matched as prefixes,
+ * so "--a\xff" could become a boundary "a?"), nor a boundary into a close
+ * delimiter ("-"), so it is a byte no boundary contains.  0 when every
+ * candidate is taken.
+ */
+static char choose_gap_char(const struct mime_part *root)
+{
+	bool used[128] = {false};
+	mark_boundaries(root, used);
+	if (!used['?'])
+		return '?';
+	/* Printable ones first, then control bytes, which are 7-bit too. */
+	for (int i = 0; i < 127; i++) {
+		int c = i < 95 ? 126 - i : i == 95 ? 127 : i - 95;
+		if (c != '-' && c != '\r' && c != '\n' && !used[c])
+			return (char)c;
+	}
+	return 0;
+}
+
 /* Text that belongs to no part (preamble, boundary lines, epilogue):
- * readers ignore it (RFC 2046 5.1.1), so 8-bit bytes become "?". */
-static void copy_gap(struct downgrade *dg, size_t from, size_t to)
+ * readers ignore it (RFC 2046 5.1.1), so an 8-bit byte there becomes
+ * dg->gap_char. */
+static int copy_gap(struct downgrade *dg, size_t from, size_t to)
 {
 	for (size_t i = from; i < to; i++) {
 		unsigned char c = (unsigned char)dg->d[i];
-		buf_append_char(dg->out, byte_8bit(c) ? '?' : (char)c);
+		if (byte_8bit(c) && dg->gap_char == 0)
+			return error_set(dg->err, ERR_PERM,
+					 "8-bit data between MIME parts cannot "
+					 "be converted to 7-bit");
+		buf_append_char(dg->out, byte_8bit(c) ? dg->gap_char : (char)c);
 	}
+	return 0;
 }
 
 static bool is_field(const struct header_field *f, const char *name)
@@ -280,8 +327,8 @@ static int walk(struct downgrade *dg, const struct mime_part *p,
 			 * change how it splits.  Treat it as a preamble. */
 			if (emit_header(dg, p, relabel(p), mime_version) < 0)
 				return -1;
-			copy_gap(dg, p->body.phys_off, p->body.phys_off + n);
-			return 0;
+			return copy_gap(dg, p->body.phys_off,
+					p->body.phys_off + n);
 		}
 		if (mime_part_is(p, "message", "rfc822"))
 			return error_set(dg->err, ERR_PERM,
@@ -301,15 +348,14 @@ static int walk(struct downgrade *dg, const struct mime_part *p,
 	size_t end = p->body.phys_off + n;
 	for (const struct mime_part *c = p->children; c != NULL; c = c->next) {
 		if (c->header.phys_off >= pos) {
-			copy_gap(dg, pos, c->header.phys_off);
+			if (copy_gap(dg, pos, c->header.phys_off) < 0)
+				return -1;
 			pos = c->body.phys_off + c->body.phys_size;
 		}
 		if (walk(dg, c, false) < 0)
 			return -1;
 	}
-	if (end > pos)
-		copy_gap(dg, pos, end);
-	return 0;
+	return end > pos ? copy_gap(dg, pos, end) : 0;
 }
 
 int mime_downgrade_7bit(const char *msg, size_t len, struct buf *out,
@@ -329,11 +375,12 @@ int mime_downgrade_7bit(const char *msg, size_t len, struct buf *out,
 	};
 	struct mime_message *m = mime_parse(msg, len);
 	const struct mime_part *root = mime_root(m);
+	dg.gap_char = choose_gap_char(root);
 	int ret = walk(&dg, root, true);
 	/* The root covers the whole message; be safe about a tail. */
 	size_t covered = root->body.phys_off + root->body.phys_size;
 	if (ret == 0 && covered < len)
-		copy_gap(&dg, covered, len);
+		ret = copy_gap(&dg, covered, len);
 	mime_message_free(&m);
 	buf_free(&dg.tmp);
 	return ret;

@@ -15,7 +15,7 @@ for bin in "$build"/fuzz/fuzz_*; do
 	name=$(basename "$bin")
 	parser=${name#fuzz_}
 	work="$build/fuzz/corpus-run/$parser"
-	rm -rf "$work"
+	rm -rf "$work" "$art/$name"-*
 	mkdir -p "$work"
 	[ -d "$here/corpus/$parser" ] && cp -r "$here/corpus/$parser/." "$work/"
 	dict=""
@@ -26,7 +26,16 @@ for bin in "$build"/fuzz/fuzz_*; do
 		-rss_limit_mb=1024 -artifact_prefix="$art/$name-" -print_final_stats=1 \
 		"$work" >"$build/fuzz/$name.log" 2>&1; then
 		echo "fuzz: $name FAILED (see $build/fuzz/$name.log)" >&2
+		# What the target printed before the report, then the report.
+		grep -B 5 -m 1 'ERROR:' "$build/fuzz/$name.log" >&2 || true
 		tail -n 40 "$build/fuzz/$name.log" >&2
+		# The input, so a failure seen only in a CI log can be replayed:
+		#   base64 -d > crash; BUILD_DIR/fuzz/NAME crash
+		for a in "$art/$name"-*; do
+			[ -f "$a" ] || continue
+			echo "fuzz: $name input $(basename "$a") as base64:" >&2
+			base64 "$a" >&2
+		done
 		status=1
 	else
 		grep -E '^stat::number_of_executed_units' "$build/fuzz/$name.log" || true

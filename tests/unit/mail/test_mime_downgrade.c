@@ -329,6 +329,43 @@ static void test_unknown_cte(void **state)
 	buf_free(&out);
 }
 
+/* An 8-bit byte in a preamble line must not turn the line into a
+ * boundary: "--a\xff" inside the inner multipart became "--a?", the
+ * outer boundary, and ended the inner part early (found by the fuzzer). */
+static void test_gap_byte_not_a_boundary(void **state)
+{
+	(void)state;
+	const char *in = "Content-Type: multipart/mixed; boundary=\"a?\"\n\n"
+			 "--a?\nContent-Type: multipart/mixed; boundary=b\n\n"
+			 "--a\xff\n--b\n\nx\n--b--\n--a?--\n";
+	struct buf *out = down(in);
+	assert_non_null(strstr(buf_data(out), "\n--a~\n--b\n"));
+	buf_free(&out);
+
+	/* When every byte a gap could use is in some boundary, the
+	 * conversion fails (permanently) rather than change the tree. */
+	struct buf *all = buf_new();
+	buf_append_str(all, "Content-Type: multipart/mixed; boundary=\"");
+	for (int c = 32; c < 127; c++) {
+		if (c != '"' && c != '\\')
+			buf_append_char(all, (char)c);
+	}
+	buf_append_str(all, "\"; boundary*0=\"\\\\\\\"");
+	for (int c = 1; c < 32; c++) {
+		if (c != '\r' && c != '\n')
+			buf_append_char(all, (char)c);
+	}
+	buf_append_str(all, "\x7f\"\n\n\xff\n");
+	struct error err;
+	struct buf *out2 = buf_new();
+	assert_int_equal(mime_downgrade_7bit(buf_data(all), buf_len(all),
+					     out2, &err), -1);
+	assert_int_equal(err.kind, ERR_PERM);
+	assert_non_null(strstr(err.msg, "between MIME parts"));
+	buf_free(&out2);
+	buf_free(&all);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -343,6 +380,7 @@ int main(void)
 		cmocka_unit_test(test_binary_bytes),
 		cmocka_unit_test(test_message_global),
 		cmocka_unit_test(test_unknown_cte),
+		cmocka_unit_test(test_gap_byte_not_a_boundary),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
