@@ -22,26 +22,6 @@
 
 static struct smtpd smtpd;
 
-/*
- * A map that cannot be opened (a missing or broken .cf) does not keep the
- * service down: it is logged, and every lookup through it fails
- * temporarily (451 4.3.0 at RCPT), so senders retry while the
- * administrator fixes it (then restarts postern-smtpd).
- */
-static void open_map(const struct conf *conf, const char *param,
-		     struct map **map_r)
-{
-	struct error err;
-
-	*map_r = map_open(conf_str(conf, param), &smtpd.lookup_env, &err);
-	if (*map_r == NULL) {
-		log_error("%s = %s: %s; lookups will fail until a restart",
-			  param, conf_str(conf, param), err.msg);
-		*map_r = map_open("fail:unavailable", &smtpd.lookup_env, NULL);
-		ASSERT(*map_r != NULL);
-	}
-}
-
 static int smtpd_init(struct server *srv, struct error *err)
 {
 	const struct conf *conf = server_conf(srv);
@@ -62,10 +42,7 @@ static int smtpd_init(struct server *srv, struct error *err)
 	 * it).  The virtual maps only read: the lookup database. */
 	smtpd.map_env.db = smtpd.db;
 	smtpd.lookup_env.db = smtpd.lookup_db;
-	open_map(conf, "virtual_mailbox_domains", &smtpd.maps.mailbox_domains);
-	open_map(conf, "virtual_mailbox_maps", &smtpd.maps.mailboxes);
-	open_map(conf, "virtual_alias_maps", &smtpd.maps.aliases);
-	open_map(conf, "virtual_alias_domains", &smtpd.maps.alias_domains);
+	virtual_maps_open(&smtpd.maps, conf, &smtpd.lookup_env, "");
 	smtpd.mynetworks = smtpd_mynetworks_open(conf, err);
 	if (smtpd.mynetworks == NULL)
 		return -1;
@@ -130,10 +107,7 @@ static void smtpd_fini(struct server *srv)
 	smtpd_restrictions_close(&smtpd);
 	smtpd_cleanup_close(&smtpd);
 	smtpd_milter_close(&smtpd);
-	map_free(&smtpd.maps.mailbox_domains);
-	map_free(&smtpd.maps.mailboxes);
-	map_free(&smtpd.maps.aliases);
-	map_free(&smtpd.maps.alias_domains);
+	virtual_maps_close(&smtpd.maps);
 	map_free(&smtpd.mynetworks);
 	db_close(&smtpd.lookup_db);
 	db_close(&smtpd.db);

@@ -23,19 +23,6 @@ struct notice_rcpt {
 	char *role_recipient;
 };
 
-static struct map *open_map(struct notice_rcpt *n, const struct conf *conf,
-			    const char *param)
-{
-	struct error err;
-	struct map *m = map_open(conf_str(conf, param), &n->env, &err);
-
-	if (m == NULL) {
-		log_error("notices: %s: %s", param, err.msg);
-		m = map_open("fail:unavailable", &n->env, NULL);
-	}
-	return m;
-}
-
 struct notice_rcpt *notice_rcpt_new(const struct conf *conf)
 {
 	struct notice_rcpt *n = xcalloc(1, sizeof(*n));
@@ -45,10 +32,7 @@ struct notice_rcpt *notice_rcpt_new(const struct conf *conf)
 	if (n->db == NULL)
 		log_error("notices: database: %s", err.msg);
 	n->env.db = n->db;
-	n->maps.mailbox_domains = open_map(n, conf, "virtual_mailbox_domains");
-	n->maps.mailboxes = open_map(n, conf, "virtual_mailbox_maps");
-	n->maps.aliases = open_map(n, conf, "virtual_alias_maps");
-	n->maps.alias_domains = open_map(n, conf, "virtual_alias_domains");
+	virtual_maps_open(&n->maps, conf, &n->env, "notices");
 	n->origin = xstrdup(conf_str(conf, "myorigin"));
 	n->delimiters = xstrdup(conf_str(conf, "recipient_delimiter"));
 	n->role_addresses = xstrdup(conf_str(conf, "role_addresses"));
@@ -71,10 +55,7 @@ void notice_rcpt_free(struct notice_rcpt **np)
 
 	if (n == NULL)
 		return;
-	map_free(&n->maps.mailbox_domains);
-	map_free(&n->maps.mailboxes);
-	map_free(&n->maps.aliases);
-	map_free(&n->maps.alias_domains);
+	virtual_maps_close(&n->maps);
 	db_close(&n->db);
 	free(n->origin);
 	free(n->delimiters);

@@ -504,21 +504,6 @@ static void on_timer(struct ev *ev, void *ctx)
 	ev_timer_add(ev, p->scan_ms, on_timer, p);
 }
 
-static void open_map(struct pickup *p, const struct conf *conf,
-		     const char *param, struct map **map_r)
-{
-	struct error err;
-
-	*map_r = map_open(conf_str(conf, param), &p->map_env, &err);
-	if (*map_r == NULL) {
-		/* As in smtpd: lookups fail temporarily, files wait. */
-		log_error("pickup: %s = %s: %s; lookups will fail until a "
-			  "restart",
-			  param, conf_str(conf, param), err.msg);
-		*map_r = map_open("fail:unavailable", &p->map_env, NULL);
-	}
-}
-
 /* The folder anyone may drop into (see cmd_sendmail.c). */
 static int make_maildrop(const char *dir, struct error *err)
 {
@@ -594,10 +579,8 @@ struct pickup *pickup_new(struct ev *ev, struct qmgr *m,
 		log_error("pickup: database: %s; maildrop files wait",
 			  dberr.msg);
 	p->map_env.db = p->db;
-	open_map(p, conf, "virtual_mailbox_domains", &p->maps.mailbox_domains);
-	open_map(p, conf, "virtual_mailbox_maps", &p->maps.mailboxes);
-	open_map(p, conf, "virtual_alias_maps", &p->maps.aliases);
-	open_map(p, conf, "virtual_alias_domains", &p->maps.alias_domains);
+	/* As in smtpd: a broken map fails lookups temporarily, files wait. */
+	virtual_maps_open(&p->maps, conf, &p->map_env, "pickup");
 	p->rewrite = rewrite_new(conf, &p->map_env, &dberr);
 	if (p->rewrite == NULL)
 		log_error("pickup: address rewriting: %s; maildrop files "
@@ -633,10 +616,7 @@ void pickup_free(struct pickup **pp)
 	*pp = NULL;
 	pickup_stop(p);
 	worker_pool_free(&p->workers);
-	map_free(&p->maps.mailbox_domains);
-	map_free(&p->maps.mailboxes);
-	map_free(&p->maps.aliases);
-	map_free(&p->maps.alias_domains);
+	virtual_maps_close(&p->maps);
 	rewrite_free(&p->rewrite);
 	db_close(&p->db);
 	hash_free(&p->busy);

@@ -59,29 +59,13 @@ static struct map_env map_env;
 static bool maps_open;
 static char *role_rcpt; /* $role_address_recipient, qualified */
 
-static void open_map(const struct conf *conf, const char *param,
-		     struct map **m)
-{
-	struct error err;
-	*m = map_open(conf_str(conf, param), &map_env, &err);
-	if (*m == NULL) {
-		log_error("webmail: %s: %s; sending fails until a restart",
-			  param, err.msg);
-		*m = map_open("fail:unavailable", &map_env, NULL);
-	}
-}
-
 static const struct virtual_maps *get_maps(const struct wm *wm)
 {
 	pthread_mutex_lock(&maps_mu);
 	if (!maps_open) {
 		map_env.conf = wm->conf;
 		map_env.db = wm->db;
-		open_map(wm->conf, "virtual_mailbox_domains",
-			 &maps.mailbox_domains);
-		open_map(wm->conf, "virtual_mailbox_maps", &maps.mailboxes);
-		open_map(wm->conf, "virtual_alias_maps", &maps.aliases);
-		open_map(wm->conf, "virtual_alias_domains", &maps.alias_domains);
+		virtual_maps_open(&maps, wm->conf, &map_env, "webmail");
 		role_rcpt = virtual_role_qualify(
 		    conf_str(wm->conf, "role_address_recipient"),
 		    conf_str(wm->conf, "myorigin"));

@@ -100,6 +100,20 @@ int virtual_is_local(const struct virtual_maps *maps, const char *address,
 void virtual_final_free(struct virtual_final **final);
 
 /*
+ * Open MAPS from conf's virtual_mailbox_domains, virtual_mailbox_maps,
+ * virtual_alias_maps and virtual_alias_domains over ENV (kept by the
+ * maps: it must outlive them).  One that cannot be opened is logged
+ * (prefixed "WHO: " unless WHO is "") and replaced by fail:unavailable,
+ * whose lookups fail temporarily: a broken .cf defers mail, it does not
+ * stop the service.  virtual_maps_close frees the four.
+ */
+struct conf;
+struct map_env;
+void virtual_maps_open(struct virtual_maps *maps, const struct conf *conf,
+		       const struct map_env *env, const char *who);
+void virtual_maps_close(struct virtual_maps *maps);
+
+/*
  * Role addresses (RFC 5321 4.5.1, RFC 2142): every hosted domain has
  * postmaster@ and abuse@ without rows being made for them.  The rule
  * lives in virtual_resolve (step "3b" below the alias domains, above the

@@ -142,6 +142,23 @@ def test_provisioning(cfg, driver):
     rc, out, err = run(cfg, "map", "query", f"sql:{sql}/mailboxes.cf", "x' OR '1'='1")
     check(rc == 1 and out == "", f"{driver}: injection key is data (not found)", f"rc={rc} {out!r} {err!r}")
 
+    # Role addresses: `domain add` says when postmaster@NAME would be
+    # refused or sent away (role_address_recipient not a hosted mailbox),
+    # and is quiet once it is one.
+    role_dom = f"role-{dom}"
+    ok(cfg, "config", "set", "role_address_recipient=postmaster")
+    rc, out, err = run(cfg, "domain", "add", role_dom)
+    check(rc == 0 and err.startswith("postern: note: mail to " + role_dom + "'s role addresses")
+          and "role_address_recipient = postmaster@" in err,
+          f"{driver}: domain add notes that postmaster@ has nowhere to go", f"rc={rc} {err!r}")
+    ok(cfg, "config", "set", f"role_address_recipient=sales@{dom}")
+    rc, out, err = run(cfg, "domain", "del", role_dom)
+    rc2, out, err = run(cfg, "domain", "add", role_dom)
+    check(rc == 0 and rc2 == 0 and err == "",
+          f"{driver}: no note when role_address_recipient is an alias of a mailbox", f"rc={rc2} {err!r}")
+    ok(cfg, "domain", "del", role_dom)
+    ok(cfg, "config", "set", "role_address_recipient=postmaster")
+
     ok(cfg, "alias-domain", "del", alias_dom)
     ok(cfg, "alias", "del", f"sales@{dom}")
     fails(cfg, 1, "does not exist", "alias", "del", f"sales@{dom}")
