@@ -263,7 +263,11 @@ static char *received_header(const struct lmtp_message *msg,
 	    "\tfor <%s>; %s\r\n",
 	    msg->helo[0] != '\0' ? msg->helo : "unknown", unix_peer ? "" : "[",
 	    unix_peer ? "unix socket" : msg->peer, unix_peer ? "" : "]",
-	    hostname, msg->smtputf8 ? "UTF8LMTP" : "LMTP", msg->id,
+	    hostname,
+	    /* RFC 3848 and RFC 6531 with types: S for TLS. */
+	    msg->smtputf8 ? (msg->tls ? "UTF8LMTPS" : "UTF8LMTP")
+			  : (msg->tls ? "LMTPS" : "LMTP"),
+	    msg->id,
 	    rcpt->address, date);
 }
 

@@ -100,6 +100,22 @@ static struct psc_settings *settings_new(const struct conf *conf,
 		psc_settings_unref(&s);
 		return NULL;
 	}
+	const char *tls = conf_str(conf, "postscreen_tls_security_level");
+
+	if (strcasecmp(tls, "none") == 0)
+		s->tls_level = PSC_TLS_NONE;
+	else if (strcasecmp(tls, "may") == 0)
+		s->tls_level = PSC_TLS_MAY;
+	else if (strcasecmp(tls, "encrypt") == 0)
+		s->tls_level = PSC_TLS_ENCRYPT;
+	else {
+		error_set(err, ERR_CONFIG,
+			  "postscreen_tls_security_level: \"%s\" is not none, "
+			  "may or encrypt",
+			  tls);
+		psc_settings_unref(&s);
+		return NULL;
+	}
 	s->dnsbl = psc_dnsbl_parse(conf_str(conf, "postscreen_dnsbl_sites"),
 				   err);
 	if (s->dnsbl == NULL) {

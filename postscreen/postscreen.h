@@ -11,6 +11,7 @@
  *   psc-session.c   one client: access list, cache, pregreet, DNSBL, the
  *                   deep protocol tests (psc-smtp.c), pass or reject
  *   psc-smtp.c      the dummy SMTP engine of the tests after the greeting
+ *                   (with STARTTLS, on a lib/tls io once it is used)
  *   psc-cache.c     the postscreen_cache table (schema 008) in the pool
  * Everything runs on the loop thread but the cache's SQL (worker pool).
  */
@@ -32,6 +33,9 @@ struct map;
 struct worker_pool;
 
 enum psc_action { PSC_IGNORE, PSC_ENFORCE, PSC_DROP };
+
+/* postscreen_tls_security_level. */
+enum psc_tls { PSC_TLS_NONE, PSC_TLS_MAY, PSC_TLS_ENCRYPT };
 
 /* The tests, as cache columns and bits. */
 enum psc_test {
@@ -59,6 +63,7 @@ struct psc_settings {
 	char *hostname;
 	int64_t command_time_limit_ms;
 	long long command_count_limit;
+	enum psc_tls tls_level;
 };
 
 struct postscreen {

@@ -35,6 +35,7 @@
 #include "ev/net.h"
 #include "map/map.h"
 #include "server/server_pass.h"
+#include "tls/io.h"
 
 #include "psc-session.h"
 
@@ -90,6 +91,15 @@ int psc_send(struct psc_session *s, const char *fmt, ...)
 		n = (int)sizeof(line) - 3;
 	memcpy(line + n, "\r\n", 2);
 	n += 2;
+	if (s->io != NULL) {
+		/* TLS: queued and flushed by the io. */
+		io_write(s->io, line, (size_t)n);
+		return 0;
+	}
+	if (s->fd < 0) {
+		s->write_failed = true;
+		return -1;
+	}
 	/* Replies are small and the client has had no reason to fill our
 	 * socket buffer (commands are counted): a short write is a client
 	 * that does not read, hung up as Postfix's postscreen does. */
@@ -135,6 +145,7 @@ static void session_end(struct psc_session *s)
 	for (size_t i = 0; i < s->nqueries; i++)
 		if (s->queries[i] != NULL)
 			dns_cancel(&s->queries[i]);
+	psc_smtp_io_release(s);
 	if (s->fd >= 0) {
 		char junk[4096];
 		ev_fd_del(s->ps->ev, s->fd);

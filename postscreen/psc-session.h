@@ -61,6 +61,11 @@ struct psc_session {
 	bool write_failed;
 	bool passed; /* the fd went to smtpd */
 	bool dead;
+
+	/* STARTTLS (psc-smtp.c): from then on the connection is this io
+	 * (fd is -1), and the session is never handed to smtpd. */
+	struct io *io;
+	bool io_dead; /* the io delivered its final event */
 };
 
 /* psc-session.c */
@@ -81,5 +86,8 @@ bool psc_fail(struct psc_session *s, enum psc_test t, enum psc_action a,
 void psc_smtp_start(struct psc_session *s);
 void psc_smtp_io(struct psc_session *s);
 void psc_smtp_end(struct psc_session *s);
+/* Release the TLS io of a session that ends: flush the last reply and
+ * close in the background (the session may be freed at once). */
+void psc_smtp_io_release(struct psc_session *s);
 
 #endif

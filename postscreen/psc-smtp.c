@@ -9,6 +9,17 @@
  * Every RCPT gets 450 (or the 550 of an enforced failure), so a client
  * that passes must come back; its passes are stored when it hangs up or
  * QUITs after at least one command.
+ *
+ * STARTTLS (Postfix's postscreen offers it through tlsproxy(8); here
+ * lib/tls does the handshake in this process): offered in EHLO when
+ * postscreen_tls_security_level is may or encrypt and the listener is a
+ * starttls one (the server skeleton then loaded $tls_cert_file).  The
+ * fd then moves into a lib/tls io; input buffered before the handshake
+ * is discarded (RFC 3207 4.2, CVE-2011-0411) and the tests go on inside
+ * TLS.  Such a session is never handed to smtpd (the TLS state cannot
+ * travel with the fd): it ends with the 450 as any other, and its passes
+ * send the next connection to smtpd.  encrypt: MAIL before STARTTLS gets
+ * 530 5.7.0, as smtpd.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -22,6 +33,7 @@
 #include "core/log.h"
 #include "core/xmalloc.h"
 #include "ev/ev.h"
+#include "tls/io.h"
 
 #include "psc-session.h"
 
@@ -42,6 +54,39 @@ static void cmd_timer_cb(struct ev *ev, struct psc_session *s)
 void psc_smtp_end(struct psc_session *s)
 {
 	EV_TIMER_DEL(s->ps->ev, cmd_timer_cb, s);
+}
+
+/* A released io: flush, close, free; nothing refers to a session. */
+static void closing_cb(struct io *io, enum io_event event, void *ctx)
+{
+	(void)ctx;
+	if (event == IO_DISCONNECTED || event == IO_ERROR ||
+	    event == IO_TIMEOUT)
+		io_free(&io);
+}
+
+void psc_smtp_io_release(struct psc_session *s)
+{
+	struct io *io = s->io;
+
+	if (io == NULL)
+		return;
+	s->io = NULL;
+	if (s->io_dead) {
+		io_free(&io);
+		return;
+	}
+	io_set_callback(io, closing_cb, NULL);
+	io_set_timeout(io, 10 * 1000);
+	io_close(io);
+}
+
+/* STARTTLS can be offered on this connection. */
+static bool tls_offered(const struct psc_session *s)
+{
+	return s->set->tls_level != PSC_TLS_NONE &&
+	       s->tls == SERVICE_TLS_STARTTLS &&
+	       server_tls(s->ps->srv) != NULL;
 }
 
 void psc_smtp_start(struct psc_session *s)
@@ -101,6 +146,32 @@ static bool deep_fail(struct psc_session *s, enum psc_test t,
 	return psc_fail(s, t, a, drop_reply, enforce_reply);
 }
 
+static void tls_cb(struct io *io, enum io_event event, void *ctx);
+
+/*
+ * STARTTLS accepted: the fd becomes a lib/tls io, the 220 goes out in
+ * plaintext and the handshake follows.  Always false: the command loop
+ * stops, since what was pipelined after STARTTLS is thrown away.
+ */
+static bool start_tls(struct psc_session *s)
+{
+	struct error err;
+	int fd = s->fd;
+
+	ev_fd_del(s->ps->ev, fd);
+	s->fd = -1;
+	s->io = io_new(s->ps->ev, fd, tls_cb, s);
+	/* RFC 3207 4.2: nothing sent before the handshake counts. */
+	buf_reset(s->in);
+	psc_send(s, "220 2.0.0 Ready to start TLS");
+	if (io_start_tls_server(s->io, server_tls(s->ps->srv), &err) < 0) {
+		log_warn("STARTTLS from [%s]:%u: %s", s->peer, s->port,
+			 err.msg);
+		psc_drop(s, NULL);
+	}
+	return false;
+}
+
 /* One command line (without its line end): false when the session is
  * over.  rest: bytes after it already received. */
 static bool command(struct psc_session *s, char *line, bool bare,
@@ -152,7 +223,22 @@ static bool command(struct psc_session *s, char *line, bool bare,
 		psc_send(s, "250-%s", s->set->hostname);
 		psc_send(s, "250-SIZE");
 		psc_send(s, "250-8BITMIME");
+		if (tls_offered(s) && s->io == NULL)
+			psc_send(s, "250-STARTTLS");
 		psc_send(s, "250 SMTPUTF8");
+	} else if (strcasecmp(word, "STARTTLS") == 0) {
+		if (!tls_offered(s))
+			psc_send(s, "502 5.5.1 Error: command not implemented");
+		else if (s->io != NULL)
+			psc_send(s, "554 5.5.1 Error: TLS already active");
+		else if (*arg != '\0')
+			psc_send(s, "501 5.5.4 Syntax: STARTTLS");
+		else
+			return start_tls(s);
+	} else if (strcasecmp(word, "MAIL") == 0 &&
+		   s->set->tls_level == PSC_TLS_ENCRYPT && tls_offered(s) &&
+		   s->io == NULL) {
+		psc_send(s, "530 5.7.0 Must issue a STARTTLS command first");
 	} else if (strcasecmp(word, "HELO") == 0) {
 		free(s->helo);
 		s->helo = xstrdup(arg);
@@ -196,24 +282,17 @@ static bool command(struct psc_session *s, char *line, bool bare,
 	return true;
 }
 
-void psc_smtp_io(struct psc_session *s)
+static void hangup(struct psc_session *s)
 {
-	char data[4096];
-	ssize_t n;
+	log_info("HANGUP after %.1f from [%s]:%u in tests after SMTP "
+		 "handshake",
+		 psc_elapsed(s), s->peer, s->port);
+	finish(s);
+}
 
-	do
-		n = recv(s->fd, data, sizeof(data), 0);
-	while (n < 0 && errno == EINTR);
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-		return;
-	if (n <= 0) {
-		log_info("HANGUP after %.1f from [%s]:%u in tests after SMTP "
-			 "handshake",
-			 psc_elapsed(s), s->peer, s->port);
-		finish(s);
-		return;
-	}
-	buf_append(s->in, data, (size_t)n);
+/* New input is in s->in: answer every complete line. */
+static void process_input(struct psc_session *s)
+{
 	EV_TIMER_DEL(s->ps->ev, cmd_timer_cb, s);
 	EV_TIMER_ADD(s->ps->ev, s->set->command_time_limit_ms, cmd_timer_cb,
 		     s);
@@ -234,5 +313,66 @@ void psc_smtp_io(struct psc_session *s)
 	if (buf_len(s->in) > PSC_LINE_MAX) {
 		log_info("COMMAND LENGTH LIMIT from [%s]:%u", s->peer, s->port);
 		psc_drop(s, "500 5.5.2 Error: line too long");
+	}
+}
+
+void psc_smtp_io(struct psc_session *s)
+{
+	char data[4096];
+	ssize_t n;
+
+	do
+		n = recv(s->fd, data, sizeof(data), 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	if (n <= 0) {
+		hangup(s);
+		return;
+	}
+	buf_append(s->in, data, (size_t)n);
+	process_input(s);
+}
+
+/* The TLS io of a session after STARTTLS. */
+static void tls_cb(struct io *io, enum io_event event, void *ctx)
+{
+	struct psc_session *s = ctx;
+	struct buf *d;
+	const char *data;
+	size_t len;
+
+	switch (event) {
+	case IO_TLSREADY:
+		d = buf_new();
+		io_tls_describe(io, d);
+		log_info("TLS connection established from [%s]:%u: %s",
+			 s->peer, s->port, buf_data(d));
+		buf_free(&d);
+		return;
+	case IO_DATAIN:
+		/* Everything read, as psc_smtp_io's recv(): what is left
+		 * after a line is how pipelining shows. */
+		data = io_peek(io, &len);
+		buf_append(s->in, data, len);
+		io_consume(io, len);
+		process_input(s); /* may free s */
+		return;
+	case IO_DISCONNECTED:
+		s->io_dead = true;
+		hangup(s);
+		return;
+	case IO_ERROR:
+	case IO_TIMEOUT:
+		s->io_dead = true;
+		log_info("TLS %s from [%s]:%u after %s: %s",
+			 event == IO_TIMEOUT ? "timeout" : "error", s->peer,
+			 s->port, s->last[0] != '\0' ? s->last : "STARTTLS",
+			 io_error(io));
+		psc_drop(s, NULL);
+		return;
+	case IO_LOWAT:
+	case IO_CONNECTED:
+		return;
 	}
 }

@@ -18,9 +18,16 @@
  *            message.  The engine then answers in RCPT order.
  * A backend that cannot be reached, or breaks off, gives its recipients
  * 451 4.4.0 (the MTA retries them).
+ *
+ * TLS (proxy_lmtp_tls_security_level): after LHLO, STARTTLS when the
+ * backend offers it (may) or must (encrypt: 451 4.7.4 otherwise), then
+ * LHLO again; the certificate is verified as on the IMAP leg
+ * (proxy_backend_tls_verify, proxy_backend_tls_CAfile, name = the
+ * backend's host), a failure gives 451 4.7.5.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "auth/proxy_backend.h"
 #include "core/array.h"
@@ -57,8 +64,12 @@ struct ltrans {
 	struct lmtp_recipient **rcpts; /* this backend's, in RCPT order */
 	size_t n;
 	const struct lmtp_message *msg;
-	enum { LT_GREETING, LT_LHLO, LT_MAIL, LT_RCPT, LT_DATA, LT_BODY,
-	       LT_DONE } state;
+	enum { LT_GREETING, LT_LHLO, LT_STARTTLS, LT_TLS, LT_MAIL, LT_RCPT,
+	       LT_DATA, LT_BODY, LT_DONE } state;
+	bool tls_done; /* STARTTLS done, or skipped (may, not offered) */
+	/* A failure's reply to the recipients ("451 4.4.0" unless a TLS
+	 * check set 4.7.x). */
+	const char *fail_dsn;
 	size_t rcpt_seen;  /* RCPT replies read */
 	size_t body_seen;  /* replies after the message read */
 	bool *accepted;	   /* per recipient: RCPT got 2xx */
@@ -155,7 +166,9 @@ static void trans_finish(struct ltrans *t)
 		/* Refused at RCPT: that answer stands.  Accepted but no
 		 * reply after the message: a broken transaction. */
 		if (t->failed && (t->accepted[i] || t->rcpt_seen <= i))
-			smtp_reply_set(&r->reply, 451, "4.4.0",
+			smtp_reply_set(&r->reply, 451,
+				       t->fail_dsn != NULL ? t->fail_dsn
+							   : "4.4.0",
 				       "<%s>: backend %s: delivery not "
 				       "completed",
 				       r->address, t->backend);
@@ -208,6 +221,61 @@ static void send_transaction(struct ltrans *t)
 	t->state = LT_MAIL;
 }
 
+static bool offers_starttls(const struct smtp_parsed_reply *r)
+{
+	for (size_t i = 1; i < array_len(r->lines); i++)
+		if (strcasecmp(array_get(r->lines, i), "STARTTLS") == 0)
+			return true;
+	return false;
+}
+
+/*
+ * After LHLO: STARTTLS when proxy_lmtp_tls_security_level is may or
+ * encrypt and the backend offers it; encrypt without the offer fails.
+ * true when t was freed.
+ */
+static bool trans_tls_step(struct ltrans *t, const struct smtp_parsed_reply *r)
+{
+	int level = t->c->p->set.lmtp_tls_level;
+
+	if (t->tls_done || level == 0) {
+		send_transaction(t);
+		return false;
+	}
+	if (!offers_starttls(r) || t->c->p->backend_tls == NULL) {
+		if (level == 2) {
+			t->fail_dsn = "4.7.4";
+			trans_fail(t, "TLS is required, but was not offered");
+			return true;
+		}
+		t->tls_done = true;
+		send_transaction(t);
+		return false;
+	}
+	io_print(t->io, "STARTTLS\r\n");
+	t->state = LT_STARTTLS;
+	return false;
+}
+
+/* 220 to STARTTLS: the handshake, verifying as the IMAP leg does. */
+static bool trans_start_tls(struct ltrans *t)
+{
+	char host[256];
+	struct error err;
+
+	if (!pback_host(t->backend, host, sizeof(host))) {
+		trans_fail(t, "bad backend address");
+		return true;
+	}
+	if (io_connect_tls(t->io, t->c->p->backend_tls, host, &err) < 0) {
+		t->fail_dsn = "4.7.5";
+		trans_fail(t, err.msg);
+		return true;
+	}
+	t->state = LT_TLS;
+	return false;
+}
+
 /* Returns true when t was freed (the transaction is over). */
 static bool trans_reply(struct ltrans *t, const struct smtp_parsed_reply *r)
 {
@@ -228,8 +296,23 @@ static bool trans_reply(struct ltrans *t, const struct smtp_parsed_reply *r)
 			trans_fail(t, "LHLO refused");
 			return true;
 		}
-		send_transaction(t);
-		return false;
+		return trans_tls_step(t, r);
+	case LT_STARTTLS:
+		if (r->code != 220) {
+			if (t->c->p->set.lmtp_tls_level == 2) {
+				t->fail_dsn = "4.7.5";
+				trans_fail(t, "STARTTLS refused");
+				return true;
+			}
+			t->tls_done = true;
+			send_transaction(t);
+			return false;
+		}
+		return trans_start_tls(t);
+	case LT_TLS:
+		/* The backend speaks before our handshake: a broken peer. */
+		trans_fail(t, "data before the TLS handshake");
+		return true;
 	case LT_MAIL:
 		if (r->code / 100 != 2) {
 			/* Every recipient gets the refusal of MAIL. */
@@ -320,7 +403,22 @@ static void trans_io(struct io *io, enum io_event event, void *ctx)
 		return;
 	case IO_LOWAT:
 		return;
+	case IO_TLSREADY: {
+		struct buf *d = buf_new();
+
+		io_tls_describe(t->io, d);
+		log_info("%s: backend %s: TLS %s", lmtp_conn_id(t->conn),
+			 t->backend, buf_data(d));
+		buf_free(&d);
+		/* RFC 3207 4.2: the extensions again, over TLS. */
+		t->tls_done = true;
+		io_printf(t->io, "LHLO %s\r\n", t->c->set->hostname);
+		t->state = LT_LHLO;
+		return;
+	}
 	default:
+		if (t->state == LT_TLS)
+			t->fail_dsn = "4.7.5";
 		trans_fail(t, event == IO_TIMEOUT ? "timed out"
 			      : event == IO_ERROR ? io_error(io)
 						  : "connection lost");

@@ -23,6 +23,40 @@
 
 static struct proxy proxy;
 
+/* proxy_lmtp_tls_security_level; empty follows proxy_backend_tls, an
+ * unknown word is taken as encrypt (fail closed) with a warning. */
+static int lmtp_tls_level(const struct conf *conf, bool backend_tls)
+{
+	const char *v = conf_str(conf, "proxy_lmtp_tls_security_level");
+
+	if (v[0] == '\0')
+		return backend_tls ? 1 : 0;
+	if (strcmp(v, "none") == 0)
+		return 0;
+	if (strcmp(v, "may") == 0)
+		return 1;
+	if (strcmp(v, "encrypt") != 0)
+		log_warn("proxy_lmtp_tls_security_level: unknown value \"%s\" "
+			 "(none, may or encrypt), using encrypt",
+			 v);
+	return 2;
+}
+
+/* The backends' client context: NULL when no leg uses TLS. */
+static int backend_tls_build(const struct proxy_settings *set,
+			     const struct conf *conf, struct tls_ctx **ctx_r,
+			     struct error *err)
+{
+	const char *ca = conf_str(conf, "proxy_backend_tls_CAfile");
+	bool verify = conf_bool(conf, "proxy_backend_tls_verify");
+
+	*ctx_r = NULL;
+	if (!set->backend_tls && set->lmtp_tls_level == 0)
+		return 0;
+	*ctx_r = tls_client_new(verify, ca[0] != '\0' ? ca : NULL, NULL, err);
+	return *ctx_r != NULL ? 0 : -1;
+}
+
 static void settings_load(struct proxy_settings *set, const struct conf *conf)
 {
 	free(set->default_scheme);
@@ -36,6 +70,7 @@ static void settings_load(struct proxy_settings *set, const struct conf *conf)
 		set->max_line = 1024;
 	set->plaintext_loopback = conf_bool(conf, "imapd_plaintext_loopback");
 	set->backend_tls = conf_bool(conf, "proxy_backend_tls");
+	set->lmtp_tls_level = lmtp_tls_level(conf, set->backend_tls);
 	set->default_scheme =
 	    xstrdup(conf_str(conf, "default_password_scheme"));
 	set->password_upgrade = conf_bool(conf, "password_upgrade");
@@ -63,11 +98,8 @@ static int proxy_init(struct server *srv, struct error *err)
 	proxy.read_db = db_open_read(conf, err);
 	if (proxy.read_db == NULL)
 		return -1;
-	if (proxy.set.backend_tls) {
-		proxy.backend_tls = tls_client_new(false, NULL, NULL, err);
-		if (proxy.backend_tls == NULL)
-			return -1;
-	}
+	if (backend_tls_build(&proxy.set, conf, &proxy.backend_tls, err) < 0)
+		return -1;
 	max_failures = (unsigned)conf_int(conf, "auth_throttle_max_failures");
 	window = (unsigned)conf_time(conf, "auth_throttle_window");
 	proxy.throttle = auth_throttle_new(max_failures, window);
@@ -98,7 +130,19 @@ static void proxy_reload(struct server *srv)
 	struct proxy_backends *b =
 	    proxy_backends_parse(conf_str(conf, "proxy_backends"), &err);
 
+	struct tls_ctx *tls;
+	struct error terr;
+
 	settings_load(&proxy.set, conf);
+	/* Connections keep the SSL_CTX they started with (reference
+	 * counted), so the old context can go now. */
+	if (backend_tls_build(&proxy.set, conf, &tls, &terr) < 0) {
+		log_warn("reload: backend TLS: %s; keeping the old context",
+			 terr.msg);
+	} else {
+		tls_ctx_free(&proxy.backend_tls);
+		proxy.backend_tls = tls;
+	}
 	/* Worker jobs read the list: swap it only when none runs. */
 	if (b == NULL) {
 		log_warn("reload: %s; keeping the old backends", err.msg);

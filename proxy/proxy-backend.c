@@ -13,7 +13,11 @@
  * carries the backend's CAPABILITY); after an OK the session is relayed
  * byte for byte.  A backend that cannot be reached, or hangs, gives the
  * client NO [UNAVAILABLE] and the session stays in the not-authenticated
- * state, as Dovecot answers.
+ * state, as Dovecot answers.  So does one whose certificate does not
+ * verify (proxy_backend_tls_verify: chain against
+ * proxy_backend_tls_CAfile, name = the backend's host as written); the
+ * log line says "connect(HOST:PORT) failed: TLS handshake failed: ...
+ * certificate verify failed ...".
  */
 #include <stdlib.h>
 #include <string.h>
@@ -114,9 +118,17 @@ static void backend_io(struct io *io, enum io_event event, void *ctx)
 
 	switch (event) {
 	case IO_CONNECTED:
-		if (s->proxy->backend_tls != NULL) {
-			if (io_connect_tls(s->bio, s->proxy->backend_tls, NULL,
-					   &err) < 0)
+		if (s->proxy->set.backend_tls &&
+		    s->proxy->backend_tls != NULL) {
+			char host[256];
+
+			/* With proxy_backend_tls_verify the certificate must
+			 * match the host as written (name or IP address); a
+			 * failure ends the handshake: IO_ERROR below. */
+			if (!pback_host(s->backend, host, sizeof(host)))
+				back_fail(s, "bad backend address");
+			else if (io_connect_tls(s->bio, s->proxy->backend_tls,
+						host, &err) < 0)
 				back_fail(s, err.msg);
 			return;
 		}
@@ -141,6 +153,18 @@ static void backend_io(struct io *io, enum io_event event, void *ctx)
 		back_fail(s, io_error(io));
 		return;
 	}
+}
+
+bool pback_host(const char *backend, char *out, size_t size)
+{
+	struct net_addr addr;
+	struct error err;
+
+	if (net_parse_addr(backend, &addr, &err) < 0 ||
+	    addr.family != NET_TCP || strlen(addr.host) >= size)
+		return false;
+	memcpy(out, addr.host, strlen(addr.host) + 1);
+	return true;
 }
 
 void pback_start(struct psess *s)

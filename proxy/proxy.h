@@ -29,6 +29,8 @@ struct proxy_settings {
 	size_t max_line;	    /* imapd_max_line_length */
 	bool plaintext_loopback;    /* imapd_plaintext_loopback */
 	bool backend_tls;	    /* proxy_backend_tls */
+	/* proxy_lmtp_tls_security_level: 0 none, 1 may, 2 encrypt */
+	int lmtp_tls_level;
 	char *default_scheme;
 	bool password_upgrade;
 };
@@ -39,7 +41,10 @@ struct proxy {
 	struct db *db;
 	struct worker_pool *workers;
 	struct proxy_backends *backends;
-	struct tls_ctx *backend_tls; /* client context, or NULL */
+	/* Client context for the backends (IMAP with proxy_backend_tls,
+	 * LMTP STARTTLS), verifying with proxy_backend_tls_verify; NULL
+	 * when neither leg uses TLS.  Rebuilt on reload. */
+	struct tls_ctx *backend_tls;
 	struct auth_throttle *throttle;
 	struct proxy_settings set;
 	/* LMTP services: the LMTP server settings, as loaded at start-up,
@@ -117,6 +122,9 @@ void psess_reply(struct psess *s, const char *fmt, ...)
 void lproxy_accept(struct proxy *p, const struct server_conn *conn);
 
 /* proxy-backend.c */
+/* The host of a backend "host:port" (the name its certificate must
+ * match); false when it does not parse. */
+bool pback_host(const char *backend, char *out, size_t size);
 /* Connect to s->backend and log in as s->user; answers the client. */
 void pback_start(struct psess *s);
 /* Both ends open: relay (called by pback once logged in). */

@@ -31,6 +31,9 @@
  * TLSA records means may (RFC 7672 2.2), all-unusable ones encrypt, a
  * failed TLSA lookup makes that MX unusable.  SASL (sasl_client.h) runs
  * after TLS, when the password map has credentials for the server.
+ * LMTP to a TCP target: the same steps after LHLO with
+ * lmtp_tls_security_level (none, may, encrypt, verify, secure; the name
+ * checked is the target's host) and its own context (lmtp_tls_CAfile).
  */
 #include <arpa/inet.h>
 #include <stdarg.h>
@@ -101,7 +104,25 @@ static struct {
 	bool pipelining;
 	struct dlv_sasl_conf *sasl;
 	struct rewrite *generic; /* smtp_generic_maps; NULL: none */
+	/* smtp_tls_mandatory_protocols/_ciphers (levels encrypt and up),
+	 * smtp_tls_ciphers (the base of an exclude= without ciphers=). */
+	int mand_min, mand_max;
+	char mand_grade[16];
+	char mand_error[300]; /* a bad value: those levels defer */
+	char ciphers[512];
 } client;
+
+/*
+ * The LMTP client's TLS (lmtp_tls_security_level, lmtp_tls_CAfile), as
+ * Postfix's lmtp_tls_*: TCP targets only (a unix socket never leaves the
+ * host); verify and secure both check the target's host as written in
+ * the next hop (a name, or an address against IP subjectAltNames).
+ */
+static struct {
+	struct tls_ctx *tls; /* NULL: TLS unavailable (logged) */
+	char tls_error[300];
+	enum tls_level level;
+} lmtp_client;
 
 struct dlv_addr {
 	struct net_addr addr;
@@ -144,6 +165,11 @@ struct conn {
 	struct job *job;
 	struct list_node idle; /* in pool->idle when idle */
 	struct list_node all;  /* in pool->conns */
+	/* Versions and TLS 1.2 cipher list of this connection (policy
+	 * protocols=, ciphers=, exclude=; tls_params()); 0 / "": the
+	 * context's. */
+	int tls_min, tls_max;
+	char tls_ciphers[1024];
 };
 
 struct job {
@@ -211,6 +237,7 @@ struct dlv_pool {
 	struct tls_policy policy;
 	bool policy_failed; /* the policy map lookup failed: defer */
 	char policy_error[300];
+	const char *policy_dsn; /* 4.7.5 for a bad entry, else 4.3.0 */
 	bool mx_secure; /* the MX answer in resolution was secure */
 	/* MTA-STS (mta_sts.h): used for this destination (an MX next hop
 	 * without a policy map entry), the lookup in flight, and the policy
@@ -329,14 +356,16 @@ static void pool_policy(struct dlv_pool *p)
 		log_warn("smtp_tls_policy_maps lookup for %s: %s", p->nexthop,
 			 err.msg);
 		p->policy_failed = true;
+		p->policy_dsn = err.kind == ERR_CONFIG ? "4.7.5" : "4.3.0";
 		textf(p->policy_error, sizeof(p->policy_error),
 		      "TLS policy lookup for %s failed: %s", p->nexthop,
 		      err.msg);
 		return;
 	}
 	if (r == 1 && p->policy.ignored_attrs)
-		log_warn("smtp_tls_policy_maps %s: only match= is supported, "
-			 "other attributes are ignored",
+		log_warn("smtp_tls_policy_maps %s: only match=, protocols=, "
+			 "ciphers= and exclude= are supported, other "
+			 "attributes are ignored",
 			 p->nexthop);
 	/* An explicit policy map entry wins over MTA-STS; [host] next hops
 	 * (relayhost, transport_maps) have no MX to check. */
@@ -375,13 +404,18 @@ struct dlv_pool *dlv_pool_new(struct ev *ev, struct dns_resolver *dns,
 		p->addrs[0].addr.family = NET_UNIX;
 		p->addrs[0].addr.path[0] = '\0';
 	}
-	if (p->addrs[0].addr.family == NET_UNIX)
+	if (p->addrs[0].addr.family == NET_UNIX) {
 		textf(p->addrs[0].relay, sizeof(p->addrs[0].relay), "lmtp[%s]",
 		      p->addrs[0].addr.path);
-	else
+	} else {
 		textf(p->addrs[0].relay, sizeof(p->addrs[0].relay),
 		      "lmtp[%s]:%u", p->addrs[0].addr.host,
 		      p->addrs[0].addr.port);
+		/* The name TLS checks (lmtp_tls_security_level verify). */
+		str_copy(p->addrs[0].host, p->addrs[0].addr.host,
+			 sizeof(p->addrs[0].host));
+		str_copy(p->host, p->addrs[0].addr.host, sizeof(p->host));
+	}
 	return p;
 }
 
@@ -537,6 +571,8 @@ static void conn_reset_host(struct conn *c)
 {
 	if (c->tlsa_query != NULL)
 		dns_cancel(&c->tlsa_query);
+	for (size_t i = 0; i < c->ntlsa; i++)
+		free((void *)c->tlsa[i].data); /* xmemdup in on_tlsa */
 	free(c->tlsa);
 	c->tlsa = NULL;
 	c->ntlsa = 0;
@@ -1059,14 +1095,59 @@ static void sts_level(struct conn *c)
 		c->level = TLS_LEV_SECURE;
 }
 
+/*
+ * The versions and cipher list of this connection, as Postfix: the policy
+ * entry's protocols=/ciphers= win; else smtp_tls_mandatory_* at the
+ * levels that require TLS; else the context's (smtp_tls_protocols,
+ * smtp_tls_ciphers).  exclude= applies to whichever list results; levels
+ * that authenticate the server also exclude aNULL.
+ */
+static int tls_params(struct conn *c, struct error *err)
+{
+	const struct tls_policy *pol = &c->pool->policy;
+	bool mand = tls_required(c->level);
+	const char *grade = pol->ciphers, *base = NULL;
+	bool no_anon = c->level == TLS_LEV_VERIFY ||
+		       c->level == TLS_LEV_SECURE || c->level == TLS_LEV_DANE;
+
+	c->tls_min = c->tls_max = 0;
+	c->tls_ciphers[0] = '\0';
+	if (!c->pool->smtp)
+		return 0; /* LMTP: its context's (no lmtp_tls_mandatory_*) */
+	if (mand && client.mand_error[0] != '\0')
+		return error_set(err, ERR_CONFIG, "%s", client.mand_error);
+	if (pol->min_version != 0) {
+		c->tls_min = pol->min_version;
+		c->tls_max = pol->max_version;
+	} else if (mand) {
+		c->tls_min = client.mand_min;
+		c->tls_max = client.mand_max;
+	}
+	if (grade[0] == '\0' && mand)
+		grade = client.mand_grade;
+	if (grade[0] != '\0')
+		base = tls_cipher_grade_list(grade);
+	else if (pol->exclude[0] != '\0')
+		base = client.ciphers;
+	else
+		return 0;
+	if (base == NULL)
+		return error_set(err, ERR_CONFIG, "unknown cipher grade %s",
+				 grade);
+	return tls_cipherlist_build(base, pol->exclude, no_anon,
+				    c->tls_ciphers, sizeof(c->tls_ciphers),
+				    err);
+}
+
 /* Start what TLS needs next; true when it did (or failed the host). */
 static bool tls_step(struct conn *c)
 {
 	struct dlv_pool *p = c->pool;
 	const struct dlv_addr *a = &c->addrs[c->addr_i];
 	char qname[DNS_NAME_TEXT_MAX];
+	struct error err;
 
-	if (!p->smtp || c->tls_done || c->plain_retry)
+	if (c->tls_done || c->plain_retry)
 		return false;
 	sts_level(c);
 	if (c->level == TLS_LEV_NONE)
@@ -1106,11 +1187,17 @@ static bool tls_step(struct conn *c)
 			      c->relay);
 		return true;
 	}
-	if (client.tls == NULL) {
+	if ((p->smtp ? client.tls : lmtp_client.tls) == NULL) {
 		if (!tls_required(c->level))
 			return false;
 		conn_tls_fail(c, "4.7.5", "TLS is required, but unavailable: %s",
-			      client.tls_error);
+			      p->smtp ? client.tls_error
+				      : lmtp_client.tls_error);
+		return true;
+	}
+	if (tls_params(c, &err) < 0) {
+		conn_tls_fail(c, "4.7.5", "TLS policy for %s: %s", c->relay,
+			      err.msg);
 		return true;
 	}
 	send_line(c, C_STARTTLS, "STARTTLS");
@@ -1122,7 +1209,7 @@ static void start_tls(struct conn *c)
 	struct dlv_pool *p = c->pool;
 	const struct dlv_addr *a = &c->addrs[c->addr_i];
 	struct tls_client_params tp;
-	char names[8][256], key[700];
+	char names[8][256], key[1900];
 	const char *namep[8];
 	const char *match = p->policy.match;
 	size_t n = 0;
@@ -1130,6 +1217,8 @@ static void start_tls(struct conn *c)
 
 	memset(&tp, 0, sizeof(tp));
 	tp.sni = a->host;
+	if (!p->smtp)
+		match = "hostname"; /* LMTP: the target as written */
 	if (a->sts_mode == MTA_STS_ENFORCE && c->level == TLS_LEV_SECURE)
 		match = "hostname";
 	else if (a->sts_mode == MTA_STS_TESTING && c->level != TLS_LEV_DANE &&
@@ -1161,12 +1250,17 @@ static void start_tls(struct conn *c)
 	} else {
 		/* No resumption under DANE: the key would have to cover the
 		 * TLSA records, which change. */
-		textf(key, sizeof(key), "%s|%s|%s", c->relay,
-		      tls_level_name(c->level), match);
+		textf(key, sizeof(key), "%s|%s|%s|%x-%x|%s", c->relay,
+		      tls_level_name(c->level), match, c->tls_min,
+		      c->tls_max, c->tls_ciphers);
 		tp.session_key = key;
 	}
+	tp.min_version = c->tls_min;
+	tp.max_version = c->tls_max;
+	tp.ciphers = c->tls_ciphers[0] != '\0' ? c->tls_ciphers : NULL;
 	c->state = C_TLS;
-	if (io_start_tls_client(c->io, client.tls, &tp, &err) < 0)
+	if (io_start_tls_client(c->io, p->smtp ? client.tls : lmtp_client.tls,
+				&tp, &err) < 0)
 		/* The server waits for a handshake: this host is done. */
 		conn_tls_fail(c, "4.7.5", "cannot start TLS with %s: %s",
 			      c->relay, err.msg);
@@ -1215,7 +1309,8 @@ static void tls_ready(struct conn *c)
 	c->ext_size = c->ext_starttls = c->ext_pipelining = false;
 	c->auth_mechs[0] = '\0';
 	c->size_limit = 0;
-	send_line(c, C_HELLO, "EHLO %s", c->pool->myhostname);
+	send_line(c, C_HELLO, "%s %s", c->pool->smtp ? "EHLO" : "LHLO",
+		  c->pool->myhostname);
 }
 
 /* Start AUTH when the map has credentials; true when it did. */
@@ -1677,7 +1772,9 @@ static void conn_connect(struct conn *c)
 		c->ext_starttls = c->ext_pipelining = false;
 		c->auth_mechs[0] = '\0';
 		c->size_limit = 0;
-		c->level = p->smtp ? p->policy.level : TLS_LEV_NONE;
+		c->level = p->smtp ? p->policy.level
+			 : a->addr.family == NET_TCP ? lmtp_client.level
+						     : TLS_LEV_NONE;
 		c->io = io_new_connect(p->ev, fd, on_io, c);
 		c->state = C_CONNECTING;
 		io_set_timeout(c->io, p->connect_timeout_ms);
@@ -1714,7 +1811,7 @@ static void job_start(struct job *j)
 	j->started = true;
 	p->busy++;
 	if (p->policy_failed) {
-		set_rest(j, 451, "4.3.0", p->policy_error);
+		set_rest(j, 451, p->policy_dsn, p->policy_error);
 		ev_defer(p->ev, job_finish_deferred, j);
 		return;
 	}
@@ -2035,6 +2132,62 @@ static void client_clear(void)
 	memset(&client, 0, sizeof(client));
 }
 
+/* smtp_tls_mandatory_*: a bad value is logged here, once, and makes the
+ * levels that require TLS defer (never a weaker connection). */
+static void mandatory_conf(const struct conf *conf)
+{
+	const char *prot = conf_str(conf, "smtp_tls_mandatory_protocols");
+	const char *grade = conf_str(conf, "smtp_tls_mandatory_ciphers");
+	struct error e;
+
+	if (tls_protocols_parse(prot, &client.mand_min, &client.mand_max,
+				&e) < 0) {
+		textf(client.mand_error, sizeof(client.mand_error),
+		      "smtp_tls_mandatory_protocols: %s", e.msg);
+	} else if (grade[0] != '\0' && tls_cipher_grade_list(grade) == NULL) {
+		textf(client.mand_error, sizeof(client.mand_error),
+		      "smtp_tls_mandatory_ciphers: unknown cipher grade "
+		      "\"%s\" (export, low, medium, high or null)",
+		      grade);
+	} else {
+		str_copy(client.mand_grade, grade, sizeof(client.mand_grade));
+		return;
+	}
+	log_error("%s; mail that requires TLS is deferred",
+		  client.mand_error);
+}
+
+/* lmtp_tls_*: dane and dane-only are SMTP's (no DNS here). */
+static int lmtp_client_init(const struct conf *conf, struct error *err)
+{
+	const char *level = conf_str(conf, "lmtp_tls_security_level");
+	struct tls_client_config tc = {
+	    .ca_file = conf_str(conf, "lmtp_tls_CAfile"),
+	};
+	enum tls_level lev;
+	struct error e2;
+
+	if (tls_level_parse(level, &lev) < 0 || lev == TLS_LEV_DANE ||
+	    lev == TLS_LEV_DANE_ONLY)
+		return error_set(err, ERR_CONFIG,
+				 "lmtp_tls_security_level: unknown level "
+				 "\"%s\" (none, may, encrypt, verify or "
+				 "secure)",
+				 level);
+	tls_ctx_free(&lmtp_client.tls);
+	memset(&lmtp_client, 0, sizeof(lmtp_client));
+	lmtp_client.level = lev;
+	if (lev == TLS_LEV_NONE)
+		return 0;
+	lmtp_client.tls = tls_client_ctx_new(&tc, &e2);
+	if (lmtp_client.tls == NULL) {
+		log_error("lmtp client TLS unavailable: %s", e2.msg);
+		textf(lmtp_client.tls_error, sizeof(lmtp_client.tls_error),
+		      "%s", e2.msg);
+	}
+	return 0;
+}
+
 int dlv_client_init(const struct conf *conf, struct error *err)
 {
 	struct tls_client_config tc = {
@@ -2054,9 +2207,13 @@ int dlv_client_init(const struct conf *conf, struct error *err)
 				 "smtp_tls_security_level: unknown level "
 				 "\"%s\"",
 				 level);
+	if (lmtp_client_init(conf, err) < 0)
+		return -1;
 	client_clear();
 	client.level = lev;
 	client.pipelining = conf_bool(conf, "smtp_pipelining");
+	str_copy(client.ciphers, tc.ciphers, sizeof(client.ciphers));
+	mandatory_conf(conf);
 	str_copy(client.verify_match,
 		 conf_str(conf, "smtp_tls_verify_cert_match"),
 		 sizeof(client.verify_match));
@@ -2098,5 +2255,6 @@ int dlv_client_init(const struct conf *conf, struct error *err)
 void dlv_client_fini(void)
 {
 	client_clear();
+	tls_ctx_free(&lmtp_client.tls);
 	mta_sts_fini();
 }

@@ -41,6 +41,8 @@ static void cmd_lhlo(struct lmtp_session *s, const struct smtp_command *cmd)
 	smtp_reply_write_line(out, 250, NULL, false, "8BITMIME");
 	smtp_reply_write_line(out, 250, NULL, false, "SMTPUTF8");
 	smtp_reply_write_line(out, 250, NULL, false, "CHUNKING");
+	if (s->tls_offer && !s->tls_active)
+		smtp_reply_write_line(out, 250, NULL, false, "STARTTLS");
 	if (s->set->message_size_limit > 0)
 		smtp_reply_write_line(
 		    out, 250, NULL, true, "SIZE %llu",
@@ -62,6 +64,12 @@ static void cmd_mail(struct lmtp_session *s, const struct smtp_command *cmd)
 	if (s->have_mail) {
 		lmtp_session_reply(s, 503, "5.5.1",
 				   "Error: nested MAIL command");
+		return;
+	}
+	if (s->tls_require && !s->tls_active) {
+		/* lmtpd_tls_security_level=encrypt (RFC 3207 4). */
+		lmtp_session_reply(s, 530, "5.7.0",
+				   "Must issue a STARTTLS command first");
 		return;
 	}
 	if (smtp_command_parse_mail(cmd->args, cmd->args_len, LMTP_EXT,
@@ -185,6 +193,40 @@ static void cmd_rset(struct lmtp_session *s)
 	lmtp_session_reply(s, 250, "2.0.0", "Ok");
 }
 
+/* RFC 3207; refusals as Postfix's smtpd words them. */
+static void cmd_starttls(struct lmtp_session *s, const struct smtp_command *cmd)
+{
+	if (!s->tls_offer) {
+		lmtp_session_reply(s, 502, "5.5.1",
+				   "Error: command not implemented");
+		return;
+	}
+	if (cmd->args_len > 0) {
+		lmtp_session_reply(s, 501, "5.5.4", "Syntax: STARTTLS");
+		return;
+	}
+	if (s->tls_active) {
+		lmtp_session_reply(s, 554, "5.5.1",
+				   "Error: TLS already active");
+		return;
+	}
+	if (s->state == LMTP_STATE_INIT) {
+		lmtp_session_reply(s, 503, "5.5.1", "Error: send LHLO first");
+		return;
+	}
+	if (s->have_mail) {
+		lmtp_session_reply(s, 503, "5.5.1",
+				   "Error: MAIL transaction in progress");
+		return;
+	}
+	lmtp_session_reply(s, 220, "2.0.0", "Ready to start TLS");
+	/* RFC 3207 4.2 (and CVE-2011-0411): what the client pipelined after
+	 * STARTTLS was sent in plaintext; it is dropped, never run. */
+	s->in_pos = buf_len(s->in);
+	s->tls_pending = true;
+	s->ops->starttls(s->ctx);
+}
+
 static void cmd_quit(struct lmtp_session *s)
 {
 	lmtp_session_reply(s, 221, "2.0.0", "Bye");
@@ -241,8 +283,10 @@ void lmtp_command(struct lmtp_session *s, const char *line, size_t len)
 				   "Commands: LHLO MAIL RCPT DATA BDAT RSET "
 				   "NOOP QUIT");
 		break;
-	case SMTP_VERB_EXPN:
 	case SMTP_VERB_STARTTLS:
+		cmd_starttls(s, &cmd);
+		break;
+	case SMTP_VERB_EXPN:
 	case SMTP_VERB_AUTH:
 	case SMTP_VERB_XCLIENT:
 	case SMTP_VERB_UNKNOWN:

@@ -3,6 +3,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,7 +34,8 @@ struct lmtp_conn {
 	struct buf *rbuf;
 	unsigned jobs; /* the daemon's jobs not completed */
 	bool paused;
-	bool closing; /* io_close() called */
+	bool closing;  /* io_close() called */
+	bool starttls; /* a STARTTLS handshake is running */
 	char id[24];
 	char *peer;
 };
@@ -78,7 +80,9 @@ static void conn_sync(struct lmtp_conn *c)
 {
 	if (c->io == NULL || c->closing)
 		return;
-	if (server_stopping(c->srv) && session_idle(c->s)) {
+	/* Not during a STARTTLS handshake: the 421 would go out in the
+	 * middle of it; the session is idle again right after. */
+	if (server_stopping(c->srv) && session_idle(c->s) && !c->starttls) {
 		lmtp_session_abort(c->s, "421 4.3.2 Service shutting down");
 		return;
 	}
@@ -136,7 +140,18 @@ static void conn_io(struct io *io, enum io_event event, void *ctx)
 
 	switch (event) {
 	case IO_TLSREADY:
-		lmtp_session_start(c->s);
+		if (c->starttls) {
+			struct buf *d = buf_new();
+
+			c->starttls = false;
+			io_tls_describe(c->io, d);
+			log_info("%s: STARTTLS from %s: %s", c->id, c->peer,
+				 buf_data(d));
+			buf_free(&d);
+			lmtp_session_tls_started(c->s);
+		} else {
+			lmtp_session_start(c->s);
+		}
 		conn_sync(c);
 		return;
 	case IO_DATAIN:
@@ -178,6 +193,24 @@ static void op_close(void *ctx)
 		return;
 	c->closing = true;
 	io_close(c->io);
+}
+
+/* The 220 to STARTTLS is queued: io flushes it, then the handshake. */
+static void op_starttls(void *ctx)
+{
+	struct lmtp_conn *c = ctx;
+	struct error err;
+
+	if (c->io == NULL || c->closing)
+		return;
+	if (io_start_tls_server(c->io, server_tls(c->srv), &err) < 0) {
+		/* The session waits for a handshake that will not come. */
+		log_warn("%s: STARTTLS from %s: %s", c->id, c->peer, err.msg);
+		c->closing = true;
+		io_close(c->io);
+		return;
+	}
+	c->starttls = true;
 }
 
 static void op_rcpt_free(void *ctx, struct lmtp_recipient *rcpt)
@@ -250,6 +283,7 @@ static const struct lmtp_session_ops conn_session_ops = {
     .spool_reset = op_spool_reset,
     .deliver = op_deliver,
     .close = op_close,
+    .starttls = op_starttls,
 };
 
 void *lmtp_conn_ctx(const struct lmtp_conn *c)
@@ -283,6 +317,30 @@ void lmtp_conn_job_done(struct lmtp_conn *c)
 		conn_sync(c);
 }
 
+/*
+ * lmtpd_tls_security_level: STARTTLS on a starttls service that has its
+ * TLS context; encrypt requires it of network clients only (a unix socket
+ * never leaves the host).  encrypt on a TCP service that cannot offer TLS
+ * refuses every MAIL (fail closed) and says why.
+ */
+static void conn_set_tls(struct lmtp_conn *c, const struct server_conn *conn)
+{
+	bool unix_peer =
+	    conn->peer_port == 0 && strcmp(conn->peer, "unix") == 0;
+	bool implicit = conn->tls == SERVICE_TLS_IMPLICIT;
+	bool offer = conn->tls == SERVICE_TLS_STARTTLS &&
+		     server_tls(c->srv) != NULL &&
+		     c->set->tls_level != LMTP_TLS_NONE;
+	bool require = c->set->tls_level == LMTP_TLS_ENCRYPT && !unix_peer;
+
+	if (require && !offer && !implicit)
+		log_warn("%s: lmtpd_tls_security_level=encrypt but service %s "
+			 "offers no STARTTLS (its services line must say "
+			 "starttls): mail from %s is refused",
+			 c->id, conn->service, c->peer);
+	lmtp_session_set_tls(c->s, offer, require, implicit);
+}
+
 void lmtp_conn_accept(struct server *srv, const struct server_conn *conn,
 		      const struct lmtp_server_settings *set,
 		      struct worker_pool *pool, struct list_node *conns,
@@ -312,6 +370,7 @@ void lmtp_conn_accept(struct server *srv, const struct server_conn *conn,
 	io_set_timeout(c->io, set->timeout_ms + IO_GRACE_MS);
 	c->s = lmtp_session_new(set, c->id, c->peer, &conn_session_ops, c);
 	log_info("%s: connect from %s", c->id, conn->peer);
+	conn_set_tls(c, conn);
 
 	if (conn->tls == SERVICE_TLS_IMPLICIT) {
 		struct error err;

@@ -6,8 +6,12 @@
  * recipients and messages is the daemon's, through struct lmtp_conn_ops.
  *
  * Behaviour: a 220 greeting (after the handshake on an implicit-TLS
- * service); input is read while the session wants it, so a running
- * lookup or delivery pauses reading and is never the client's idleness;
+ * service); STARTTLS (RFC 3207) offered on a starttls service with a TLS
+ * context unless lmtpd_tls_security_level=none, required before MAIL of
+ * TCP clients with encrypt (530 5.7.0), logged "ID: STARTTLS from PEER:
+ * TLSv1.3 with cipher ..."; input is read while the session wants it, so
+ * a running lookup or delivery pauses reading and is never the client's
+ * idleness;
  * lmtpd_timeout (set->timeout_ms) without input answers 421 4.4.2 and
  * closes, with the io's own timeout 30 s later as a backstop for output
  * that never drains; once the server is stopping, sessions between

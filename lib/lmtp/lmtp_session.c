@@ -104,7 +104,33 @@ const char *lmtp_session_id(const struct lmtp_session *s)
 static bool session_busy(const struct lmtp_session *s)
 {
 	return s->state == LMTP_STATE_RCPT_WAIT ||
-	       s->state == LMTP_STATE_DELIVER || s->state == LMTP_STATE_CLOSED;
+	       s->state == LMTP_STATE_DELIVER ||
+	       s->state == LMTP_STATE_CLOSED || s->tls_pending;
+}
+
+void lmtp_session_set_tls(struct lmtp_session *s, bool offer, bool require,
+			  bool active)
+{
+	s->tls_offer = offer && s->ops->starttls != NULL;
+	s->tls_require = require;
+	s->tls_active = active;
+}
+
+void lmtp_session_tls_started(struct lmtp_session *s)
+{
+	if (!s->tls_pending)
+		panic("lmtp_session_tls_started without STARTTLS");
+	s->tls_pending = false;
+	s->tls_active = true;
+	/* RFC 3207 4.2: nothing from before TLS counts, LHLO included. */
+	buf_reset(s->helo);
+	lmtp_session_txn_reset(s);
+	lmtp_session_input(s, NULL, 0);
+}
+
+bool lmtp_session_tls_active(const struct lmtp_session *s)
+{
+	return s->tls_active;
 }
 
 bool lmtp_session_wants_input(const struct lmtp_session *s)
@@ -286,6 +312,7 @@ void lmtp_session_message_end(struct lmtp_session *s, int verdict,
 	    .smtputf8 = s->mail.params.smtputf8,
 	    .size = s->spooled,
 	    .nrcpts = array_len(s->rcpts),
+	    .tls = s->tls_active,
 	};
 	free(s->deliver_rcpts);
 	s->deliver_rcpts = xcalloc(msg.nrcpts, sizeof(*s->deliver_rcpts));

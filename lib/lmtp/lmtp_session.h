@@ -95,6 +95,7 @@ struct lmtp_message {
 	uint64_t size; /* octets spooled, CRLF line ends */
 	struct lmtp_recipient *const *rcpts;
 	size_t nrcpts;
+	bool tls; /* received over TLS (STARTTLS or implicit) */
 };
 
 struct lmtp_session_ops {
@@ -118,6 +119,10 @@ struct lmtp_session_ops {
 	/* The session is over (QUIT, too many errors, 421): flush the
 	 * output and close. */
 	void (*close)(void *ctx);
+	/* STARTTLS was accepted (the 220 is queued): start the server
+	 * handshake, then call lmtp_session_tls_started().  May be NULL
+	 * when the session never offers TLS (lmtp_session_set_tls). */
+	void (*starttls)(void *ctx);
 };
 
 /*
@@ -131,6 +136,19 @@ struct lmtp_session *lmtp_session_new(const struct lmtp_server_settings *set,
 				      void *ctx);
 /* Frees the transaction too (rcpt_free for each recipient). */
 void lmtp_session_free(struct lmtp_session **s);
+
+/*
+ * STARTTLS (RFC 3207), before lmtp_session_start(): offer it in LHLO
+ * (needs the starttls op); require: MAIL before TLS gets 530 5.7.0;
+ * active: the connection is already encrypted (implicit TLS).  After the
+ * 220 to STARTTLS the session reads nothing (buffered input is dropped,
+ * RFC 3207 4.2) until lmtp_session_tls_started(), which forgets the LHLO
+ * and the transaction: the client says LHLO again.
+ */
+void lmtp_session_set_tls(struct lmtp_session *s, bool offer, bool require,
+			  bool active);
+void lmtp_session_tls_started(struct lmtp_session *s);
+bool lmtp_session_tls_active(const struct lmtp_session *s);
 
 /* Send the 220 greeting. */
 void lmtp_session_start(struct lmtp_session *s);

@@ -26,6 +26,9 @@ struct lmtp_session {
 	bool running;	   /* inside session_run(): no re-entry */
 	bool disconnected; /* lmtp_session_disconnected() */
 	unsigned errors;
+	/* STARTTLS (lmtp_session_set_tls); tls_pending: the 220 is sent,
+	 * the handshake runs, input waits. */
+	bool tls_offer, tls_require, tls_active, tls_pending;
 	struct buf *helo;
 	struct buf *scratch; /* reply formatting */
 

@@ -13,7 +13,7 @@
  * Ownership: lmtp_server_settings_load() fills a caller's struct with
  * malloc'd strings; lmtp_server_settings_clear() frees them.  Errors: -1
  * with ERR_CONFIG for a value that cannot work (an unknown
- * smtpd_forbid_bare_newline).
+ * smtpd_forbid_bare_newline or lmtpd_tls_security_level).
  */
 #ifndef POSTERN_LMTP_LMTP_SETTINGS_H
 #define POSTERN_LMTP_LMTP_SETTINGS_H
@@ -24,12 +24,22 @@
 #include "core/error.h"
 #include "smtp/smtp_data.h"
 
+enum lmtp_tls_level {
+	LMTP_TLS_NONE,
+	LMTP_TLS_MAY,
+	LMTP_TLS_ENCRYPT,
+};
+
 struct lmtp_server_settings {
 	char *hostname;		     /* myhostname: greeting, LHLO, Received */
 	char *recipient_delimiter;   /* "" for none */
 	uint64_t message_size_limit; /* 0: none */
 	enum smtp_bare_mode bare_mode;
 	int64_t timeout_ms; /* lmtpd_timeout */
+	/* lmtpd_tls_security_level: STARTTLS is offered (may, encrypt) on a
+	 * service with a TLS context (its services line says starttls);
+	 * encrypt also refuses MAIL before TLS from network clients. */
+	enum lmtp_tls_level tls_level;
 };
 
 int lmtp_server_settings_load(struct lmtp_server_settings *set,

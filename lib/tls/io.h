@@ -188,13 +188,20 @@ bool io_tls_peer_verified(const struct io *io);
  *   sni           host name sent in SNI (NULL, or an address: none);
  *   names         the names the certificate must match, RFC 6125 as
  *                 OpenSSL's X509_check_host (no partial wildcards; a
- *                 name ".example" matches any subdomain); none: no check;
+ *                 name ".example" matches any subdomain; an IP address
+ *                 matches an IP subjectAltName); none: no check;
  *   tlsa          DANE records (RFC 7672): only usages 2 (DANE-TA) and 3
  *                 (DANE-EE) are used, 0 and 1 are ignored; dane_base is
  *                 the TLSA base domain, the name DANE-TA certificates
  *                 must match (DANE-EE skips name checks, RFC 7672 3.1.1);
  *   session_key   the client session cache key ("host:port" plus whatever
- *                 makes the policy distinct); NULL: no resumption.
+ *                 makes the policy distinct); NULL: no resumption;
+ *   min_version,  TLS versions of this connection as on the wire (0x0303
+ *   max_version   TLS 1.2, 0x0304 TLS 1.3), set on its SSL, never below
+ *                 the context's floor; 0: the context's;
+ *   ciphers       the TLS 1.2 cipher list of this connection (OpenSSL
+ *                 syntax); NULL: the context's.  A list that matches no
+ *                 cipher is an error (ERR_CONFIG) before any handshake.
  * The strings are copied.  Ends in IO_TLSREADY / IO_ERROR / IO_TIMEOUT.
  */
 struct tls_tlsa {
@@ -210,6 +217,8 @@ struct tls_client_params {
 	size_t ntlsa;
 	const char *dane_base;
 	const char *session_key;
+	int min_version, max_version;
+	const char *ciphers;
 };
 int io_start_tls_client(struct io *io, struct tls_ctx *ctx,
 			const struct tls_client_params *params,

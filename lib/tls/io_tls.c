@@ -156,6 +156,17 @@ void io_tls_handshake(struct io *io)
 		snprintf(io->error, sizeof(io->error), "%s",
 			 e == SSL_ERROR_SYSCALL ? "connection closed"
 						: "error");
+	/* A verifying client context (tls_client_new) ends the handshake on
+	 * a bad certificate; say which check failed, not only that one did. */
+	if (!SSL_is_server(io->ssl) &&
+	    SSL_get_verify_result(io->ssl) != X509_V_OK &&
+	    strstr(io->error, "certificate verify failed") != NULL) {
+		size_t used = strlen(io->error);
+
+		snprintf(io->error + used, sizeof(io->error) - used, " (%s)",
+			 X509_verify_cert_error_string(
+			     SSL_get_verify_result(io->ssl)));
+	}
 	{
 		char msg[sizeof(io->error)];
 

@@ -25,7 +25,11 @@
 /* Per connection, in the SSL's ex_data. */
 struct tls_conn {
 	bool chain_error, name_error, dane;
+	bool bad_ciphers; /* params->ciphers matched no cipher */
 	enum tls_trust trust; /* of a resumed session */
+	/* A name to match was an IP address: OpenSSL checks it against
+	 * IP subjectAltNames and, on a match, leaves no peername. */
+	bool ip_name;
 	char *session_key;
 	char verify_error[160];
 };
@@ -95,7 +99,8 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
 	if (ok || tc == NULL)
 		return 1;
 	e = X509_STORE_CTX_get_error(xs);
-	if (e == X509_V_ERR_HOSTNAME_MISMATCH)
+	if (e == X509_V_ERR_HOSTNAME_MISMATCH ||
+	    e == X509_V_ERR_IP_ADDRESS_MISMATCH)
 		tc->name_error = true;
 	else
 		tc->chain_error = true;
@@ -128,7 +133,8 @@ static enum tls_trust trust_of(SSL *ssl, const struct tls_conn *tc)
 			    !tc->name_error
 			? TLS_TRUST_VERIFIED
 			: TLS_TRUST_UNTRUSTED;
-	else if (!tc->name_error && SSL_get0_peername(ssl) != NULL)
+	else if (!tc->name_error &&
+		 (SSL_get0_peername(ssl) != NULL || tc->ip_name))
 		t = TLS_TRUST_VERIFIED;
 	else
 		t = TLS_TRUST_TRUSTED;
@@ -233,6 +239,23 @@ static int add_tlsa(SSL *ssl, const struct tls_client_params *p)
 	return n;
 }
 
+/* Per-connection versions (smtp_tls_policy_maps protocols=), on the SSL
+ * so the shared context keeps its own; never below the context floor. */
+static int set_versions(SSL *ssl, const struct tls_client_params *p)
+{
+	int floor = (int)SSL_get_min_proto_version(ssl);
+
+	if (p->min_version != 0 &&
+	    !SSL_set_min_proto_version(
+		ssl, p->min_version > floor ? p->min_version : floor))
+		return -1;
+	if (p->max_version != 0 &&
+	    !SSL_set_max_proto_version(
+		ssl, p->max_version > floor ? p->max_version : floor))
+		return -1;
+	return 0;
+}
+
 static int setup_ssl(SSL *ssl, struct tls_ctx *ctx,
 		     const struct tls_client_params *p, struct tls_conn *tc)
 {
@@ -243,6 +266,12 @@ static int setup_ssl(SSL *ssl, struct tls_ctx *ctx,
 	    SSL_set_tlsext_host_name(ssl, p->sni) != 1)
 		return -1;
 	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	if (set_versions(ssl, p) < 0)
+		return -1;
+	if (p->ciphers != NULL && SSL_set_cipher_list(ssl, p->ciphers) != 1) {
+		tc->bad_ciphers = true;
+		return -1;
+	}
 	if (p->ntlsa > 0 && p->dane_base != NULL) {
 		if (SSL_dane_enable(ssl, p->dane_base) <= 0)
 			return -1;
@@ -257,6 +286,8 @@ static int setup_ssl(SSL *ssl, struct tls_ctx *ctx,
 			     : SSL_add1_host(ssl, p->names[i]);
 		if (ok != 1)
 			return -1;
+		if (is_address(p->names[i]))
+			tc->ip_name = true;
 	}
 	if (p->session_key != NULL) {
 		tc->session_key = xstrdup(p->session_key);
@@ -293,9 +324,15 @@ int io_start_tls_client(struct io *io, struct tls_ctx *ctx,
 	SSL_set_ex_data(io->ssl, conn_index, tc);
 	if (SSL_set_fd(io->ssl, io->fd) != 1 ||
 	    setup_ssl(io->ssl, ctx, params, tc) < 0) {
+		enum err_kind kind = tc->bad_ciphers ? ERR_CONFIG : ERR_TEMP;
+		char what[300];
+
+		snprintf(what, sizeof(what), "%s%s",
+			 tc->bad_ciphers ? "no cipher matches " : "",
+			 tc->bad_ciphers ? params->ciphers : "TLS client setup");
 		SSL_free(io->ssl);
 		io->ssl = NULL;
-		return tls_error_set(err, ERR_TEMP, "TLS client setup");
+		return tls_error_set(err, kind, what);
 	}
 	/* RFC 3207 4.2: the client too forgets what came before TLS. */
 	buf_reset(io->in);

@@ -4,15 +4,18 @@
  * DATA and BDAT handling of a session, with fake lookup and delivery.
  *
  * Input: byte 0 picks the bare CR/LF mode (bits 0-1), asynchronous
- * completion of lookups and deliveries (bit 2) and the size limit (bits
- * 3-4); byte 1 seeds how the rest is cut into reads; the rest is what a
+ * completion of lookups and deliveries (bit 2), the size limit (bits
+ * 3-4) and STARTTLS (bit 5: offered, bit 6: required; the handshake
+ * "completes" after each read, and what was pipelined behind STARTTLS
+ * in that read is dropped, so the replies then depend on the cuts);
+ * byte 1 seeds how the rest is cut into reads; the rest is what a
  * client sends.  Recipients whose local part starts with 'u' are unknown,
  * with 't' a temporary failure; deliveries to 'q' are over quota.
  * Checks:
  *   - every byte sent is a well-formed reply (smtp_reply_parser) and
  *     nothing is sent after the session closed;
  *   - the replies do not depend on how the input is cut into reads
- *     (when ops complete at once);
+ *     (when ops complete at once and STARTTLS is not offered);
  *   - a delivery gets exactly the message spooled, never more than the
  *     size limit, and every recipient gets a reply.
  */
@@ -40,6 +43,7 @@ struct fake {
 	size_t out_at_close;
 	struct lmtp_recipient *pending;
 	bool deliver_pending;
+	bool tls_pending;
 	struct lmtp_message msg;
 };
 
@@ -120,6 +124,14 @@ static void op_close(void *ctx)
 	f->closed = true;
 }
 
+static void op_starttls(void *ctx)
+{
+	struct fake *f = ctx;
+	if (f->tls_pending)
+		abort(); /* STARTTLS while a handshake runs */
+	f->tls_pending = true;
+}
+
 static const struct lmtp_session_ops ops = {
     .send = op_send,
     .rcpt = op_rcpt,
@@ -127,6 +139,7 @@ static const struct lmtp_session_ops ops = {
     .spool_reset = op_spool_reset,
     .deliver = op_deliver,
     .close = op_close,
+    .starttls = op_starttls,
 };
 
 /* Complete whatever the session waits for (asynchronous mode). */
@@ -144,10 +157,15 @@ static void complete(struct fake *f)
 			lmtp_session_deliver_done(f->s);
 		}
 	}
+	if (f->tls_pending) {
+		f->tls_pending = false;
+		lmtp_session_tls_started(f->s);
+	}
 }
 
-static void run(const struct lmtp_server_settings *set, bool async, const char *in,
-		size_t len, uint32_t seed, struct buf *out)
+static void run(const struct lmtp_server_settings *set, bool async,
+		unsigned tls, const char *in, size_t len, uint32_t seed,
+		struct buf *out)
 {
 	struct fake f = {0};
 	size_t pos = 0;
@@ -157,6 +175,7 @@ static void run(const struct lmtp_server_settings *set, bool async, const char *
 	f.limit = set->message_size_limit;
 	f.async = async;
 	f.s = lmtp_session_new(set, "FUZZ", "unix", &ops, &f);
+	lmtp_session_set_tls(f.s, tls & 1, tls & 2, false);
 	lmtp_session_start(f.s);
 	while (pos < len) {
 		size_t n = len - pos;
@@ -213,14 +232,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	set.bare_mode = (enum smtp_bare_mode)(data[0] & 3) % 3;
 	set.message_size_limit = limits[(data[0] >> 3) & 3];
 	bool async = data[0] & 4;
+	unsigned tls = (data[0] >> 5) & 3;
 	const char *in = (const char *)data + 2;
 	size_t len = size - 2;
 
 	struct buf *whole = buf_new(), *cut = buf_new();
-	run(&set, async, in, len, 0, whole);
+	run(&set, async, tls, in, len, 0, whole);
 	check_replies(whole);
-	run(&set, async, in, len, data[1] | 1u, cut);
-	if (!async &&
+	run(&set, async, tls, in, len, data[1] | 1u, cut);
+	check_replies(cut);
+	if (!async && !(tls & 1) &&
 	    (buf_len(whole) != buf_len(cut) ||
 	     memcmp(buf_data(whole), buf_data(cut), buf_len(whole)) != 0))
 		abort();

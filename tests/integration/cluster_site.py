@@ -19,6 +19,14 @@ replica, so lookups (and logins) read the replica with the primary as
 fallback.  The daemons of a node are started with `ip netns exec NS
 postern start`; kill9() kills every process of the namespace, as a
 machine that loses power.
+
+Cluster(tls=True) encrypts and verifies every hop between the nodes
+(docs/proxy.md "TLS between the hosts"): a test CA (tls_site.make_pki)
+signs a certificate for the proxy's and each backend's address; the MX
+nodes deliver with lmtp_tls_security_level=verify, the proxy logs in on
+the backends' imaps port (proxy_backend_tls, verified) and speaks LMTP
+with STARTTLS required (proxy_lmtp_tls_security_level=encrypt), and the
+backends' lmtpd requires STARTTLS (lmtpd_tls_security_level=encrypt).
 """
 import os
 import shutil
@@ -30,7 +38,7 @@ from postern_site import POSTERN, SiteLog, wait_for
 import pg_cluster
 
 PORTS = {"smtp": 2525, "submission": 2587, "imap": 2143, "lmtp": 2424,
-         "admin_api": 8081, "pg": 5432}
+         "admin_api": 8081, "pg": 5432, "imaps": 2993}
 HOSTS = {"db1": 11, "db2": 12, "mx1": 21, "mx2": 22, "proxy": 30,
          "be1": 31, "be2": 32}
 
@@ -94,7 +102,8 @@ class Cluster:
     """nodes: names from HOSTS to create (db1 and db2 always)."""
 
     def __init__(self, nodes=("mx1", "mx2", "proxy", "be1", "be2"),
-                 settings=()):
+                 settings=(), tls=False):
+        self.tls = tls
         self.tag = os.getpid() % 1000
         self.prefix = "10.77.%d" % (100 + os.getpid() % 150)
         self.tmp = tempfile.mkdtemp(prefix="postern-cluster-")
@@ -166,9 +175,18 @@ class Cluster:
                 "default_password_scheme=SHA512-CRYPT",
                 "auth_failure_delay=0s", "stop_timeout=5s"] + self.settings
 
+    def cert_opts(self, node):
+        """-o options giving a service node's test-CA certificate."""
+        d = os.path.join(self.tmp, "pki")
+        return ("-o tls_cert_file=%s -o tls_key_file=%s"
+                % (os.path.join(d, node.name + "-chain.pem"),
+                   os.path.join(d, node.name + ".key")))
+
     def services(self, node):
         ip, p = node.ip, PORTS
         kind = node.name.rstrip("0123456789")
+        if self.tls and kind in ("proxy", "be"):
+            return self.tls_services(node, kind)
         if kind == "db":
             return ["admin-api inet %s:%d none 1 postern-admin-api"
                     % (ip, p["admin_api"])]
@@ -186,8 +204,22 @@ class Cluster:
         return ["imap inet %s:%d starttls 1 postern-imapd" % (ip, p["imap"]),
                 "lmtp inet %s:%d none 1 postern-lmtpd" % (ip, p["lmtp"])]
 
+    def tls_services(self, node, kind):
+        ip, p, o = node.ip, PORTS, self.cert_opts(node)
+        if kind == "proxy":
+            return ["imap inet %s:%d starttls 1 postern-imap-proxy"
+                    % (ip, p["imap"]),
+                    "lmtp inet %s:%d starttls 1 postern-imap-proxy %s"
+                    % (ip, p["lmtp"], o)]
+        return ["imap inet %s:%d starttls 1 postern-imapd" % (ip, p["imap"]),
+                "imaps inet %s:%d implicit 1 postern-imapd %s"
+                % (ip, p["imaps"], o),
+                "lmtp inet %s:%d starttls 1 postern-lmtpd %s"
+                % (ip, p["lmtp"], o)]
+
     def backends(self):
-        return ["%s:%d" % (self[n].ip, PORTS["imap"])
+        port = PORTS["imaps" if self.tls else "imap"]
+        return ["%s:%d" % (self[n].ip, port)
                 for n in self.names if n.startswith("be")]
 
     def node_settings(self, node):
@@ -202,6 +234,14 @@ class Cluster:
                   "proxy_lmtp_port=%d" % PORTS["lmtp"]]
         elif kind == "be":
             s.append("imapd_trusted_networks=%s.0/24" % self.prefix)
+        if self.tls:
+            ca = os.path.join(self.tmp, "pki", "ca.pem")
+            s += {"mx": ["lmtp_tls_security_level=verify",
+                         "lmtp_tls_CAfile=" + ca],
+                  "proxy": ["proxy_backend_tls=yes",
+                            "proxy_backend_tls_CAfile=" + ca,
+                            "proxy_lmtp_tls_security_level=encrypt"],
+                  "be": ["lmtpd_tls_security_level=encrypt"]}.get(kind, [])
         return s
 
     def up(self):
@@ -209,6 +249,13 @@ class Cluster:
         daemons (db1 first: its init writes the schema)."""
         self.net_up()
         os.mkdir(self.store)
+        if self.tls:
+            from tls_site import make_pki
+            d = os.path.join(self.tmp, "pki")
+            os.mkdir(d)
+            make_pki(d, ["ca"], [(n, "ca", [self[n].ip]) for n in self.names
+                                 if n == "proxy" or n.startswith("be")],
+                     label="cluster")
         pg = PORTS["pg"]
         pg_cluster.make_pair(self, pg, pg, self["db1"].ip, self["db2"].ip,
                              self["db1"].exec, self["db2"].exec,

@@ -28,6 +28,16 @@ Shown:
 6. the primary stopped: logins (through the proxy, on a backend, SMTP
    AUTH on an MX's submission port) and RCPT lookups still answer from
    the replica; a wrong password is still refused.
+
+ClusterTlsTest builds a second, smaller cluster (mx1, proxy, be1, be2)
+with Cluster(tls=True), every hop encrypted and verified against a test
+CA (cluster_site.py), and shows:
+7. mail through mx1 lands in each user's mailbox over three TLS hops:
+   mx1 -> proxy (LMTP, lmtp_tls_security_level=verify: "Verified"),
+   proxy -> backend lmtpd (STARTTLS required), each backend's lmtpd
+   logging STARTTLS from the proxy and a Received "with LMTPS"; logins
+   through the proxy reach the backends' imaps port (verified); a
+   plaintext MAIL straight to a backend's lmtpd gets 530.
 """
 import imaplib
 import os
@@ -391,6 +401,85 @@ class ClusterTest(unittest.TestCase):
             self.assertEqual(s.login(u, PASSWORD)[0], 235)
         log("primary down: RCPT, proxy login, backend login and SMTP "
             "AUTH answered from the replica")
+
+
+class ClusterTlsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if os.geteuid() != 0:
+            raise unittest.SkipTest("needs root (ip netns)")
+        if not os.access(POSTERN, os.X_OK):
+            raise unittest.SkipTest("no %s (set POSTERN_BUILD_DIR)"
+                                    % POSTERN)
+        cls.c = Cluster(nodes=("mx1", "proxy", "be1", "be2"), tls=True)
+        cls.addClassCleanup(cls.c.down)
+        t0 = time.monotonic()
+        cls.c.up()
+        c = cls.c
+        wait_port(*c.addr("mx1", "smtp"))
+        wait_port(*c.addr("proxy", "imap"))
+        for n in ("be1", "be2"):
+            wait_port(*c.addr(n, "imaps"))
+        wait_port(*c.addr("db1", "admin_api"))
+        log("\nTLS cluster up (2 PostgreSQL, 4 Postern nodes) in %.1f s"
+            % (time.monotonic() - t0))
+        api = Api(PORTS["admin_api"], c.admin_token, host=c["db1"].ip)
+        r = api.post("/api/v1/domains", {"name": DOMAIN})
+        assert r.status == 201, r
+        cls.users = ["t%d@%s" % (i, DOMAIN) for i in range(4)]
+        for u in cls.users:
+            r = api.post("/api/v1/mailboxes",
+                         {"address": u, "password": PASSWORD})
+            assert r.status == 201, r
+        backends = c.backends()
+        cls.home = {u: "be%d" % (backends.index(hash_backend(backends, u))
+                                 + 1) for u in cls.users}
+        assert set(cls.home.values()) == {"be1", "be2"}, cls.home
+        wait_for(lambda: c.replica.psql(
+            "SELECT count(*) FROM mailboxes WHERE address = '%s'"
+            % cls.users[-1]) == "1", 10, "replication")
+
+    def test_7_every_hop_encrypted_and_verified(self):
+        c, ip = self.c, (lambda n: re.escape(self.c[n].ip))
+        for u in self.users:
+            with smtplib.SMTP(*c.addr("mx1", "smtp"), timeout=30) as s:
+                self.assertEqual(s.sendmail(
+                    "sender@remote.example", [u],
+                    "Subject: tls hop to %s\r\n\r\nbody\r\n" % u), {})
+        for u in self.users:
+            base = os.path.join(c.store, DOMAIN, u.split("@")[0], "new")
+            wait_for(lambda: os.path.isdir(base) and os.listdir(base), 30,
+                     "delivery to %s\n%s" % (u, c["proxy"].log()[-2000:]))
+            with open(os.path.join(base, os.listdir(base)[0])) as f:
+                self.assertRegex(f.read(), r"with LMTPS id")
+            self.assertIn("to=<%s>" % u, c[self.home[u]].log())
+        self.assertRegex(c["mx1"].log(), r"Verified TLS connection "
+                         r"established to lmtp\[%s\]:%d"
+                         % (ip("proxy"), PORTS["lmtp"]))
+        for be in ("be1", "be2"):
+            self.assertRegex(c["proxy"].log(), r"backend %s:%d: TLS TLSv1"
+                             % (ip(be), PORTS["lmtp"]))
+            self.assertRegex(c[be].log(), r"STARTTLS from %s: TLSv1"
+                             % ip("proxy"))
+        # The proxy's IMAP leg: the backends' imaps port, verified.
+        for u in self.users:
+            m = imaplib.IMAP4(*c.addr("proxy", "imap"), timeout=30)
+            m.starttls(ssl_context=tls_context())
+            self.assertEqual(m.login(u, PASSWORD)[0], "OK")
+            m.logout()
+            self.assertRegex(c["proxy"].log(), r"started proxying to "
+                             r"%s:%d" % (ip(self.home[u]), PORTS["imaps"]))
+        # lmtpd_tls_security_level=encrypt on the backends.
+        with smtplib.SMTP(timeout=30) as s:
+            s.connect(*c.addr("be1", "lmtp"))
+            s.putcmd("LHLO", "test.example")
+            code, ext = s.getreply()
+            self.assertEqual(code, 250)
+            self.assertIn(b"STARTTLS", ext)
+            self.assertEqual(s.docmd("MAIL FROM:<a@remote.example>")[0],
+                             530)
+        log("TLS cluster: mx1 -> proxy Verified, proxy -> backends "
+            "STARTTLS and imaps verified, plaintext MAIL to a backend 530")
 
 
 if __name__ == "__main__":

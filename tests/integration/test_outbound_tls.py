@@ -10,6 +10,7 @@ level is Postfix's default "may"; credentials come from
 smtp_sasl_password_maps by [host]:port of transport_maps next hops.
 """
 import os
+import ssl
 import sys
 import unittest
 
@@ -28,6 +29,7 @@ RELAYBAD = "127.0.0.46"  # the same; the client has a wrong password
 BADTLS = "127.0.0.47"    # offers STARTTLS, then no TLS at all
 NOTLSAUTH = "127.0.0.48"  # AUTH PLAIN/LOGIN without STARTTLS
 RELAYHOST = "127.0.0.49"  # the relayhost of the second site
+TLS12 = "127.0.0.51"     # STARTTLS, CA 1, TLS 1.2 only, one AES256 cipher
 
 
 def make_test_pki(d):
@@ -52,7 +54,7 @@ class BrokenTls:
 
 class OutboundTls(OutboundSite):
     SERVERS = ("tls1", "plain", "wrongca", "relay", "relaybad", "badtls",
-               "notlsauth")
+               "notlsauth", "tls12")
 
     @classmethod
     def set_up_site(cls):
@@ -90,7 +92,12 @@ class OutboundTls(OutboundSite):
                                      ("mx", "A", WRONGCA)]),
             Zone("badtls.example", [("@", "MX", "10 mx"),
                                     ("mx", "A", BADTLS)]),
-        ]).start()
+            Zone("tls12.example", [("mx", "A", TLS12)]),
+        ] + [Zone(d, [("@", "MX", "10 mx.tls12.example.")])
+             for d in ("p13.example", "cex.example", "cok.example")]
+          + [Zone(d, [("@", "MX", "10 mx.tls.example.")])
+             for d in ("p13ok.example", "p12.example", "badopt.example")]
+        ).start()
         ext = RECEIVER_EXT
         ctx1 = server_ctx(pki, "srv1")
         cls.tls1 = SmtpReceiver(TLS1, p, ext=ext, tls=ctx1)
@@ -104,13 +111,26 @@ class OutboundTls(OutboundSite):
         cls.badtls = SmtpReceiver(BADTLS, p, ext=ext, tls=BrokenTls())
         cls.notlsauth = SmtpReceiver(NOTLSAUTH, p, ext=ext,
                                      auth=("relayuser", "relaypw"))
+        ctx12 = server_ctx(pki, "srv1")
+        ctx12.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx12.set_ciphers("ECDHE-ECDSA-AES256-GCM-SHA384")
+        cls.tls12 = SmtpReceiver(TLS12, p, ext=ext, tls=ctx12)
         policy = ("inline:{ tls.example=dane, badtlsa.example=dane, "
                   "ta.example=dane-only, insecure.example=dane, "
                   "enc.example=encrypt, vfy.example=verify, "
                   "wrongca.example=verify, vfy2.example=verify, "
                   "{ sec1.example = secure match=nexthop:mx.tls.example }, "
                   "sec2.example=secure, "
-                  "{ [mx.tls.example]:%d = dane-only } }" % p)
+                  "{ [mx.tls.example]:%d = dane-only }, "
+                  "{ p13.example = encrypt protocols=>=TLSv1.3 }, "
+                  "{ p13ok.example = encrypt protocols=>=TLSv1.3 }, "
+                  "{ p12.example = may protocols=!SSLv2:!SSLv3:!TLSv1"
+                  ":!TLSv1.1:!TLSv1.3 ciphers=high }, "
+                  "{ cex.example = encrypt ciphers=high "
+                  "exclude=AES256 }, "
+                  "{ cok.example = encrypt ciphers=medium "
+                  "exclude=AES128,CHACHA20 }, "
+                  "{ badopt.example = encrypt protocols=TLSv1.4 } }" % p)
         transport = ("inline:{ relay.example=smtp:[%s]:%d, "
                      "relaybad.example=smtp:[%s]:%d, "
                      "notlsauth.example=smtp:[%s]:%d, "
@@ -124,6 +144,9 @@ class OutboundTls(OutboundSite):
                     *cls.outbound_settings(lmtp_port),
                     "smtp_tls_CAfile=" + os.path.join(pki, "ca1.pem"),
                     "smtp_tls_policy_maps=" + policy,
+                    # Levels encrypt and up; a policy protocols= wins.
+                    "smtp_tls_mandatory_protocols=<=TLSv1.2",
+                    "smtp_tls_mandatory_ciphers=high",
                     "transport_maps=" + transport,
                     "smtp_sasl_auth_enable=yes",
                     "smtp_sasl_password_maps=" + passwords,
@@ -243,6 +266,68 @@ class OutboundTls(OutboundSite):
         self.assertRegex(self.log(), r"%s: Untrusted TLS connection "
                          r"established to mx\.wrongca\.example" % qid)
         self.assertEqual(self.wrongca.got("v2@wrongca.example"), [])
+
+    # ---- protocols=, ciphers=, exclude= of policy entries
+
+    def test_protocols_tls13_to_a_tls12_peer_defers(self):
+        qid, _ = self.send(["t1@p13.example"], "tls13-only")
+        self.deferred(qid, "t1@p13.example", "4.7.5",
+                      r"Cannot start TLS: handshake failure with "
+                      r"mx\.tls12\.example")
+        self.assertEqual(self.tls12.got("t1@p13.example"), [])
+
+    def test_protocols_tls13_to_a_tls13_peer_delivers(self):
+        # The entry's protocols= wins over smtp_tls_mandatory_protocols.
+        qid, _ = self.send(["t2@p13ok.example"], "tls13-ok")
+        got = self.delivered(self.tls1, "t2@p13ok.example")
+        self.assertEqual(got[0]["tls"], "TLSv1.3")
+        self.wait_log(r"%s: relay=mx\.tls\.example\[%s\]:%d, "
+                      r"tls=Trusted \(TLSv1\.3 " % (qid, TLS1, self.port))
+
+    def test_protocols_and_ciphers_cap_a_tls13_peer(self):
+        # !TLSv1.3: the peer could do 1.3, the connection is 1.2 with a
+        # "high" cipher (may: the smtp_tls_mandatory_* do not apply).
+        qid, _ = self.send(["t3@p12.example"], "tls12-cap")
+        got = self.delivered(self.tls1, "t3@p12.example")
+        self.assertEqual(got[0]["tls"], "TLSv1.2")
+        self.wait_log(r"%s: relay=mx\.tls\.example\[%s\]:%d, "
+                      r"tls=Trusted \(TLSv1\.2 with cipher ECDHE-ECDSA-"
+                      % (qid, TLS1, self.port))
+
+    def test_mandatory_protocols_only_where_tls_is_required(self):
+        # verify: smtp_tls_mandatory_protocols (<=TLSv1.2) applies.
+        qid, _ = self.send(["mand1@vfy.example"], "mandatory")
+        got = self.delivered(self.tls1, "mand1@vfy.example")
+        self.assertEqual(got[0]["tls"], "TLSv1.2")
+        # dane without secure TLSA records is may: smtp_tls_protocols.
+        qid, _ = self.send(["mand2@insecure.example"], "not-mandatory")
+        got = self.delivered(self.tls1, "mand2@insecure.example")
+        self.assertEqual(got[0]["tls"], "TLSv1.3")
+
+    def test_exclude_of_every_peer_cipher_defers(self):
+        # The peer has only ECDHE-ECDSA-AES256-GCM-SHA384 (TLS 1.2).
+        qid, _ = self.send(["x1@cex.example"], "exclude-all")
+        self.deferred(qid, "x1@cex.example", "4.7.5",
+                      r"Cannot start TLS: handshake failure with "
+                      r"mx\.tls12\.example")
+        self.assertEqual(self.tls12.got("x1@cex.example"), [])
+        # The same peer with a list that keeps its cipher.
+        qid, _ = self.send(["x2@cok.example"], "exclude-some")
+        got = self.delivered(self.tls12, "x2@cok.example")
+        self.assertEqual(got[0]["tls"], "TLSv1.2")
+        self.wait_log(r"%s: relay=mx\.tls12\.example\[%s\]:%d, "
+                      r"tls=Trusted \(TLSv1\.2 with cipher "
+                      r"ECDHE-ECDSA-AES256-GCM-SHA384" % (qid, TLS12,
+                                                          self.port))
+
+    def test_bad_option_value_defers_with_a_log_line(self):
+        qid, _ = self.send(["b1@badopt.example"], "bad-option")
+        self.deferred(qid, "b1@badopt.example", "4.7.5",
+                      r"TLS policy lookup for badopt\.example failed: "
+                      r".*unknown TLS protocol \"TLSv1\.4\"")
+        self.assertRegex(self.log(), r"smtp_tls_policy_maps lookup for "
+                         r"badopt\.example: .*TLSv1\.4")
+        self.assertEqual(self.tls1.got("b1@badopt.example"), [])
 
     def test_sasl_plain_to_relay(self):
         qid, data = self.send(["r1@relay.example"], "sasl")

@@ -12,7 +12,9 @@ how a test tells who answered EHLO.
 """
 import os
 import random
+import smtplib
 import sqlite3
+import ssl
 import sys
 import time
 import unittest
@@ -48,7 +50,7 @@ class PostscreenTests(DnsSiteTestCase):
         with open(os.path.join(d, "psc_access"), "w") as f:
             f.write("127.0.0.40 reject\n127.0.0.41 permit\n"
                     "127.0.0.0/8 dunno\n")
-        cls.port_ignore = free_ports(1)[0]
+        cls.port_ignore, cls.port_notls, cls.port_enc = free_ports(3)
         settings = cls.pick_ports() + [
             "myhostname=mx.test",
             "mynetworks=127.0.0.1/32",
@@ -79,11 +81,16 @@ class PostscreenTests(DnsSiteTestCase):
             "-o postscreen_pipelining_enable=no "
             "-o postscreen_non_smtp_command_enable=no "
             "-o postscreen_bare_newline_enable=no\n"
+            # No TLS on the listener: no certificate is loaded.
+            "smtp-notls  inet  127.0.0.1:%d  none  1  "
+            "postern-postscreen\n"
+            "smtp-enc  inet  127.0.0.1:%d  starttls  1  "
+            "postern-postscreen -o postscreen_tls_security_level=encrypt\n"
             "smtpd-pass  unix  $postscreen_pass_socket  starttls  1  "
             "postern-smtpd\n"
             "queue  unix  $queue_socket  none  1  postern-queued\n"
             "lmtp-unix unix $lmtp_socket none 1 postern-lmtpd\n"
-            % cls.port_ignore, *settings)
+            % (cls.port_ignore, cls.port_notls, cls.port_enc), *settings)
         cls.start_with_mailbox(DOM)
 
     # ---- helpers
@@ -217,6 +224,103 @@ class PostscreenTests(DnsSiteTestCase):
             return False
         wait_for(delivered, 20, "delivery to alice")
         self.wait_log(r"connect from \[127\.0\.0\.50\]:\d+ \(smtp\)")
+
+    # ---- STARTTLS in postscreen's own SMTP
+
+    def test_starttls_then_smtpd_next_time(self):
+        src = "127.0.0.90"
+        esc = src.replace(".", r"\.")
+        # Reads the "220-" of the pregreet test, then (greet wait) the
+        # "220 " of postscreen's own SMTP.
+        t0 = time.time()
+        s = smtplib.SMTP("127.0.0.1", self.port, timeout=20,
+                         source_address=(src, 0))
+        self.addCleanup(s.close)
+        self.assertGreaterEqual(time.time() - t0, GREET_WAIT - 0.1)
+        code, text = s.ehlo("client.example")
+        self.assertEqual(code, 250)
+        self.assertIn("starttls", s.esmtp_features)
+        self.assertNotIn("pipelining", s.esmtp_features)  # postscreen
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        self.assertEqual(s.starttls(context=ctx)[0], 220)
+        self.assertIsNotNone(s.sock.version())
+        s.ehlo("client.example")
+        self.assertNotIn("starttls", s.esmtp_features)
+        self.assertNotIn("pipelining", s.esmtp_features)
+        # The deep tests go on inside TLS: 450 at RCPT, as in plaintext.
+        self.assertEqual(s.docmd("STARTTLS")[0], 554)
+        self.assertEqual(s.mail("s@good.example")[0], 250)
+        code, text = s.rcpt("alice@%s" % DOM)
+        self.assertEqual((code, text), (450, b"4.3.2 Service currently "
+                                              b"unavailable"))
+        self.assertEqual(s.quit()[0], 221)
+        self.wait_log(r"TLS connection established from \[%s\]:\d+: "
+                      r"TLSv1\.[23] with cipher" % esc)
+        self.wait_log(r"PASS NEW \[%s\]:" % esc)
+        time.sleep(0.5)  # the cache row is written in the worker pool
+        # Next connection: straight to smtpd, which takes the mail.
+        c = self.connect(src)
+        self.assertEqual(c.reply(), ["220 mx.test ESMTP Postern"])
+        self.assertLess(time.time() - c.t0, GREET_WAIT)
+        self.wait_log(r"PASS OLD \[%s\]:" % esc)
+        self.assertIn("250-PIPELINING", c.cmd("EHLO client.example"))
+        self.assertEqual(c.cmd("MAIL FROM:<s@good.example>")[0][:3], "250")
+        self.assertEqual(c.cmd("RCPT TO:<alice@%s>" % DOM)[0][:3], "250")
+        self.assertEqual(c.cmd("DATA")[0][:3], "354")
+        c.send(b"Subject: after postscreen TLS\r\n\r\nhello\r\n.\r\n")
+        self.assertEqual(c.reply()[0][:3], "250")
+        c.cmd("QUIT")
+        new = os.path.join(self.dir, "mail", DOM, "alice", "new")
+
+        def delivered():
+            for name in os.listdir(new) if os.path.isdir(new) else []:
+                with open(os.path.join(new, name), "rb") as f:
+                    if b"Subject: after postscreen TLS" in f.read():
+                        return True
+            return False
+        wait_for(delivered, 20, "delivery to alice")
+
+    def test_starttls_discards_pipelined_plaintext(self):
+        # RFC 3207 4.2: a command sent with STARTTLS is not answered
+        # inside TLS (it would be the CVE-2011-0411 injection).
+        src = "127.0.0.91"
+        c = self.screened(src)
+        self.assertIn("250-STARTTLS", c.cmd("EHLO client.example"))
+        c.send(b"STARTTLS\r\nRSET\r\n")
+        self.assertEqual(c.reply(), ["220 2.0.0 Ready to start TLS"])
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        tls = ctx.wrap_socket(c.sock)
+        tls.settimeout(5)
+        tls.sendall(b"NOOP\r\n")
+        # The NOOP's answer comes first: the RSET was dropped.
+        self.assertEqual(tls.recv(100), b"250 2.0.0 Ok\r\n")
+        tls.close()
+
+    def test_no_starttls_without_a_certificate(self):
+        # A listener with TLS "none" loads no certificate: nothing offered,
+        # STARTTLS refused.
+        c = SmtpClient(self.port_notls, "127.0.0.92")
+        self.addCleanup(c.close)
+        self.assertEqual(c.line(), "220-mx.test ESMTP Postern")
+        self.assertEqual(c.reply(), ["220 mx.test ESMTP Postern"])
+        ehlo = c.cmd("EHLO client.example")
+        self.assertEqual(ehlo[0], "250-mx.test")
+        self.assertNotIn("250-STARTTLS", ehlo)
+        self.assertEqual(c.cmd("STARTTLS"),
+                         ["502 5.5.1 Error: command not implemented"])
+
+    def test_encrypt_requires_starttls_before_mail(self):
+        c = SmtpClient(self.port_enc, "127.0.0.93")
+        self.addCleanup(c.close)
+        self.assertEqual(c.line(), "220-mx.test ESMTP Postern")
+        self.assertEqual(c.reply(), ["220 mx.test ESMTP Postern"])
+        self.assertIn("250-STARTTLS", c.cmd("EHLO client.example"))
+        self.assertEqual(c.cmd("MAIL FROM:<s@good.example>"),
+                         ["530 5.7.0 Must issue a STARTTLS command first"])
 
     # ---- the deep protocol tests
 

@@ -31,10 +31,20 @@ def openssl(*args, cwd):
                    capture_output=True, timeout=60)
 
 
+def _is_ip(name):
+    import ipaddress
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return False
+
+
 def make_pki(d, cas, certs, label="test"):
     """In folder d: a self-signed P-256 CA NAME.pem/.key for each name of
     cas (CN "Postern <label> NAME"); for each (srv, ca, names) of certs a
-    certificate srv.pem/.key of ca for the DNS names (CN the first), and
+    certificate srv.pem/.key of ca for the DNS names (CN the first; a
+    name that is an IP address becomes an IP subjectAltName), and
     srv-chain.pem, the certificate then its CA."""
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
     for ca in cas:
@@ -43,8 +53,8 @@ def make_pki(d, cas, certs, label="test"):
                 "/CN=Postern %s %s" % (label, ca), cwd=d)
     for srv, ca, names in certs:
         with open(os.path.join(d, srv + ".ext"), "w") as f:
-            f.write("subjectAltName=%s\n" % ",".join("DNS:" + n
-                                                    for n in names))
+            f.write("subjectAltName=%s\n" % ",".join(
+                ("IP:" if _is_ip(n) else "DNS:") + n for n in names))
         openssl("req", *ec, "-keyout", srv + ".key", "-out", srv + ".csr",
                 "-subj", "/CN=" + names[0], cwd=d)
         openssl("x509", "-req", "-in", srv + ".csr", "-CA", ca + ".pem",

@@ -109,6 +109,25 @@ static void test_settings(void **state)
 	assert_int_equal(err.kind, ERR_CONFIG);
 	assert_non_null(strstr(err.msg, "maybe"));
 	conf_free(&conf);
+
+	/* lmtpd_tls_security_level: may by default, a bad word refused. */
+	conf = conf_load_string("/tmp", "test", "", &err);
+	assert_non_null(conf);
+	assert_int_equal(lmtp_server_settings_load(&set, conf, &err), 0);
+	assert_int_equal(set.tls_level, LMTP_TLS_MAY);
+	lmtp_server_settings_clear(&set);
+	conf_free(&conf);
+	conf = conf_load_string("/tmp", "test",
+				"lmtpd_tls_security_level = encrypt\n", &err);
+	assert_int_equal(lmtp_server_settings_load(&set, conf, &err), 0);
+	assert_int_equal(set.tls_level, LMTP_TLS_ENCRYPT);
+	lmtp_server_settings_clear(&set);
+	conf_free(&conf);
+	conf = conf_load_string("/tmp", "test",
+				"lmtpd_tls_security_level = verify\n", &err);
+	assert_int_equal(lmtp_server_settings_load(&set, conf, &err), -1);
+	assert_int_equal(err.kind, ERR_CONFIG);
+	conf_free(&conf);
 }
 
 int main(void)

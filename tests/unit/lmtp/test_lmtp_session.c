@@ -33,6 +33,7 @@ struct fake {
 	unsigned deliveries;
 	size_t delivered_rcpts;
 	char from[256];
+	unsigned starttls_calls;
 };
 
 static void op_send(void *ctx, const char *data, size_t len)
@@ -133,6 +134,22 @@ static const struct lmtp_session_ops ops = {
     .spool_reset = op_spool_reset,
     .deliver = op_deliver,
     .close = op_close,
+};
+
+static void op_starttls(void *ctx)
+{
+	struct fake *f = ctx;
+	f->starttls_calls++;
+}
+
+static const struct lmtp_session_ops ops_tls = {
+    .send = op_send,
+    .rcpt = op_rcpt,
+    .spool_write = op_spool_write,
+    .spool_reset = op_spool_reset,
+    .deliver = op_deliver,
+    .close = op_close,
+    .starttls = op_starttls,
 };
 
 static int setup(void **state)
@@ -457,10 +474,99 @@ static void test_bare_newline_reject(void **state)
 	assert_int_equal(f->deliveries, 0);
 }
 
+/* A session with the starttls op (lmtp_session_set_tls). */
+static void tls_session(struct fake *f, bool require)
+{
+	lmtp_session_free(&f->s);
+	f->s = lmtp_session_new(&f->set, "SID", "192.0.2.1", &ops_tls, f);
+	lmtp_session_set_tls(f->s, true, require, false);
+	lmtp_session_start(f->s);
+	buf_reset(f->out);
+}
+
+static void test_starttls(void **state)
+{
+	struct fake *f = *state;
+
+	tls_session(f, false);
+	feed(f, "STARTTLS\r\n");
+	expect(f, "503 5.5.1 Error: send LHLO first\r\n");
+	feed(f, "LHLO client.test\r\n");
+	expect(f, "250-mx.test\r\n250-PIPELINING\r\n250-ENHANCEDSTATUSCODES\r\n"
+		  "250-8BITMIME\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n"
+		  "250-STARTTLS\r\n250 SIZE 1000\r\n");
+	feed(f, "STARTTLS now\r\n");
+	expect(f, "501 5.5.4 Syntax: STARTTLS\r\n");
+	/* What follows STARTTLS in the same packet is plaintext: dropped. */
+	feed(f, "STARTTLS\r\nLHLO evil.test\r\nMAIL FROM:<a@b.test>\r\n");
+	expect(f, "220 2.0.0 Ready to start TLS\r\n");
+	assert_int_equal(f->starttls_calls, 1);
+	assert_false(lmtp_session_wants_input(f->s));
+	assert_false(lmtp_session_tls_active(f->s));
+	lmtp_session_tls_started(f->s);
+	assert_true(lmtp_session_tls_active(f->s));
+	assert_int_equal(lmtp_session_state(f->s), LMTP_STATE_INIT);
+	assert_true(lmtp_session_wants_input(f->s));
+	feed(f, "MAIL FROM:<a@b.test>\r\n");
+	expect(f, "503 5.5.1 Error: send LHLO first\r\n");
+	feed(f, "LHLO client.test\r\n");
+	assert_null(strstr(buf_data(f->out), "STARTTLS"));
+	buf_reset(f->out);
+	feed(f, "STARTTLS\r\n");
+	expect(f, "554 5.5.1 Error: TLS already active\r\n");
+	feed(f, "MAIL FROM:<a@b.test>\r\n");
+	expect(f, "250 2.1.0 Ok\r\n");
+}
+
+static void test_starttls_required(void **state)
+{
+	struct fake *f = *state;
+
+	tls_session(f, true);
+	feed(f, "LHLO client.test\r\nMAIL FROM:<a@b.test>\r\n");
+	assert_non_null(strstr(buf_data(f->out),
+			       "530 5.7.0 Must issue a STARTTLS command "
+			       "first\r\n"));
+	buf_reset(f->out);
+	feed(f, "STARTTLS\r\n");
+	expect(f, "220 2.0.0 Ready to start TLS\r\n");
+	lmtp_session_tls_started(f->s);
+	feed(f, "LHLO client.test\r\n");
+	buf_reset(f->out);
+	feed(f, "MAIL FROM:<a@b.test>\r\n");
+	expect(f, "250 2.1.0 Ok\r\n");
+	/* No STARTTLS inside a transaction. */
+	lmtp_session_free(&f->s);
+	tls_session(f, false);
+	feed(f, "LHLO client.test\r\nMAIL FROM:<a@b.test>\r\n");
+	buf_reset(f->out);
+	feed(f, "STARTTLS\r\n");
+	expect(f, "503 5.5.1 Error: MAIL transaction in progress\r\n");
+	assert_int_equal(f->starttls_calls, 1);
+}
+
+static void test_starttls_not_offered(void **state)
+{
+	struct fake *f = *state;
+
+	/* The default, and a daemon without the op: 502, not advertised. */
+	lhlo(f);
+	feed(f, "STARTTLS\r\n");
+	expect(f, "502 5.5.1 Error: command not implemented\r\n");
+	lmtp_session_set_tls(f->s, true, false, false); /* no op: no offer */
+	feed(f, "LHLO client.test\r\n");
+	assert_null(strstr(buf_data(f->out), "STARTTLS"));
+}
+
 int main(void)
 {
 	log_init("test_lmtp_session");
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_starttls, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_starttls_required, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_starttls_not_offered, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_greeting_lhlo, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_before_lhlo, setup, teardown),

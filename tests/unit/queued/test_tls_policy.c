@@ -45,12 +45,40 @@ static void test_parse(void **state)
 	assert_string_equal(p.match, "hostname:nexthop");
 
 	assert_int_equal(tls_policy_parse("secure match=.example.com "
-					  "protocols=!SSLv2",
+					  "protocols=!SSLv2 tafile=/x.pem",
 					  &p, &err),
 			 0);
 	assert_int_equal(p.level, TLS_LEV_SECURE);
 	assert_string_equal(p.match, ".example.com");
-	assert_true(p.ignored_attrs);
+	assert_int_equal(p.min_version, TLS_POLICY_TLS12);
+	assert_int_equal(p.max_version, TLS_POLICY_TLS13);
+	assert_true(p.ignored_attrs); /* tafile= */
+
+	assert_int_equal(tls_policy_parse("encrypt protocols=>=TLSv1.3 "
+					  "CIPHERS=High exclude=AES256:CAMELLIA",
+					  &p, &err),
+			 0);
+	assert_false(p.ignored_attrs);
+	assert_int_equal(p.min_version, TLS_POLICY_TLS13);
+	assert_int_equal(p.max_version, TLS_POLICY_TLS13);
+	assert_string_equal(p.ciphers, "high");
+	assert_string_equal(p.exclude, "AES256:CAMELLIA");
+
+	/* Bad values are config errors naming the value. */
+	assert_int_equal(tls_policy_parse("encrypt protocols=TLSv1.4", &p,
+					  &err),
+			 -1);
+	assert_int_equal(err.kind, ERR_CONFIG);
+	assert_non_null(strstr(err.msg, "TLSv1.4"));
+	assert_int_equal(tls_policy_parse("encrypt ciphers=strong", &p, &err),
+			 -1);
+	assert_int_equal(err.kind, ERR_CONFIG);
+	assert_non_null(strstr(err.msg, "strong"));
+	assert_int_equal(tls_policy_parse("encrypt exclude=!RC4", &p, &err),
+			 -1);
+	assert_int_equal(err.kind, ERR_CONFIG);
+	assert_int_equal(tls_policy_parse("encrypt protocols=TLSv1", &p, &err),
+			 -1);
 
 	assert_int_equal(tls_policy_parse("", &p, &err), -1);
 	assert_int_equal(err.kind, ERR_CONFIG);
@@ -59,6 +87,94 @@ static void test_parse(void **state)
 	assert_int_equal(tls_policy_parse("verify match=", &p, &err), -1);
 	assert_int_equal(tls_policy_parse("verify hostname", &p, &err), -1);
 	assert_int_equal(tls_policy_parse("verify =x", &p, &err), -1);
+}
+
+static void check_protocols(const char *value, int rc, int min, int max)
+{
+	struct error err;
+	int lo = -1, hi = -1;
+
+	assert_int_equal(tls_protocols_parse(value, &lo, &hi, &err), rc);
+	if (rc < 0) {
+		assert_int_equal(err.kind, ERR_CONFIG);
+		return;
+	}
+	assert_int_equal(lo, min);
+	assert_int_equal(hi, max);
+}
+
+static void test_protocols(void **state)
+{
+	const int v12 = TLS_POLICY_TLS12, v13 = TLS_POLICY_TLS13;
+
+	(void)state;
+	check_protocols("", 0, 0, 0);
+	check_protocols(" , ", 0, 0, 0);
+	check_protocols(">=TLSv1.2", 0, v12, v13);
+	check_protocols(">=TLSv1", 0, v12, v13); /* the floor stays */
+	check_protocols(">=tlsv1.3", 0, v13, v13);
+	check_protocols("<=TLSv1.2", 0, v12, v12);
+	check_protocols("!SSLv2:!SSLv3:!TLSv1:!TLSv1.1", 0, v12, v13);
+	check_protocols("!SSLv2, !SSLv3 !TLSv1.2", 0, v13, v13);
+	check_protocols("!TLSv1.3", 0, v12, v12);
+	check_protocols("TLSv1.2:TLSv1.3", 0, v12, v13);
+	check_protocols("TLSv1.1:TLSv1.2", 0, v12, v12);
+	check_protocols("TLSv1.3", 0, v13, v13);
+	check_protocols(">=TLSv1.2 <=TLSv1.3", 0, v12, v13);
+	/* Nothing left that Postern speaks. */
+	check_protocols("TLSv1:TLSv1.1", -1, 0, 0);
+	check_protocols("!TLSv1.2:!TLSv1.3", -1, 0, 0);
+	check_protocols(">=TLSv1.3 <=TLSv1.2", -1, 0, 0);
+	check_protocols("<=TLSv1.1", -1, 0, 0);
+	/* Unknown words. */
+	check_protocols("TLSv1.4", -1, 0, 0);
+	check_protocols(">TLSv1.2", -1, 0, 0);
+	check_protocols("=>TLSv1.2", -1, 0, 0);
+	check_protocols(">=", -1, 0, 0);
+	check_protocols("!", -1, 0, 0);
+	check_protocols("tls1.2", -1, 0, 0);
+}
+
+static void test_ciphers(void **state)
+{
+	char out[256];
+	struct error err;
+
+	(void)state;
+	assert_string_equal(tls_cipher_grade_list("high"),
+			    "aNULL:-aNULL:HIGH:@STRENGTH");
+	assert_string_equal(tls_cipher_grade_list("MEDIUM"),
+			    "aNULL:-aNULL:HIGH:MEDIUM:+RC4:@STRENGTH");
+	assert_non_null(strstr(tls_cipher_grade_list("low"), ":LOW:"));
+	assert_non_null(strstr(tls_cipher_grade_list("export"), ":EXPORT:"));
+	assert_string_equal(tls_cipher_grade_list("null"), "eNULL:!aNULL");
+	assert_null(tls_cipher_grade_list("strong"));
+	assert_null(tls_cipher_grade_list(""));
+
+	assert_int_equal(tls_cipherlist_build("HIGH", "AES256, CAMELLIA:3DES",
+					      true, out, sizeof(out), &err),
+			 0);
+	assert_string_equal(out, "HIGH:!AES256:!CAMELLIA:!3DES:!aNULL");
+	assert_int_equal(
+	    tls_cipherlist_build(NULL, "", false, out, sizeof(out), &err), 0);
+	assert_string_equal(out, "DEFAULT");
+	assert_int_equal(tls_cipherlist_build("", "ECDHE-ECDSA-AES128-SHA",
+					      false, out, sizeof(out), &err),
+			 0);
+	assert_string_equal(out, "DEFAULT:!ECDHE-ECDSA-AES128-SHA");
+	/* Operators are not exclusions (Postfix refuses them too). */
+	assert_int_equal(tls_cipherlist_build("HIGH", "!RC4", false, out,
+					      sizeof(out), &err),
+			 -1);
+	assert_int_equal(err.kind, ERR_CONFIG);
+	assert_int_equal(tls_cipherlist_build("HIGH", "-RC4", false, out,
+					      sizeof(out), &err),
+			 -1);
+	assert_int_equal(tls_cipherlist_build("HIGH", "@STRENGTH", false, out,
+					      sizeof(out), &err),
+			 -1);
+	assert_int_equal(
+	    tls_cipherlist_build("HIGH", "RC4", false, out, 8, &err), -1);
 }
 
 static void test_names(void **state)
@@ -139,6 +255,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_levels),
 	    cmocka_unit_test(test_parse),
+	    cmocka_unit_test(test_protocols),
+	    cmocka_unit_test(test_ciphers),
 	    cmocka_unit_test(test_names),
 	    cmocka_unit_test(test_lookup),
 	};
