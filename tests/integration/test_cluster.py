@@ -63,6 +63,28 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
+
+def provision(c, prefix, n):
+    """Domain DOMAIN and n mailboxes PREFIX0..@DOMAIN through the admin
+    API on db1, spread over both backends and visible on the replica.
+    Returns (api, users, {user: its backend node name})."""
+    api = Api(PORTS["admin_api"], c.admin_token, host=c["db1"].ip)
+    r = api.post("/api/v1/domains", {"name": DOMAIN})
+    assert r.status == 201, r
+    users = ["%s%d@%s" % (prefix, i, DOMAIN) for i in range(n)]
+    for u in users:
+        r = api.post("/api/v1/mailboxes", {"address": u, "password": PASSWORD})
+        assert r.status == 201, r
+    backends = c.backends()
+    home = {u: "be%d" % (backends.index(hash_backend(backends, u)) + 1)
+            for u in users}
+    assert set(home.values()) == {"be1", "be2"}, home
+    # The last mailbox is on the replica: every node can see them.
+    wait_for(lambda: c.replica.psql(
+        "SELECT count(*) FROM mailboxes WHERE address = '%s'"
+        % users[-1]) == "1", 10, "replication")
+    return api, users, home
+
 class ClusterTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -85,22 +107,7 @@ class ClusterTest(unittest.TestCase):
         wait_port(*c.addr("db1", "admin_api"))
         log("\ncluster up (2 PostgreSQL, 5 Postern nodes) in %.1f s"
             % (time.monotonic() - t0))
-        cls.api = Api(PORTS["admin_api"], c.admin_token, host=c["db1"].ip)
-        r = cls.api.post("/api/v1/domains", {"name": DOMAIN})
-        assert r.status == 201, r
-        cls.users = ["u%d@%s" % (i, DOMAIN) for i in range(6)]
-        for u in cls.users:
-            r = cls.api.post("/api/v1/mailboxes",
-                             {"address": u, "password": PASSWORD})
-            assert r.status == 201, r
-        backends = c.backends()
-        cls.home = {u: "be%d" % (backends.index(hash_backend(backends, u))
-                                 + 1) for u in cls.users}
-        assert set(cls.home.values()) == {"be1", "be2"}, cls.home
-        # The last mailbox is on the replica: every node can see them.
-        wait_for(lambda: c.replica.psql(
-            "SELECT count(*) FROM mailboxes WHERE address = '%s'"
-            % cls.users[-1]) == "1", 10, "replication")
+        cls.api, cls.users, cls.home = provision(c, "u", 6)
 
     def setUp(self):
         # Each test leaves both database servers running.
@@ -423,21 +430,7 @@ class ClusterTlsTest(unittest.TestCase):
         wait_port(*c.addr("db1", "admin_api"))
         log("\nTLS cluster up (2 PostgreSQL, 4 Postern nodes) in %.1f s"
             % (time.monotonic() - t0))
-        api = Api(PORTS["admin_api"], c.admin_token, host=c["db1"].ip)
-        r = api.post("/api/v1/domains", {"name": DOMAIN})
-        assert r.status == 201, r
-        cls.users = ["t%d@%s" % (i, DOMAIN) for i in range(4)]
-        for u in cls.users:
-            r = api.post("/api/v1/mailboxes",
-                         {"address": u, "password": PASSWORD})
-            assert r.status == 201, r
-        backends = c.backends()
-        cls.home = {u: "be%d" % (backends.index(hash_backend(backends, u))
-                                 + 1) for u in cls.users}
-        assert set(cls.home.values()) == {"be1", "be2"}, cls.home
-        wait_for(lambda: c.replica.psql(
-            "SELECT count(*) FROM mailboxes WHERE address = '%s'"
-            % cls.users[-1]) == "1", 10, "replication")
+        _, cls.users, cls.home = provision(c, "t", 4)
 
     def test_7_every_hop_encrypted_and_verified(self):
         c, ip = self.c, (lambda n: re.escape(self.c[n].ip))

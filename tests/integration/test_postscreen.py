@@ -206,23 +206,28 @@ class PostscreenTests(DnsSiteTestCase):
 
     # ---- cache and delivery
 
-    def test_passed_client_cached_and_delivered(self):
-        c = self.passes_next_time("127.0.0.50")
+    def deliver_to_alice(self, c, subject):
+        """Send one message on the smtpd session c, wait for the file."""
         self.assertEqual(c.cmd("MAIL FROM:<s@good.example>")[0][:3], "250")
         self.assertEqual(c.cmd("RCPT TO:<alice@%s>" % DOM)[0][:3], "250")
         self.assertEqual(c.cmd("DATA")[0][:3], "354")
-        c.send(b"Subject: through postscreen\r\n\r\nhello\r\n.\r\n")
+        c.send(b"Subject: %s\r\n\r\nhello\r\n.\r\n" % subject.encode())
         self.assertEqual(c.reply()[0][:3], "250")
         c.cmd("QUIT")
         new = os.path.join(self.dir, "mail", DOM, "alice", "new")
+        want = b"Subject: " + subject.encode()
 
         def delivered():
             for name in os.listdir(new) if os.path.isdir(new) else []:
                 with open(os.path.join(new, name), "rb") as f:
-                    if b"Subject: through postscreen" in f.read():
+                    if want in f.read():
                         return True
             return False
         wait_for(delivered, 20, "delivery to alice")
+
+    def test_passed_client_cached_and_delivered(self):
+        c = self.passes_next_time("127.0.0.50")
+        self.deliver_to_alice(c, "through postscreen")
         self.wait_log(r"connect from \[127\.0\.0\.50\]:\d+ \(smtp\)")
 
     # ---- STARTTLS in postscreen's own SMTP
@@ -266,21 +271,7 @@ class PostscreenTests(DnsSiteTestCase):
         self.assertLess(time.time() - c.t0, GREET_WAIT)
         self.wait_log(r"PASS OLD \[%s\]:" % esc)
         self.assertIn("250-PIPELINING", c.cmd("EHLO client.example"))
-        self.assertEqual(c.cmd("MAIL FROM:<s@good.example>")[0][:3], "250")
-        self.assertEqual(c.cmd("RCPT TO:<alice@%s>" % DOM)[0][:3], "250")
-        self.assertEqual(c.cmd("DATA")[0][:3], "354")
-        c.send(b"Subject: after postscreen TLS\r\n\r\nhello\r\n.\r\n")
-        self.assertEqual(c.reply()[0][:3], "250")
-        c.cmd("QUIT")
-        new = os.path.join(self.dir, "mail", DOM, "alice", "new")
-
-        def delivered():
-            for name in os.listdir(new) if os.path.isdir(new) else []:
-                with open(os.path.join(new, name), "rb") as f:
-                    if b"Subject: after postscreen TLS" in f.read():
-                        return True
-            return False
-        wait_for(delivered, 20, "delivery to alice")
+        self.deliver_to_alice(c, "after postscreen TLS")
 
     def test_starttls_discards_pipelined_plaintext(self):
         # RFC 3207 4.2: a command sent with STARTTLS is not answered
