@@ -222,6 +222,7 @@ int main(int argc, char **argv)
 	    .reload = imapd_reload,
 	    .stop = imapd_stop,
 	    .fini = imapd_fini,
+	    .proxy_prefix = "imapd",
 	};
 	return server_main(argc, argv, &hooks);
 }

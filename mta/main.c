@@ -124,6 +124,7 @@ int main(int argc, char **argv)
 	    .reload = smtpd_reload,
 	    .stop = smtpd_stop,
 	    .fini = smtpd_fini,
+	    .proxy_prefix = "smtpd",
 	};
 	return server_main(argc, argv, &hooks);
 }

@@ -15,6 +15,7 @@
 #include "ev/worker.h"
 #include "queue/submit.h"
 
+#include "smtpd-login.h"
 #include "smtpd-policy.h"
 #include "smtpd-notify.h"
 #include "smtpd.h"
@@ -25,11 +26,17 @@ int smtpd_restrictions_open(struct smtpd *d, const struct conf *conf,
 	d->restrictions = smtpd_restrict_new(conf, &d->map_env, err);
 	if (d->restrictions == NULL)
 		return -1;
+	d->login = smtpd_login_new(conf, &d->lookup_env, err);
+	if (d->login == NULL) {
+		smtpd_restrict_free(&d->restrictions);
+		return -1;
+	}
 	if (smtpd_restrict_uses_dns(d->restrictions)) {
 		/* Blocking lookups from the workers only: no loop. */
 		d->dns = dns_resolver_new(NULL, conf, err);
 		if (d->dns == NULL) {
 			smtpd_restrict_free(&d->restrictions);
+			smtpd_login_free(&d->login);
 			return -1;
 		}
 	}
@@ -40,6 +47,7 @@ void smtpd_restrictions_close(struct smtpd *d)
 {
 	dns_resolver_free(&d->dns);
 	smtpd_restrict_free(&d->restrictions);
+	smtpd_login_free(&d->login);
 }
 
 static int is_local(void *ctx, const char *address, struct error *err)
@@ -67,6 +75,23 @@ static int verify_local(void *ctx, const char *address,
 
 	virtual_finals_free(&finals);
 	return ret;
+}
+
+/* *_sender_login_mismatch: the owners of a sender (smtpd-login.h). */
+static int sender_owners(void *ctx, const char *address, struct array *owners_r,
+			 struct error *err)
+{
+	struct smtpd_check_ctx *c = ctx;
+	struct smtpd_login_ctx lc = {
+	    .login = c->login,
+	    .maps = c->maps,
+	    .delimiters = c->delimiters,
+	    .recursion_limit = c->alias_recursion_limit,
+	    .expansion_limit = c->alias_expansion_limit,
+	    .log_id = c->log_id,
+	};
+
+	return smtpd_login_owners(&lc, address, owners_r, err);
 }
 
 static char *dup_or_null(const char *s)
@@ -111,6 +136,10 @@ void smtpd_check_ctx_init(struct smtpd_check_ctx *c,
 	c->role_addresses = s->set->role_addresses;
 	c->role_recipient = s->set->role_recipient;
 	c->in.verify_local = verify_local;
+	c->login = s->smtpd->login;
+	c->in.sender_owners = sender_owners;
+	c->in.submission_login_check =
+	    s->submission && s->set->submission_login_check;
 }
 
 void smtpd_check_ctx_clear(struct smtpd_check_ctx *c)

@@ -12,6 +12,7 @@
 #include "tls/io.h"
 
 #include "smtpd-authres.h"
+#include "smtpd-sign.h"
 #include "smtpd.h"
 
 unsigned smtpd_extensions(const struct smtpd_session *s)
@@ -48,6 +49,7 @@ void smtpd_txn_reset(struct smtpd_session *s)
 	smtpd_authres_txn_free(t);
 	smtpd_milter_txn_free(t);
 	smtpd_check_txn_free(t);
+	smtpd_sign_txn_free(t);
 	free(t);
 	s->txn = NULL;
 	if (s->state == SMTPD_STATE_MAIL || s->state == SMTPD_STATE_RCPT ||

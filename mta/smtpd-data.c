@@ -23,6 +23,7 @@
 
 #include "smtpd-authres.h"
 #include "smtpd-content.h"
+#include "smtpd-sign.h"
 #include "smtpd.h"
 
 /* How long DATA waits for the queue id before going on without it. */
@@ -426,6 +427,10 @@ static bool data_commit_now(struct smtpd_session *s)
 {
 	struct smtpd_txn *t = s->txn;
 
+	/* May queued DKIM-sign it (smtpd-sign.h)?  A worker job, which
+	 * comes back here. */
+	if (smtpd_sign_check(s, data_commit_now))
+		return true;
 	if (smtpd_content_message_end(s) || smtpd_check_message_end(s))
 		return false;
 	struct submit *sub = t->submit;

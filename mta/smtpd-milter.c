@@ -39,6 +39,7 @@
 #include "tls/io.h"
 
 #include "smtpd-milter.h"
+#include "smtpd-sign.h"
 #include "smtpd.h"
 
 /* ---- Settings. */
@@ -715,6 +716,7 @@ int smtpd_queue_write(struct smtpd_session *s, const void *data, size_t len)
 {
 	struct smtpd_txn *t = s->txn;
 
+	smtpd_sign_feed(s, data, len); /* the DKIM decision's header */
 	if (t->milter != NULL) {
 		buf_append(t->milter->captured, data, len);
 		return t->submit != NULL ? 0 : -1;

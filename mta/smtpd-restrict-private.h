@@ -46,6 +46,13 @@ enum rkind {
 	RK_DOMAIN_SENDER, /* check_domain_sender_access (smtpd-domain-policy.c) */
 	RK_UNVERIFIED_SENDER, /* reject_unverified_sender (smtpd-verify.c) */
 	RK_UNVERIFIED_RCPT,   /* reject_unverified_recipient (smtpd-verify.c) */
+	/* smtpd-restrict-login.c */
+	RK_SENDER_LOGIN_MISMATCH,	/* reject_sender_login_mismatch */
+	RK_AUTH_SENDER_LOGIN_MISMATCH,	/* reject_authenticated_... */
+	RK_KNOWN_SENDER_LOGIN_MISMATCH, /* reject_known_... */
+	RK_UNAUTH_SENDER_LOGIN_MISMATCH, /* reject_unauthenticated_... */
+	RK_UNLISTED_SENDER,		 /* reject_unlisted_sender */
+	RK_UNLISTED_RCPT,		 /* reject_unlisted_recipient */
 };
 
 struct rword {
@@ -167,6 +174,9 @@ int rx_greylist(struct rx *e, const struct ritem *it);
 int rx_domain_sender(struct rx *e, const struct ritem *it);
 /* smtpd-verify.c */
 int rx_verify(struct rx *e, const struct ritem *it);
+/* smtpd-restrict-login.c: the *_sender_login_mismatch and
+ * reject_unlisted_* restrictions (KIND one of those RK_ values). */
+int rx_login(struct rx *e, enum rkind kind);
 /* smtpd-policy.c, for rx_verify: the polls of the cache the verification
  * met now has made in earlier runs of this check (0 the first time);
  * call it once per verification met, first (it counts the item for

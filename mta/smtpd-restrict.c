@@ -60,6 +60,15 @@ static const struct rword words[] = {
     {"check_domain_sender_access", RK_DOMAIN_SENDER, false, false},
     {"reject_unverified_sender", RK_UNVERIFIED_SENDER, false, false},
     {"reject_unverified_recipient", RK_UNVERIFIED_RCPT, false, false},
+    {"reject_sender_login_mismatch", RK_SENDER_LOGIN_MISMATCH, false, false},
+    {"reject_authenticated_sender_login_mismatch",
+     RK_AUTH_SENDER_LOGIN_MISMATCH, false, false},
+    {"reject_known_sender_login_mismatch", RK_KNOWN_SENDER_LOGIN_MISMATCH,
+     false, false},
+    {"reject_unauthenticated_sender_login_mismatch",
+     RK_UNAUTH_SENDER_LOGIN_MISMATCH, false, false},
+    {"reject_unlisted_sender", RK_UNLISTED_SENDER, false, false},
+    {"reject_unlisted_recipient", RK_UNLISTED_RCPT, false, false},
 };
 
 static const char *const stage_params[SMTPD_RESTRICT_NSTAGES] = {
@@ -784,6 +793,13 @@ static int eval_item(struct rx *e, const struct ritem *it)
 	case RK_UNVERIFIED_SENDER:
 	case RK_UNVERIFIED_RCPT:
 		return rx_verify(e, it);
+	case RK_SENDER_LOGIN_MISMATCH:
+	case RK_AUTH_SENDER_LOGIN_MISMATCH:
+	case RK_KNOWN_SENDER_LOGIN_MISMATCH:
+	case RK_UNAUTH_SENDER_LOGIN_MISMATCH:
+	case RK_UNLISTED_SENDER:
+	case RK_UNLISTED_RCPT:
+		return rx_login(e, it->kind);
 	}
 	return RX_DUNNO;
 }
@@ -824,6 +840,14 @@ int smtpd_restrict_check(const struct smtpd_restrict *r, unsigned stages,
 	struct rx e = {.r = r, .in = in, .v = v, .client_name_status = 1};
 
 	memset(v, 0, sizeof(*v));
+	/* The submission services' own check (smtpd-restrict.h,
+	 * submission_login_check): before every list, at RCPT. */
+	if (in->submission_login_check && in->sasl_user != NULL &&
+	    (stages & SMTPD_RESTRICT_BIT(SMTPD_RESTRICT_RECIPIENT))) {
+		e.stage = SMTPD_RESTRICT_SENDER;
+		if (rx_login(&e, RK_AUTH_SENDER_LOGIN_MISMATCH) == RX_REJECT)
+			return -1;
+	}
 	for (int st = 0; st < SMTPD_RESTRICT_NSTAGES; st++) {
 		if (!(stages & SMTPD_RESTRICT_BIT(st)))
 			continue;

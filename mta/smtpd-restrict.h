@@ -32,6 +32,7 @@
 #include <stdbool.h>
 
 #include "conf/conf.h"
+#include "core/array.h"
 #include "core/error.h"
 #include "map/map.h"
 #include "smtp/smtp_reply.h"
@@ -86,6 +87,16 @@ struct smtpd_restrict_input {
 	 * with is_local_ctx; NULL: hosted addresses count as deliverable. */
 	int (*verify_local)(void *ctx, const char *address,
 			    struct smtp_reply *reply_r);
+	/* *_sender_login_mismatch: append the logins owning ADDRESS
+	 * (malloc'd) to owners_r; 0, or -1 with err.  Called with
+	 * is_local_ctx; NULL: no address has an owner (smtpd-login.h). */
+	int (*sender_owners)(void *ctx, const char *address,
+			     struct array *owners_r, struct error *err);
+	/* A submission service ($smtpd_submission_services) with
+	 * $smtpd_submission_sender_login_check: an authenticated client's
+	 * sender is checked at RCPT as by
+	 * reject_authenticated_sender_login_mismatch before the lists. */
+	bool submission_login_check;
 };
 
 /* The outcome of a check. */

@@ -67,6 +67,8 @@ struct smtpd_settings *smtpd_settings_new(const struct conf *conf,
 	set->content_filter = xstrdup(conf_str(conf, "content_filter"));
 	set->dkim_sign_reinjected =
 	    conf_bool(conf, "smtpd_dkim_sign_reinjected");
+	set->submission_login_check =
+	    conf_bool(conf, "smtpd_submission_sender_login_check");
 	set->role_addresses = xstrdup(conf_str(conf, "role_addresses"));
 	set->role_recipient =
 	    virtual_role_qualify(conf_str(conf, "role_address_recipient"),

@@ -22,6 +22,10 @@
  *   smtpd-domain-policy.c  check_domain_sender_access (a recipient
  *                      domain's own sender list in SQL)
  *   smtpd-verify.c     reject_unverified_sender/_recipient (smtpd-verify.h)
+ *   smtpd-login.c      who owns a sender address (smtpd-login.h), for
+ *                      smtpd-restrict-login.c (*_sender_login_mismatch,
+ *                      reject_unlisted_*, the submission check) and
+ *                      smtpd-sign.c (may queued DKIM-sign it, smtpd-sign.h)
  *   smtpd-data.c       DATA and BDAT, the Received header, the queue
  *   smtpd-cleanup.c    address rewriting of envelope and headers
  *   smtpd-content.c    header_checks, body_checks (smtpd-content.h)
@@ -79,6 +83,7 @@ struct submit_client;
 struct tls_ctx;
 struct worker_pool;
 struct smtpd_sasl;
+struct smtpd_login;
 struct smtpd_policy_wait;
 
 /* Greatest input line: AUTH exchanges (RFC 4954 4); other verbs are held
@@ -116,6 +121,8 @@ struct smtpd_settings {
 	/* $smtpd_dkim_sign_reinjected: mail from $mynetworks is signed as
 	 * local mail (a content filter's reinjection listener). */
 	bool dkim_sign_reinjected;
+	/* $smtpd_submission_sender_login_check (smtpd-login.h) */
+	bool submission_login_check;
 };
 
 struct smtpd_settings *smtpd_settings_new(const struct conf *conf,
@@ -159,6 +166,8 @@ struct smtpd {
 	struct smtpd_authres *authres;
 	/* smtpd_milters (smtpd-milter.c); NULL: none */
 	struct smtpd_milters *milters;
+	/* Sender ownership (smtpd-login.h), opened with the restrictions. */
+	struct smtpd_login *login;
 };
 
 enum smtpd_state {
@@ -213,6 +222,11 @@ struct smtpd_txn {
 	 * smtpd_check_txn_free. */
 	char *access_redirect;
 	struct buf *access_prepend; /* header lines, CRLF ended */
+	/* smtpd-sign.c: the header kept for the DKIM decision of an
+	 * authenticated message, and whether it is complete / checked. */
+	struct buf *sign_hdr;
+	bool sign_hdr_done;
+	bool sign_checked;
 };
 
 struct smtpd_session {
@@ -349,6 +363,8 @@ struct smtpd_check_ctx {
 	/* ... and its role addresses (the session's settings, which outlive
 	 * the check: it holds the session). */
 	const char *role_addresses, *role_recipient;
+	/* The owners of a sender (smtpd-login.h). */
+	const struct smtpd_login *login;
 };
 
 void smtpd_check_ctx_init(struct smtpd_check_ctx *c,

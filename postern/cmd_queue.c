@@ -173,6 +173,8 @@ static int queue_show(const struct conf *conf, const char *id)
 	show_field("content_filter", env.filter);
 	if (env.dkim_sign)
 		printf("dkim_sign: yes\n");
+	if (env.dkim_deny)
+		printf("dkim_deny: yes\n");
 	for (size_t i = 0; i < env.nrcpts; i++) {
 		const struct queue_rcpt *r = &env.rcpts[i];
 

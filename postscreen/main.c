@@ -285,6 +285,7 @@ int main(int argc, char **argv)
 	    .reload = psc_reload,
 	    .stop = psc_stop,
 	    .fini = psc_fini,
+	    .proxy_prefix = "postscreen",
 	};
 	return server_main(argc, argv, &hooks);
 }

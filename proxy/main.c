@@ -187,6 +187,7 @@ int main(int argc, char **argv)
 	    .reload = proxy_reload,
 	    .stop = proxy_stop,
 	    .fini = proxy_fini,
+	    .proxy_prefix = "imapd",
 	};
 	return server_main(argc, argv, &hooks);
 }

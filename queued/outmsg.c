@@ -87,6 +87,9 @@ bool outmsg_signs(const struct queue_env *env)
 	 * reinjection is signed instead (env->dkim_sign). */
 	if (env->filter != NULL && env->filter[0] != '\0')
 		return false;
+	/* The submitter does not own the From: address (smtpd's 'V'). */
+	if (env->dkim_deny)
+		return false;
 	return (env->auth_name != NULL && env->auth_name[0] != '\0') ||
 	       env->client_addr == NULL || env->dkim_sign;
 }

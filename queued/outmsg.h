@@ -40,7 +40,9 @@ void outmsg_fini(void);
 /* May this envelope's mail be signed (authenticated, local, or handed
  * back by a trusted content filter: env->dkim_sign)?  Never on its way to
  * a content filter (env->filter): it is signed when the filter hands it
- * back, so the filter's changes do not break the signature. */
+ * back, so the filter's changes do not break the signature.  Never
+ * when smtpd marked it env->dkim_deny (the authenticated login does not
+ * own the From: address, docs/dkim.md). */
 bool outmsg_signs(const struct queue_env *env);
 
 /*

@@ -116,6 +116,10 @@ struct queue_env {
 	 * nor local: handed back by a trusted content filter on a listener
 	 * with smtpd_dkim_sign_reinjected (docs/content-filter.md). */
 	bool dkim_sign;
+	/* Never DKIM-sign, though authenticated: the submitter's login does
+	 * not own the From: header address (smtpd decides at the end of
+	 * DATA, docs/dkim.md); wins over the rules above. */
+	bool dkim_deny;
 };
 
 /* Envelope helpers: set a string field (copy; NULL clears). */

@@ -204,6 +204,7 @@ enum {
 	/* Added later; older files simply lack them. */
 	T_FILTER = 40,
 	T_DKIM_SIGN,
+	T_DKIM_DENY,
 };
 
 static void tlv(struct buf *out, unsigned tag, const void *v, size_t len)
@@ -329,6 +330,8 @@ void qrec_env_encode(struct buf *out, const struct queue_env *env)
 	tlv_str(out, T_FILTER, env->filter);
 	if (env->dkim_sign)
 		tlv_u8(out, T_DKIM_SIGN, 1);
+	if (env->dkim_deny)
+		tlv_u8(out, T_DKIM_DENY, 1);
 	for (size_t i = 0; i < env->nrcpts; i++)
 		rcpt_encode(out, &env->rcpts[i]);
 }
@@ -431,7 +434,7 @@ static int env_field(struct queue_env *env, unsigned tag,
 	}
 	if (tag != T_ARRIVAL && tag != T_SIZE && tag != T_RET &&
 	    tag != T_BODY && tag != T_SMTPUTF8 && tag != T_GEN &&
-	    tag != T_DKIM_SIGN)
+	    tag != T_DKIM_SIGN && tag != T_DKIM_DENY)
 		return 0; /* unknown: a newer writer's field */
 	if (get_num(&n, v, vl, err) < 0)
 		return -1;
@@ -460,6 +463,9 @@ static int env_field(struct queue_env *env, unsigned tag,
 		break;
 	case T_DKIM_SIGN:
 		env->dkim_sign = n != 0;
+		break;
+	case T_DKIM_DENY:
+		env->dkim_deny = n != 0;
 		break;
 	}
 	return 0;

@@ -335,6 +335,18 @@ void submit_set_filter(struct submit *s, const char *filter)
 	buf_free(&b);
 }
 
+void submit_set_dkim_deny(struct submit *s)
+{
+	struct buf *b;
+
+	if (s->failed)
+		return;
+	b = buf_new();
+	submit_rec_put_str(b, SUBMIT_REC_DKIM_DENY, "");
+	send_buf(s, b);
+	buf_free(&b);
+}
+
 void submit_abort(struct submit **s)
 {
 	if (*s == NULL)

@@ -76,6 +76,8 @@
  *                        normal routing; the last one wins; "" clears
  *     'S' ""             DKIM-sign as local mail (a content filter's
  *                        reinjection, smtpd_dkim_sign_reinjected)
+ *     'V' ""             never DKIM-sign: the authenticated login does
+ *                        not own the From: address (docs/dkim.md)
  *     'C' ""             commit
  *     'C' "HOLD"         commit into the hold queue (an access or policy
  *                        HOLD action): kept until `postern queue release`
@@ -132,6 +134,7 @@ enum submit_rec {
 	SUBMIT_REC_REDIRECT = 'W',
 	SUBMIT_REC_FILTER = 'G',
 	SUBMIT_REC_DKIM_SIGN = 'S',
+	SUBMIT_REC_DKIM_DENY = 'V',
 	/* daemon -> client */
 	SUBMIT_REC_ID = 'I',
 	SUBMIT_REC_OK = 'O',
@@ -203,6 +206,9 @@ void submit_abort(struct submit **s);
 /* A milter's CHGFROM: the envelope sender becomes sender ("" = <>;
  * another 'F' record, the last one wins; before submit_commit). */
 void submit_set_sender(struct submit *s, const char *sender);
+/* The message must not be DKIM-signed (the 'V' record; before
+ * submit_commit): its From: is not the authenticated login's. */
+void submit_set_dkim_deny(struct submit *s);
 
 /*
  * The same submission without the event loop, for worker threads that

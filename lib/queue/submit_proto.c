@@ -242,6 +242,9 @@ static int apply_field(struct queue_env *env, char type, const char *p,
 	case SUBMIT_REC_DKIM_SIGN:
 		env->dkim_sign = true;
 		return 0;
+	case SUBMIT_REC_DKIM_DENY:
+		env->dkim_deny = true;
+		return 0;
 	case SUBMIT_REC_FILTER:
 		/* "transport:nexthop"; the daemon's router checks the
 		 * transport (an unknown one defers, as Postfix). */

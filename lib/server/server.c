@@ -17,6 +17,7 @@
 #include "ev/ev.h"
 #include "ev/net.h"
 #include "server/server.h"
+#include "server/server_proxy.h"
 #include "tls/tls.h"
 
 /* First inherited listener, as with systemd socket activation. */
@@ -50,6 +51,8 @@ struct server {
 	bool stopping;
 	int ready_fd;
 	void *ctx;
+	bool proxy_on; /* read a PROXY header before hooks->accept */
+	int64_t proxy_timeout_ms;
 };
 
 struct ev *server_ev(const struct server *srv)
@@ -173,6 +176,15 @@ static void on_listen(struct ev *ev, int fd, unsigned events, void *ctx)
 					   .peer_port = port};
 		srv->nconn++;
 		log_debug(LOG_TRACE_IO, "connect from %s on %s", peer, l->addr);
+		if (srv->proxy_on) {
+			/* The client's address comes in the PROXY header;
+			 * hooks->accept is called once it has been read. */
+			server_proxy_start(
+			    srv, &conn, srv->proxy_timeout_ms,
+			    conf_str(srv->conf, "haproxy_trusted_networks"),
+			    srv->hooks->accept);
+			continue;
+		}
 		srv->hooks->accept(srv, &conn);
 	}
 }
@@ -203,13 +215,36 @@ static void on_term(struct ev *ev, int signo, void *ctx)
 	ev_stop_when_idle(ev);
 }
 
+/* <prefix>_upstream_proxy_protocol and _timeout, haproxy_trusted_networks;
+ * nothing changes on an error (a reload keeps the old settings). */
+static int apply_proxy_conf(struct server *srv, struct error *err)
+{
+	const char *pfx = srv->hooks->proxy_prefix;
+	if (pfx == NULL)
+		return 0;
+	char name[96];
+	snprintf(name, sizeof(name), "%s_upstream_proxy_protocol", pfx);
+	const char *v = conf_str(srv->conf, name);
+	if (*v != '\0' && strcmp(v, "haproxy") != 0)
+		return error_set(err, ERR_CONFIG,
+				 "%s = %.40s: only \"haproxy\" or empty", name,
+				 v);
+	if (server_proxy_check_networks(
+		conf_str(srv->conf, "haproxy_trusted_networks"), err) < 0)
+		return -1;
+	snprintf(name, sizeof(name), "%s_upstream_proxy_timeout", pfx);
+	srv->proxy_timeout_ms = conf_time(srv->conf, name) * 1000;
+	srv->proxy_on = *v != '\0';
+	return 0;
+}
+
 static int apply_conf(struct server *srv, struct error *err)
 {
 	if (conf_setup_logging(srv->conf, NULL, err) < 0)
 		return -1;
 	long long max = conf_int(srv->conf, "max_connections");
 	srv->max_conn = max <= 0 ? 1 : (unsigned)max;
-	return 0;
+	return apply_proxy_conf(srv, err);
 }
 
 static void on_hup(struct ev *ev, int signo, void *ctx)

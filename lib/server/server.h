@@ -53,6 +53,10 @@ struct server_conn {
 	enum service_tls tls; /* the listener's TLS mode */
 	const char *peer;     /* peer address, "192.0.2.1" ("unix" for unix) */
 	unsigned peer_port;   /* 0 for unix sockets */
+	/* Behind an upstream PROXY protocol load balancer: its address and
+	 * port (peer is then the client's); NULL / 0 otherwise. */
+	const char *proxy_peer;
+	unsigned proxy_peer_port;
 };
 
 struct server_hooks {
@@ -76,6 +80,16 @@ struct server_hooks {
 	void (*stop)(struct server *srv);
 	/* Just before server_main returns (may be NULL). */
 	void (*fini)(struct server *srv);
+	/*
+	 * Upstream PROXY protocol (may be NULL: never).  With "smtpd", the
+	 * parameters smtpd_upstream_proxy_protocol (empty or "haproxy") and
+	 * smtpd_upstream_proxy_timeout apply, usually set per service with
+	 * -o: each connection must then start with a PROXY v1/v2 header,
+	 * read on the loop before hooks->accept, whose conn->peer is the
+	 * client's address (server_proxy.h); haproxy_trusted_networks limits
+	 * who may send one.
+	 */
+	const char *proxy_prefix;
 };
 
 int server_main(int argc, char **argv, const struct server_hooks *hooks);

@@ -11,7 +11,9 @@ Mail submitted with AUTH on the submission port, or posted locally with
 `postern sendmail`, arrives signed twice (RFC 8463 dual signing); both
 signatures are checked by dkimpy (Debian's python3-dkim, an independent
 implementation) with its key lookups sent to the test resolver, and an
-altered copy fails both.  Relayed mail without AUTH is not signed.  An
+altered copy fails both.  Relayed mail without AUTH is not signed, nor
+is authenticated mail whose From: the login does not own (bob's mailbox,
+another tenant's domain with keys); the login's own alias is signed.  An
 8-bit message to the peer without 8BITMIME is downgraded, then signed:
 what arrives verifies.  The admin API routes are exercised as a
 superadmin and as the domain admin of another domain (refused).
@@ -139,6 +141,15 @@ class Dkim(SiteTestCase):
         run_postern(cls.dir, "domain", "add", "nokeys.example")
         run_postern(cls.dir, "mailbox", "add", "alice@signer.example",
                     "--password-stdin", stdin=PASSWORD + "\n")
+        # Addresses alice may and may not put in From: (docs/dkim.md,
+        # "Who may be signed for"): her alias is hers, bob's mailbox and
+        # another tenant with keys of its own are not.
+        run_postern(cls.dir, "mailbox", "add", "bob@signer.example",
+                    "--password-stdin", stdin=PASSWORD + "\n")
+        run_postern(cls.dir, "alias", "add", "info@signer.example",
+                    "alice@signer.example")
+        run_postern(cls.dir, "domain", "add", "tenant2.example")
+        run_postern(cls.dir, "dkim", "generate", "tenant2.example")
         # Keys first: their records go into the zone the DNS serves.
         out = run_postern(cls.dir, "dkim", "generate", "signer.example").stdout
         cls.records = cls.zone_records(out, "signer.example")
@@ -282,6 +293,27 @@ class Dkim(SiteTestCase):
                          self.message("other one", frm="x@nokeys.example"))
         m = self.received(self.mx, "bob@remote.example", "other one")
         self.assertNotIn(b"DKIM-Signature", m["data"])
+
+    def test_unowned_from_is_not_signed(self):
+        # The envelope is alice's (the submission check passes), the
+        # From: is not: another mailbox of her domain, another tenant
+        # with keys.  Both go out, neither signed.
+        for subject, frm in (("unowned one", "bob@signer.example"),
+                             ("unowned two", "ceo@tenant2.example")):
+            self.submit_auth("bob@remote.example",
+                             self.message(subject, frm=frm))
+            m = self.received(self.mx, "bob@remote.example", subject)
+            self.assertNotIn(b"DKIM-Signature", m["data"])
+            self.assertIn("From <%s> is not owned by "
+                          "sasl_username=alice@signer.example: not signing"
+                          % frm, self.log())
+
+    def test_owned_alias_from_is_signed(self):
+        # info@ delivers to alice: hers, so signed (and it verifies).
+        self.submit_auth("bob@remote.example",
+                         self.message("alias one", frm="info@signer.example"))
+        m = self.received(self.mx, "bob@remote.example", "alias one")
+        self.assertSignedByBoth(m["data"])
 
     def test_8bit_downgraded_then_signed(self):
         body = "Caf\u00e9 at eight?\r\n"

@@ -55,6 +55,11 @@ TABLES = {
     # Only recipients: info@ is nobody's mailbox, it becomes bob's.
     "recipient_canonical": "info@d.test bob@d.test\n",
     "relocated": "gone@d.test carol@new.test\n",
+    # smtpd_sender_login_maps (docs/restrictions.md): the submission
+    # service refuses a sender its login does not own, and host.d.test
+    # is not hosted; the way a Postfix site with
+    # reject_sender_login_mismatch lets bob send as his host address.
+    "sender_login": "bob@host.d.test bob@d.test\n",
 }
 
 # The header block every SMTP test sends (the body repeats an address
@@ -117,6 +122,7 @@ class Rewrite(SiteTestCase):
             "sender_canonical_maps=" + tables["sender_canonical"],
             "recipient_canonical_maps=" + tables["recipient_canonical"],
             "relocated_maps=" + tables["relocated"],
+            "smtpd_sender_login_maps=" + tables["sender_login"],
             "masquerade_domains=!keep.d.test, d.test",
             "masquerade_exceptions=root",
             "pickup_scan_interval=1s",

@@ -3,7 +3,9 @@
  * smtpd-access.c): parsing errors, Postfix's evaluation rules (permit,
  * reject, defer, warn_if_reject, defer_if_permit, defer_if_reject, end of
  * list, relay and recipient lists), the restrictions without DNS, and
- * access maps: the keys looked up in order and every action.
+ * access maps: the keys looked up in order and every action; the
+ * *_sender_login_mismatch and reject_unlisted_* restrictions and the
+ * submission services' login check.
  */
 #include "test.h"
 
@@ -420,6 +422,141 @@ static void test_access_cidr(void **state)
 	unlink(ppath);
 }
 
+/* *_sender_login_mismatch: alice@example.com is alice's; info@ is
+ * alice's and bob's; nobody owns anything else; tempfail.example fails. */
+static int owners(void *ctx, const char *address, struct array *owners_r,
+		  struct error *err)
+{
+	(void)ctx;
+	if (strstr(address, "@tempfail.example") != NULL)
+		return error_set(err, ERR_TEMP, "database down");
+	if (strcmp(address, "alice@example.com") == 0)
+		array_push(owners_r, xstrdup("alice@example.com"));
+	if (strcmp(address, "info@example.com") == 0) {
+		array_push(owners_r, xstrdup("bob@example.com"));
+		array_push(owners_r, xstrdup("Alice@Example.com"));
+	}
+	return 0;
+}
+
+static void test_login_mismatch(void **state)
+{
+	struct smtpd_restrict *r;
+	struct smtpd_restrict_input in = input();
+	const char *tail = "\nsmtpd_relay_restrictions = "
+			   "reject_unauth_destination\n";
+	char conf[512];
+
+	(void)state;
+	in.sender_owners = owners;
+	snprintf(conf, sizeof(conf),
+		 "smtpd_sender_restrictions = reject_sender_login_mismatch%s",
+		 tail);
+	r = make(conf);
+	in.sender = "alice@example.com";
+	CHECK_EQ(r, &in, "553 5.7.1 <alice@example.com>: Sender address "
+			 "rejected: not logged in");
+	in.sasl_user = "bob@example.com";
+	CHECK_EQ(r, &in, "553 5.7.1 <alice@example.com>: Sender address "
+			 "rejected: not owned by user bob@example.com");
+	in.sender = "info@example.com";
+	CHECK_EQ(r, &in, "");
+	in.sasl_user = "alice@example.com"; /* case does not matter */
+	CHECK_EQ(r, &in, "");
+	in.sender = "x@elsewhere.example"; /* no owner: a login is refused */
+	CHECK_EQ(r, &in, "553 5.7.1 <x@elsewhere.example>: Sender address "
+			 "rejected: not owned by user alice@example.com");
+	in.sasl_user = NULL;
+	CHECK_EQ(r, &in, "");
+	in.sender = ""; /* <> is never checked */
+	in.sasl_user = "bob@example.com";
+	CHECK_EQ(r, &in, "");
+	in.sender = "a@tempfail.example";
+	CHECK_EQ(r, &in, "451 4.3.0 <a@tempfail.example>: Sender address "
+			 "rejected: Temporary lookup failure");
+	smtpd_restrict_free(&r);
+
+	snprintf(conf, sizeof(conf),
+		 "smtpd_sender_restrictions = "
+		 "reject_known_sender_login_mismatch%s",
+		 tail);
+	r = make(conf);
+	in.sender = "x@elsewhere.example";
+	CHECK_EQ(r, &in, "");
+	in.sender = "alice@example.com";
+	CHECK_EQ(r, &in, "553 5.7.1 <alice@example.com>: Sender address "
+			 "rejected: not owned by user bob@example.com");
+	smtpd_restrict_free(&r);
+
+	snprintf(conf, sizeof(conf),
+		 "smtpd_sender_restrictions = "
+		 "reject_unauthenticated_sender_login_mismatch%s",
+		 tail);
+	r = make(conf);
+	CHECK_EQ(r, &in, ""); /* logged in: not its business */
+	in.sasl_user = NULL;
+	CHECK_EQ(r, &in, "553 5.7.1 <alice@example.com>: Sender address "
+			 "rejected: not logged in");
+	smtpd_restrict_free(&r);
+
+	snprintf(conf, sizeof(conf),
+		 "smtpd_sender_restrictions = "
+		 "reject_authenticated_sender_login_mismatch%s",
+		 tail);
+	r = make(conf);
+	CHECK_EQ(r, &in, ""); /* not logged in: not its business */
+	in.sasl_user = "bob@example.com";
+	CHECK_EQ(r, &in, "553 5.7.1 <alice@example.com>: Sender address "
+			 "rejected: not owned by user bob@example.com");
+	smtpd_restrict_free(&r);
+
+	/* The submission check, with every list empty of it. */
+	r = make(tail);
+	CHECK_EQ(r, &in, "");
+	in.submission_login_check = true;
+	CHECK_EQ(r, &in, "553 5.7.1 <alice@example.com>: Sender address "
+			 "rejected: not owned by user bob@example.com");
+	in.sasl_user = NULL; /* only logged-in clients */
+	CHECK_EQ(r, &in, "");
+	smtpd_restrict_free(&r);
+}
+
+/* reject_unlisted_*: hosted (is_local) but not resolvable. */
+static int verify_known(void *ctx, const char *address,
+			struct smtp_reply *reply_r)
+{
+	(void)ctx;
+	if (strncmp(address, "alice@", 6) == 0)
+		return 0;
+	smtp_reply_set(reply_r, 550, "5.1.1", "<%s>: unknown", address);
+	return -1;
+}
+
+static void test_unlisted(void **state)
+{
+	struct smtpd_restrict *r;
+	struct smtpd_restrict_input in = input();
+
+	(void)state;
+	in.verify_local = verify_known;
+	r = make("smtpd_sender_restrictions = reject_unlisted_sender\n"
+		 "smtpd_recipient_restrictions = reject_unlisted_recipient, "
+		 "reject_unauth_destination\n");
+	CHECK_EQ(r, &in, ""); /* foreign sender, alice@example.com */
+	in.sender = "nobody@example.com";
+	CHECK_EQ(r, &in, "550 5.1.0 <nobody@example.com>: Sender address "
+			 "rejected: User unknown in virtual mailbox table");
+	in.sender = "";
+	in.recipient = "nobody@example.com";
+	CHECK_EQ(r, &in, "550 5.1.1 <nobody@example.com>: Recipient address "
+			 "rejected: User unknown in virtual mailbox table");
+	in.recipient = "alice@example.com";
+	in.sender = "x@tempfail.example";
+	CHECK_EQ(r, &in, "451 4.3.0 <x@tempfail.example>: Sender address "
+			 "rejected: Temporary lookup failure");
+	smtpd_restrict_free(&r);
+}
+
 static void test_access_actions(void **state)
 {
 	struct smtpd_restrict *r;
@@ -538,6 +675,8 @@ int main(void)
 	    cmocka_unit_test(test_access_keys),
 	    cmocka_unit_test(test_access_cidr),
 	    cmocka_unit_test(test_access_actions),
+	    cmocka_unit_test(test_login_mismatch),
+	    cmocka_unit_test(test_unlisted),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -205,6 +205,40 @@ static void test_submit_record(void **state)
 /* The dkim_sign mark (a content filter's reinjection, to be signed):
  * through the ENV record and the 'S' submission record; absent, as in
  * every file and submission from before it, it reads as "no". */
+/* The dkim_deny mark (smtpd: the login does not own the From:): through
+ * the ENV record and the 'V' submission record; absent reads as "no". */
+static void test_dkim_deny_mark(void **state)
+{
+	struct queue_env env, out = {0};
+	struct buf *b = buf_new(), *unmarked = buf_new();
+	struct error err;
+
+	(void)state;
+	fill_env(&env, NULL);
+	qrec_env_encode(unmarked, &env);
+	env.dkim_deny = true;
+	qrec_env_encode(b, &env);
+	assert_int_equal(qrec_env_decode(buf_data(b), buf_len(b), &out, NULL),
+			 0);
+	assert_true(out.dkim_deny);
+	assert_false(out.dkim_sign);
+	assert_int_equal(
+	    qrec_env_decode(buf_data(unmarked), buf_len(unmarked), &out, NULL),
+	    0);
+	assert_false(out.dkim_deny);
+	queue_env_clear(&out);
+
+	/* The 'V' record, as submit_set_dkim_deny() sends it. */
+	buf_reset(b);
+	submit_rec_put_str(b, SUBMIT_REC_DKIM_DENY, "");
+	assert_int_equal(apply_all(b, &out, &err), 0);
+	assert_true(out.dkim_deny);
+	queue_env_clear(&env);
+	queue_env_clear(&out);
+	buf_free(&b);
+	buf_free(&unmarked);
+}
+
 static void test_dkim_sign_mark(void **state)
 {
 	const struct submit_rcpt r = {.addr = "a@example.com"};
@@ -341,6 +375,7 @@ int main(void)
 	    cmocka_unit_test(test_copy_clear),
 	    cmocka_unit_test(test_submit_record),
 	    cmocka_unit_test(test_dkim_sign_mark),
+	    cmocka_unit_test(test_dkim_deny_mark),
 	    cmocka_unit_test(test_queue_keeps_filter),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
