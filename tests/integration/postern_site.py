@@ -11,6 +11,7 @@ end of the log itself.  A subclass writes set_up_site(), setting cls.dir
 import os
 import re
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -19,6 +20,17 @@ import unittest
 
 BUILD = os.path.abspath(os.environ.get("POSTERN_BUILD_DIR", "build"))
 POSTERN = os.path.join(BUILD, "postern")
+
+
+def pin_backends(config_dir, backends):
+    """Set the backend column of mailboxes in an SQLite site:
+    {address: "host:port"}."""
+    db = sqlite3.connect(os.path.join(config_dir, "postern.db"))
+    for addr, backend in backends.items():
+        db.execute("UPDATE mailboxes SET backend = ? WHERE address = ?",
+                   (backend, addr))
+    db.commit()
+    db.close()
 
 
 def free_ports(n):

@@ -64,6 +64,14 @@ def log(msg):
 
 
 
+
+def skip_unless_runnable():
+    """The namespaces need root, and the programs must be built."""
+    if os.geteuid() != 0:
+        raise unittest.SkipTest("needs root (ip netns)")
+    if not os.access(POSTERN, os.X_OK):
+        raise unittest.SkipTest("no %s (set POSTERN_BUILD_DIR)" % POSTERN)
+
 def provision(c, prefix, n):
     """Domain DOMAIN and n mailboxes PREFIX0..@DOMAIN through the admin
     API on db1, spread over both backends and visible on the replica.
@@ -88,11 +96,7 @@ def provision(c, prefix, n):
 class ClusterTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        if os.geteuid() != 0:
-            raise unittest.SkipTest("needs root (ip netns)")
-        if not os.access(POSTERN, os.X_OK):
-            raise unittest.SkipTest("no %s (set POSTERN_BUILD_DIR)"
-                                    % POSTERN)
+        skip_unless_runnable()
         # Test 3 polls logins of a mailbox not yet replicated: those
         # failures must not trip the login throttle.
         cls.c = Cluster(settings=["auth_throttle_max_failures=100000"])
@@ -413,11 +417,7 @@ class ClusterTest(unittest.TestCase):
 class ClusterTlsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        if os.geteuid() != 0:
-            raise unittest.SkipTest("needs root (ip netns)")
-        if not os.access(POSTERN, os.X_OK):
-            raise unittest.SkipTest("no %s (set POSTERN_BUILD_DIR)"
-                                    % POSTERN)
+        skip_unless_runnable()
         cls.c = Cluster(nodes=("mx1", "proxy", "be1", "be2"), tls=True)
         cls.addClassCleanup(cls.c.down)
         t0 = time.monotonic()

@@ -30,14 +30,14 @@ import imaplib
 import os
 import re
 import socket
-import sqlite3
 import ssl
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from postern_site import (SiteTestCase, SmtpClient, free_ports,  # noqa: E402
-                          maildir_find, run_postern, wait_for)
+                          maildir_find, pin_backends, run_postern,
+                          wait_for)
 from tls_site import make_pki  # noqa: E402
 from test_queue import message, submit  # noqa: E402
 
@@ -102,12 +102,7 @@ class ClusterTls(SiteTestCase):
         for addr in list(cls.pinned) + ["local@" + DOMAIN]:
             run_postern(cls.dir, "mailbox", "add", addr, "--password-stdin",
                         stdin=PASSWORD + "\n")
-        db = sqlite3.connect(os.path.join(cls.dir, "postern.db"))
-        for addr, backend in cls.pinned.items():
-            db.execute("UPDATE mailboxes SET backend = ? WHERE address = ?",
-                       (backend, addr))
-        db.commit()
-        db.close()
+        pin_backends(cls.dir, cls.pinned)
         run_postern(cls.dir, "start")
         cls.started = True
         cls.qsock = os.path.join(cls.dir, "run", "queue.sock")

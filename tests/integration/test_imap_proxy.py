@@ -34,7 +34,6 @@ import os
 import re
 import shutil
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -43,7 +42,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from postern_site import (SiteTestCase, free_ports, run_postern,  # noqa: E402
-                          tls_context, wait_for)
+                          pin_backends, tls_context, wait_for)
 
 DOMAIN = "proxy.test"
 PASSWORD = "proxy pw \"1\""
@@ -134,12 +133,7 @@ class ProxyTest(SiteTestCase):
                         stdin=PASSWORD + "\n")
         run_postern(cls.dir, "mailbox", "add", "mb@" + DOMAIN,
                     "--password-stdin", stdin=MB_PASSWORD + "\n")
-        db = sqlite3.connect(os.path.join(cls.dir, "postern.db"))
-        for addr, backend in cls.pinned.items():
-            db.execute("UPDATE mailboxes SET backend = ? WHERE address = ?",
-                       (backend, addr))
-        db.commit()
-        db.close()
+        pin_backends(cls.dir, cls.pinned)
         run_postern(cls.dir, "start")
         cls.started = True
         for host, port in (("127.0.0.1", cls.b1_port),
