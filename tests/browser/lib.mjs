@@ -123,6 +123,10 @@ export async function login(page, address, password) {
   await page.click('#login-submit');
   await page.waitForSelector('#app:visible', { timeout: 15000 });
   await page.waitForSelector('#folder-list .folder');
+  // The Inbox list loads after the folders: wait for it (rows, or the
+  // "No messages." line), or a count taken now races the request
+  // (seen in CI on 2 loaded cores: "got 0").
+  await page.waitForSelector('#message-list li.msg, #list-empty:visible', { timeout: 15000 });
 }
 
 // The list item (li.msg) of the message with this subject.
