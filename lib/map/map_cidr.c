@@ -190,7 +190,7 @@ static int parse_line(const char *origin, unsigned lineno, char *line,
 		      struct error *err)
 {
 	struct cidr_rule *r = xcalloc(1, sizeof(*r));
-	char *p = line, *word;
+	char *p = line, *word = line;
 
 	r->lineno = lineno;
 	next_word(&p, &word); /* the line is not blank */

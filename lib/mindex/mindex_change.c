@@ -310,7 +310,7 @@ int mindex_append(struct mindex_folder *f, struct store_input *in,
 {
 	if (quota_check(f->u, quota, in->size_hint, 1, err) < 0)
 		return -1;
-	char host[65], unique[STORE_NAME_MAX];
+	char host[65], unique[STORE_UNIQUE_MAX];
 	host_part(host, sizeof(host));
 	store_name_unique(host, unique, sizeof(unique));
 	uint64_t size, vsize;
@@ -468,7 +468,7 @@ int mindex_copy(struct mindex_folder *src, const uint32_t *seqs, size_t n,
 		if (ret < 0)
 			break;
 		/* new unique part, the same ,S=,W= fields */
-		char unique[STORE_NAME_MAX], base[STORE_NAME_MAX],
+		char unique[STORE_UNIQUE_MAX], base[STORE_NAME_MAX],
 		    name[STORE_NAME_MAX];
 		store_name_unique(host, unique, sizeof(unique));
 		struct store_name sn;

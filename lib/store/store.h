@@ -47,6 +47,12 @@
 
 /* A Maildir file name fits one path component. */
 #define STORE_NAME_MAX 256
+/*
+ * The unique part store_name_unique() makes (time, microseconds, pid,
+ * counter, and a host of at most 64 bytes) fits this, so a base name
+ * "unique,S=n,W=n" always fits STORE_NAME_MAX, and the compiler can see it.
+ */
+#define STORE_UNIQUE_MAX 128
 
 struct store;
 struct store_mailbox;
