@@ -26,6 +26,20 @@
  * (webmail_login_failures, keys hashed): a client that spreads its
  * guesses over several processes meets the same limit.
  *
+ * When the primary takes no writes (down, database_read_hosts set), the
+ * webmail goes on reading (docs/scaling.md "When the primary is down"):
+ * a login checks the password and reads the mailbox row on the replica
+ * and keeps its new session in this process only (sess.local) until the
+ * primary answers again, when the row is written (at the session's next
+ * request or at the sweep) and every process knows it.  A session this
+ * process has not cached is read from the replica.  A logout that SQL
+ * did not take is remembered (revoked, by id hash) until the row is
+ * deleted, so neither the replica nor the row on the returning primary
+ * brings the session back.  Why not a local SQLite file or signed
+ * tokens: the default is one webmail process per node, the outage is
+ * short, and nothing about a session is then stored in a second place
+ * that logout and expiry would have to reach.
+ *
  * Threads: lookups that only read the cache run on the loop
  * (wm_session_find); everything that queries SQL runs in the worker
  * pool.
@@ -80,12 +94,16 @@ struct sess {
 	uint64_t serial; /* login order */
 	unsigned streams;
 	struct wm_folder_cache fc;
+	bool local; /* made while SQL took no writes: no row yet (under mu) */
 };
 
 struct wm_sessions {
 	pthread_mutex_t mu;
 	uint64_t serial;
 	struct hash *byid; /* id -> struct sess */
+	/* id_hash -> time_t (until): logouts whose SQL delete waits for
+	 * the primary */
+	struct hash *revoked;
 };
 
 static struct sess *sess_of(struct wm_session *s)
@@ -99,6 +117,7 @@ struct wm_sessions *wm_sessions_new(void)
 
 	pthread_mutex_init(&t->mu, NULL);
 	t->byid = hash_new(HASH_DEFAULT, NULL);
+	t->revoked = hash_new(HASH_DEFAULT, free);
 	return t;
 }
 
@@ -132,6 +151,7 @@ void wm_sessions_free(struct wm_sessions **tp)
 	while (hash_next(t->byid, &it, &key, &v))
 		sess_free(v);
 	hash_free(&t->byid);
+	hash_free(&t->revoked);
 	pthread_mutex_destroy(&t->mu);
 	free(t);
 	*tp = NULL;
@@ -305,14 +325,111 @@ static void drop_local(struct wm_daemon *d, const char *id)
 	free_all(&gone);
 }
 
-static void sql_delete(struct wm_daemon *d, const char *hash)
+static int sql_delete(struct wm_daemon *d, const char *hash)
 {
 	const char *params[] = {hash};
 	struct error err;
 
 	if (db_exec(d->wm.db, "DELETE FROM webmail_sessions WHERE id_hash = ?",
-		    params, 1, &err) < 0)
+		    params, 1, &err) < 0) {
 		log_warn("webmail: session delete: %s", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* Lookups that may lag a moment: replicas first, else the primary. */
+static struct db *read_db(struct wm_daemon *d)
+{
+	return d->wm.read_db != NULL ? d->wm.read_db : d->wm.db;
+}
+
+/* A logout whose SQL delete failed: refused here until the sweep has
+ * deleted the row.  Past the longest life of a session the row is dead
+ * anyway, and the entry goes. */
+static void revoke_later(struct wm_daemon *d, const char *hash)
+{
+	time_t *until = xmalloc(sizeof(*until));
+
+	*until = time(NULL) + d->set.session_lifetime;
+	pthread_mutex_lock(&d->sessions->mu);
+	hash_put(d->sessions->revoked, hash, until);
+	pthread_mutex_unlock(&d->sessions->mu);
+}
+
+static bool is_revoked(struct wm_daemon *d, const char *hash)
+{
+	bool r;
+
+	pthread_mutex_lock(&d->sessions->mu);
+	r = hash_contains(d->sessions->revoked, hash);
+	pthread_mutex_unlock(&d->sessions->mu);
+	return r;
+}
+
+/* This process's cached session of id, alive, with a reference; NULL
+ * when none.  local_only: only one that has no SQL row yet. */
+static struct sess *cached_live(struct wm_daemon *d, const char *id, bool touch,
+				bool local_only)
+{
+	struct wm_sessions *t = d->sessions;
+	time_t now = time(NULL);
+	struct sess *ss;
+
+	pthread_mutex_lock(&t->mu);
+	ss = hash_get(t->byid, id);
+	if (ss != NULL && (expired(d, ss, now) || (local_only && !ss->local)))
+		ss = NULL;
+	if (ss != NULL) {
+		ss->refs++;
+		if (touch)
+			ss->last = now;
+	}
+	pthread_mutex_unlock(&t->mu);
+	return ss;
+}
+
+static int sql_insert(struct wm_daemon *d, struct sess *ss, time_t last,
+		      struct error *err);
+
+/* A session made while SQL took no writes gets its row once the
+ * primary takes them: from then on every process knows it. */
+static void flush_local(struct wm_daemon *d, struct sess *ss)
+{
+	struct error err;
+	time_t last;
+	bool gone;
+	int rc;
+
+	pthread_mutex_lock(&d->sessions->mu);
+	gone = !ss->local;
+	last = ss->last;
+	pthread_mutex_unlock(&d->sessions->mu);
+	if (gone)
+		return;
+	rc = sql_insert(d, ss, last, &err);
+	if (rc == -1 && err.kind == ERR_TEMP)
+		return; /* still down: the next request or sweep */
+	if (rc == DB_DUPLICATE)
+		rc = 0;
+	pthread_mutex_lock(&d->sessions->mu);
+	ss->local = false;
+	ss->db_last = last;
+	gone = !ss->in_table;
+	pthread_mutex_unlock(&d->sessions->mu);
+	if (rc == -1) {
+		/* The mailbox went meanwhile (its row is what the session
+		 * refers to): the session ends. */
+		log_warn("webmail(%s): session not stored: %s", ss->s.address,
+			 err.msg);
+		drop_local(d, ss->s.id);
+		return;
+	}
+	if (gone) /* logged out while the row was written */
+		sql_delete(d, ss->id_hash);
+	else
+		log_info("webmail(%s): session stored in SQL after the outage",
+			 ss->s.address);
 }
 
 static int open_user(struct wm_daemon *d, struct sess *ss, struct error *err);
@@ -353,7 +470,7 @@ struct wm_session *wm_session_get(struct wm_daemon *d, const char *id,
 	time_t now = time(NULL), created = 0, last = 0, db_last;
 	unsigned long long v;
 	struct error err;
-	bool write = false;
+	bool write = false, degraded = false;
 	char *address = NULL;
 
 	if (d->wm.db == NULL || !id_valid(id)) {
@@ -363,25 +480,49 @@ struct wm_session *wm_session_get(struct wm_daemon *d, const char *id,
 		return s;
 	}
 	sha256_hex(id, hash);
+	if (is_revoked(d, hash)) {
+		/* Logged out during the outage: the delete, once SQL takes
+		 * it, ends the session on every process. */
+		if (sql_delete(d, hash) == 0) {
+			pthread_mutex_lock(&t->mu);
+			hash_del(t->revoked, hash);
+			pthread_mutex_unlock(&t->mu);
+		}
+		drop_local(d, id);
+		return NULL;
+	}
 	params[0] = hash;
 	if (db_query(d->wm.db,
 		     "SELECT address, created_at, last_at FROM webmail_sessions"
 		     " WHERE id_hash = ?",
 		     params, 1, &res, &err) < 0) {
-		/* The database is down: what this process knows still
-		 * holds; nothing new is let in. */
+		/* The primary is down: what this process knows still
+		 * holds; another session is read from the replica (rows
+		 * as they were), and nothing is written. */
 		log_warn("webmail: session lookup: %s", err.msg);
-		pthread_mutex_lock(&t->mu);
-		ss = hash_get(t->byid, id);
-		if (ss != NULL && !expired(d, ss, now))
-			ss->refs++;
-		else
-			ss = NULL;
-		pthread_mutex_unlock(&t->mu);
-		return ss != NULL ? &ss->s : NULL;
+		ss = cached_live(d, id, touch, false);
+		if (ss != NULL)
+			return &ss->s;
+		if (d->wm.read_db == NULL)
+			return NULL;
+		if (db_query(d->wm.read_db,
+			     "SELECT address, created_at, last_at FROM"
+			     " webmail_sessions WHERE id_hash = ?",
+			     params, 1, &res, &err) < 0) {
+			log_warn("webmail: session lookup on a replica: %s",
+				 err.msg);
+			return NULL;
+		}
+		degraded = true;
 	}
 	if (db_result_rows(res) == 0) {
 		db_result_free(&res);
+		/* Made here while the primary was down: its row now. */
+		ss = degraded ? NULL : cached_live(d, id, touch, true);
+		if (ss != NULL) {
+			flush_local(d, ss);
+			return &ss->s;
+		}
 		drop_local(d, id);
 		return NULL;
 	}
@@ -402,7 +543,8 @@ struct wm_session *wm_session_get(struct wm_daemon *d, const char *id,
 		if (now - last >= d->set.session_timeout ||
 		    now - created >= d->set.session_lifetime) {
 			pthread_mutex_unlock(&t->mu);
-			sql_delete(d, hash);
+			if (!degraded)
+				sql_delete(d, hash);
 			drop_local(d, id);
 			ss = NULL;
 			break;
@@ -423,7 +565,8 @@ struct wm_session *wm_session_get(struct wm_daemon *d, const char *id,
 				ss->db_last = db_last;
 			if (touch) {
 				ss->last = now;
-				if (now - ss->db_last >= touch_every(d)) {
+				if (!degraded &&
+				    now - ss->db_last >= touch_every(d)) {
 					ss->db_last = now;
 					write = true;
 				}
@@ -491,12 +634,15 @@ bool wm_session_revalidate(struct wm_daemon *d, struct wm_session *s)
 		return false;
 	if (d->wm.db == NULL)
 		return true;
-	/* A request of the session has just asked SQL. */
+	/* A request of the session has just asked SQL; or it has no row
+	 * yet, which the primary may take now. */
 	pthread_mutex_lock(&d->sessions->mu);
-	alive = now_ms() - ss->checked_ms < REVALIDATE_MS;
+	alive = now_ms() - ss->checked_ms < REVALIDATE_MS || ss->local;
 	pthread_mutex_unlock(&d->sessions->mu);
-	if (alive)
-		return true;
+	if (alive) {
+		flush_local(d, ss);
+		return wm_session_alive(d, s);
+	}
 	if (db_query(d->wm.db,
 		     "SELECT last_at FROM webmail_sessions WHERE id_hash = ?",
 		     params, 1, &res, &err) < 0) {
@@ -560,6 +706,47 @@ void wm_session_stream_del(struct wm_daemon *d, struct wm_session *s)
 	pthread_mutex_unlock(&d->sessions->mu);
 }
 
+/* What the primary did not take while it was down: the rows of the
+ * sessions made meanwhile, the deletes of the logouts. */
+static void sweep_pending(struct wm_daemon *d)
+{
+	struct wm_sessions *t = d->sessions;
+	struct array *locals = array_new(), *hashes = array_new();
+	struct hash_iter it = {0};
+	time_t now = time(NULL);
+	const char *key;
+	void *v;
+
+	pthread_mutex_lock(&t->mu);
+	while (hash_next(t->byid, &it, &key, &v))
+		if (((struct sess *)v)->local) {
+			((struct sess *)v)->refs++;
+			array_push(locals, v);
+		}
+	memset(&it, 0, sizeof(it));
+	while (hash_next(t->revoked, &it, &key, &v))
+		array_push(hashes, xstrdup(key));
+	pthread_mutex_unlock(&t->mu);
+	for (size_t i = 0; i < array_len(locals); i++) {
+		struct sess *ss = array_get(locals, i);
+		flush_local(d, ss);
+		wm_session_unref(d, &ss->s);
+	}
+	for (size_t i = 0; i < array_len(hashes); i++) {
+		char *h = array_get(hashes, i);
+		bool done = sql_delete(d, h) == 0;
+
+		pthread_mutex_lock(&t->mu);
+		v = hash_get(t->revoked, h);
+		if (v != NULL && (done || *(time_t *)v <= now))
+			hash_del(t->revoked, h);
+		pthread_mutex_unlock(&t->mu);
+		free(h);
+	}
+	array_free(&locals);
+	array_free(&hashes);
+}
+
 void wm_sessions_sweep(struct wm_daemon *d)
 {
 	struct wm_sessions *t = d->sessions;
@@ -578,6 +765,8 @@ void wm_sessions_sweep(struct wm_daemon *d)
 	pthread_mutex_unlock(&t->mu);
 	array_free(&dead);
 	free_all(&gone);
+	if (d->wm.db != NULL)
+		sweep_pending(d);
 	if (d->wm.db != NULL) {
 		char idle[24], old[24], fail[24];
 		const char *params[] = {idle, old};
@@ -609,7 +798,8 @@ static void session_end(struct wm_daemon *d, const char *id)
 
 	if (d->wm.db != NULL && id_valid(id)) {
 		sha256_hex(id, hash);
-		sql_delete(d, hash);
+		if (sql_delete(d, hash) < 0)
+			revoke_later(d, hash);
 	}
 	drop_local(d, id);
 }
@@ -685,7 +875,7 @@ static int load_row(struct wm_daemon *d, struct sess *ss, struct error *err)
 	struct db_result *res;
 	unsigned long long q = 0;
 
-	if (db_query(d->wm.db,
+	if (db_query(read_db(d),
 		     "SELECT name, quota_bytes, id FROM mailboxes"
 		     " WHERE address = ?",
 		     params, 1, &res, err) < 0)
@@ -789,20 +979,26 @@ static void sql_success(struct wm_daemon *d, const char *key)
 }
 
 /* The new session's row; then the address keeps its newest
- * SESSIONS_PER_ADDRESS sessions (on every process). */
-static int sql_insert(struct wm_daemon *d, struct sess *ss, struct error *err)
+ * SESSIONS_PER_ADDRESS sessions (on every process).  0, -1, or
+ * DB_DUPLICATE when the row is there already (a flush_local that
+ * another thread did first). */
+static int sql_insert(struct wm_daemon *d, struct sess *ss, time_t last,
+		      struct error *err)
 {
-	char created[24];
+	char created[24], lastbuf[24];
 	const char *params[] = {ss->id_hash, ss->mailbox_id, ss->s.address,
-				created, created};
+				created, lastbuf};
 	struct db_result *res = NULL;
+	long long n;
 
 	snprintf(created, sizeof(created), "%lld", (long long)ss->created);
-	if (db_exec(d->wm.db,
+	snprintf(lastbuf, sizeof(lastbuf), "%lld", (long long)last);
+	n = db_exec(d->wm.db,
 		    "INSERT INTO webmail_sessions (id_hash, mailbox_id,"
 		    " address, created_at, last_at) VALUES (?, ?, ?, ?, ?)",
-		    params, 5, err) < 0)
-		return -1;
+		    params, 5, err);
+	if (n < 0)
+		return n == DB_DUPLICATE ? DB_DUPLICATE : -1;
 	if (db_query(d->wm.db,
 		     "SELECT id_hash FROM webmail_sessions WHERE mailbox_id = ?"
 		     " ORDER BY id DESC",
@@ -924,7 +1120,15 @@ static void login(struct wm_req *r)
 	sha256_hex(ss->s.id, ss->id_hash);
 	ss->created = ss->last = ss->db_last = now;
 	ss->checked_ms = now_ms();
-	if (sql_insert(d, ss, &err) != 0) {
+	rc = sql_insert(d, ss, now, &err);
+	if (rc == -1 && err.kind == ERR_TEMP) {
+		/* The primary takes no writes (a replica answered the
+		 * password): the session lives here until it does. */
+		log_warn("webmail(%s): session kept in this process until "
+			 "the database takes writes: %s",
+			 ss->s.address, err.msg);
+		ss->local = true;
+	} else if (rc != 0) {
 		log_error("webmail(%s): cannot store the session: %s",
 			  ss->s.address, err.msg);
 		sess_free(ss);
