@@ -180,8 +180,11 @@ void wm_fail(struct wm_req *r, const struct error *err)
 	const char *code = err->code != NULL ? err->code : "";
 
 	if (err->kind == ERR_TEMP && strcmp(code, STORE_ERR_QUOTA) != 0) {
+		/* The reason (a database host and port, a path) is for the
+		 * log, not for whoever sent the request. */
 		log_warn("webmail: %s: %s", r->path, err->msg);
-		wm_error(r, 503, "unavailable", "%s", err->msg);
+		wm_error(r, 503, "unavailable",
+			 "temporarily unavailable, try again in a moment");
 	} else if (strcmp(code, MINDEX_ERR_NOTFOUND) == 0) {
 		wm_error(r, 404, "not_found", "%s", err->msg);
 	} else if (strcmp(code, MINDEX_ERR_EXISTS) == 0 ||
@@ -198,7 +201,7 @@ void wm_fail(struct wm_req *r, const struct error *err)
 		wm_error(r, 507, "quota", "%s", err->msg);
 	} else {
 		log_error("webmail: %s: %s", r->path, err->msg);
-		wm_error(r, 500, "internal", "%s", err->msg);
+		wm_error(r, 500, "internal", "internal error (logged)");
 	}
 }
 
