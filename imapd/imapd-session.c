@@ -786,6 +786,14 @@ static void session_io(struct io *io, enum io_event event, void *ctx)
 		session_end(s, s->closing ? NULL : "Connection closed");
 		return;
 	case IO_ERROR:
+		/* A refused handshake (a client certificate required by
+		 * imapd_tls_req_ccert, a protocol mismatch) is worth a line
+		 * even before login, as Dovecot's imap-login logs it. */
+		if (s->user == NULL && !io_tls_active(io) &&
+		    strncmp(io_error(io), "TLS handshake failed", 20) == 0)
+			log_info("imap-login: Disconnected: %s (no auth "
+				 "attempts): rip=%s, session=<%s>",
+				 io_error(io), s->peer, s->id);
 		session_end(s, io_error(io));
 		return;
 	}

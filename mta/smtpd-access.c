@@ -13,7 +13,9 @@
  *            then the address: 192.0.2.1, 192.0.2, 192.0, 192 (IPv6:
  *            dropping ':'-separated parts from the end).
  * The first key found decides, DUNNO included (it stops the search for
- * shorter keys).  A lookup failure gives 451 4.3.0.
+ * shorter keys).  A lookup failure gives 451 4.3.0.  rx_access_search()
+ * gives the same searches to smtpd-access-server.c (the _a/_mx/_ns
+ * forms, the reverse client name and SASL tables).
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -30,6 +32,7 @@
 struct lookup {
 	struct rx *e;
 	const struct ritem *it;
+	struct map *map; /* the table searched */
 	const char *name; /* reply name and class of this check */
 	const char *cls;
 	struct buf *value;
@@ -171,11 +174,11 @@ int rx_access_result(struct rx *e, const char *origin, const char *name,
 static int try_key(struct lookup *lk, const char *key)
 {
 	struct error err;
-	int ret = map_lookup(lk->it->map, key, lk->value, &err);
+	int ret = map_lookup(lk->map, key, lk->value, &err);
 
 	if (ret < 0) {
 		log_warn("%s: %s: lookup of %s: %s", lk->e->in->log_id,
-			 map_spec(lk->it->map), key, err.msg);
+			 map_spec(lk->map), key, err.msg);
 		lk->res = rx_reject(lk->e, 451, "4.3.0",
 				    "<%s>: %s rejected: Temporary lookup "
 				    "failure",
@@ -183,7 +186,7 @@ static int try_key(struct lookup *lk, const char *key)
 		return -1;
 	}
 	if (ret == 1)
-		lk->res = rx_access_result(lk->e, map_spec(lk->it->map),
+		lk->res = rx_access_result(lk->e, map_spec(lk->map),
 					   lk->name, lk->cls,
 					   buf_data(lk->value));
 	return ret;
@@ -213,7 +216,7 @@ static int try_address(struct lookup *lk, const char *addr)
 
 	if (*addr == '\0')
 		return try_key(lk, lk->e->r->null_key);
-	if (pattern_map(lk->it->map))
+	if (pattern_map(lk->map))
 		return try_key(lk, addr);
 	local_len = at != NULL ? (size_t)(at - addr) : strlen(addr);
 	base_len = local_len;
@@ -244,21 +247,13 @@ static int try_address(struct lookup *lk, const char *addr)
 	return ret;
 }
 
-static int try_client(struct lookup *lk)
+/* The address, then its network prefixes: 192.0.2, 192.0, 192. */
+static int try_addr(struct lookup *lk, const char *addr)
 {
-	const char *addr = lk->e->in->client_addr;
-	const char *name = rx_client_name(lk->e);
-	bool pattern = pattern_map(lk->it->map);
-	int ret = 0;
+	int ret = try_key(lk, addr);
 
-	if (strcmp(name, "unknown") != 0)
-		ret = pattern ? try_key(lk, name) : try_domain(lk, name);
-	if (ret != 0 || addr == NULL)
+	if (ret != 0 || pattern_map(lk->map))
 		return ret;
-	ret = try_key(lk, addr);
-	if (ret != 0 || pattern)
-		return ret;
-	/* The network prefixes: 192.0.2, 192.0, 192. */
 	char *key = xstrdup(addr);
 	char sep = strchr(key, ':') != NULL ? ':' : '.';
 	for (char *p; ret == 0 && (p = strrchr(key, sep)) != NULL;) {
@@ -272,10 +267,25 @@ static int try_client(struct lookup *lk)
 	return ret;
 }
 
+static int try_client(struct lookup *lk)
+{
+	const char *addr = lk->e->in->client_addr;
+	const char *name = rx_client_name(lk->e);
+	bool pattern = pattern_map(lk->map);
+	int ret = 0;
+
+	if (strcmp(name, "unknown") != 0)
+		ret = pattern ? try_key(lk, name) : try_domain(lk, name);
+	if (ret != 0 || addr == NULL)
+		return ret;
+	return try_addr(lk, addr);
+}
+
 int rx_access(struct rx *e, const struct ritem *it)
 {
 	const struct smtpd_restrict_input *in = e->in;
-	struct lookup lk = {.e = e, .it = it, .value = buf_new()};
+	struct lookup lk = {
+	    .e = e, .it = it, .map = it->map, .value = buf_new()};
 	int ret = 0;
 
 	switch (it->kind) {
@@ -309,4 +319,32 @@ int rx_access(struct rx *e, const struct ritem *it)
 	}
 	buf_free(&lk.value);
 	return ret != 0 ? lk.res : RX_DUNNO;
+}
+
+int rx_access_search(struct rx *e, struct map *map, enum rx_search how,
+		     const char *key, const char *name, const char *cls,
+		     int *res_r)
+{
+	struct lookup lk = {.e = e,
+			    .map = map,
+			    .name = name,
+			    .cls = cls,
+			    .value = buf_new()};
+	int ret;
+
+	switch (how) {
+	case RX_SEARCH_DOMAIN:
+		ret = pattern_map(map) ? try_key(&lk, key)
+				       : try_domain(&lk, key);
+		break;
+	case RX_SEARCH_ADDR:
+		ret = try_addr(&lk, key);
+		break;
+	default:
+		ret = try_key(&lk, key);
+		break;
+	}
+	buf_free(&lk.value);
+	*res_r = ret != 0 ? lk.res : RX_DUNNO;
+	return ret != 0;
 }

@@ -14,6 +14,7 @@
 #include "dns/dns.h"
 #include "ev/worker.h"
 #include "queue/submit.h"
+#include "tls/io.h"
 
 #include "smtpd-login.h"
 #include "smtpd-policy.h"
@@ -29,6 +30,11 @@ int smtpd_restrictions_open(struct smtpd *d, const struct conf *conf,
 	d->login = smtpd_login_new(conf, &d->lookup_env, err);
 	if (d->login == NULL) {
 		smtpd_restrict_free(&d->restrictions);
+		return -1;
+	}
+	if (smtpd_ccert_open(d, conf, err) < 0) {
+		smtpd_restrict_free(&d->restrictions);
+		smtpd_login_free(&d->login);
 		return -1;
 	}
 	if (smtpd_restrict_uses_dns(d->restrictions)) {
@@ -48,6 +54,7 @@ void smtpd_restrictions_close(struct smtpd *d)
 	dns_resolver_free(&d->dns);
 	smtpd_restrict_free(&d->restrictions);
 	smtpd_login_free(&d->login);
+	smtpd_ccert_close(d);
 }
 
 static int is_local(void *ctx, const char *address, struct error *err)
@@ -140,6 +147,18 @@ void smtpd_check_ctx_init(struct smtpd_check_ctx *c,
 	c->in.sender_owners = sender_owners;
 	c->in.submission_login_check =
 	    s->submission && s->set->submission_login_check;
+	c->in.tls = s->io != NULL && io_tls_active(s->io);
+	c->in.rcpt_count = s->txn != NULL ? s->txn->nrcpt : 0;
+	if (s->ccert != NULL && s->ccert->present) {
+		c->ccert_fingerprint = dup_or_null(s->ccert->fingerprint);
+		c->ccert_pkey_fingerprint =
+		    dup_or_null(s->ccert->pkey_fingerprint);
+		c->in.ccert_verified = s->ccert->verified;
+		c->in.ccert_fingerprint = c->ccert_fingerprint;
+		c->in.ccert_pkey_fingerprint = c->ccert_pkey_fingerprint;
+		c->ccert_subject = dup_or_null(s->ccert->subject_cn);
+		c->in.ccert_subject = c->ccert_subject;
+	}
 }
 
 void smtpd_check_ctx_clear(struct smtpd_check_ctx *c)
@@ -152,6 +171,9 @@ void smtpd_check_ctx_clear(struct smtpd_check_ctx *c)
 	free(c->sasl_user);
 	free(c->delimiters);
 	free(c->log_id);
+	free(c->ccert_fingerprint);
+	free(c->ccert_pkey_fingerprint);
+	free(c->ccert_subject);
 	smtpd_verdict_clear(&c->verdict);
 	smtpd_policy_attrs_free(&c->attrs);
 	smtpd_policy_answers_free(&c->answers);

@@ -144,6 +144,7 @@ static void write_received(struct smtpd_session *s)
 		buf_append_str(h, "\t(using ");
 		io_tls_describe(s->io, h);
 		buf_append_str(h, ")\r\n");
+		smtpd_ccert_received(s, h);
 	}
 	buf_printf(h, "\tby %s (Postern) with %s", s->set->myhostname,
 		   with_protocol(s));

@@ -337,6 +337,14 @@ static const char *macro_value(struct smtpd_milter_txn *mt, const char *name,
 			buf_printf(tmp, "%d", io_tls_cipher_bits(s->io));
 			return buf_data(tmp);
 		}
+		/* As Postfix: the client certificate's subject and issuer
+		 * CN (smtpd_tls_ask_ccert, smtpd-ccert.c). */
+		if (s->ccert != NULL && s->ccert->present &&
+		    strcmp(name, "{cert_subject}") == 0)
+			return s->ccert->subject_cn;
+		if (s->ccert != NULL && s->ccert->present &&
+		    strcmp(name, "{cert_issuer}") == 0)
+			return s->ccert->issuer_cn;
 	}
 	return NULL;
 }

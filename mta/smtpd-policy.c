@@ -568,6 +568,19 @@ struct smtpd_policy_attrs *smtpd_policy_attrs_new(const struct smtpd_session *s)
 	a->recipient_count = t != NULL ? t->nrcpt : 0;
 	a->size =
 	    t != NULL && t->mail.params.has_size ? t->mail.params.size : 0;
+	{
+		const struct smtpd_ccert *c = s->ccert;
+		bool present = c != NULL && c->present;
+		bool verified = present && c->verified;
+
+		a->ccert_subject =
+		    dup_or_empty(verified ? c->subject_cn : NULL);
+		a->ccert_issuer = dup_or_empty(verified ? c->issuer_cn : NULL);
+		a->ccert_fingerprint =
+		    dup_or_empty(present ? c->fingerprint : NULL);
+		a->ccert_pubkey_fingerprint =
+		    dup_or_empty(present ? c->pkey_fingerprint : NULL);
+	}
 	return a;
 }
 
@@ -584,6 +597,10 @@ void smtpd_policy_attrs_free(struct smtpd_policy_attrs **ap)
 	free(a->encryption_protocol);
 	free(a->encryption_cipher);
 	free(a->server_address);
+	free(a->ccert_subject);
+	free(a->ccert_issuer);
+	free(a->ccert_fingerprint);
+	free(a->ccert_pubkey_fingerprint);
 	free(a);
 }
 
@@ -658,11 +675,12 @@ static void build_request(struct rx *e, const struct smtpd_policy *p,
 		attr_u(b, "size", a->size);
 	else
 		attr(b, "size", "0");
-	/* No client certificates are asked for. */
-	attr(b, "ccert_subject", "");
-	attr(b, "ccert_issuer", "");
-	attr(b, "ccert_fingerprint", "");
-	attr(b, "ccert_pubkey_fingerprint", "");
+	/* Empty unless smtpd_tls_ask_ccert got a certificate. */
+	attr(b, "ccert_subject", a != NULL ? a->ccert_subject : "");
+	attr(b, "ccert_issuer", a != NULL ? a->ccert_issuer : "");
+	attr(b, "ccert_fingerprint", a != NULL ? a->ccert_fingerprint : "");
+	attr(b, "ccert_pubkey_fingerprint",
+	     a != NULL ? a->ccert_pubkey_fingerprint : "");
 	attr(b, "encryption_protocol", a != NULL ? a->encryption_protocol : "");
 	attr(b, "encryption_cipher", a != NULL ? a->encryption_cipher : "");
 	attr_u(b, "encryption_keysize",

@@ -67,6 +67,11 @@ struct smtpd_policy_attrs {
 	unsigned server_port;
 	unsigned recipient_count;
 	uint64_t size;
+	/* The TLS client certificate (smtpd-ccert.h), as Postfix sends it:
+	 * subject and issuer CN when it verified, fingerprints when one was
+	 * presented; "" otherwise. */
+	char *ccert_subject, *ccert_issuer;
+	char *ccert_fingerprint, *ccert_pubkey_fingerprint;
 };
 
 /* Parse ARG (a target, or "{ target, name=value, ... }"); defaults from

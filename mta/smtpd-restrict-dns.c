@@ -1,9 +1,9 @@
 /*
  * smtpd-restrict-dns.c - the restrictions that ask DNS, through lib/dns's
  * blocking lookups (they run in the worker pool):
- *   reject_rbl_client zone[=a.b.c.d]   the client address in a DNSBL
- *   reject_rhsbl_client/_sender/_helo  the client name, sender domain or
- *                                      HELO name in a domain list
+ *   reject_rbl_client, reject_rhsbl_*, permit_dnswl_client,
+ *   permit_rhswl_client                DNS lists: smtpd-restrict-dnsbl.c
+ *   reject_unknown_reverse_client_hostname  no PTR name
  *   reject_unknown_sender_domain, reject_unknown_recipient_domain
  *                                      no MX and no A/AAAA (or a null MX)
  *   reject_unknown_client_hostname     no forward-confirmed reverse name
@@ -17,68 +17,9 @@
 #include <string.h>
 
 #include "core/log.h"
-#include "core/xmalloc.h"
 #include "dns/dns.h"
 
 #include "smtpd-restrict-private.h"
-
-/* A DNSBL answer that counts: any A record, or the one of FILTER. */
-static bool listed(const struct dns_result *res, const char *filter)
-{
-	for (size_t i = 0; i < res->count; i++) {
-		if (res->rrs[i].type != DNS_T_A)
-			continue;
-		if (filter == NULL ||
-		    strcmp(res->rrs[i].addr.text, filter) == 0)
-			return true;
-	}
-	return false;
-}
-
-/* Ask QNAME; RX_REJECT (or warn) if listed. */
-static int dnsbl(struct rx *e, const struct ritem *it, const char *qname,
-		 const char *rclass, const char *what)
-{
-	struct dns_result *res = NULL;
-	struct error err;
-	char reason[256] = "";
-	int ret = dns_lookup_sync(e->in->dns, qname, DNS_T_A, 0, &res, &err);
-	bool hit = ret == 1 && listed(res, it->filter);
-
-	if (ret < 0)
-		log_warn("%s: %s: lookup failed (not listed): %s",
-			 e->in->log_id, qname, err.msg);
-	dns_result_free(&res);
-	if (!hit)
-		return RX_DUNNO;
-	/* The TXT record, if any, is the reason (Postfix's rbl_reason). */
-	if (dns_lookup_sync(e->in->dns, qname, DNS_T_TXT, 0, &res, &err) == 1 &&
-	    res->rrs[0].type == DNS_T_TXT) {
-		size_t n = res->rrs[0].txt.len;
-		if (n > sizeof(reason) - 3)
-			n = sizeof(reason) - 3;
-		snprintf(reason, sizeof(reason), "; %.*s", (int)n,
-			 res->rrs[0].txt.data);
-	}
-	dns_result_free(&res);
-	return rx_reject(e, e->r->codes.maps_rbl_reject_code, "x.7.1",
-			 "Service unavailable; %s [%s] blocked using %s%s",
-			 rclass, what, it->arg, reason);
-}
-
-static int rhsbl(struct rx *e, const struct ritem *it, const char *domain,
-		 const char *rclass)
-{
-	char *qname;
-	int res;
-
-	if (domain == NULL || *domain == '\0' || domain[0] == '[')
-		return RX_DUNNO;
-	qname = xasprintf("%s.%s", domain, it->arg);
-	res = dnsbl(e, it, qname, rclass, domain);
-	free(qname);
-	return res;
-}
 
 static const char *domain_of(const char *addr)
 {
@@ -87,6 +28,36 @@ static const char *domain_of(const char *addr)
 	if (addr == NULL || (at = strrchr(addr, '@')) == NULL)
 		return NULL;
 	return at + 1;
+}
+
+const char *rx_reverse_name(struct rx *e)
+{
+	char qname[DNS_NAME_TEXT_MAX];
+	struct dns_result *res = NULL;
+	struct error err;
+	int ret;
+
+	if (e->reverse_name != NULL)
+		return e->reverse_name;
+	e->reverse_name = "unknown";
+	e->reverse_name_status = 0;
+	if (e->in->client_addr == NULL || e->in->dns == NULL ||
+	    dns_reverse_name(e->in->client_addr, qname, sizeof(qname), &err) <
+		0)
+		return e->reverse_name;
+	ret = dns_lookup_sync(e->in->dns, qname, DNS_T_PTR, 0, &res, &err);
+	e->reverse_name_status = ret < 0 ? -1 : 0;
+	for (size_t i = 0; ret == 1 && i < res->count; i++) {
+		if (res->rrs[i].type != DNS_T_PTR || *res->rrs[i].name == '\0')
+			continue;
+		snprintf(e->reverse_name_text, sizeof(e->reverse_name_text),
+			 "%s", res->rrs[i].name);
+		e->reverse_name = e->reverse_name_text;
+		e->reverse_name_status = 1;
+		break;
+	}
+	dns_result_free(&res);
+	return e->reverse_name;
 }
 
 /* 1: the name has records of TYPE, 0: none, -1: failure. */
@@ -187,28 +158,33 @@ static int unknown_helo(struct rx *e, const char *helo)
 int rx_dns(struct rx *e, const struct ritem *it)
 {
 	const struct smtpd_restrict_input *in = e->in;
-	const char *name;
-	char qname[DNS_NAME_TEXT_MAX];
-	struct error err;
 
 	if (in->dns == NULL)
 		return RX_DUNNO;
 	switch (it->kind) {
 	case RK_RBL_CLIENT:
-		if (in->client_addr == NULL ||
-		    dns_dnsbl_name(in->client_addr, it->arg, qname,
-				   sizeof(qname), &err) < 0)
-			return RX_DUNNO;
-		return dnsbl(e, it, qname, "Client host", in->client_addr);
 	case RK_RHSBL_CLIENT:
-		name = rx_client_name(e);
-		if (strcmp(name, "unknown") == 0)
-			return RX_DUNNO;
-		return rhsbl(e, it, name, "Client host");
 	case RK_RHSBL_SENDER:
-		return rhsbl(e, it, domain_of(in->sender), "Sender address");
 	case RK_RHSBL_HELO:
-		return rhsbl(e, it, in->helo, "Helo command");
+	case RK_RHSBL_RCPT:
+	case RK_RHSBL_REV_CLIENT:
+	case RK_DNSWL_CLIENT:
+	case RK_RHSWL_CLIENT:
+		return rx_dnsxl(e, it);
+	case RK_UNKNOWN_REV_CLIENT:
+		if (in->client_addr == NULL)
+			return RX_DUNNO;
+		rx_reverse_name(e);
+		if (e->reverse_name_status == 1)
+			return RX_DUNNO;
+		return rx_reject(e,
+				 e->reverse_name_status == 0
+				     ? e->r->codes.unknown_client_reject_code
+				     : 450,
+				 "4.7.1",
+				 "Client host rejected: cannot find your "
+				 "reverse hostname, [%s]",
+				 in->client_addr);
 	case RK_UNKNOWN_SENDER_DOMAIN:
 		return unknown_domain(e, in->sender, true);
 	case RK_UNKNOWN_RCPT_DOMAIN:

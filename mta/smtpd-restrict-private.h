@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dns/dns_pattern.h"
 #include "smtpd-restrict.h"
 
 enum rkind {
@@ -53,6 +54,39 @@ enum rkind {
 	RK_UNAUTH_SENDER_LOGIN_MISMATCH, /* reject_unauthenticated_... */
 	RK_UNLISTED_SENDER,		 /* reject_unlisted_sender */
 	RK_UNLISTED_RCPT,		 /* reject_unlisted_recipient */
+	/* smtpd-restrict-tls.c: TLS client certificates */
+	RK_PERMIT_TLS_CLIENTCERTS,     /* permit_tls_clientcerts */
+	RK_PERMIT_TLS_ALL_CLIENTCERTS, /* permit_tls_all_clientcerts */
+	RK_CCERT_ACCESS,	       /* check_ccert_access type:table */
+	/* smtpd-access-server.c: check_*_{a,mx,ns}_access, as Postfix's
+	 * check_server_access; the reverse client name and SASL tables. */
+	RK_CLIENT_A_ACCESS,
+	RK_CLIENT_MX_ACCESS,
+	RK_CLIENT_NS_ACCESS,
+	RK_REV_CLIENT_ACCESS, /* check_reverse_client_hostname_access */
+	RK_REV_CLIENT_A_ACCESS,
+	RK_REV_CLIENT_MX_ACCESS,
+	RK_REV_CLIENT_NS_ACCESS,
+	RK_HELO_A_ACCESS,
+	RK_HELO_MX_ACCESS,
+	RK_HELO_NS_ACCESS,
+	RK_SENDER_A_ACCESS,
+	RK_SENDER_MX_ACCESS,
+	RK_SENDER_NS_ACCESS,
+	RK_RCPT_A_ACCESS,
+	RK_RCPT_MX_ACCESS,
+	RK_RCPT_NS_ACCESS,
+	RK_SASL_ACCESS, /* check_sasl_access */
+	/* smtpd-restrict-dns.c */
+	RK_DNSWL_CLIENT,      /* permit_dnswl_client */
+	RK_RHSWL_CLIENT,      /* permit_rhswl_client */
+	RK_RHSBL_REV_CLIENT,  /* reject_rhsbl_reverse_client */
+	RK_RHSBL_RCPT,	      /* reject_rhsbl_recipient */
+	RK_UNKNOWN_REV_CLIENT, /* reject_unknown_reverse_client_hostname */
+	/* smtpd-restrict.c */
+	RK_PLAINTEXT,	      /* reject_plaintext_session */
+	RK_MULTI_RCPT_BOUNCE, /* reject_multi_recipient_bounce */
+	RK_DEFER_UNAUTH_DEST, /* defer_unauth_destination */
 };
 
 struct rword {
@@ -71,6 +105,11 @@ struct ritem {
 	char *filter;		 /* zone=FILTER: the answer that counts */
 	const struct rlist *cls; /* RK_CLASS */
 	struct smtpd_policy *policy; /* RK_POLICY (borrowed from r->policies) */
+	/* DNS lists: the reply pattern of zone=PATTERN (dns_pattern.h), and
+	 * the argument as written ($rbl_reply_maps key). */
+	bool has_pattern;
+	struct dns_addr_pattern pattern;
+	char *whole;
 };
 
 struct rlist {
@@ -110,6 +149,15 @@ struct smtpd_restrict {
 	unsigned domain_sender_reject_code; /* check_domain_sender_access */
 	/* reject_unverified_*: NULL unless one is used (smtpd-verify.h). */
 	struct smtpd_verify *verify;
+	/* $relay_clientcerts (permit_tls_clientcerts; one of r->maps, NULL
+	 * unless used). */
+	struct map *relay_clientcerts;
+	/* reject_rbl_client & co. ($rbl_reply_maps: NULL when empty; it
+	 * is one of r->maps). */
+	struct map *rbl_reply_map;
+	char *default_rbl_reply;
+	unsigned plaintext_code;
+	unsigned mul_rcpt_code;
 };
 
 /* Results of one restriction, as Postfix's SMTPD_CHECK_*. */
@@ -137,6 +185,10 @@ struct rx {
 	unsigned policy_seen;  /* check_policy_service items met so far */
 	unsigned suspend_seen; /* ... and reject_unverified_* items too */
 	unsigned verify_seen;  /* reject_unverified_* items met so far */
+	/* The unverified reverse name (first PTR), once looked up. */
+	const char *reverse_name;
+	int reverse_name_status; /* 1, 0 (no PTR), -1 (DNS failed) */
+	char reverse_name_text[1024]; /* DNS_NAME_TEXT_MAX */
 };
 
 /* Reject (or warn, or defer under defer_if_reject): RX_REJECT, or
@@ -158,8 +210,27 @@ int rx_class(struct rx *e, const struct rlist *l);
 
 /* smtpd-access.c */
 int rx_access(struct rx *e, const struct ritem *it);
+/* smtpd-access.c, for smtpd-access-server.c: one search of MAP as
+ * check_*_access does it, replies naming NAME and CLS.  HOW:
+ * RX_SEARCH_DOMAIN the key and its parent domains, RX_SEARCH_ADDR an
+ * address and its parent networks, RX_SEARCH_KEY the key once.  1 found
+ * (or a lookup failure), *res_r the RX_ result; 0 not found. */
+enum rx_search { RX_SEARCH_DOMAIN, RX_SEARCH_ADDR, RX_SEARCH_KEY };
+int rx_access_search(struct rx *e, struct map *map, enum rx_search how,
+		     const char *key, const char *name, const char *cls,
+		     int *res_r);
+/* smtpd-access-server.c: check_*_{a,mx,ns}_access,
+ * check_reverse_client_hostname_access, check_sasl_access. */
+int rx_server_access(struct rx *e, const struct ritem *it);
+/* smtpd-restrict-dns.c: the unverified reverse client name ("unknown"
+ * if none; e->reverse_name_status says why), looked up once. */
+const char *rx_reverse_name(struct rx *e);
 /* smtpd-restrict-dns.c */
 int rx_dns(struct rx *e, const struct ritem *it);
+/* smtpd-restrict-dnsbl.c: reject_rbl_client, reject_rhsbl_*,
+ * permit_dnswl_client, permit_rhswl_client (called by rx_dns with a
+ * resolver). */
+int rx_dnsxl(struct rx *e, const struct ritem *it);
 /* smtpd-access.c: an access(5) result VALUE (from a table or a policy
  * service named ORIGIN in logs) for the reply name and class given. */
 int rx_access_result(struct rx *e, const char *origin, const char *name,
@@ -174,6 +245,12 @@ int rx_greylist(struct rx *e, const struct ritem *it);
 int rx_domain_sender(struct rx *e, const struct ritem *it);
 /* smtpd-verify.c */
 int rx_verify(struct rx *e, const struct ritem *it);
+/* smtpd-restrict-tls.c: permit_tls_clientcerts, permit_tls_all_clientcerts,
+ * check_ccert_access. */
+int rx_ccert(struct rx *e, const struct ritem *it);
+/* ... and opening $relay_clientcerts once for permit_tls_clientcerts. */
+int rx_ccert_open(struct smtpd_restrict *r, struct error *err);
+
 /* smtpd-restrict-login.c: the *_sender_login_mismatch and
  * reject_unlisted_* restrictions (KIND one of those RK_ values). */
 int rx_login(struct rx *e, enum rkind kind);

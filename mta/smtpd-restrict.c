@@ -18,6 +18,7 @@
 
 #include "smtpd-greylist.h"
 #include "smtpd-policy.h"
+#include "smtpd-rbl-reply.h"
 #include "smtpd-restrict-private.h"
 #include "smtpd-verify.h"
 
@@ -69,6 +70,40 @@ static const struct rword words[] = {
      RK_UNAUTH_SENDER_LOGIN_MISMATCH, false, false},
     {"reject_unlisted_sender", RK_UNLISTED_SENDER, false, false},
     {"reject_unlisted_recipient", RK_UNLISTED_RCPT, false, false},
+    {"check_client_a_access", RK_CLIENT_A_ACCESS, true, true},
+    {"check_client_mx_access", RK_CLIENT_MX_ACCESS, true, true},
+    {"check_client_ns_access", RK_CLIENT_NS_ACCESS, true, true},
+    {"check_reverse_client_hostname_access", RK_REV_CLIENT_ACCESS, true,
+     true},
+    {"check_reverse_client_hostname_a_access", RK_REV_CLIENT_A_ACCESS, true,
+     true},
+    {"check_reverse_client_hostname_mx_access", RK_REV_CLIENT_MX_ACCESS,
+     true, true},
+    {"check_reverse_client_hostname_ns_access", RK_REV_CLIENT_NS_ACCESS,
+     true, true},
+    {"check_helo_a_access", RK_HELO_A_ACCESS, true, true},
+    {"check_helo_mx_access", RK_HELO_MX_ACCESS, true, true},
+    {"check_helo_ns_access", RK_HELO_NS_ACCESS, true, true},
+    {"check_sender_a_access", RK_SENDER_A_ACCESS, true, true},
+    {"check_sender_mx_access", RK_SENDER_MX_ACCESS, true, true},
+    {"check_sender_ns_access", RK_SENDER_NS_ACCESS, true, true},
+    {"check_recipient_a_access", RK_RCPT_A_ACCESS, true, true},
+    {"check_recipient_mx_access", RK_RCPT_MX_ACCESS, true, true},
+    {"check_recipient_ns_access", RK_RCPT_NS_ACCESS, true, true},
+    {"check_sasl_access", RK_SASL_ACCESS, true, false},
+    {"permit_dnswl_client", RK_DNSWL_CLIENT, true, true},
+    {"permit_rhswl_client", RK_RHSWL_CLIENT, true, true},
+    {"reject_rhsbl_reverse_client", RK_RHSBL_REV_CLIENT, true, true},
+    {"reject_rhsbl_recipient", RK_RHSBL_RCPT, true, true},
+    {"reject_unknown_reverse_client_hostname", RK_UNKNOWN_REV_CLIENT, false,
+     true},
+    {"reject_plaintext_session", RK_PLAINTEXT, false, false},
+    {"reject_multi_recipient_bounce", RK_MULTI_RCPT_BOUNCE, false, false},
+    {"defer_unauth_destination", RK_DEFER_UNAUTH_DEST, false, false},
+    {"permit_tls_clientcerts", RK_PERMIT_TLS_CLIENTCERTS, false, false},
+    {"permit_tls_all_clientcerts", RK_PERMIT_TLS_ALL_CLIENTCERTS, false,
+     false},
+    {"check_ccert_access", RK_CCERT_ACCESS, true, false},
 };
 
 static const char *const stage_params[SMTPD_RESTRICT_NSTAGES] = {
@@ -198,6 +233,12 @@ static int parse_list(struct smtpd_restrict *r, const char *param,
 				break;
 			}
 		}
+		if (rw->kind == RK_PERMIT_TLS_CLIENTCERTS &&
+		    rx_ccert_open(r, err) < 0) {
+			error_prefix(err, "%s: %s", param, w);
+			ret = -1;
+			break;
+		}
 		if (!rw->arg)
 			continue;
 		if (i + 1 >= array_len(toks)) {
@@ -211,6 +252,24 @@ static int parse_list(struct smtpd_restrict *r, const char *param,
 		case RK_HELO_ACCESS:
 		case RK_SENDER_ACCESS:
 		case RK_RCPT_ACCESS:
+		case RK_CLIENT_A_ACCESS:
+		case RK_CLIENT_MX_ACCESS:
+		case RK_CLIENT_NS_ACCESS:
+		case RK_REV_CLIENT_ACCESS:
+		case RK_REV_CLIENT_A_ACCESS:
+		case RK_REV_CLIENT_MX_ACCESS:
+		case RK_REV_CLIENT_NS_ACCESS:
+		case RK_HELO_A_ACCESS:
+		case RK_HELO_MX_ACCESS:
+		case RK_HELO_NS_ACCESS:
+		case RK_SENDER_A_ACCESS:
+		case RK_SENDER_MX_ACCESS:
+		case RK_SENDER_NS_ACCESS:
+		case RK_RCPT_A_ACCESS:
+		case RK_RCPT_MX_ACCESS:
+		case RK_RCPT_NS_ACCESS:
+		case RK_SASL_ACCESS:
+		case RK_CCERT_ACCESS:
 			it->map = open_access_map(r, arg, err);
 			if (it->map == NULL) {
 				error_prefix(err, "%s: %s %s", param, w, arg);
@@ -224,15 +283,25 @@ static int parse_list(struct smtpd_restrict *r, const char *param,
 				ret = -1;
 			}
 			break;
-		default: { /* DNS list: zone[=d.d.d.d] */
+		default: { /* DNS list: zone[=pattern] */
 			const char *eq = strchr(arg, '=');
+			it->whole = xstrdup(arg);
 			if (eq != NULL) {
 				it->arg = xstrndup(arg, (size_t)(eq - arg));
 				it->filter = xstrdup(eq + 1);
+				it->has_pattern = true;
+				if (!dns_addr_pattern_parse(it->filter,
+							    &it->pattern))
+					ret = error_set(
+					    err, ERR_CONFIG,
+					    "%s: %s %s: bad reply pattern "
+					    "(d.d.d.d, each d a number or "
+					    "[n..m;k])",
+					    param, w, arg);
 			} else {
 				it->arg = xstrdup(arg);
 			}
-			if (*it->arg == '\0')
+			if (ret == 0 && *it->arg == '\0')
 				ret = error_set(err, ERR_CONFIG,
 						"%s: %s: empty zone", param, w);
 			break;
@@ -262,6 +331,7 @@ static void rlist_free(void *p)
 	for (size_t i = 0; i < l->n; i++) {
 		free(l->items[i].arg);
 		free(l->items[i].filter);
+		free(l->items[i].whole);
 	}
 	free(l->items);
 	free(l->name);
@@ -325,6 +395,60 @@ static int read_codes(struct smtpd_restrict *r, const struct conf *conf,
 	return 0;
 }
 
+/* A template's names, for the start-up check of $default_rbl_reply. */
+static const char *rbl_check_name(const char *name, void *ctx)
+{
+	static const char *const names[] = {
+	    "rbl_code",		   "rbl_domain",     "rbl_reason",
+	    "rbl_txt",		   "rbl_what",	     "rbl_class",
+	    "client",		   "client_address", "client_name",
+	    "reverse_client_name", "helo_name",	     "sender",
+	    "sender_name",	   "sender_domain",  "recipient",
+	    "recipient_name",	   "recipient_domain"};
+
+	(void)ctx;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(name, names[i]) == 0)
+			return "x";
+	return NULL;
+}
+
+/* reject_rbl_client & co.: the reply settings, and the other codes. */
+static int read_rbl_settings(struct smtpd_restrict *r,
+			     const struct conf *conf, struct error *err)
+{
+	const char *maps = conf_str(conf, "rbl_reply_maps");
+	struct buf *out = buf_new();
+	int ret;
+
+	r->default_rbl_reply = xstrdup(conf_str(conf, "default_rbl_reply"));
+	ret = smtpd_rbl_expand(r->default_rbl_reply, rbl_check_name, NULL, out);
+	buf_free(&out);
+	if (ret < 0)
+		return error_set(err, ERR_CONFIG,
+				 "default_rbl_reply: bad template (an unknown "
+				 "$name or a syntax error): %s",
+				 r->default_rbl_reply);
+	r->plaintext_code =
+	    code_param(conf, "plaintext_reject_code", 400, 599, err);
+	if (r->plaintext_code == 0)
+		return -1;
+	r->mul_rcpt_code = code_param(
+	    conf, "multi_recipient_bounce_reject_code", 400, 599, err);
+	if (r->mul_rcpt_code == 0)
+		return -1;
+	while (*maps == ' ' || *maps == '\t')
+		maps++;
+	if (*maps != '\0') {
+		r->rbl_reply_map = open_access_map(r, maps, err);
+		if (r->rbl_reply_map == NULL) {
+			error_prefix(err, "rbl_reply_maps");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 struct smtpd_restrict *smtpd_restrict_new(const struct conf *conf,
 					  const struct map_env *env,
 					  struct error *err)
@@ -345,6 +469,8 @@ struct smtpd_restrict *smtpd_restrict_new(const struct conf *conf,
 	r->domain_sender_reject_code = code_param(
 	    conf, "domain_sender_policy_reject_code", 400, 599, err);
 	if (r->domain_sender_reject_code == 0)
+		goto fail;
+	if (read_rbl_settings(r, conf, err) < 0)
 		goto fail;
 
 	/* Classes first (empty), so lists and classes may name any. */
@@ -416,6 +542,7 @@ void smtpd_restrict_free(struct smtpd_restrict **rp)
 		for (size_t i = 0; i < r->lists[st].n; i++) {
 			free(r->lists[st].items[i].arg);
 			free(r->lists[st].items[i].filter);
+			free(r->lists[st].items[i].whole);
 		}
 		free(r->lists[st].items);
 		free(r->lists[st].name);
@@ -426,6 +553,7 @@ void smtpd_restrict_free(struct smtpd_restrict **rp)
 	smtpd_greylist_free(&r->greylist);
 	smtpd_verify_free(&r->verify);
 	free(r->null_key);
+	free(r->default_rbl_reply);
 	free(r);
 }
 
@@ -782,6 +910,58 @@ static int eval_item(struct rx *e, const struct ritem *it)
 	case RK_UNKNOWN_CLIENT:
 	case RK_UNKNOWN_HELO:
 		return rx_dns(e, it);
+	case RK_CLIENT_A_ACCESS:
+	case RK_CLIENT_MX_ACCESS:
+	case RK_CLIENT_NS_ACCESS:
+	case RK_REV_CLIENT_ACCESS:
+	case RK_REV_CLIENT_A_ACCESS:
+	case RK_REV_CLIENT_MX_ACCESS:
+	case RK_REV_CLIENT_NS_ACCESS:
+	case RK_HELO_A_ACCESS:
+	case RK_HELO_MX_ACCESS:
+	case RK_HELO_NS_ACCESS:
+	case RK_SENDER_A_ACCESS:
+	case RK_SENDER_MX_ACCESS:
+	case RK_SENDER_NS_ACCESS:
+	case RK_RCPT_A_ACCESS:
+	case RK_RCPT_MX_ACCESS:
+	case RK_RCPT_NS_ACCESS:
+	case RK_SASL_ACCESS:
+		return rx_server_access(e, it);
+	case RK_DNSWL_CLIENT:
+	case RK_RHSWL_CLIENT:
+	case RK_RHSBL_REV_CLIENT:
+	case RK_RHSBL_RCPT:
+	case RK_UNKNOWN_REV_CLIENT:
+		return rx_dns(e, it);
+	case RK_PLAINTEXT:
+		if (in->tls)
+			return RX_DUNNO;
+		return rx_reject(e, e->r->plaintext_code, "4.7.1",
+				 "Session encryption is required");
+	case RK_MULTI_RCPT_BOUNCE:
+		/* At RCPT the recipients accepted before this one; at DATA
+		 * all of them (Postfix: more than one). */
+		if (in->sender == NULL || *in->sender != '\0' ||
+		    in->rcpt_count <= (in->recipient != NULL ? 0u : 1u))
+			return RX_DUNNO;
+		rx_stage_name(e, e->stage, &name, &cls);
+		return rx_reject(e, e->r->mul_rcpt_code, "5.5.3",
+				 "<%s>: %s rejected: Multi-recipient bounce",
+				 name, cls);
+	case RK_DEFER_UNAUTH_DEST:
+		if (in->recipient == NULL)
+			return RX_DUNNO;
+		if (local_dest(e, &local) < 0)
+			return RX_REJECT;
+		if (local != 0)
+			return RX_DUNNO;
+		return rx_reject(
+		    e,
+		    e->r->codes.relay_domains_reject_code >= 500
+			? e->r->codes.relay_domains_reject_code - 100
+			: e->r->codes.relay_domains_reject_code,
+		    "4.7.1", "<%s>: Relay access denied", in->recipient);
 	case RK_CLASS:
 		return rx_class(e, it->cls);
 	case RK_POLICY:
@@ -800,6 +980,10 @@ static int eval_item(struct rx *e, const struct ritem *it)
 	case RK_UNLISTED_SENDER:
 	case RK_UNLISTED_RCPT:
 		return rx_login(e, it->kind);
+	case RK_PERMIT_TLS_CLIENTCERTS:
+	case RK_PERMIT_TLS_ALL_CLIENTCERTS:
+	case RK_CCERT_ACCESS:
+		return rx_ccert(e, it);
 	}
 	return RX_DUNNO;
 }

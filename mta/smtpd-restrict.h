@@ -97,6 +97,17 @@ struct smtpd_restrict_input {
 	 * sender is checked at RCPT as by
 	 * reject_authenticated_sender_login_mismatch before the lists. */
 	bool submission_login_check;
+	/* The TLS client certificate (smtpd-ccert.h): its fingerprints
+	 * ($smtpd_tls_fingerprint_digest, NULL: none presented or not
+	 * asked) and whether it verified against $smtpd_tls_CAfile. */
+	const char *ccert_fingerprint, *ccert_pkey_fingerprint;
+	bool ccert_verified;
+	const char *ccert_subject; /* its subject CN, for replies */
+	/* reject_plaintext_session: the session is under TLS. */
+	bool tls;
+	/* reject_multi_recipient_bounce: recipients accepted so far in this
+	 * transaction (at RCPT, not counting the one being checked). */
+	unsigned rcpt_count;
 };
 
 /* The outcome of a check. */

@@ -175,6 +175,7 @@ static void session_free(struct smtpd_session *s)
 	ev_defer_cancel(smtpd->ev, (ev_defer_fn *)(void (*)(void))resume_cb, s);
 	smtpd_txn_reset(s);
 	smtpd_auth_free(s);
+	smtpd_ccert_free(&s->ccert);
 	smtpd_notify_end(s);
 	if (s->limited)
 		smtpd_anvil_disconnect(smtpd, s->service, s->peer);
@@ -460,6 +461,8 @@ static void session_io(struct io *io, enum io_event event, void *ctx)
 		log_info("%s: TLS established with [%s]: %s with cipher %s",
 			 s->id, s->peer, io_tls_protocol(io),
 			 io_tls_cipher(io));
+		if (smtpd_ccert_tls_ready(s))
+			return;
 		if (s->state == SMTPD_STATE_HANDSHAKE) {
 			greet(s);
 		} else {

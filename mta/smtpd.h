@@ -71,6 +71,7 @@
 #include "smtp/smtp_reply.h"
 
 #include "rewrite/virtual.h"
+#include "smtpd-ccert.h"
 #include "smtpd-restrict.h"
 
 struct db;
@@ -168,6 +169,8 @@ struct smtpd {
 	struct smtpd_milters *milters;
 	/* Sender ownership (smtpd-login.h), opened with the restrictions. */
 	struct smtpd_login *login;
+	/* TLS client certificates asked for (smtpd-ccert.h). */
+	struct smtpd_ccert_conf ccert;
 };
 
 enum smtpd_state {
@@ -282,6 +285,8 @@ struct smtpd_session {
 	/* Checks waiting on a loop timer for an address verification's
 	 * probe (smtpd-policy-loop.c); each holds the session. */
 	struct smtpd_policy_wait *policy_waits;
+	/* The TLS client certificate (smtpd-ccert.h); NULL: not asked. */
+	struct smtpd_ccert *ccert;
 };
 
 /* ---- smtpd-session.c */
@@ -365,6 +370,8 @@ struct smtpd_check_ctx {
 	const char *role_addresses, *role_recipient;
 	/* The owners of a sender (smtpd-login.h). */
 	const struct smtpd_login *login;
+	/* The client certificate's fingerprints (smtpd-ccert.h). */
+	char *ccert_fingerprint, *ccert_pkey_fingerprint, *ccert_subject;
 };
 
 void smtpd_check_ctx_init(struct smtpd_check_ctx *c,

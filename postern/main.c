@@ -40,6 +40,7 @@ static const struct {
 	{"sendmail", cmd_sendmail, "queue a message from standard input (sendmail -t -i -f)"},
 	{"dns", cmd_dns, "look names up through Postern's resolver (JSON)"},
 	{"dkim", cmd_dkim, "generate, rotate, show, list or retire DKIM signing keys"},
+	{"tlsrpt", cmd_tlsrpt, "send or show SMTP TLS reports (RFC 8460)"},
 };
 
 static void usage(FILE *out)

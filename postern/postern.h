@@ -75,5 +75,6 @@ cmd_fn cmd_index;    /* cmd_index.c: full-text index catch-up */
 cmd_fn cmd_search;   /* cmd_index.c: full-text search */
 cmd_fn cmd_dns;      /* cmd_dns.c: resolver lookups */
 cmd_fn cmd_dkim;     /* cmd_dkim.c: DKIM keys */
+cmd_fn cmd_tlsrpt;   /* cmd_tlsrpt.c: TLS reports (RFC 8460) */
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * psc-dnsbl.c - postscreen_dnsbl_sites parsing and scoring (psc-dnsbl.h).
- * A filter is kept as one 256-bit set per octet, so matching an answer is
- * four bit tests whatever the ranges were.
+ * The filters are lib/dns's reply patterns (dns/dns_pattern.h), shared
+ * with smtpd's reject_rbl_client.
  */
 #include <ctype.h>
 #include <stdint.h>
@@ -11,13 +11,14 @@
 #include "core/array.h"
 #include "core/str.h"
 #include "core/xmalloc.h"
+#include "dns/dns_pattern.h"
 
 #include "psc-dnsbl.h"
 
 struct site {
 	char *domain;
 	bool has_filter;
-	uint8_t octets[4][32];
+	struct dns_addr_pattern filter; /* dns/dns_pattern.h */
 	int weight;
 };
 
@@ -31,79 +32,10 @@ struct psc_dnsbl {
 /* Longest DNS name in text, without escapes (RFC 1035 2.3.4). */
 #define PSC_DOMAIN_MAX 253
 
-static void bit_set(uint8_t *set, unsigned v)
-{
-	set[v / 8] |= (uint8_t)(1u << (v % 8));
-}
-
-static bool bit_test(const uint8_t *set, unsigned v)
-{
-	return (set[v / 8] >> (v % 8)) & 1;
-}
-
-/* A decimal 0..255 at *p; advances *p. */
-static bool octet_number(const char **p, unsigned *v_r)
-{
-	unsigned v = 0;
-	int digits = 0;
-
-	while (isdigit((unsigned char)**p) && digits < 4) {
-		v = v * 10 + (unsigned)(**p - '0');
-		(*p)++;
-		digits++;
-	}
-	if (digits == 0 || digits > 3 || v > 255)
-		return false;
-	*v_r = v;
-	return true;
-}
-
-/* One octet pattern: N or [item;item..], item N or N..M. */
-static bool octet_pattern(const char **p, uint8_t *set)
-{
-	unsigned a, b;
-
-	if (**p != '[') {
-		if (!octet_number(p, &a))
-			return false;
-		bit_set(set, a);
-		return true;
-	}
-	(*p)++;
-	for (;;) {
-		if (!octet_number(p, &a))
-			return false;
-		b = a;
-		if ((*p)[0] == '.' && (*p)[1] == '.') {
-			*p += 2;
-			if (!octet_number(p, &b) || b < a)
-				return false;
-		}
-		for (unsigned v = a; v <= b; v++)
-			bit_set(set, v);
-		if (**p == ';') {
-			(*p)++;
-			continue;
-		}
-		if (**p != ']')
-			return false;
-		(*p)++;
-		return true;
-	}
-}
-
 static bool parse_filter(const char *text, struct site *s)
 {
-	const char *p = text;
-
-	for (int i = 0; i < 4; i++) {
-		if (i > 0 && *p++ != '.')
-			return false;
-		if (!octet_pattern(&p, s->octets[i]))
-			return false;
-	}
-	s->has_filter = true;
-	return *p == '\0';
+	s->has_filter = dns_addr_pattern_parse(text, &s->filter);
+	return s->has_filter;
 }
 
 static bool valid_domain(const char *d)
@@ -235,18 +167,8 @@ bool psc_dnsbl_site_match(const struct psc_dnsbl *d, size_t i,
 			  const char *addr)
 {
 	const struct site *s = &d->sites[i];
-	const char *p = addr;
-	unsigned v;
 
-	if (!s->has_filter)
-		return true;
-	for (int k = 0; k < 4; k++) {
-		if (k > 0 && *p++ != '.')
-			return false;
-		if (!octet_number(&p, &v) || !bit_test(s->octets[k], v))
-			return false;
-	}
-	return *p == '\0';
+	return !s->has_filter || dns_addr_pattern_match(&s->filter, addr);
 }
 
 int psc_dnsbl_score(const struct psc_dnsbl *d, const char *domain,

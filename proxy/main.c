@@ -54,7 +54,17 @@ static int backend_tls_build(const struct proxy_settings *set,
 	if (!set->backend_tls && set->lmtp_tls_level == 0)
 		return 0;
 	*ctx_r = tls_client_new(verify, ca[0] != '\0' ? ca : NULL, NULL, err);
-	return *ctx_r != NULL ? 0 : -1;
+	if (*ctx_r == NULL)
+		return -1;
+	/* A client certificate for backends that require one. */
+	if (tls_ctx_set_client_cert(
+		*ctx_r, conf_str(conf, "proxy_backend_tls_cert_file"),
+		conf_str(conf, "proxy_backend_tls_key_file"), err) < 0) {
+		error_prefix(err, "proxy_backend_tls_cert_file");
+		tls_ctx_free(ctx_r);
+		return -1;
+	}
+	return 0;
 }
 
 static void settings_load(struct proxy_settings *set, const struct conf *conf)

@@ -65,6 +65,7 @@
 #include "queued.h"
 #include "sasl_client.h"
 #include "tls_policy.h"
+#include "tlsrpt.h"
 
 #define DLV_TIMEOUT_MS (300 * 1000)
 #define DLV_IDLE_MS (10 * 1000)
@@ -170,6 +171,8 @@ struct conn {
 	 * context's. */
 	int tls_min, tls_max;
 	char tls_ciphers[1024];
+	/* TLSRPT (tlsrpt.h): this host's TLS attempt is counted. */
+	bool rpt_done;
 };
 
 struct job {
@@ -248,6 +251,7 @@ struct dlv_pool {
 	char *sts_mx;
 	char sts_id[MTA_STS_ID_MAX + 1];
 	unsigned sts_skipped; /* MX hosts enforce left out */
+	unsigned long sts_max_age; /* for TLSRPT's policy-string */
 };
 
 /* snprintf that may cut long texts (replies, names) on purpose. */
@@ -579,6 +583,7 @@ static void conn_reset_host(struct conn *c)
 	dlv_sasl_free(&c->sasl);
 	c->tls_done = c->tlsa_done = c->auth_done = false;
 	c->tls_state[0] = '\0';
+	c->rpt_done = false;
 }
 
 static void conn_free(struct conn *c)
@@ -1026,6 +1031,8 @@ static bool tls_required(enum tls_level l)
 	return l != TLS_LEV_NONE && l != TLS_LEV_MAY;
 }
 
+static void rpt_note(struct conn *c, const char *result);
+
 static void on_tlsa(struct dns_result *res, int ret, const struct error *err,
 		    void *ctx)
 {
@@ -1038,6 +1045,7 @@ static void on_tlsa(struct dns_result *res, int ret, const struct error *err,
 	if (ret < 0) {
 		/* RFC 7672 2.2: a failed TLSA lookup makes the MX unusable. */
 		dns_result_free(&res);
+		rpt_note(c, "dnssec-invalid");
 		conn_tls_fail(c, "4.7.5", "TLSA lookup error for %s:%u: %s",
 			      a->host, a->addr.port,
 			      err != NULL ? err->msg : "?");
@@ -1070,6 +1078,7 @@ static void on_tlsa(struct dns_result *res, int ret, const struct error *err,
 		/* RFC 7672 2.2: all records unusable: encrypt, no auth. */
 		c->level = TLS_LEV_ENCRYPT;
 	else if (c->level == TLS_LEV_DANE_ONLY) {
+		rpt_note(c, "dane-required");
 		conn_tls_fail(c, "4.7.5",
 			      "no secure TLSA records for %s:%u (dane-only)",
 			      a->host, a->addr.port);
@@ -1093,6 +1102,100 @@ static void sts_level(struct conn *c)
 	if (a->sts_mode == MTA_STS_ENFORCE && c->level != TLS_LEV_DANE &&
 	    c->level != TLS_LEV_DANE_ONLY)
 		c->level = TLS_LEV_SECURE;
+}
+
+/* ---- TLS Reporting (tlsrpt.h, RFC 8460). */
+
+/* Whether this host's TLS attempt is under a policy TLSRPT reports:
+ * DANE, MTA-STS, or a level that requires TLS (no-policy-found). */
+static bool rpt_applies(const struct conn *c)
+{
+	return c->level == TLS_LEV_DANE || c->level == TLS_LEV_DANE_ONLY ||
+	       c->addrs[c->addr_i].sts_mode != MTA_STS_NONE ||
+	       tls_required(c->level);
+}
+
+/* The policy-string lines (RFC 8460 4.4): the TLSA records in
+ * presentation form, or the MTA-STS policy as served. */
+static void rpt_policy_string(const struct conn *c, bool tlsa, struct buf *out)
+{
+	const struct dlv_pool *p = c->pool;
+
+	if (tlsa) {
+		for (size_t i = 0; i < c->ntlsa; i++) {
+			const struct tls_tlsa *t = &c->tlsa[i];
+
+			buf_printf(out, "%s%u %u %u ", i > 0 ? "\n" : "",
+				   t->usage, t->selector, t->mtype);
+			for (size_t k = 0; k < t->len; k++)
+				buf_printf(out, "%02X", t->data[k]);
+		}
+		return;
+	}
+	if (p->sts_mode == MTA_STS_NONE)
+		return;
+	buf_printf(out, "version: STSv1\nmode: %s",
+		   mta_sts_mode_name(p->sts_mode));
+	for (const char *m = p->sts_mx; m != NULL && *m != '\0';) {
+		size_t n = strcspn(m, " ");
+
+		if (n > 0)
+			buf_printf(out, "\nmx: %.*s", (int)n, m);
+		m += n;
+		while (*m == ' ')
+			m++;
+	}
+	buf_printf(out, "\nmax_age: %lu", p->sts_max_age);
+}
+
+/* Count this host's TLS attempt once: result NULL for success, else an
+ * RFC 8460 4.3 result type. */
+static void rpt_note(struct conn *c, const char *result)
+{
+	const struct dlv_pool *p = c->pool;
+	const struct dlv_addr *a = &c->addrs[c->addr_i];
+	bool tlsa = c->level == TLS_LEV_DANE || c->level == TLS_LEV_DANE_ONLY;
+	char local[NET_ADDR_STRLEN] = "";
+	const char *type = TLSRPT_POLICY_NONE;
+	struct buf *ps;
+
+	if (c->rpt_done || !tlsrpt_enabled() || !p->smtp || !p->mx ||
+	    !rpt_applies(c))
+		return;
+	c->rpt_done = true;
+	if (result != NULL && c->io != NULL && io_fd(c->io) >= 0 &&
+	    net_local_str(io_fd(c->io), local, sizeof(local), NULL) < 0)
+		local[0] = '\0';
+	if (tlsa)
+		type = TLSRPT_POLICY_TLSA;
+	else if (a->sts_mode != MTA_STS_NONE)
+		type = TLSRPT_POLICY_STS;
+	ps = buf_new();
+	rpt_policy_string(c, tlsa, ps);
+	struct tlsrpt_session s = {
+	    .policy_type = type,
+	    .policy_domain = p->host,
+	    .policy_string = buf_data(ps),
+	    .mx_host = a->host,
+	    .result = result,
+	    .sending_ip = local,
+	    .receiving_ip = a->addr.host,
+	};
+	tlsrpt_note(&s);
+	buf_free(&ps);
+}
+
+/* The result type of a certificate that did not verify. */
+static const char *rpt_cert_result(const struct conn *c, enum tls_trust t,
+				   const char *why)
+{
+	if (c->level == TLS_LEV_DANE)
+		return "tlsa-invalid"; /* no TLSA record matched */
+	if (strstr(why, "expired") != NULL)
+		return "certificate-expired";
+	if (t == TLS_TRUST_TRUSTED)
+		return "certificate-host-mismatch";
+	return "certificate-not-trusted";
 }
 
 /*
@@ -1157,6 +1260,7 @@ static bool tls_step(struct conn *c)
 		if (!a->secure || p->dns == NULL) {
 			c->tlsa_done = true;
 			if (c->level == TLS_LEV_DANE_ONLY) {
+				rpt_note(c, "dane-required");
 				conn_tls_fail(c, "4.7.5",
 					      "MX or address of %s is not "
 					      "DNSSEC-secure (dane-only)",
@@ -1180,6 +1284,7 @@ static bool tls_step(struct conn *c)
 				 "would defer: TLS not offered by host %s",
 				 c->job != NULL ? c->job->env.id : "-", p->host,
 				 c->relay);
+		rpt_note(c, "starttls-not-supported");
 		if (!tls_required(c->level))
 			return false;
 		conn_tls_fail(c, "4.7.4",
@@ -1290,6 +1395,15 @@ static void tls_ready(struct conn *c)
 			 c->job != NULL ? c->job->env.id : "-", c->pool->host,
 			 c->relay, peer_why[0] ? ": " : "",
 			 peer_why[0] ? peer_why : "(name mismatch)");
+	/* smtp_tlsrpt_skip_reused_handshakes: a resumed session, as Postfix,
+	 * is not counted at all (nothing new was verified). */
+	if (io_tls_reused(c->io) && tlsrpt_skip_reused())
+		c->rpt_done = true;
+	if (t != TLS_TRUST_VERIFIED &&
+	    (c->level == TLS_LEV_VERIFY || c->level == TLS_LEV_SECURE ||
+	     c->level == TLS_LEV_DANE ||
+	     c->addrs[c->addr_i].sts_mode == MTA_STS_TESTING))
+		rpt_note(c, rpt_cert_result(c, t, peer_why));
 	if ((c->level == TLS_LEV_VERIFY || c->level == TLS_LEV_SECURE ||
 	     c->level == TLS_LEV_DANE) &&
 	    t != TLS_TRUST_VERIFIED) {
@@ -1303,6 +1417,7 @@ static void tls_ready(struct conn *c)
 			      sts ? c->pool->host : "", sts ? ")" : "");
 		return;
 	}
+	rpt_note(c, NULL);
 	c->tls_done = true;
 	/* RFC 3207 4.2: forget the old extensions, ask again. */
 	c->ext_8bitmime = c->ext_smtputf8 = c->ext_dsn = false;
@@ -1427,6 +1542,7 @@ static void handle_reply(struct conn *c, const struct smtp_parsed_reply *r)
 		return;
 	case C_STARTTLS:
 		if (cls != 2) {
+			rpt_note(c, "starttls-not-supported");
 			if (!tls_required(c->level)) {
 				/* may: go on in plaintext, as Postfix. */
 				c->tls_done = true;
@@ -1631,6 +1747,7 @@ static void tls_handshake_failed(struct conn *c, const char *why)
 			 "defer: %s",
 			 c->job != NULL ? c->job->env.id : "-", c->pool->host,
 			 text);
+	rpt_note(c, "validation-failure");
 	if (tls_required(c->level)) {
 		conn_tls_fail(c, "4.7.5", "%s", text);
 		return;
@@ -2000,6 +2117,7 @@ static void on_sts(const struct mta_sts_answer *a, void *ctx)
 	p->sts_mx = xstrdup(a->found ? a->mx : "");
 	p->sts_mode = a->found ? a->mode : MTA_STS_NONE;
 	str_copy(p->sts_id, a->found ? a->id : "", sizeof(p->sts_id));
+	p->sts_max_age = a->found ? a->max_age : 0;
 	if (a->found)
 		log_debug(LOG_TRACE_DNS, "MTA-STS policy of %s: %s (id=%s)",
 			  p->host, mta_sts_mode_name(a->mode), a->id);
@@ -2180,6 +2298,15 @@ static int lmtp_client_init(const struct conf *conf, struct error *err)
 	if (lev == TLS_LEV_NONE)
 		return 0;
 	lmtp_client.tls = tls_client_ctx_new(&tc, &e2);
+	/* lmtp_tls_cert_file: for LMTP servers that require a client
+	 * certificate (lmtpd_tls_req_ccert). */
+	if (lmtp_client.tls != NULL &&
+	    tls_ctx_set_client_cert(
+		lmtp_client.tls, conf_str(conf, "lmtp_tls_cert_file"),
+		conf_str(conf, "lmtp_tls_key_file"), &e2) < 0) {
+		error_prefix(&e2, "lmtp_tls_cert_file");
+		tls_ctx_free(&lmtp_client.tls);
+	}
 	if (lmtp_client.tls == NULL) {
 		log_error("lmtp client TLS unavailable: %s", e2.msg);
 		textf(lmtp_client.tls_error, sizeof(lmtp_client.tls_error),

@@ -17,6 +17,7 @@
 #include "pickup.h"
 #include "queued.h"
 #include "session.h"
+#include "tlsrpt.h"
 #include "verify.h"
 
 struct queued {
@@ -44,9 +45,12 @@ static int on_init(struct server *srv, struct error *err)
 		free(d);
 		return -1;
 	}
+	/* TLS Reporting counters of the SMTP client (tlsrpt.h). */
+	tlsrpt_configure(server_ev(srv), conf);
 	/* DKIM keys and the 7-bit downgrade of outgoing mail. */
 	if (outmsg_init(conf, err) < 0) {
 		dlv_client_fini();
+		tlsrpt_fini();
 		queue_close(&d->q);
 		free(d);
 		return -1;
@@ -84,6 +88,7 @@ static void on_reload(struct server *srv)
 	/* Cached connections keep the policy they were made with. */
 	if (dlv_client_init(server_conf(srv), &err) < 0)
 		log_error("reload: %s (SMTP client settings kept)", err.msg);
+	tlsrpt_configure(server_ev(srv), server_conf(srv));
 	outmsg_flush_keys();
 	qmgr_params_from_conf(&mp, server_conf(srv));
 	qmgr_reload(d->m, &mp, server_conf(srv));
@@ -98,6 +103,7 @@ static void on_stop(struct server *srv)
 		pickup_stop(d->pickup);
 		verify_stop();
 		qmgr_stop(d->m);
+		tlsrpt_stop();
 	}
 }
 
@@ -111,6 +117,7 @@ static void on_fini(struct server *srv)
 	verify_fini();
 	qmgr_free(&d->m);
 	dlv_client_fini();
+	tlsrpt_fini();
 	outmsg_fini();
 	queue_close(&d->q);
 	free(d);

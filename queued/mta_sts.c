@@ -432,6 +432,7 @@ static void done(void *ctx)
 	    .mode = q->found ? q->policy.mode : MTA_STS_NONE,
 	    .mx = q->policy.mx != NULL ? q->policy.mx : "",
 	    .id = q->id,
+	    .max_age = q->found ? q->policy.max_age : 0,
 	};
 
 	if (q->cb != NULL)

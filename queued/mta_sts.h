@@ -46,6 +46,7 @@ struct mta_sts_answer {
 	enum mta_sts_mode mode;
 	const char *mx; /* patterns, space-separated; borrowed for the call */
 	const char *id;
+	unsigned long max_age; /* seconds (TLSRPT's policy-string) */
 };
 
 typedef void mta_sts_fn(const struct mta_sts_answer *answer, void *ctx);

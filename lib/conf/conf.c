@@ -346,6 +346,19 @@ static int expand_ref(struct conf *c, struct entry *e, const char *name,
 	return 0;
 }
 
+/* Templates their user expands itself, with its own $names (Postfix's
+ * "raw" parameters): kept exactly as written, never expanded here. */
+static bool raw_template(const struct entry *e)
+{
+	static const char *const names[] = {"default_rbl_reply"};
+
+	for (size_t i = 0; e->param != NULL && i < sizeof(names) / sizeof(*names);
+	     i++)
+		if (strcmp(e->param->name, names[i]) == 0)
+			return true;
+	return false;
+}
+
 static int expand_entry(struct conf *c, struct entry *e, unsigned depth,
 			struct error *err)
 {
@@ -356,6 +369,11 @@ static int expand_entry(struct conf *c, struct entry *e, unsigned depth,
 
 	if (e->state == EXP_DONE)
 		return 0;
+	if (raw_template(e)) {
+		e->value = xstrdup(e->raw != NULL ? e->raw : e->param->def);
+		e->state = EXP_DONE;
+		return 0;
+	}
 	if (depth > CONF_EXPAND_DEPTH) {
 		entry_where(c, e, where, sizeof(where));
 		return error_set(err, ERR_CONFIG,

@@ -227,10 +227,14 @@ void io_finish(struct io *io, enum io_event event)
 void io_fail(struct io *io, const char *fmt, ...)
 {
 	va_list ap;
+	char msg[sizeof(io->error)];
 
+	/* Through a copy: callers pass io->error itself as an argument
+	 * ("TLS write: %s"), which vsnprintf must not write over. */
 	va_start(ap, fmt);
-	vsnprintf(io->error, sizeof(io->error), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	memcpy(io->error, msg, sizeof(msg));
 	log_debug(LOG_TRACE_IO, "io fd=%d: %s", io->fd, io->error);
 	io_finish(io, IO_ERROR);
 }

@@ -249,4 +249,25 @@ const char *io_tls_verify_error(const struct io *io);
  * to out (nothing without one). */
 void io_tls_peer_names(const struct io *io, struct buf *out);
 
+/*
+ * The client certificate a server-side connection got (tls_ccert.c,
+ * after IO_TLSREADY; nothing before or without one).  io_tls_peer_verified
+ * says whether it verified against the context's client CAs.
+ *   io_tls_peer_cert         one was presented;
+ *   io_tls_peer_fingerprint  digest ("sha256", ...) of the certificate
+ *                            (pkey false) or of its public key (true,
+ *                            Postfix's pkey_fingerprint), appended as
+ *                            tls_fingerprint_format; -1: no certificate
+ *                            or unknown digest;
+ *   io_tls_peer_subject_cn / _issuer_cn  appended (nothing if none);
+ *   io_tls_peer_verify_text  "verified OK", "no certificate" or
+ *                            OpenSSL's reason (static strings).
+ */
+bool io_tls_peer_cert(const struct io *io);
+int io_tls_peer_fingerprint(const struct io *io, const char *digest, bool pkey,
+			    struct buf *out);
+void io_tls_peer_subject_cn(const struct io *io, struct buf *out);
+void io_tls_peer_issuer_cn(const struct io *io, struct buf *out);
+const char *io_tls_peer_verify_text(const struct io *io);
+
 #endif

@@ -32,6 +32,7 @@
 
 #include <stdbool.h>
 
+#include "core/buf.h"
 #include "core/error.h"
 
 struct tls_ctx;
@@ -92,5 +93,44 @@ int tls_parse_protocols(const char *protocols, int *min_version_r,
  */
 int tls_generate_selfsigned(const char *cert_path, const char *key_path,
 			    const char *hostname, int days, struct error *err);
+
+/*
+ * Client certificates (tls_ccert.c), as Postfix's smtpd_tls_ask_ccert and
+ * smtpd_tls_req_ccert and Dovecot's ssl_verify_client_cert:
+ *   TLS_CCERT_NONE     no certificate is asked for (the default: asking
+ *                      makes some clients prompt their user);
+ *   TLS_CCERT_ASK      asked for, never required: the handshake succeeds
+ *                      without one or with one that does not verify, and
+ *                      the caller looks at io_tls_peer_verified();
+ *   TLS_CCERT_REQUIRE  a certificate that verifies against the CAs is
+ *                      required: the handshake fails with a TLS alert
+ *                      otherwise (io_error says why).
+ * ca_file (PEM; its subject names are sent in the CertificateRequest)
+ * and/or ca_path (hashed folder) are the trust anchors; none: nothing
+ * verifies.  verify_depth: longest chain (0: OpenSSL's 100).  The setting
+ * rebuilds the context and survives tls_server_reload().
+ */
+enum tls_ccert_mode { TLS_CCERT_NONE, TLS_CCERT_ASK, TLS_CCERT_REQUIRE };
+struct tls_ccert_config {
+	enum tls_ccert_mode mode;
+	const char *ca_file, *ca_path;
+	int verify_depth;
+};
+int tls_server_set_ccert(struct tls_ctx *ctx,
+			 const struct tls_ccert_config *cfg, struct error *err);
+enum tls_ccert_mode tls_server_ccert_mode(const struct tls_ctx *ctx);
+
+/* A client context (tls_client_new, tls_client_ctx_new) presents this
+ * certificate chain and key (PEM; key_file NULL or "": in cert_file) when
+ * a server asks.  cert_file NULL or "": nothing (returns 0). */
+int tls_ctx_set_client_cert(struct tls_ctx *ctx, const char *cert_file,
+			    const char *key_file, struct error *err);
+
+/* Fingerprints as Postfix writes them: colon-separated uppercase hex
+ * ("D7:04:2F:..."), appended to out. */
+void tls_fingerprint_format(const unsigned char *md, size_t len,
+			    struct buf *out);
+/* Is name a digest OpenSSL knows (md5, sha1, sha256, sha512)? */
+int tls_digest_check(const char *name, struct error *err);
 
 #endif

@@ -18,6 +18,10 @@ struct tls_ctx {
 	SSL_CTX *ssl_ctx;
 	bool server, verify;
 	char *cert_file, *key_file, *protocols, *ciphers, *ca_file;
+	/* Client certificates (tls_ccert.c), kept for reloads. */
+	enum tls_ccert_mode ccert_mode;
+	char *ccert_ca_file, *ccert_ca_path;
+	int ccert_depth;
 };
 
 int tls_parse_protocols(const char *protocols, int *min_version_r,
@@ -95,6 +99,16 @@ static SSL_CTX *tls_server_build(const struct tls_ctx *t, struct error *err)
 		tls_error_set(err, ERR_CONFIG,
 			      "certificate and key do not match");
 		goto fail;
+	}
+	if (t->ccert_mode != TLS_CCERT_NONE) {
+		struct tls_ccert_config cc = {
+		    .mode = t->ccert_mode,
+		    .ca_file = t->ccert_ca_file,
+		    .ca_path = t->ccert_ca_path,
+		    .verify_depth = t->ccert_depth,
+		};
+		if (tls_ccert_apply(c, &cc, err) < 0)
+			goto fail;
 	}
 	/* Tickets only (see tls.h): no server-side cache shared by nobody. */
 	SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
@@ -194,8 +208,54 @@ void tls_ctx_free(struct tls_ctx **tp)
 	free(t->protocols);
 	free(t->ciphers);
 	free(t->ca_file);
+	free(t->ccert_ca_file);
+	free(t->ccert_ca_path);
 	free(t);
 	*tp = NULL;
+}
+
+int tls_server_set_ccert(struct tls_ctx *t, const struct tls_ccert_config *cfg,
+			 struct error *err)
+{
+	struct tls_ccert_config none = {.mode = TLS_CCERT_NONE};
+	struct tls_ctx old;
+	SSL_CTX *c;
+
+	ASSERT(t->server);
+	if (cfg == NULL)
+		cfg = &none;
+	old = *t;
+	t->ccert_mode = cfg->mode;
+	t->ccert_ca_file = cfg->ca_file ? xstrdup(cfg->ca_file) : NULL;
+	t->ccert_ca_path = cfg->ca_path ? xstrdup(cfg->ca_path) : NULL;
+	t->ccert_depth = cfg->verify_depth;
+	/* A fresh SSL_CTX: verify settings cannot be taken back from one
+	 * that live connections may share. */
+	c = tls_server_build(t, err);
+	if (c == NULL) {
+		/* Keep the context as it was (and reloads with it). */
+		free(t->ccert_ca_file);
+		free(t->ccert_ca_path);
+		*t = old;
+		return -1;
+	}
+	free(old.ccert_ca_file);
+	free(old.ccert_ca_path);
+	SSL_CTX_free(t->ssl_ctx);
+	t->ssl_ctx = c;
+	return 0;
+}
+
+enum tls_ccert_mode tls_server_ccert_mode(const struct tls_ctx *t)
+{
+	return t->server ? t->ccert_mode : TLS_CCERT_NONE;
+}
+
+int tls_ctx_set_client_cert(struct tls_ctx *t, const char *cert_file,
+			    const char *key_file, struct error *err)
+{
+	ASSERT(!t->server);
+	return tls_client_cert_apply(t->ssl_ctx, cert_file, key_file, err);
 }
 
 bool tls_ctx_is_server(const struct tls_ctx *t)

@@ -15,6 +15,12 @@ bool tls_ctx_verifies(const struct tls_ctx *ctx);
 /* The current SSL_CTX (tls_client.c configures the outbound one). */
 SSL_CTX *tls_ctx_ssl_ctx(struct tls_ctx *ctx);
 
+/* tls_ccert.c: client certificate settings on an SSL_CTX. */
+int tls_ccert_apply(SSL_CTX *c, const struct tls_ccert_config *cfg,
+		    struct error *err);
+int tls_client_cert_apply(SSL_CTX *c, const char *cert_file,
+			  const char *key_file, struct error *err);
+
 /* Fill err with `what` and the OpenSSL error queue (which is cleared). */
 int tls_error_set(struct error *err, enum err_kind kind, const char *what);
 /* Append the OpenSSL error queue to out as "; "-separated text, clear it. */

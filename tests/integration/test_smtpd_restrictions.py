@@ -358,8 +358,9 @@ class RestrictionTests(SiteTestCase):
                      "rbl.example", client="127.0.0.2")
 
     def test_rhsbl(self):
+        # $rbl_what is the whole sender address, as Postfix.
         self.refused("rhs_sender", "554 5.7.1 Service unavailable; Sender "
-                     "address [bad.example] blocked using rhsbl.example",
+                     "address [x@bad.example] blocked using rhsbl.example",
                      sender="x@bad.example")
         self.ok("rhs_sender")
         self.refused("rhs_helo", "554 5.7.1 Service unavailable; Helo "

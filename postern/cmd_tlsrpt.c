@@ -1,0 +1,601 @@
+/*
+ * cmd_tlsrpt.c - `postern tlsrpt`: SMTP TLS Reporting (RFC 8460), the
+ * sending side.
+ *
+ *   postern tlsrpt send [--day YYYY-MM-DD] [--dry-run]
+ *   postern tlsrpt show [--day YYYY-MM-DD]
+ *
+ * send: for each policy domain counted on that UTC day (default:
+ * yesterday) by postern-queued (tlsrpt_counters, queued/tlsrpt.c) and not
+ * yet reported (tlsrpt_reports), look up "_smtp._tls.DOMAIN" TXT; with
+ * one valid "v=TLSRPTv1" record, build the JSON report, gzip it, and
+ * queue a multipart/report; report-type="tlsrpt" message to its mailto:
+ * rua addresses through `postern sendmail` (the maildrop, so the normal
+ * queue, DKIM signing and retries apply).  https: rua URIs are not used
+ * (logged).  A domain without a record is marked too, so that a second
+ * run sends nothing; a failed DNS lookup is left for the next run.  Then
+ * rows older than $tlsrpt_retention_days are deleted.
+ *
+ * Exit status 0; 1 for a usage or permanent error; 75 when the database,
+ * DNS or the queue failed for some domain (try again later).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <zlib.h>
+
+#include "core/array.h"
+#include "core/buf.h"
+#include "core/str.h"
+#include "core/timeutil.h"
+#include "core/xmalloc.h"
+#include "dns/dns.h"
+#include "mail/mime_decode.h"
+#include "postern.h"
+#include "rewrite/rewrite.h"
+#include "smtp/tlsrpt.h"
+
+#define EX_TEMPFAIL 75
+
+static const char usage[] =
+    "usage: postern [-c DIR] tlsrpt send [--day YYYY-MM-DD] [--dry-run]\n"
+    "       postern [-c DIR] tlsrpt show [--day YYYY-MM-DD]\n"
+    "\n"
+    "SMTP TLS Reporting (RFC 8460): the counts of outbound TLS sessions\n"
+    "that postern-queued keeps with smtp_tlsrpt_enable=yes.\n"
+    "  send       mail the report of DAY (default: yesterday, UTC) to\n"
+    "             each policy domain that publishes _smtp._tls TXT\n"
+    "             \"v=TLSRPTv1; rua=mailto:...\", once; then delete rows\n"
+    "             older than $tlsrpt_retention_days\n"
+    "  --dry-run  print each report's JSON instead of sending it\n"
+    "  show       print the counters of DAY (tab-separated)\n";
+
+struct rpt_ctx {
+	struct conf *conf;
+	struct db *db;
+	struct dns_resolver *dns;
+	struct cli *cli;
+	char day[11];
+	time_t start;
+	char submitter[256], sender[320], contact[320];
+	bool dry_run;
+};
+
+/* "YYYY-MM-DD" -> its 00:00:00 UTC; -1 if malformed. */
+static time_t parse_day(const char *s)
+{
+	struct tm tm;
+	char check[11];
+	const char *end;
+
+	memset(&tm, 0, sizeof(tm));
+	if (strlen(s) != 10)
+		return -1;
+	end = strptime(s, "%Y-%m-%d", &tm);
+	if (end == NULL || *end != '\0')
+		return -1;
+	time_t t = timegm(&tm);
+	strftime(check, sizeof(check), "%Y-%m-%d", gmtime_r(&t, &tm));
+	return strcmp(check, s) == 0 ? t : -1;
+}
+
+/* gzip (RFC 1952) of in, appended to out. */
+static int gzip_buf(const char *in, size_t len, struct buf *out)
+{
+	z_stream z;
+	unsigned char chunk[16384];
+	int ret;
+
+	memset(&z, 0, sizeof(z));
+	if (deflateInit2(&z, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
+			 Z_DEFAULT_STRATEGY) != Z_OK)
+		return -1;
+	z.next_in = (unsigned char *)(uintptr_t)in;
+	z.avail_in = (uInt)len;
+	do {
+		z.next_out = chunk;
+		z.avail_out = sizeof(chunk);
+		ret = deflate(&z, Z_FINISH);
+		buf_append(out, chunk, sizeof(chunk) - z.avail_out);
+	} while (ret == Z_OK);
+	deflateEnd(&z);
+	return ret == Z_STREAM_END ? 0 : -1;
+}
+
+/*
+ * The TLSRPT record of domain: 1 found (rec filled), 0 none (no TXT, no
+ * or several v=TLSRPTv1 records, or an invalid one: RFC 8460 3), -1 a
+ * temporary DNS failure.
+ */
+static int lookup_record(struct rpt_ctx *r, const char *domain,
+			 struct tlsrpt_record *rec)
+{
+	char qname[300];
+	struct dns_result *res = NULL;
+	struct error err;
+	const struct dns_rr *found = NULL;
+	size_t n = 0;
+	int ret;
+
+	snprintf(qname, sizeof(qname), "_smtp._tls.%s", domain);
+	ret = dns_lookup_sync(r->dns, qname, DNS_T_TXT, 0, &res, &err);
+	if (ret < 0) {
+		fprintf(stderr, "postern: %s: TXT lookup failed: %s\n", qname,
+			err.msg);
+		dns_result_free(&res);
+		return -1;
+	}
+	for (size_t i = 0; ret == 1 && i < res->count; i++) {
+		const struct dns_rr *rr = &res->rrs[i];
+
+		if (rr->type == DNS_T_TXT &&
+		    tlsrpt_record_is_tlsrpt(rr->txt.data, rr->txt.len)) {
+			found = rr;
+			n++;
+		}
+	}
+	if (n != 1) {
+		if (n > 1)
+			printf(
+			    "%s: %zu TLSRPT records, none used (RFC 8460 3)\n",
+			    domain, n);
+		dns_result_free(&res);
+		return 0;
+	}
+	ret = tlsrpt_record_parse(found->txt.data, found->txt.len, rec, &err);
+	dns_result_free(&res);
+	if (ret < 0) {
+		printf("%s: invalid TLSRPT record: %s\n", domain, err.msg);
+		return 0;
+	}
+	return 1;
+}
+
+/* The rows of (day, domain) as the report's policies; the strings live
+ * in res until it is freed. */
+struct rpt_policies {
+	struct tlsrpt_policy *p;
+	size_t n;
+	struct tlsrpt_failure *f; /* all details; p[i].details points in */
+	size_t nf;
+};
+
+static int load_policies(struct rpt_ctx *r, const char *domain,
+			 struct db_result **res_r, struct rpt_policies *out,
+			 struct error *err)
+{
+	const char *params[] = {r->day, domain};
+	struct db_result *res;
+	size_t rows;
+
+	memset(out, 0, sizeof(*out));
+	if (db_query(r->db,
+		     "SELECT policy_type, mx_host, result, sending_ip, "
+		     "receiving_ip, policy_string, sessions FROM "
+		     "tlsrpt_counters WHERE day = ? AND policy_domain = ? "
+		     "ORDER BY policy_type, mx_host, result, sending_ip, "
+		     "receiving_ip",
+		     params, 2, &res, err) < 0)
+		return -1;
+	rows = db_result_rows(res);
+	out->p = xcalloc(rows + 1, sizeof(*out->p));
+	out->f = xcalloc(rows + 1, sizeof(*out->f));
+	for (size_t i = 0; i < rows; i++) {
+		const char *type = db_result_value(res, i, 0);
+		const char *mx = db_result_value(res, i, 1);
+		const char *result = db_result_value(res, i, 2);
+		const char *ps = db_result_value(res, i, 5);
+		unsigned long long count = 0;
+		struct tlsrpt_policy *p =
+		    out->n > 0 ? &out->p[out->n - 1] : NULL;
+
+		str_to_u64(db_result_value(res, i, 6), &count);
+		/* One policy per (type, MX host): the rows are sorted. */
+		if (p == NULL || strcmp(p->type, type) != 0 ||
+		    strcmp(p->mx_host, mx) != 0) {
+			p = &out->p[out->n++];
+			p->type = type;
+			p->domain = domain;
+			p->mx_host = mx;
+			p->policy_string = ps;
+			p->details = &out->f[out->nf];
+		}
+		/* Failures before the records were known have none. */
+		if (strlen(ps) > strlen(p->policy_string))
+			p->policy_string = ps;
+		if (result[0] == '\0') {
+			p->successes += count;
+			continue;
+		}
+		p->failures += count;
+		out->f[out->nf++] = (struct tlsrpt_failure){
+		    .result_type = result,
+		    .sending_ip = db_result_value(res, i, 3),
+		    .receiving_mx = mx,
+		    .receiving_ip = db_result_value(res, i, 4),
+		    .count = count,
+		};
+		p->ndetails++;
+	}
+	*res_r = res;
+	return 0;
+}
+
+/* Hand the message to `postern sendmail -i -f SENDER RCPT...`. */
+static int inject(struct rpt_ctx *r, const struct buf *msg, struct array *rcpts)
+{
+	char self[4096];
+	int fds[2], status;
+	pid_t pid;
+	size_t off = 0;
+
+	snprintf(self, sizeof(self), "%s/postern", cli_program_dir(r->cli));
+	if (pipe(fds) < 0)
+		return -1;
+	pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		size_t n = array_len(rcpts);
+		char **argv = xcalloc(n + 9, sizeof(*argv));
+		size_t k = 0;
+
+		dup2(fds[0], 0);
+		close(fds[0]);
+		close(fds[1]);
+		argv[k++] = self;
+		argv[k++] = "-c";
+		argv[k++] = (char *)(uintptr_t)r->cli->config_dir;
+		argv[k++] = "sendmail";
+		argv[k++] = "-i";
+		argv[k++] = "-f";
+		argv[k++] = r->sender;
+		argv[k++] = "--";
+		for (size_t i = 0; i < n; i++)
+			argv[k++] = array_get(rcpts, i);
+		execv(self, argv);
+		_exit(127);
+	}
+	close(fds[0]);
+	while (off < buf_len(msg)) {
+		ssize_t w =
+		    write(fds[1], buf_data(msg) + off, buf_len(msg) - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	close(fds[1]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return off == buf_len(msg) && WIFEXITED(status) &&
+		       WEXITSTATUS(status) == 0
+		   ? 0
+		   : -1;
+}
+
+/* The multipart/report (RFC 8460 5.3) carrying the gzip'd JSON. */
+static void build_message(struct rpt_ctx *r, const char *domain,
+			  const char *report_id, const struct buf *gz,
+			  struct array *rcpts, struct buf *msg)
+{
+	char date[64], boundary[64];
+	unsigned char rnd[8];
+	time_t now = time(NULL);
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		memset(rnd, 0x5a, sizeof(rnd));
+	snprintf(boundary, sizeof(boundary),
+		 "tlsrpt-%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
+		 rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+	time_format_rfc5322(now, date, sizeof(date));
+	buf_printf(msg, "From: <%s>\r\nDate: %s\r\nTo: ", r->sender, date);
+	for (size_t i = 0; i < array_len(rcpts); i++)
+		buf_printf(msg, "%s<%s>", i > 0 ? ",\r\n " : "",
+			   (const char *)array_get(rcpts, i));
+	buf_printf(msg,
+		   "\r\nSubject: Report Domain: %s Submitter: %s Report-ID: "
+		   "<%s>\r\n"
+		   "TLS-Report-Domain: %s\r\n"
+		   "TLS-Report-Submitter: %s\r\n"
+		   "Message-ID: <%s>\r\n"
+		   "Auto-Submitted: auto-generated\r\n"
+		   "MIME-Version: 1.0\r\n"
+		   "Content-Type: multipart/report; report-type=\"tlsrpt\";\r\n"
+		   "\tboundary=\"%s\"\r\n\r\n",
+		   domain, r->submitter, report_id, domain, r->submitter,
+		   report_id, boundary);
+	buf_printf(msg,
+		   "This is a multipart message in MIME format.\r\n\r\n"
+		   "--%s\r\n"
+		   "Content-Type: text/plain; charset=us-ascii\r\n\r\n"
+		   "This is an aggregate TLS report (RFC 8460) from %s\r\n"
+		   "for %s, %s UTC.\r\n\r\n",
+		   boundary, r->submitter, domain, r->day);
+	buf_printf(msg,
+		   "--%s\r\n"
+		   "Content-Type: application/tlsrpt+gzip\r\n"
+		   "Content-Transfer-Encoding: base64\r\n"
+		   "Content-Disposition: attachment;\r\n"
+		   "\tfilename=\"%s!%s!%lld!%lld.json.gz\"\r\n\r\n",
+		   boundary, r->submitter, domain, (long long)r->start,
+		   (long long)r->start + 86399);
+	mime_base64_encode(buf_data(gz), buf_len(gz), true, msg);
+	if (buf_len(msg) > 0 && buf_data(msg)[buf_len(msg) - 1] != '\n')
+		buf_append_str(msg, "\r\n");
+	buf_printf(msg, "\r\n--%s--\r\n", boundary);
+}
+
+static int mark_sent(struct rpt_ctx *r, const char *domain,
+		     const char *report_id, const char *rua, struct error *err)
+{
+	char now[32];
+
+	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
+	const char *params[] = {r->day, domain, report_id, rua, now};
+	long long n = db_exec(r->db,
+			      "INSERT INTO tlsrpt_reports (day, policy_domain, "
+			      "report_id, rua, sent_at) VALUES (?, ?, ?, ?, ?)",
+			      params, 5, err);
+	return n == DB_DUPLICATE ? 0 : n < 0 ? -1 : 0;
+}
+
+/* One domain: 0 done (sent or nothing to send), -1 try again later. */
+static int report_domain(struct rpt_ctx *r, const char *domain)
+{
+	struct tlsrpt_record rec;
+	struct rpt_policies pol;
+	struct db_result *res = NULL;
+	struct array *rcpts;
+	struct buf *json, *gz, *msg, *rua;
+	char report_id[512];
+	struct error err;
+	int found, ret = 0;
+
+	found = lookup_record(r, domain, &rec);
+	if (found < 0)
+		return -1;
+	if (found == 0) {
+		printf("%s: no TLSRPT record, nothing sent\n", domain);
+		if (!r->dry_run && mark_sent(r, domain, "", "", &err) < 0) {
+			fprintf(stderr, "postern: %s: %s\n", domain, err.msg);
+			return -1;
+		}
+		return 0;
+	}
+	rcpts = array_new();
+	rua = buf_new();
+	for (size_t i = 0; i < rec.nrua; i++) {
+		char addr[TLSRPT_URI_MAX];
+
+		if (strncasecmp(rec.rua[i], "mailto:", 7) != 0) {
+			printf("%s: %s: https reporting is not supported, "
+			       "skipped\n",
+			       domain, rec.rua[i]);
+			continue;
+		}
+		if (tlsrpt_mailto_address(rec.rua[i], addr, sizeof(addr),
+					  &err) < 0) {
+			printf("%s: %s\n", domain, err.msg);
+			continue;
+		}
+		array_push(rcpts, xstrdup(addr));
+		buf_printf(rua, "%s%s", buf_len(rua) ? "," : "", rec.rua[i]);
+	}
+	if (array_len(rcpts) == 0) {
+		printf("%s: no usable rua address, nothing sent\n", domain);
+		array_free_with(&rcpts, free);
+		buf_free(&rua);
+		return r->dry_run ? 0 : mark_sent(r, domain, "", "", &err);
+	}
+	if (load_policies(r, domain, &res, &pol, &err) < 0) {
+		fprintf(stderr, "postern: %s: %s\n", domain, err.msg);
+		array_free_with(&rcpts, free);
+		buf_free(&rua);
+		return -1;
+	}
+	snprintf(report_id, sizeof(report_id), "%s.%s.%lld@%s", r->day, domain,
+		 (long long)time(NULL), r->submitter);
+	struct tlsrpt_report rep = {
+	    .organization = conf_str(r->conf, "tlsrpt_organization_name"),
+	    .contact = r->contact,
+	    .report_id = report_id,
+	    .start = r->start,
+	    .end = r->start + 86399,
+	    .policies = pol.p,
+	    .npolicies = pol.n,
+	};
+	json = buf_new();
+	gz = buf_new();
+	msg = buf_new();
+	tlsrpt_report_json(&rep, json);
+	if (r->dry_run) {
+		printf("%s\n", buf_data(json));
+	} else if (gzip_buf(buf_data(json), buf_len(json), gz) < 0) {
+		fprintf(stderr, "postern: %s: gzip failed\n", domain);
+		ret = -1;
+	} else {
+		build_message(r, domain, report_id, gz, rcpts, msg);
+		if (inject(r, msg, rcpts) < 0) {
+			fprintf(stderr,
+				"postern: %s: the report could not be "
+				"queued\n",
+				domain);
+			ret = -1;
+		} else if (mark_sent(r, domain, report_id, buf_data(rua),
+				     &err) < 0) {
+			/* Queued but not marked: a second run would send it
+			 * again, which RFC 8460 tolerates (same report-id
+			 * day); say so. */
+			fprintf(stderr,
+				"postern: %s: sent, but not marked: %s\n",
+				domain, err.msg);
+			ret = -1;
+		} else {
+			printf(
+			    "%s: report %s queued for %s (%zu bytes gzip'd)\n",
+			    domain, report_id, buf_data(rua), buf_len(gz));
+		}
+	}
+	buf_free(&json);
+	buf_free(&gz);
+	buf_free(&msg);
+	buf_free(&rua);
+	array_free_with(&rcpts, free);
+	free(pol.p);
+	free(pol.f);
+	db_result_free(&res);
+	return ret;
+}
+
+static void purge(struct rpt_ctx *r)
+{
+	long long days = conf_int(r->conf, "tlsrpt_retention_days");
+	char cutoff[11];
+	struct tm tm;
+	struct error err;
+	time_t t;
+
+	if (days <= 0)
+		return;
+	t = time(NULL) - (time_t)days * 86400;
+	strftime(cutoff, sizeof(cutoff), "%Y-%m-%d", gmtime_r(&t, &tm));
+	const char *params[] = {cutoff};
+	long long a =
+	    db_exec(r->db, "DELETE FROM tlsrpt_counters WHERE day < ?", params,
+		    1, &err);
+	long long b =
+	    a < 0 ? -1
+		  : db_exec(r->db, "DELETE FROM tlsrpt_reports WHERE day < ?",
+			    params, 1, &err);
+	if (a < 0 || b < 0)
+		fprintf(stderr, "postern: purge: %s\n", err.msg);
+	else if (a + b > 0)
+		printf("purged %lld counter and %lld report row(s) before %s\n",
+		       a, b, cutoff);
+}
+
+static int cmd_send(struct rpt_ctx *r)
+{
+	const char *params[] = {r->day, r->day};
+	struct db_result *res;
+	struct error err;
+	int status = 0;
+
+	r->dns = dns_resolver_new(NULL, r->conf, &err);
+	if (r->dns == NULL)
+		return cli_error("resolver: %s", err.msg);
+	if (db_query(r->db,
+		     "SELECT DISTINCT policy_domain FROM tlsrpt_counters "
+		     "WHERE day = ? AND policy_domain NOT IN (SELECT "
+		     "policy_domain FROM tlsrpt_reports WHERE day = ?) "
+		     "ORDER BY policy_domain",
+		     params, 2, &res, &err) < 0) {
+		dns_resolver_free(&r->dns);
+		return cli_fail(&err);
+	}
+	if (db_result_rows(res) == 0)
+		printf("%s: nothing to report\n", r->day);
+	for (size_t i = 0; i < db_result_rows(res); i++)
+		if (report_domain(r, db_result_value(res, i, 0)) < 0)
+			status = EX_TEMPFAIL;
+	db_result_free(&res);
+	dns_resolver_free(&r->dns);
+	if (!r->dry_run)
+		purge(r);
+	return status;
+}
+
+static int cmd_show(struct rpt_ctx *r)
+{
+	const char *params[] = {r->day};
+	struct db_result *res;
+	struct error err;
+
+	if (db_query(r->db,
+		     "SELECT policy_domain, policy_type, mx_host, result, "
+		     "sending_ip, receiving_ip, sessions FROM tlsrpt_counters "
+		     "WHERE day = ? ORDER BY policy_domain, policy_type, "
+		     "mx_host, result",
+		     params, 1, &res, &err) < 0)
+		return cli_fail(&err);
+	cli_print_rows(res);
+	db_result_free(&res);
+	return 0;
+}
+
+int cmd_tlsrpt(struct cli *cli, int argc, char **argv)
+{
+	struct rpt_ctx r = {.cli = cli};
+	const char *day = NULL;
+	struct buf *dom;
+	bool send;
+	int ret;
+
+	if (cli_help(argc, argv, usage))
+		return 0;
+	if (argc < 2 ||
+	    (strcmp(argv[1], "send") != 0 && strcmp(argv[1], "show") != 0))
+		return cli_error("usage: postern tlsrpt send|show ... (see "
+				 "--help)");
+	send = strcmp(argv[1], "send") == 0;
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--day") == 0 && i + 1 < argc)
+			day = argv[++i];
+		else if (send && strcmp(argv[i], "--dry-run") == 0)
+			r.dry_run = true;
+		else
+			return cli_error("tlsrpt %s: unknown argument \"%s\" "
+					 "(see --help)",
+					 argv[1], argv[i]);
+	}
+	if (day != NULL) {
+		r.start = parse_day(day);
+		if (r.start < 0)
+			return cli_error(
+			    "--day: expected YYYY-MM-DD, got \"%s\"", day);
+	} else {
+		time_t y = time(NULL) - 86400;
+		r.start = y - y % 86400;
+	}
+	struct tm tm;
+	strftime(r.day, sizeof(r.day), "%Y-%m-%d", gmtime_r(&r.start, &tm));
+	if ((ret = cli_open(cli, &r.conf, &r.db)) != 0)
+		return ret;
+	dom = buf_new();
+	if (conf_str(r.conf, "tlsrpt_submitter")[0] != '\0')
+		buf_set_str(dom, conf_str(r.conf, "tlsrpt_submitter"));
+	else
+		rewrite_conf_mydomain(r.conf, dom);
+	str_copy(r.submitter, buf_data(dom), sizeof(r.submitter));
+	if (conf_str(r.conf, "tlsrpt_sender")[0] != '\0')
+		str_copy(r.sender, conf_str(r.conf, "tlsrpt_sender"),
+			 sizeof(r.sender));
+	else
+		snprintf(r.sender, sizeof(r.sender),
+			 "noreply-smtp-tls-reporting@%s", r.submitter);
+	if (conf_str(r.conf, "tlsrpt_contact_info")[0] != '\0')
+		str_copy(r.contact, conf_str(r.conf, "tlsrpt_contact_info"),
+			 sizeof(r.contact));
+	else {
+		buf_reset(dom);
+		rewrite_conf_mydomain(r.conf, dom);
+		snprintf(r.contact, sizeof(r.contact), "postmaster@%s",
+			 buf_data(dom));
+	}
+	buf_free(&dom);
+	ret = send ? cmd_send(&r) : cmd_show(&r);
+	db_close(&r.db);
+	conf_free(&r.conf);
+	return ret;
+}

@@ -1,0 +1,328 @@
+#!/usr/bin/env python3
+"""SMTP TLS Reporting, RFC 8460, the sending side (docs/tlsrpt.md):
+postern-queued with smtp_tlsrpt_enable=yes counts its DANE and MTA-STS
+sessions (tls.example: right TLSA; badtlsa.example: wrong TLSA, a
+tlsa-invalid failure; sts.example: an enforce policy that passes;
+ststest.example: a testing policy and a certificate of an unknown CA,
+delivered all the same, a certificate-not-trusted failure) in SQL;
+`postern tlsrpt send` mails the gzip'd JSON reports to the rua= of each
+domain's "_smtp._tls" TXT record (a receiving SMTP server here, found
+by MX), once; with the setting off nothing is counted.  Real daemons,
+the DNS harness (nsd + validating unbound, signed zones), the MTA-STS
+policy server of test_mta_sts.py; SQLite, and PostgreSQL and MariaDB
+under dbservers.sh / run-all.sh.
+"""
+import calendar
+import email
+import gzip
+import json
+import os
+import re
+import sys
+import time
+import unittest
+from email import policy as email_policy
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dnsserver import DnsServer, Zone, available, txt_rdata  # noqa
+from postern_site import (SmtpReceiver, free_ports, per_driver,  # noqa
+                          run_postern, skip_unless_driver, wait_for)
+from test_mta_sts import PolicyServer, policy, sql  # noqa: E402
+from tls_site import (RECEIVER_EXT, OutboundSite, make_pki,  # noqa
+                      server_ctx, spki_sha256)
+
+TLS1 = "127.0.0.71"   # STARTTLS with srv1 (the TLSA 3 1 1 of tls.example)
+RUA = "127.0.0.72"    # the reports' receiver (plain SMTP)
+HTTPS = "127.0.0.73"  # the MTA-STS policy server, port 443
+WRONGCA = "127.0.0.74"  # STARTTLS with srv2, of a CA nobody trusts
+
+
+def today():
+    return time.strftime("%Y-%m-%d", time.gmtime())
+
+
+class TlsRptBase:
+    """The tests, run by one OutboundSite subclass per database driver."""
+    DRIVER = None
+    SERVERS = ("tls1", "rua", "wrongca", "web")
+
+    @classmethod
+    def set_up_site(cls):
+        skip_unless_driver(cls.DRIVER)
+        why = available()
+        if why:
+            raise unittest.SkipTest(why)
+        if os.geteuid() != 0:
+            raise unittest.SkipTest("binding port 443 needs root")
+        cls.make_site("postern-tlsrpt-%s." % cls.DRIVER)
+        pki = os.path.join(cls.dir, "pki")
+        os.mkdir(pki)
+        make_pki(pki, ("ca1", "ca2"),
+                 (("srv1", "ca1", ["mx.tls.example", "mx.badtlsa.example",
+                                   "mx.sts.example"]),
+                  ("srv2", "ca2", ["mx.ststest.example"]),
+                  ("web", "ca1", ["mta-sts.sts.example",
+                                  "mta-sts.ststest.example"])),
+                 label="TLSRPT")
+        ee = spki_sha256(pki, "srv1")
+        cls.port, lmtp_port = free_ports(2)
+        p = cls.port
+        tlsa = "_%d._tcp.mx" % p
+        cls.dns = DnsServer([
+            Zone("tls.example", [
+                ("@", "MX", "10 mx"), ("mx", "A", TLS1),
+                (tlsa, "TLSA", "3 1 1 " + ee),
+                ("_smtp._tls", "TXT",
+                 '"v=TLSRPTv1; rua=mailto:tls-reports@rua.example,'
+                 'https://reports.example/tlsrpt"'),
+                # Not a TLSRPT record: ignored (RFC 8460 3).
+                ("_smtp._tls", "TXT", '"v=spf1 -all"')], sign=True),
+            Zone("badtlsa.example", [
+                ("@", "MX", "10 mx"), ("mx", "A", TLS1),
+                (tlsa, "TLSA", "3 1 1 " + "ab" * 32),
+                ("_smtp._tls", "TXT",
+                 '"v=TLSRPTv1;" "rua=mailto:failing-reports@rua.example"')],
+                 sign=True),
+            Zone("rua.example", [("@", "MX", "10 mx"), ("mx", "A", RUA)]),
+            Zone("sts.example", [
+                ("@", "MX", "10 mx"), ("mx", "A", TLS1),
+                ("_mta-sts", "TXT", txt_rdata("v=STSv1; id=s1;")),
+                ("mta-sts", "A", HTTPS),
+                ("_smtp._tls", "TXT", txt_rdata(
+                    "v=TLSRPTv1; rua=mailto:sts-reports@rua.example"))]),
+            Zone("ststest.example", [
+                ("@", "MX", "10 mx"), ("mx", "A", WRONGCA),
+                ("_mta-sts", "TXT", txt_rdata("v=STSv1; id=t1;")),
+                ("mta-sts", "A", HTTPS),
+                ("_smtp._tls", "TXT", txt_rdata(
+                    "v=TLSRPTv1; rua=mailto:ststest-reports@rua.example"))]),
+        ]).start()
+        cls.tls1 = SmtpReceiver(TLS1, p, ext=RECEIVER_EXT,
+                                tls=server_ctx(pki, "srv1"))
+        cls.wrongca = SmtpReceiver(WRONGCA, p, ext=RECEIVER_EXT,
+                                   tls=server_ctx(pki, "srv2"))
+        cls.rua = SmtpReceiver(RUA, p, ext=RECEIVER_EXT)
+        cls.web = PolicyServer(HTTPS, server_ctx(pki, "web"), {
+            "sts.example": policy("enforce", "mx.sts.example"),
+            "ststest.example": policy("testing", "mx.ststest.example")})
+        cls.configure_db(cls.DRIVER, "database_timeout=5s")
+        # A server database outlives the run.
+        sql(cls.DRIVER, cls.dir, "DELETE FROM tlsrpt_counters")
+        sql(cls.DRIVER, cls.dir, "DELETE FROM tlsrpt_reports")
+        run_postern(cls.dir, "config", "set",
+                    *cls.outbound_settings(lmtp_port),
+                    "smtp_tls_CAfile=" + os.path.join(pki, "ca1.pem"),
+                    "smtp_tls_policy_maps=inline:{ tls.example=dane, "
+                    "badtlsa.example=dane }",
+                    "smtp_tlsrpt_enable=yes",
+                    "smtp_tlsrpt_flush_interval=1s",
+                    "tlsrpt_organization_name=Postern Test Org",
+                    "tlsrpt_submitter=local.example",
+                    "tlsrpt_contact_info=tls-admin@local.example",
+                    *cls.dns.settings()[1::2])
+        cls.write_services()
+        run_postern(cls.dir, "start")
+        cls.started = True
+
+    def counters(self):
+        """{(domain, type, mx, result): sessions} of today's rows."""
+        out = run_postern(self.dir, "tlsrpt", "show", "--day", today())
+        rows = {}
+        for line in out.stdout.splitlines():
+            f = line.split("\t")
+            rows[(f[0], f[1], f[2], f[3] if f[3] != "-" else "")] = \
+                int(f[6])
+        return rows
+
+    def report(self, rcpt, domain):
+        """The one report mailed to rcpt: (message, JSON)."""
+        got = wait_for(lambda: self.rua.got(rcpt),
+                       what="report to %s" % rcpt)
+        self.assertEqual(len(got), 1)
+        self.assertRegex(got[0]["mail"], r"^MAIL FROM:<noreply-smtp-"
+                         r"tls-reporting@local\.example>")
+        m = email.message_from_bytes(got[0]["data"],
+                                     policy=email_policy.default)
+        self.assertEqual(m.get_content_type(), "multipart/report")
+        self.assertEqual(m.get_param("report-type"), "tlsrpt")
+        self.assertEqual(m["TLS-Report-Domain"], domain)
+        self.assertEqual(m["TLS-Report-Submitter"], "local.example")
+        subj = re.fullmatch(r"Report Domain: %s Submitter: "
+                            r"local\.example Report-ID: <([^>]+)>"
+                            % re.escape(domain), str(m["Subject"]))
+        self.assertIsNotNone(subj, m["Subject"])
+        parts = [x for x in m.iter_attachments()
+                 if x.get_content_type() == "application/tlsrpt+gzip"]
+        self.assertEqual(len(parts), 1)
+        start = calendar.timegm(time.strptime(today(), "%Y-%m-%d"))
+        self.assertEqual(parts[0].get_filename(),
+                         "local.example!%s!%d!%d.json.gz"
+                         % (domain, start, start + 86399))
+        rep = json.loads(gzip.decompress(parts[0].get_content()))
+        self.assertEqual(rep["organization-name"], "Postern Test Org")
+        self.assertEqual(rep["contact-info"], "tls-admin@local.example")
+        self.assertEqual(rep["report-id"], subj.group(1))
+        self.assertEqual(rep["date-range"], {
+            "start-datetime": today() + "T00:00:00Z",
+            "end-datetime": today() + "T23:59:59Z"})
+        self.assertEqual(len(rep["policies"]), 1, rep)
+        return rep["policies"][0]
+
+    def test_reports(self):
+        p = self.port
+        # Good DANE and MTA-STS deliveries, two each (a cached connection
+        # may carry the second: sessions, not messages, are counted).
+        for dom in ("tls.example", "sts.example", "ststest.example"):
+            for i in range(2):
+                rcpt = "ok%d@%s" % (i, dom)
+                self.send([rcpt], "ok-%d" % i)
+                self.delivered(self.wrongca if dom == "ststest.example"
+                               else self.tls1, rcpt)
+        # A wrong TLSA record: deferred, then deleted so that it stops.
+        bad_qid, _ = self.send(["x@badtlsa.example"], "dane-bad")
+        self.deferred(bad_qid, "x@badtlsa.example", "4.7.5",
+                      "Server certificate not verified")
+        # (A retry in flight makes it say "in progress": again.)
+        wait_for(lambda: run_postern(self.dir, "queue", "delete", bad_qid,
+                                     check=False).returncode == 0,
+                 what="queue delete %s" % bad_qid)
+        time.sleep(3)  # a retry in flight ends, the counts are flushed
+
+        def handshakes(host, addr, trust="Verified"):
+            # Resumed sessions are not counted
+            # (smtp_tlsrpt_skip_reused_handshakes).
+            return len(re.findall(r"%s TLS connection established to "
+                                  r"%s\[%s\]:%d: (?![^\n]*session reused)"
+                                  % (trust, re.escape(host), addr, p),
+                                  self.log()))
+        good = handshakes("mx.tls.example", TLS1)
+        sts = handshakes("mx.sts.example", TLS1)
+        ststest = handshakes("mx.ststest.example", WRONGCA, "Untrusted")
+        bad = len(re.findall(r"%s: to=<x@badtlsa\.example>, .*dsn=4\.7\.5"
+                             % bad_qid, self.log()))
+        for n in (good, sts, ststest, bad):
+            self.assertGreaterEqual(n, 1)
+        want = {
+            ("tls.example", "tlsa", "mx.tls.example", ""): good,
+            ("badtlsa.example", "tlsa", "mx.badtlsa.example",
+             "tlsa-invalid"): bad,
+            ("sts.example", "sts", "mx.sts.example", ""): sts,
+            ("ststest.example", "sts", "mx.ststest.example",
+             "certificate-not-trusted"): ststest,
+        }
+        wait_for(lambda: self.counters() == want,
+                 what="counters %r" % want)
+
+        # Rows older than tlsrpt_retention_days (30) go at the send.
+        sql(self.DRIVER, self.dir,
+            "INSERT INTO tlsrpt_counters VALUES ('2001-01-01', "
+            "'old.example', 'sts', 'mx.old.example', '', '', '', '', 5, 0)")
+        sql(self.DRIVER, self.dir,
+            "INSERT INTO tlsrpt_reports VALUES ('2001-01-01', "
+            "'old.example', 'x@y', 'mailto:a@b', 0)")
+
+        # Send: one report per domain, to its mailto: rua.
+        out = run_postern(self.dir, "tlsrpt", "send", "--day", today())
+        self.assertIn("https reporting is not supported", out.stdout)
+        self.assertRegex(out.stdout, r"purged 1 counter and 1 report row")
+        for table in ("tlsrpt_counters", "tlsrpt_reports"):
+            self.assertEqual(sql(self.DRIVER, self.dir,
+                                 "SELECT day FROM %s WHERE day < '2002'"
+                                 % table), [])
+
+        pol = self.report("tls-reports@rua.example", "tls.example")
+        ee = pol["policy"]["policy-string"]
+        self.assertEqual(pol["policy"]["policy-type"], "tlsa")
+        self.assertEqual(pol["policy"]["policy-domain"], "tls.example")
+        self.assertEqual(pol["policy"]["mx-host"], "mx.tls.example")
+        self.assertEqual(len(ee), 1)
+        self.assertRegex(ee[0], r"^3 1 1 [0-9A-F]{64}$")
+        self.assertEqual(pol["summary"], {
+            "total-successful-session-count": good,
+            "total-failure-session-count": 0})
+        self.assertNotIn("failure-details", pol)
+
+        pol = self.report("failing-reports@rua.example", "badtlsa.example")
+        self.assertEqual(pol["policy"]["policy-type"], "tlsa")
+        self.assertEqual(pol["policy"]["policy-string"],
+                         ["3 1 1 " + "AB" * 32])
+        self.assertEqual(pol["summary"], {
+            "total-successful-session-count": 0,
+            "total-failure-session-count": bad})
+        self.assertEqual(pol["failure-details"], [{
+            "result-type": "tlsa-invalid",
+            "sending-mta-ip": "127.0.0.1",
+            "receiving-mx-hostname": "mx.badtlsa.example",
+            "receiving-ip": TLS1,
+            "failed-session-count": bad}])
+
+        pol = self.report("sts-reports@rua.example", "sts.example")
+        self.assertEqual(pol["policy"], {
+            "policy-type": "sts",
+            "policy-string": ["version: STSv1", "mode: enforce",
+                              "mx: mx.sts.example", "max_age: 86400"],
+            "policy-domain": "sts.example",
+            "mx-host": "mx.sts.example"})
+        self.assertEqual(pol["summary"], {
+            "total-successful-session-count": sts,
+            "total-failure-session-count": 0})
+
+        pol = self.report("ststest-reports@rua.example", "ststest.example")
+        self.assertEqual(pol["policy"]["policy-string"][1], "mode: testing")
+        self.assertEqual(pol["summary"], {
+            "total-successful-session-count": 0,
+            "total-failure-session-count": ststest})
+        self.assertEqual(pol["failure-details"], [{
+            "result-type": "certificate-not-trusted",
+            "sending-mta-ip": "127.0.0.1",
+            "receiving-mx-hostname": "mx.ststest.example",
+            "receiving-ip": WRONGCA,
+            "failed-session-count": ststest}])
+
+        # A second run sends nothing again.
+        out = run_postern(self.dir, "tlsrpt", "send", "--day", today())
+        self.assertIn("nothing to report", out.stdout)
+        time.sleep(3)
+        for r in ("tls-reports", "failing-reports", "sts-reports",
+                  "ststest-reports"):
+            self.assertEqual(len(self.rua.got(r + "@rua.example")), 1)
+
+        # Off (the default): nothing more is counted.
+        run_postern(self.dir, "config", "set", "smtp_tlsrpt_enable=no")
+        run_postern(self.dir, "reload")
+        time.sleep(1)
+        before = self.counters()
+        self.send(["off@tls.example"], "dane-off")
+        self.delivered(self.tls1, "off@tls.example")
+        time.sleep(3)
+        self.assertEqual(self.counters(), before)
+
+        # Stopping writes what the flush timer has not yet (1h here), and
+        # the pending timer does not hold the stop up.
+        run_postern(self.dir, "config", "set", "smtp_tlsrpt_enable=yes",
+                    "smtp_tlsrpt_flush_interval=1h")
+        run_postern(self.dir, "reload")
+        time.sleep(1)
+        qid, _ = self.send(["y@badtlsa.example"], "dane-bad-2")
+        self.deferred(qid, "y@badtlsa.example", "4.7.5",
+                      "Server certificate not verified")
+        t0 = time.monotonic()
+        run_postern(self.dir, "stop")
+        self.assertLess(time.monotonic() - t0, 10)
+        fails = len(re.findall(r"%s: to=<y@badtlsa\.example>, .*dsn=4\.7\.5"
+                               % qid, self.log()))
+        key = ("badtlsa.example", "tlsa", "mx.badtlsa.example",
+               "tlsa-invalid")
+        self.assertEqual(self.counters()[key], bad + fails)
+
+    def test_default_is_off(self):
+        out = run_postern(self.dir, "config", "-d", "smtp_tlsrpt_enable")
+        self.assertEqual(out.stdout.strip(), "smtp_tlsrpt_enable = no")
+
+
+TlsRptSqlite, TlsRptPgsql, TlsRptMysql = per_driver(TlsRptBase,
+                                                    site=OutboundSite)
+
+
+if __name__ == "__main__":
+    unittest.main()
