@@ -23,7 +23,6 @@
 #include "map/map.h"
 #include "mindex/mindex.h"
 #include "store/store.h"
-#include "tls/tls.h"
 
 #include "imapd.h"
 
@@ -135,32 +134,6 @@ static void imapd_mindex_limits(const struct conf *conf)
 			    n > 0 ? (unsigned)n : 0);
 }
 
-/* imapd_tls_req_ccert: a verified client certificate from
- * $imapd_tls_ccert_CAfile on every TLS connection (the backend listeners
- * of a cluster, docs/proxy.md); the handshake fails otherwise. */
-static int imapd_ccert_setup(struct server *srv, const struct conf *conf,
-			     struct error *err)
-{
-	const char *ca = conf_str(conf, "imapd_tls_ccert_CAfile");
-	struct tls_ccert_config cc = {.mode = TLS_CCERT_REQUIRE, .ca_file = ca};
-
-	if (!conf_bool(conf, "imapd_tls_req_ccert"))
-		return 0;
-	if (server_tls(srv) == NULL) {
-		log_warn("imapd_tls_req_ccert: this service has no TLS");
-		return 0;
-	}
-	if (ca[0] == '\0')
-		return error_set(err, ERR_CONFIG,
-				 "imapd_tls_req_ccert needs "
-				 "imapd_tls_ccert_CAfile");
-	if (tls_server_set_ccert(server_tls(srv), &cc, err) < 0) {
-		error_prefix(err, "imapd_tls_ccert_CAfile");
-		return -1;
-	}
-	return 0;
-}
-
 static int imapd_init(struct server *srv, struct error *err)
 {
 	const struct conf *conf = server_conf(srv);
@@ -201,7 +174,7 @@ static int imapd_init(struct server *srv, struct error *err)
 			 err->msg);
 	if (imapd_trusted_open(&imapd, conf, err) < 0)
 		return -1;
-	if (imapd_ccert_setup(srv, conf, err) < 0)
+	if (server_require_ccert(srv, "imapd", err) < 0)
 		return -1;
 	server_set_ctx(srv, &imapd);
 	return 0;

@@ -24,33 +24,6 @@
 #include "lmtp-index.h"
 #include "lmtp-local.h"
 #include "server/server.h"
-#include "tls/tls.h"
-
-/* lmtpd_tls_req_ccert: a verified client certificate from
- * $lmtpd_tls_ccert_CAfile on every TLS connection (the backend listeners
- * of a cluster, docs/proxy.md); the handshake fails otherwise. */
-static int lmtpd_ccert_setup(struct server *srv, const struct conf *conf,
-			     struct error *err)
-{
-	const char *ca = conf_str(conf, "lmtpd_tls_ccert_CAfile");
-	struct tls_ccert_config cc = {.mode = TLS_CCERT_REQUIRE, .ca_file = ca};
-
-	if (!conf_bool(conf, "lmtpd_tls_req_ccert"))
-		return 0;
-	if (server_tls(srv) == NULL) {
-		log_warn("lmtpd_tls_req_ccert: this service has no TLS");
-		return 0;
-	}
-	if (ca[0] == '\0')
-		return error_set(err, ERR_CONFIG,
-				 "lmtpd_tls_req_ccert needs "
-				 "lmtpd_tls_ccert_CAfile");
-	if (tls_server_set_ccert(server_tls(srv), &cc, err) < 0) {
-		error_prefix(err, "lmtpd_tls_ccert_CAfile");
-		return -1;
-	}
-	return 0;
-}
 
 static int on_init(struct server *srv, struct error *err)
 {
@@ -61,7 +34,7 @@ static int on_init(struct server *srv, struct error *err)
 	/* lib/store: a file size limit must be an EFBIG error (452 4.3.1),
 	 * not a crash. */
 	signal(SIGXFSZ, SIG_IGN);
-	if (lmtpd_ccert_setup(srv, conf, err) < 0) {
+	if (server_require_ccert(srv, "lmtpd", err) < 0) {
 		free(d);
 		return -1;
 	}

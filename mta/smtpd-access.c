@@ -161,10 +161,9 @@ int rx_access_result(struct rx *e, const char *origin, const char *name,
 	} else if (*text == '\0' && hash_get(e->r->classes, cmd) != NULL) {
 		res = rx_class(e, hash_get(e->r->classes, cmd));
 	} else {
-		/* Postfix fails safe on an action it does not know. */
-		log_warn("%s: %s: unknown access action \"%s\"", e->in->log_id,
-			 origin, value);
-		res = rx_reject(e, 451, "4.3.5", "Server configuration error");
+		/* access(5) "restriction...": a list applied as a class would
+		 * be; a word it does not know fails safe with 451 4.3.5. */
+		res = rx_nested(e, origin, value);
 	}
 	free(copy);
 	return res;

@@ -126,9 +126,10 @@ static int unknown_domain(struct rx *e, const char *addr, bool sender)
 				 sender ? "x.1.8" : "x.1.2",
 				 "<%s>: %s rejected: Domain not found", addr,
 				 cls);
-	return rx_defer_if_permit(
-	    e, e->r->codes.defer_code, sender ? "4.1.8" : "4.1.2",
-	    "<%s>: %s rejected: Domain not found", addr, cls);
+	/* $unknown_address_tempfail_action, with Postfix's 450. */
+	return rx_tempfail(e, e->r->unknown_address_tf_defer, 450,
+			   sender ? "4.1.8" : "4.1.2",
+			   "<%s>: %s rejected: Domain not found", addr, cls);
 }
 
 static int unknown_helo(struct rx *e, const char *helo)
@@ -147,10 +148,10 @@ static int unknown_helo(struct rx *e, const char *helo)
 	if (ret[2] == 1)
 		return RX_DUNNO;
 	if (ret[0] < 0 || ret[1] < 0 || ret[2] < 0)
-		return rx_defer_if_permit(e, e->r->codes.defer_code, "4.7.1",
-					  "<%s>: Helo command rejected: Host "
-					  "not found",
-					  helo);
+		return rx_tempfail(e, e->r->unknown_helo_tf_defer, 450, "4.7.1",
+				   "<%s>: Helo command rejected: Host not "
+				   "found",
+				   helo);
 	return rx_reject(e, e->r->codes.unknown_hostname_reject_code, "x.7.1",
 			 "<%s>: Helo command rejected: Host not found", helo);
 }
@@ -177,10 +178,13 @@ int rx_dns(struct rx *e, const struct ritem *it)
 		rx_reverse_name(e);
 		if (e->reverse_name_status == 1)
 			return RX_DUNNO;
-		return rx_reject(e,
-				 e->reverse_name_status == 0
-				     ? e->r->codes.unknown_client_reject_code
-				     : 450,
+		if (e->reverse_name_status < 0)
+			return rx_tempfail(e, e->r->unknown_client_tf_defer,
+					   450, "4.7.1",
+					   "Client host rejected: cannot find "
+					   "your reverse hostname, [%s]",
+					   in->client_addr);
+		return rx_reject(e, e->r->codes.unknown_client_reject_code,
 				 "4.7.1",
 				 "Client host rejected: cannot find your "
 				 "reverse hostname, [%s]",
@@ -196,8 +200,8 @@ int rx_dns(struct rx *e, const struct ritem *it)
 		if (e->client_name_status == 1)
 			return RX_DUNNO;
 		if (e->client_name_status < 0)
-			return rx_defer_if_permit(
-			    e, e->r->codes.defer_code, "4.7.25",
+			return rx_tempfail(
+			    e, e->r->unknown_client_tf_defer, 450, "4.7.25",
 			    "Client host rejected: cannot find your hostname, "
 			    "[%s]",
 			    in->client_addr);

@@ -89,10 +89,18 @@ enum rkind {
 	RK_DEFER_UNAUTH_DEST, /* defer_unauth_destination */
 };
 
+/* What a restriction's argument (the next word) is. */
+enum rarg {
+	RA_NONE,   /* none */
+	RA_ZONE,   /* a DNS list zone[=pattern] */
+	RA_MAP,	   /* an access table type:name, opened at start-up */
+	RA_POLICY, /* a policy service, connected to when used */
+};
+
 struct rword {
 	const char *name;
 	enum rkind kind;
-	bool arg; /* takes the next word (a map, a DNS zone) */
+	enum rarg arg;
 	bool dns; /* needs the resolver */
 };
 
@@ -158,6 +166,11 @@ struct smtpd_restrict {
 	char *default_rbl_reply;
 	unsigned plaintext_code;
 	unsigned mul_rcpt_code;
+	/* The *_tempfail_action settings: true "defer" (450 at once), false
+	 * "defer_if_permit" (450 at the end unless something rejects). */
+	bool unknown_address_tf_defer; /* unknown_address_tempfail_action */
+	bool unknown_helo_tf_defer;    /* unknown_helo_hostname_... */
+	bool unknown_client_tf_defer;  /* unknown_client_hostname_... */
 };
 
 /* Results of one restriction, as Postfix's SMTPD_CHECK_*. */
@@ -207,6 +220,18 @@ void rx_stage_name(struct rx *e, enum smtpd_restrict_stage st,
 /* The verified client name ("unknown" if none), looked up once. */
 const char *rx_client_name(struct rx *e);
 int rx_class(struct rx *e, const struct rlist *l);
+/* An access table result VALUE that is a restriction list (access(5)
+ * "restriction..."; ORIGIN the table, for logs): parsed now and
+ * evaluated as a class would be.  A table inside it, an unknown word, a
+ * restriction not set up at start-up or nesting deeper than
+ * RX_MAX_DEPTH give 451 4.3.5 and a log line, as Postfix. */
+int rx_nested(struct rx *e, const char *origin, const char *value);
+#define RX_MAX_DEPTH 100 /* Postfix's recursion limit */
+/* A DNS (or verification) tempfail: 450 at once with DEFER set (the
+ * "defer" tempfail action) or under warn_if_reject, else defer_if_permit
+ * (the deferral waits for the end of the check). */
+int rx_tempfail(struct rx *e, bool defer, unsigned code, const char *dsn,
+		const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* smtpd-access.c */
 int rx_access(struct rx *e, const struct ritem *it);

@@ -23,93 +23,93 @@
 #include "smtpd-verify.h"
 
 static const struct rword words[] = {
-    {"permit", RK_PERMIT, false, false},
-    {"reject", RK_REJECT, false, false},
-    {"defer", RK_DEFER, false, false},
-    {"warn_if_reject", RK_WARN_IF_REJECT, false, false},
-    {"defer_if_permit", RK_DEFER_IF_PERMIT, false, false},
-    {"defer_if_reject", RK_DEFER_IF_REJECT, false, false},
-    {"permit_mynetworks", RK_PERMIT_MYNETWORKS, false, false},
-    {"permit_sasl_authenticated", RK_PERMIT_SASL, false, false},
-    {"reject_unauth_destination", RK_REJECT_UNAUTH_DEST, false, false},
-    {"permit_auth_destination", RK_PERMIT_AUTH_DEST, false, false},
-    {"reject_non_fqdn_helo_hostname", RK_NON_FQDN_HELO, false, false},
-    {"reject_non_fqdn_hostname", RK_NON_FQDN_HELO, false, false},
-    {"reject_invalid_helo_hostname", RK_INVALID_HELO, false, false},
-    {"reject_invalid_hostname", RK_INVALID_HELO, false, false},
-    {"reject_non_fqdn_sender", RK_NON_FQDN_SENDER, false, false},
-    {"reject_non_fqdn_recipient", RK_NON_FQDN_RCPT, false, false},
-    {"check_client_access", RK_CLIENT_ACCESS, true, true},
-    {"check_helo_access", RK_HELO_ACCESS, true, false},
-    {"check_sender_access", RK_SENDER_ACCESS, true, false},
-    {"check_recipient_access", RK_RCPT_ACCESS, true, false},
-    {"reject_unauth_pipelining", RK_UNAUTH_PIPELINING, false, false},
-    {"reject_rbl_client", RK_RBL_CLIENT, true, true},
-    {"reject_rhsbl_client", RK_RHSBL_CLIENT, true, true},
-    {"reject_rhsbl_sender", RK_RHSBL_SENDER, true, true},
-    {"reject_rhsbl_helo", RK_RHSBL_HELO, true, true},
-    {"reject_unknown_sender_domain", RK_UNKNOWN_SENDER_DOMAIN, false, true},
-    {"reject_unknown_recipient_domain", RK_UNKNOWN_RCPT_DOMAIN, false, true},
-    {"reject_unknown_client_hostname", RK_UNKNOWN_CLIENT, false, true},
-    {"reject_unknown_client", RK_UNKNOWN_CLIENT, false, true},
-    {"reject_unknown_helo_hostname", RK_UNKNOWN_HELO, false, true},
-    {"reject_unknown_hostname", RK_UNKNOWN_HELO, false, true},
-    {"check_policy_service", RK_POLICY, true, false},
+    {"permit", RK_PERMIT, RA_NONE, false},
+    {"reject", RK_REJECT, RA_NONE, false},
+    {"defer", RK_DEFER, RA_NONE, false},
+    {"warn_if_reject", RK_WARN_IF_REJECT, RA_NONE, false},
+    {"defer_if_permit", RK_DEFER_IF_PERMIT, RA_NONE, false},
+    {"defer_if_reject", RK_DEFER_IF_REJECT, RA_NONE, false},
+    {"permit_mynetworks", RK_PERMIT_MYNETWORKS, RA_NONE, false},
+    {"permit_sasl_authenticated", RK_PERMIT_SASL, RA_NONE, false},
+    {"reject_unauth_destination", RK_REJECT_UNAUTH_DEST, RA_NONE, false},
+    {"permit_auth_destination", RK_PERMIT_AUTH_DEST, RA_NONE, false},
+    {"reject_non_fqdn_helo_hostname", RK_NON_FQDN_HELO, RA_NONE, false},
+    {"reject_non_fqdn_hostname", RK_NON_FQDN_HELO, RA_NONE, false},
+    {"reject_invalid_helo_hostname", RK_INVALID_HELO, RA_NONE, false},
+    {"reject_invalid_hostname", RK_INVALID_HELO, RA_NONE, false},
+    {"reject_non_fqdn_sender", RK_NON_FQDN_SENDER, RA_NONE, false},
+    {"reject_non_fqdn_recipient", RK_NON_FQDN_RCPT, RA_NONE, false},
+    {"check_client_access", RK_CLIENT_ACCESS, RA_MAP, true},
+    {"check_helo_access", RK_HELO_ACCESS, RA_MAP, false},
+    {"check_sender_access", RK_SENDER_ACCESS, RA_MAP, false},
+    {"check_recipient_access", RK_RCPT_ACCESS, RA_MAP, false},
+    {"reject_unauth_pipelining", RK_UNAUTH_PIPELINING, RA_NONE, false},
+    {"reject_rbl_client", RK_RBL_CLIENT, RA_ZONE, true},
+    {"reject_rhsbl_client", RK_RHSBL_CLIENT, RA_ZONE, true},
+    {"reject_rhsbl_sender", RK_RHSBL_SENDER, RA_ZONE, true},
+    {"reject_rhsbl_helo", RK_RHSBL_HELO, RA_ZONE, true},
+    {"reject_unknown_sender_domain", RK_UNKNOWN_SENDER_DOMAIN, RA_NONE, true},
+    {"reject_unknown_recipient_domain", RK_UNKNOWN_RCPT_DOMAIN, RA_NONE, true},
+    {"reject_unknown_client_hostname", RK_UNKNOWN_CLIENT, RA_NONE, true},
+    {"reject_unknown_client", RK_UNKNOWN_CLIENT, RA_NONE, true},
+    {"reject_unknown_helo_hostname", RK_UNKNOWN_HELO, RA_NONE, true},
+    {"reject_unknown_hostname", RK_UNKNOWN_HELO, RA_NONE, true},
+    {"check_policy_service", RK_POLICY, RA_POLICY, false},
     /* Not a Postfix name: built-in greylisting in SQL. */
-    {"check_greylist", RK_GREYLIST, false, false},
+    {"check_greylist", RK_GREYLIST, RA_NONE, false},
     /* Not a Postfix name: each recipient domain's own list in SQL. */
-    {"check_domain_sender_access", RK_DOMAIN_SENDER, false, false},
-    {"reject_unverified_sender", RK_UNVERIFIED_SENDER, false, false},
-    {"reject_unverified_recipient", RK_UNVERIFIED_RCPT, false, false},
-    {"reject_sender_login_mismatch", RK_SENDER_LOGIN_MISMATCH, false, false},
+    {"check_domain_sender_access", RK_DOMAIN_SENDER, RA_NONE, false},
+    {"reject_unverified_sender", RK_UNVERIFIED_SENDER, RA_NONE, false},
+    {"reject_unverified_recipient", RK_UNVERIFIED_RCPT, RA_NONE, false},
+    {"reject_sender_login_mismatch", RK_SENDER_LOGIN_MISMATCH, RA_NONE, false},
     {"reject_authenticated_sender_login_mismatch",
-     RK_AUTH_SENDER_LOGIN_MISMATCH, false, false},
+     RK_AUTH_SENDER_LOGIN_MISMATCH, RA_NONE, false},
     {"reject_known_sender_login_mismatch", RK_KNOWN_SENDER_LOGIN_MISMATCH,
-     false, false},
+     RA_NONE, false},
     {"reject_unauthenticated_sender_login_mismatch",
-     RK_UNAUTH_SENDER_LOGIN_MISMATCH, false, false},
-    {"reject_unlisted_sender", RK_UNLISTED_SENDER, false, false},
-    {"reject_unlisted_recipient", RK_UNLISTED_RCPT, false, false},
-    {"check_client_a_access", RK_CLIENT_A_ACCESS, true, true},
-    {"check_client_mx_access", RK_CLIENT_MX_ACCESS, true, true},
-    {"check_client_ns_access", RK_CLIENT_NS_ACCESS, true, true},
-    {"check_reverse_client_hostname_access", RK_REV_CLIENT_ACCESS, true,
+     RK_UNAUTH_SENDER_LOGIN_MISMATCH, RA_NONE, false},
+    {"reject_unlisted_sender", RK_UNLISTED_SENDER, RA_NONE, false},
+    {"reject_unlisted_recipient", RK_UNLISTED_RCPT, RA_NONE, false},
+    {"check_client_a_access", RK_CLIENT_A_ACCESS, RA_MAP, true},
+    {"check_client_mx_access", RK_CLIENT_MX_ACCESS, RA_MAP, true},
+    {"check_client_ns_access", RK_CLIENT_NS_ACCESS, RA_MAP, true},
+    {"check_reverse_client_hostname_access", RK_REV_CLIENT_ACCESS, RA_MAP,
      true},
-    {"check_reverse_client_hostname_a_access", RK_REV_CLIENT_A_ACCESS, true,
+    {"check_reverse_client_hostname_a_access", RK_REV_CLIENT_A_ACCESS, RA_MAP,
      true},
-    {"check_reverse_client_hostname_mx_access", RK_REV_CLIENT_MX_ACCESS,
-     true, true},
-    {"check_reverse_client_hostname_ns_access", RK_REV_CLIENT_NS_ACCESS,
-     true, true},
-    {"check_helo_a_access", RK_HELO_A_ACCESS, true, true},
-    {"check_helo_mx_access", RK_HELO_MX_ACCESS, true, true},
-    {"check_helo_ns_access", RK_HELO_NS_ACCESS, true, true},
-    {"check_sender_a_access", RK_SENDER_A_ACCESS, true, true},
-    {"check_sender_mx_access", RK_SENDER_MX_ACCESS, true, true},
-    {"check_sender_ns_access", RK_SENDER_NS_ACCESS, true, true},
-    {"check_recipient_a_access", RK_RCPT_A_ACCESS, true, true},
-    {"check_recipient_mx_access", RK_RCPT_MX_ACCESS, true, true},
-    {"check_recipient_ns_access", RK_RCPT_NS_ACCESS, true, true},
-    {"check_sasl_access", RK_SASL_ACCESS, true, false},
-    {"permit_dnswl_client", RK_DNSWL_CLIENT, true, true},
-    {"permit_rhswl_client", RK_RHSWL_CLIENT, true, true},
-    {"reject_rhsbl_reverse_client", RK_RHSBL_REV_CLIENT, true, true},
-    {"reject_rhsbl_recipient", RK_RHSBL_RCPT, true, true},
-    {"reject_unknown_reverse_client_hostname", RK_UNKNOWN_REV_CLIENT, false,
+    {"check_reverse_client_hostname_mx_access", RK_REV_CLIENT_MX_ACCESS, RA_MAP,
      true},
-    {"reject_plaintext_session", RK_PLAINTEXT, false, false},
-    {"reject_multi_recipient_bounce", RK_MULTI_RCPT_BOUNCE, false, false},
-    {"defer_unauth_destination", RK_DEFER_UNAUTH_DEST, false, false},
-    {"permit_tls_clientcerts", RK_PERMIT_TLS_CLIENTCERTS, false, false},
-    {"permit_tls_all_clientcerts", RK_PERMIT_TLS_ALL_CLIENTCERTS, false,
+    {"check_reverse_client_hostname_ns_access", RK_REV_CLIENT_NS_ACCESS, RA_MAP,
+     true},
+    {"check_helo_a_access", RK_HELO_A_ACCESS, RA_MAP, true},
+    {"check_helo_mx_access", RK_HELO_MX_ACCESS, RA_MAP, true},
+    {"check_helo_ns_access", RK_HELO_NS_ACCESS, RA_MAP, true},
+    {"check_sender_a_access", RK_SENDER_A_ACCESS, RA_MAP, true},
+    {"check_sender_mx_access", RK_SENDER_MX_ACCESS, RA_MAP, true},
+    {"check_sender_ns_access", RK_SENDER_NS_ACCESS, RA_MAP, true},
+    {"check_recipient_a_access", RK_RCPT_A_ACCESS, RA_MAP, true},
+    {"check_recipient_mx_access", RK_RCPT_MX_ACCESS, RA_MAP, true},
+    {"check_recipient_ns_access", RK_RCPT_NS_ACCESS, RA_MAP, true},
+    {"check_sasl_access", RK_SASL_ACCESS, RA_MAP, false},
+    {"permit_dnswl_client", RK_DNSWL_CLIENT, RA_ZONE, true},
+    {"permit_rhswl_client", RK_RHSWL_CLIENT, RA_ZONE, true},
+    {"reject_rhsbl_reverse_client", RK_RHSBL_REV_CLIENT, RA_ZONE, true},
+    {"reject_rhsbl_recipient", RK_RHSBL_RCPT, RA_ZONE, true},
+    {"reject_unknown_reverse_client_hostname", RK_UNKNOWN_REV_CLIENT, RA_NONE,
+     true},
+    {"reject_plaintext_session", RK_PLAINTEXT, RA_NONE, false},
+    {"reject_multi_recipient_bounce", RK_MULTI_RCPT_BOUNCE, RA_NONE, false},
+    {"defer_unauth_destination", RK_DEFER_UNAUTH_DEST, RA_NONE, false},
+    {"permit_tls_clientcerts", RK_PERMIT_TLS_CLIENTCERTS, RA_NONE, false},
+    {"permit_tls_all_clientcerts", RK_PERMIT_TLS_ALL_CLIENTCERTS, RA_NONE,
      false},
-    {"check_ccert_access", RK_CCERT_ACCESS, true, false},
+    {"check_ccert_access", RK_CCERT_ACCESS, RA_MAP, false},
 };
 
 static const char *const stage_params[SMTPD_RESTRICT_NSTAGES] = {
-    "smtpd_client_restrictions",    "smtpd_helo_restrictions",
-    "smtpd_sender_restrictions",    "smtpd_relay_restrictions",
-    "smtpd_recipient_restrictions", "smtpd_data_restrictions",
+    "smtpd_client_restrictions",      "smtpd_helo_restrictions",
+    "smtpd_sender_restrictions",      "smtpd_relay_restrictions",
+    "smtpd_recipient_restrictions",   "smtpd_data_restrictions",
     "smtpd_end_of_data_restrictions",
 };
 
@@ -180,6 +180,103 @@ static struct smtpd_policy *open_policy(struct smtpd_restrict *r,
 	return p;
 }
 
+/* Word *IP of TOKS (and its argument, *ip moves past it) into IT: a
+ * restriction or a class name.  A DNS zone is parsed here; a table or a
+ * policy service is left in *arg_r for the caller to open.  0, or -1
+ * with err naming PARAM. */
+static int parse_word(const struct smtpd_restrict *r, const char *param,
+		      struct array *toks, size_t *ip, struct ritem *it,
+		      const struct rword **rw_r, const char **arg_r,
+		      struct error *err)
+{
+	const char *w = array_get(toks, *ip);
+	const struct rword *rw = find_word(w);
+	const char *arg;
+
+	*rw_r = rw;
+	*arg_r = NULL;
+	if (rw == NULL) {
+		it->cls = hash_get(r->classes, w);
+		if (it->cls == NULL)
+			return error_set(err, ERR_CONFIG,
+					 "%s: unknown restriction \"%s\"",
+					 param, w);
+		it->kind = RK_CLASS;
+		return 0;
+	}
+	it->kind = rw->kind;
+	if (rw->arg == RA_NONE)
+		return 0;
+	if (*ip + 1 >= array_len(toks))
+		return error_set(err, ERR_CONFIG, "%s: %s needs an argument",
+				 param, w);
+	arg = array_get(toks, ++*ip);
+	if (rw->arg != RA_ZONE) {
+		*arg_r = arg;
+		return 0;
+	}
+	/* A DNS list: zone[=pattern]. */
+	const char *eq = strchr(arg, '=');
+	it->whole = xstrdup(arg);
+	if (eq != NULL) {
+		it->arg = xstrndup(arg, (size_t)(eq - arg));
+		it->filter = xstrdup(eq + 1);
+		it->has_pattern = true;
+		if (!dns_addr_pattern_parse(it->filter, &it->pattern))
+			return error_set(err, ERR_CONFIG,
+					 "%s: %s %s: bad reply pattern "
+					 "(d.d.d.d, each d a number or "
+					 "[n..m;k])",
+					 param, w, arg);
+	} else {
+		it->arg = xstrdup(arg);
+	}
+	if (*it->arg == '\0')
+		return error_set(err, ERR_CONFIG, "%s: %s: empty zone", param,
+				 w);
+	return 0;
+}
+
+/* What a restriction needs from start-up (a table, a policy service,
+ * the greylist or verification state, $relay_clientcerts). */
+static int open_word(struct smtpd_restrict *r, const char *param,
+		     const struct rword *rw, const char *arg, struct ritem *it,
+		     struct error *err)
+{
+	if (rw->kind == RK_GREYLIST && r->greylist == NULL) {
+		r->greylist = smtpd_greylist_new(
+		    r->conf, r->env != NULL ? r->env->db : NULL, err);
+		if (r->greylist == NULL)
+			goto fail;
+	}
+	if ((rw->kind == RK_UNVERIFIED_SENDER ||
+	     rw->kind == RK_UNVERIFIED_RCPT) &&
+	    r->verify == NULL) {
+		r->verify = smtpd_verify_new(
+		    r->conf, r->env != NULL ? r->env->db : NULL, err);
+		if (r->verify == NULL)
+			goto fail;
+	}
+	if (rw->kind == RK_PERMIT_TLS_CLIENTCERTS && rx_ccert_open(r, err) < 0)
+		goto fail;
+	if (rw->arg == RA_MAP) {
+		it->map = open_access_map(r, arg, err);
+		if (it->map == NULL)
+			goto fail;
+	} else if (rw->arg == RA_POLICY) {
+		it->policy = open_policy(r, arg, err);
+		if (it->policy == NULL)
+			goto fail;
+	}
+	return 0;
+fail:
+	if (arg != NULL)
+		error_prefix(err, "%s: %s %s", param, rw->name, arg);
+	else
+		error_prefix(err, "%s: %s", param, rw->name);
+	return -1;
+}
+
 static int parse_list(struct smtpd_restrict *r, const char *param,
 		      const char *value, struct rlist *l, struct error *err)
 {
@@ -187,128 +284,19 @@ static int parse_list(struct smtpd_restrict *r, const char *param,
 	int ret = 0;
 
 	l->items = xcalloc(array_len(toks) + 1, sizeof(*l->items));
-	for (size_t i = 0; i < array_len(toks); i++) {
-		const char *w = array_get(toks, i);
-		const struct rword *rw = find_word(w);
+	for (size_t i = 0; i < array_len(toks) && ret == 0; i++) {
 		struct ritem *it = &l->items[l->n];
+		const struct rword *rw;
+		const char *arg;
 
-		if (rw == NULL) {
-			struct rlist *cls = hash_get(r->classes, w);
-			if (cls == NULL) {
-				ret = error_set(err, ERR_CONFIG,
-						"%s: unknown restriction "
-						"\"%s\"",
-						param, w);
-				break;
-			}
-			it->kind = RK_CLASS;
-			it->cls = cls;
-			l->n++;
-			continue;
+		ret = parse_word(r, param, toks, &i, it, &rw, &arg, err);
+		if (rw != NULL || ret == 0)
+			l->n++; /* so that rlist_items_free() sees it */
+		if (ret == 0 && rw != NULL) {
+			if (rw->dns)
+				r->uses_dns = true;
+			ret = open_word(r, param, rw, arg, it, err);
 		}
-		it->kind = rw->kind;
-		if (rw->dns)
-			r->uses_dns = true;
-		l->n++;
-		if (rw->kind == RK_GREYLIST && r->greylist == NULL) {
-			r->greylist =
-			    smtpd_greylist_new(r->conf,
-					       r->env != NULL ? r->env->db
-							      : NULL,
-					       err);
-			if (r->greylist == NULL) {
-				error_prefix(err, "%s: %s", param, w);
-				ret = -1;
-				break;
-			}
-		}
-		if ((rw->kind == RK_UNVERIFIED_SENDER ||
-		     rw->kind == RK_UNVERIFIED_RCPT) &&
-		    r->verify == NULL) {
-			r->verify = smtpd_verify_new(
-			    r->conf, r->env != NULL ? r->env->db : NULL, err);
-			if (r->verify == NULL) {
-				error_prefix(err, "%s: %s", param, w);
-				ret = -1;
-				break;
-			}
-		}
-		if (rw->kind == RK_PERMIT_TLS_CLIENTCERTS &&
-		    rx_ccert_open(r, err) < 0) {
-			error_prefix(err, "%s: %s", param, w);
-			ret = -1;
-			break;
-		}
-		if (!rw->arg)
-			continue;
-		if (i + 1 >= array_len(toks)) {
-			ret = error_set(err, ERR_CONFIG,
-					"%s: %s needs an argument", param, w);
-			break;
-		}
-		const char *arg = array_get(toks, ++i);
-		switch (rw->kind) {
-		case RK_CLIENT_ACCESS:
-		case RK_HELO_ACCESS:
-		case RK_SENDER_ACCESS:
-		case RK_RCPT_ACCESS:
-		case RK_CLIENT_A_ACCESS:
-		case RK_CLIENT_MX_ACCESS:
-		case RK_CLIENT_NS_ACCESS:
-		case RK_REV_CLIENT_ACCESS:
-		case RK_REV_CLIENT_A_ACCESS:
-		case RK_REV_CLIENT_MX_ACCESS:
-		case RK_REV_CLIENT_NS_ACCESS:
-		case RK_HELO_A_ACCESS:
-		case RK_HELO_MX_ACCESS:
-		case RK_HELO_NS_ACCESS:
-		case RK_SENDER_A_ACCESS:
-		case RK_SENDER_MX_ACCESS:
-		case RK_SENDER_NS_ACCESS:
-		case RK_RCPT_A_ACCESS:
-		case RK_RCPT_MX_ACCESS:
-		case RK_RCPT_NS_ACCESS:
-		case RK_SASL_ACCESS:
-		case RK_CCERT_ACCESS:
-			it->map = open_access_map(r, arg, err);
-			if (it->map == NULL) {
-				error_prefix(err, "%s: %s %s", param, w, arg);
-				ret = -1;
-			}
-			break;
-		case RK_POLICY:
-			it->policy = open_policy(r, arg, err);
-			if (it->policy == NULL) {
-				error_prefix(err, "%s: %s %s", param, w, arg);
-				ret = -1;
-			}
-			break;
-		default: { /* DNS list: zone[=pattern] */
-			const char *eq = strchr(arg, '=');
-			it->whole = xstrdup(arg);
-			if (eq != NULL) {
-				it->arg = xstrndup(arg, (size_t)(eq - arg));
-				it->filter = xstrdup(eq + 1);
-				it->has_pattern = true;
-				if (!dns_addr_pattern_parse(it->filter,
-							    &it->pattern))
-					ret = error_set(
-					    err, ERR_CONFIG,
-					    "%s: %s %s: bad reply pattern "
-					    "(d.d.d.d, each d a number or "
-					    "[n..m;k])",
-					    param, w, arg);
-			} else {
-				it->arg = xstrdup(arg);
-			}
-			if (ret == 0 && *it->arg == '\0')
-				ret = error_set(err, ERR_CONFIG,
-						"%s: %s: empty zone", param, w);
-			break;
-		}
-		}
-		if (ret < 0)
-			break;
 	}
 	array_free_with(&toks, free);
 	return ret;
@@ -324,10 +312,9 @@ static bool relay_guarded(const struct rlist *l)
 	return false;
 }
 
-static void rlist_free(void *p)
+/* What a list owns (its items' strings, the array, the name). */
+static void rlist_items_free(struct rlist *l)
 {
-	struct rlist *l = p;
-
 	for (size_t i = 0; i < l->n; i++) {
 		free(l->items[i].arg);
 		free(l->items[i].filter);
@@ -335,7 +322,12 @@ static void rlist_free(void *p)
 	}
 	free(l->items);
 	free(l->name);
-	free(l);
+}
+
+static void rlist_free(void *p)
+{
+	rlist_items_free(p);
+	free(p);
 }
 
 static void map_free_v(void *p)
@@ -413,6 +405,39 @@ static const char *rbl_check_name(const char *name, void *ctx)
 	return NULL;
 }
 
+/* A *_tempfail_action: true for defer, false for defer_if_permit. */
+static int tempfail_action(const struct conf *conf, const char *name,
+			   bool *defer_r, struct error *err)
+{
+	const char *v = conf_str(conf, name);
+
+	if (strcasecmp(v, "defer") == 0)
+		*defer_r = true;
+	else if (strcasecmp(v, "defer_if_permit") == 0)
+		*defer_r = false;
+	else
+		return error_set(err, ERR_CONFIG,
+				 "%s: \"%s\" is not defer_if_permit or defer",
+				 name, v);
+	return 0;
+}
+
+static int read_tempfail_actions(struct smtpd_restrict *r,
+				 const struct conf *conf, struct error *err)
+{
+	bool dummy;
+
+	if (tempfail_action(conf, "reject_tempfail_action", &dummy, err) < 0 ||
+	    tempfail_action(conf, "unknown_address_tempfail_action",
+			    &r->unknown_address_tf_defer, err) < 0 ||
+	    tempfail_action(conf, "unknown_helo_hostname_tempfail_action",
+			    &r->unknown_helo_tf_defer, err) < 0 ||
+	    tempfail_action(conf, "unknown_client_hostname_tempfail_action",
+			    &r->unknown_client_tf_defer, err) < 0)
+		return -1;
+	return 0;
+}
+
 /* reject_rbl_client & co.: the reply settings, and the other codes. */
 static int read_rbl_settings(struct smtpd_restrict *r,
 			     const struct conf *conf, struct error *err)
@@ -471,6 +496,8 @@ struct smtpd_restrict *smtpd_restrict_new(const struct conf *conf,
 	if (r->domain_sender_reject_code == 0)
 		goto fail;
 	if (read_rbl_settings(r, conf, err) < 0)
+		goto fail;
+	if (read_tempfail_actions(r, conf, err) < 0)
 		goto fail;
 
 	/* Classes first (empty), so lists and classes may name any. */
@@ -538,15 +565,8 @@ void smtpd_restrict_free(struct smtpd_restrict **rp)
 	if (r == NULL)
 		return;
 	*rp = NULL;
-	for (int st = 0; st < SMTPD_RESTRICT_NSTAGES; st++) {
-		for (size_t i = 0; i < r->lists[st].n; i++) {
-			free(r->lists[st].items[i].arg);
-			free(r->lists[st].items[i].filter);
-			free(r->lists[st].items[i].whole);
-		}
-		free(r->lists[st].items);
-		free(r->lists[st].name);
-	}
+	for (int st = 0; st < SMTPD_RESTRICT_NSTAGES; st++)
+		rlist_items_free(&r->lists[st]);
 	hash_free(&r->classes);
 	hash_free(&r->maps);
 	hash_free(&r->policies);
@@ -1001,20 +1021,134 @@ static int eval_list(struct rx *e, const struct rlist *l)
 	return res;
 }
 
+/* Postfix's reject_server_error(), with the reason in the log. */
+static int server_error(struct rx *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int server_error(struct rx *e, const char *fmt, ...)
+{
+	char why[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (!rx_replaying(e))
+		log_warn("%s: %s", e->in->log_id, why);
+	return rx_reject(e, 451, "4.3.5", "Server configuration error");
+}
+
 int rx_class(struct rx *e, const struct rlist *l)
 {
 	int res;
 
 	/* Classes may name each other: stop a loop. */
-	if (e->depth >= 20) {
-		log_warn("%s: restriction class %s: nested too deep",
-			 e->in->log_id, l->name);
-		return rx_reject(e, 451, "4.3.5", "Server configuration error");
-	}
+	if (e->depth >= RX_MAX_DEPTH)
+		return server_error(e, "restriction class %s: nested too deep",
+				    l->name);
 	e->depth++;
 	res = eval_list(e, l);
 	e->depth--;
 	return res;
+}
+
+/* Can a restriction parsed from a table result run?  Its tables, policy
+ * services and state are made at start-up only. */
+static const char *nested_unusable(const struct rx *e, const struct rword *rw)
+{
+	const struct smtpd_restrict *r = e->r;
+
+	if (rw->arg == RA_MAP || rw->arg == RA_POLICY)
+		return "its table or service is not opened at start-up";
+	if (rw->dns && e->in->dns == NULL)
+		return "no list or class of smtpd uses DNS, so there is no "
+		       "resolver";
+	if (rw->kind == RK_GREYLIST && r->greylist == NULL)
+		return "check_greylist is not in any list or class";
+	if ((rw->kind == RK_UNVERIFIED_SENDER ||
+	     rw->kind == RK_UNVERIFIED_RCPT) &&
+	    r->verify == NULL)
+		return "no reject_unverified_* is in any list or class";
+	if (rw->kind == RK_PERMIT_TLS_CLIENTCERTS &&
+	    r->relay_clientcerts == NULL)
+		return "permit_tls_clientcerts is not in any list or class";
+	return NULL;
+}
+
+int rx_nested(struct rx *e, const char *origin, const char *value)
+{
+	struct rlist l = {0};
+	struct array *toks;
+	struct error err;
+	int res = RX_DUNNO;
+
+	/* As Postfix: no tables inside a table (they would have to be opened
+	 * now), a class name says it instead. */
+	if (strchr(value, ':') != NULL)
+		return server_error(e,
+				    "access table %s has entry with lookup "
+				    "table: %s; do not specify lookup tables "
+				    "inside SMTPD access maps, define a "
+				    "restriction class and specify its name "
+				    "instead",
+				    origin, value);
+	if (e->depth >= RX_MAX_DEPTH)
+		return server_error(e,
+				    "access table %s entry %s causes "
+				    "unreasonable recursion",
+				    origin, value);
+	toks = tokenize(value);
+	if (array_len(toks) == 0) {
+		/* The dark ages' empty value meant OK (Postfix warns). */
+		if (!rx_replaying(e))
+			log_warn("%s: access table %s entry has empty value",
+				 e->in->log_id, origin);
+		array_free(&toks);
+		return RX_OK;
+	}
+	l.name = xasprintf("access table %s entry \"%s\"", origin, value);
+	l.items = xcalloc(array_len(toks) + 1, sizeof(*l.items));
+	for (size_t i = 0; i < array_len(toks); i++) {
+		struct ritem *it = &l.items[l.n];
+		const struct rword *rw;
+		const char *arg, *why;
+		int ret =
+		    parse_word(e->r, l.name, toks, &i, it, &rw, &arg, &err);
+
+		if (rw != NULL || ret == 0)
+			l.n++;
+		if (ret < 0) {
+			res = server_error(e, "%s", err.msg);
+			goto out;
+		}
+		if (rw != NULL && (why = nested_unusable(e, rw)) != NULL) {
+			res = server_error(e, "%s: %s cannot be used there: %s",
+					   l.name, rw->name, why);
+			goto out;
+		}
+	}
+	e->depth++;
+	res = eval_list(e, &l);
+	e->depth--;
+out:
+	rlist_items_free(&l);
+	array_free_with(&toks, free);
+	return res;
+}
+
+int rx_tempfail(struct rx *e, bool defer, unsigned code, const char *dsn,
+		const char *fmt, ...)
+{
+	char text[SMTP_REPLY_TEXT_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	/* Postfix's DEFER_IF_PERMIT macros: warn_if_reject logs the
+	 * deferral rather than raising defer_if_permit. */
+	if (defer || e->warn)
+		return rx_reject(e, code, dsn, "%s", text);
+	return rx_defer_if_permit(e, code, dsn, "%s", text);
 }
 
 int smtpd_restrict_check(const struct smtpd_restrict *r, unsigned stages,

@@ -16,7 +16,8 @@
  *
  * Access maps (check_*_access type:name) are opened at start-up, any
  * map type; their results: OK (or all digits), REJECT [text], DEFER
- * [text], DUNNO, 4xx/5xx text, a class name, WARN text, HOLD, DISCARD,
+ * [text], DUNNO, 4xx/5xx text, a class name or a restriction list
+ * (parsed when met, smtpd-restrict.c rx_nested), WARN text, HOLD, DISCARD,
  * FILTER, PREPEND, REDIRECT (these last ones are recorded in the verdict
  * and logged; smtpd-check.c hands FILTER to the queue, smtpd-filter.c,
  * writes PREPEND headers before the Received header and applies

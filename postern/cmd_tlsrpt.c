@@ -11,10 +11,14 @@
  * one valid "v=TLSRPTv1" record, build the JSON report, gzip it, and
  * queue a multipart/report; report-type="tlsrpt" message to its mailto:
  * rua addresses through `postern sendmail` (the maildrop, so the normal
- * queue, DKIM signing and retries apply).  https: rua URIs are not used
- * (logged).  A domain without a record is marked too, so that a second
- * run sends nothing; a failed DNS lookup is left for the next run.  Then
- * rows older than $tlsrpt_retention_days are deleted.
+ * queue, DKIM signing and retries apply), and POST it to its https: rua
+ * URIs (RFC 8460 5.4, libcurl, verified against the system trust store
+ * plus $smtp_tls_CAfile/CApath, the host's address from our resolver).
+ * The https POSTs come first: when one fails, nothing is mailed or
+ * marked and the whole domain is tried again by the next run (a URI that
+ * took it then gets it twice).  A domain without a record is marked too,
+ * so that a second run sends nothing; a failed DNS lookup is left for the
+ * next run.  Then rows older than $tlsrpt_retention_days are deleted.
  *
  * Exit status 0; 1 for a usage or permanent error; 75 when the database,
  * DNS or the queue failed for some domain (try again later).
@@ -28,6 +32,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <zlib.h>
 
 #include "core/array.h"
@@ -51,7 +58,8 @@ static const char usage[] =
     "that postern-queued keeps with smtp_tlsrpt_enable=yes.\n"
     "  send       mail the report of DAY (default: yesterday, UTC) to\n"
     "             each policy domain that publishes _smtp._tls TXT\n"
-    "             \"v=TLSRPTv1; rua=mailto:...\", once; then delete rows\n"
+    "             \"v=TLSRPTv1; rua=mailto:...\" (mailed) or https:...\n"
+    "             (POSTed), once; then delete rows\n"
     "             older than $tlsrpt_retention_days\n"
     "  --dry-run  print each report's JSON instead of sending it\n"
     "  show       print the counters of DAY (tab-separated)\n";
@@ -65,7 +73,11 @@ struct rpt_ctx {
 	time_t start;
 	char submitter[256], sender[320], contact[320];
 	bool dry_run;
+	bool curl_ready;
 };
+
+/* An https: POST may take this long (connect included). */
+#define HTTPS_TIMEOUT_MS 30000L
 
 /* "YYYY-MM-DD" -> its 00:00:00 UTC; -1 if malformed. */
 static time_t parse_day(const char *s)
@@ -177,8 +189,9 @@ static int load_policies(struct rpt_ctx *r, const char *domain,
 	memset(out, 0, sizeof(*out));
 	if (db_query(r->db,
 		     "SELECT policy_type, mx_host, result, sending_ip, "
-		     "receiving_ip, policy_string, sessions FROM "
-		     "tlsrpt_counters WHERE day = ? AND policy_domain = ? "
+		     "receiving_ip, policy_string, sessions, "
+		     "receiving_mx_helo FROM tlsrpt_counters WHERE day = ? AND "
+		     "policy_domain = ? "
 		     "ORDER BY policy_type, mx_host, result, sending_ip, "
 		     "receiving_ip",
 		     params, 2, &res, err) < 0)
@@ -220,6 +233,7 @@ static int load_policies(struct rpt_ctx *r, const char *domain,
 		    .receiving_mx = mx,
 		    .receiving_ip = db_result_value(res, i, 4),
 		    .count = count,
+		    .receiving_helo = db_result_value(res, i, 7),
 		};
 		p->ndetails++;
 	}
@@ -284,6 +298,145 @@ static int inject(struct rpt_ctx *r, const struct buf *msg, struct array *rcpts)
 		   : -1;
 }
 
+/* ---- https: rua (RFC 8460 5.4). */
+
+/* Add $smtp_tls_CAfile/CApath to the system trust store curl loaded, as
+ * queued/mta_sts.c does for policy fetches. */
+static CURLcode on_ssl_ctx(CURL *curl, void *ssl_ctx, void *ctx)
+{
+	const struct conf *conf = ctx;
+	X509_STORE *store = SSL_CTX_get_cert_store(ssl_ctx);
+	const char *file = conf_str(conf, "smtp_tls_CAfile");
+	const char *path = conf_str(conf, "smtp_tls_CApath");
+
+	(void)curl;
+	if (file[0] != '\0' && !X509_STORE_load_file(store, file))
+		fprintf(stderr, "postern: cannot load smtp_tls_CAfile %s\n",
+			file);
+	if (path[0] != '\0' && !X509_STORE_load_path(store, path))
+		fprintf(stderr, "postern: cannot load smtp_tls_CApath %s\n",
+			path);
+	return CURLE_OK;
+}
+
+static size_t on_reply(char *data, size_t size, size_t n, void *ctx)
+{
+	(void)data;
+	(void)ctx;
+	return size * n; /* the answer's body is not used */
+}
+
+/* The address of host for CURLOPT_RESOLVE ("[v6]" bracketed) from our
+ * resolver, so the POST never asks the system's: 0, or -1 (printed). */
+static int https_addr(struct rpt_ctx *r, const char *host, char *out,
+		      size_t size)
+{
+	static const uint16_t types[] = {DNS_T_A, DNS_T_AAAA};
+	bool temp = false;
+
+	for (size_t t = 0; t < 2; t++) {
+		struct dns_result *res = NULL;
+		struct error err;
+		int ret =
+		    dns_lookup_sync(r->dns, host, types[t], 0, &res, &err);
+
+		for (size_t i = 0; ret == 1 && i < res->count; i++)
+			if (res->rrs[i].type == types[t]) {
+				snprintf(out, size,
+					 types[t] == DNS_T_AAAA ? "[%s]" : "%s",
+					 res->rrs[i].addr.text);
+				dns_result_free(&res);
+				return 0;
+			}
+		if (ret < 0) {
+			temp = true;
+			fprintf(stderr, "postern: %s: lookup failed: %s\n",
+				host, err.msg);
+		}
+		dns_result_free(&res);
+	}
+	if (!temp)
+		fprintf(stderr, "postern: %s: no address\n", host);
+	return -1;
+}
+
+/* POST the gzip'd report to uri: 0 on a 2xx answer, else -1 (printed). */
+static int post_https(struct rpt_ctx *r, const char *domain, const char *uri,
+		      const struct buf *gz)
+{
+	char host[256], addr[80], resolve[400];
+	char errbuf[CURL_ERROR_SIZE] = "";
+	struct curl_slist *rl = NULL, *hdr = NULL;
+	unsigned port;
+	long status = 0;
+	struct error err;
+	CURLcode rc;
+	CURL *c;
+
+	if (tlsrpt_https_host(uri, host, sizeof(host), &port, &err) < 0) {
+		fprintf(stderr, "postern: %s: %s: %s\n", domain, uri, err.msg);
+		return -1;
+	}
+	if (!r->curl_ready) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+			fprintf(stderr, "postern: libcurl failed to start\n");
+			return -1;
+		}
+		r->curl_ready = true;
+	}
+	c = curl_easy_init();
+	if (c == NULL)
+		return -1;
+	if (strchr(host, ':') == NULL &&
+	    strspn(host, "0123456789.") != strlen(host)) {
+		if (https_addr(r, host, addr, sizeof(addr)) < 0) {
+			curl_easy_cleanup(c);
+			return -1;
+		}
+		snprintf(resolve, sizeof(resolve), "%s:%u:%s", host, port,
+			 addr);
+		rl = curl_slist_append(NULL, resolve);
+		curl_easy_setopt(c, CURLOPT_RESOLVE, rl);
+	}
+	hdr = curl_slist_append(NULL, "Content-Type: application/tlsrpt+gzip");
+	curl_easy_setopt(c, CURLOPT_URL, uri);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_POST, 1L);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, buf_data(gz));
+	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+			 (curl_off_t)buf_len(gz));
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_reply);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, HTTPS_TIMEOUT_MS);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, HTTPS_TIMEOUT_MS);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
+	curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, r->conf);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "postern-tlsrpt");
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(c);
+	curl_slist_free_all(rl);
+	curl_slist_free_all(hdr);
+	if (rc != CURLE_OK) {
+		fprintf(stderr, "postern: %s: POST to %s failed: %s\n", domain,
+			uri,
+			errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc));
+		return -1;
+	}
+	if (status < 200 || status > 299) {
+		fprintf(stderr, "postern: %s: POST to %s: HTTP status %ld\n",
+			domain, uri, status);
+		return -1;
+	}
+	printf("%s: report posted to %s (HTTP %ld)\n", domain, uri, status);
+	return 0;
+}
+
 /* The multipart/report (RFC 8460 5.3) carrying the gzip'd JSON. */
 static void build_message(struct rpt_ctx *r, const char *domain,
 			  const char *report_id, const struct buf *gz,
@@ -336,6 +489,15 @@ static void build_message(struct rpt_ctx *r, const char *domain,
 	buf_printf(msg, "\r\n--%s--\r\n", boundary);
 }
 
+/* The message to the mailto: rua addresses, queued: 0 or -1. */
+static int inject_report(struct rpt_ctx *r, const char *domain,
+			 const char *report_id, const struct buf *gz,
+			 struct array *rcpts, struct buf *msg)
+{
+	build_message(r, domain, report_id, gz, rcpts, msg);
+	return inject(r, msg, rcpts);
+}
+
 static int mark_sent(struct rpt_ctx *r, const char *domain,
 		     const char *report_id, const char *rua, struct error *err)
 {
@@ -358,6 +520,7 @@ static int report_domain(struct rpt_ctx *r, const char *domain)
 	struct db_result *res = NULL;
 	struct array *rcpts;
 	struct buf *json, *gz, *msg, *rua;
+	struct array *https; /* borrowed from rec */
 	char report_id[512];
 	struct error err;
 	int found, ret = 0;
@@ -374,14 +537,15 @@ static int report_domain(struct rpt_ctx *r, const char *domain)
 		return 0;
 	}
 	rcpts = array_new();
+	https = array_new();
 	rua = buf_new();
 	for (size_t i = 0; i < rec.nrua; i++) {
 		char addr[TLSRPT_URI_MAX];
 
-		if (strncasecmp(rec.rua[i], "mailto:", 7) != 0) {
-			printf("%s: %s: https reporting is not supported, "
-			       "skipped\n",
-			       domain, rec.rua[i]);
+		if (strncasecmp(rec.rua[i], "https:", 6) == 0) {
+			array_push(https, rec.rua[i]);
+			buf_printf(rua, "%s%s", buf_len(rua) ? "," : "",
+				   rec.rua[i]);
 			continue;
 		}
 		if (tlsrpt_mailto_address(rec.rua[i], addr, sizeof(addr),
@@ -392,15 +556,17 @@ static int report_domain(struct rpt_ctx *r, const char *domain)
 		array_push(rcpts, xstrdup(addr));
 		buf_printf(rua, "%s%s", buf_len(rua) ? "," : "", rec.rua[i]);
 	}
-	if (array_len(rcpts) == 0) {
+	if (array_len(rcpts) == 0 && array_len(https) == 0) {
 		printf("%s: no usable rua address, nothing sent\n", domain);
 		array_free_with(&rcpts, free);
+		array_free(&https);
 		buf_free(&rua);
 		return r->dry_run ? 0 : mark_sent(r, domain, "", "", &err);
 	}
 	if (load_policies(r, domain, &res, &pol, &err) < 0) {
 		fprintf(stderr, "postern: %s: %s\n", domain, err.msg);
 		array_free_with(&rcpts, free);
+		array_free(&https);
 		buf_free(&rua);
 		return -1;
 	}
@@ -425,8 +591,19 @@ static int report_domain(struct rpt_ctx *r, const char *domain)
 		fprintf(stderr, "postern: %s: gzip failed\n", domain);
 		ret = -1;
 	} else {
-		build_message(r, domain, report_id, gz, rcpts, msg);
-		if (inject(r, msg, rcpts) < 0) {
+		/* https first: a failed POST leaves the whole domain for the
+		 * next run, before any mail went out. */
+		for (size_t i = 0; ret == 0 && i < array_len(https); i++)
+			if (post_https(r, domain, array_get(https, i), gz) < 0)
+				ret = -1;
+		if (ret < 0) {
+			fprintf(stderr,
+				"postern: %s: not marked sent, the next run "
+				"tries again\n",
+				domain);
+		} else if (array_len(rcpts) > 0 &&
+			   inject_report(r, domain, report_id, gz, rcpts, msg) <
+			       0) {
 			fprintf(stderr,
 				"postern: %s: the report could not be "
 				"queued\n",
@@ -442,9 +619,10 @@ static int report_domain(struct rpt_ctx *r, const char *domain)
 				domain, err.msg);
 			ret = -1;
 		} else {
-			printf(
-			    "%s: report %s queued for %s (%zu bytes gzip'd)\n",
-			    domain, report_id, buf_data(rua), buf_len(gz));
+			printf("%s: report %s %s for %s (%zu bytes gzip'd)\n",
+			       domain, report_id,
+			       array_len(rcpts) > 0 ? "queued" : "posted",
+			       buf_data(rua), buf_len(gz));
 		}
 	}
 	buf_free(&json);
@@ -452,6 +630,7 @@ static int report_domain(struct rpt_ctx *r, const char *domain)
 	buf_free(&msg);
 	buf_free(&rua);
 	array_free_with(&rcpts, free);
+	array_free(&https);
 	free(pol.p);
 	free(pol.f);
 	db_result_free(&res);
@@ -595,6 +774,8 @@ int cmd_tlsrpt(struct cli *cli, int argc, char **argv)
 	}
 	buf_free(&dom);
 	ret = send ? cmd_send(&r) : cmd_show(&r);
+	if (r.curl_ready)
+		curl_global_cleanup();
 	db_close(&r.db);
 	conf_free(&r.conf);
 	return ret;

@@ -173,6 +173,8 @@ struct conn {
 	char tls_ciphers[1024];
 	/* TLSRPT (tlsrpt.h): this host's TLS attempt is counted. */
 	bool rpt_done;
+	/* The name in this host's EHLO/HELO reply (receiving-mx-helo). */
+	char peer_helo[256];
 };
 
 struct job {
@@ -252,6 +254,10 @@ struct dlv_pool {
 	char sts_id[MTA_STS_ID_MAX + 1];
 	unsigned sts_skipped; /* MX hosts enforce left out */
 	unsigned long sts_max_age; /* for TLSRPT's policy-string */
+	/* No policy although a TXT record promised one: TLSRPT's result
+	 * type (mta_sts_failure_name) and the text served, or NULL. */
+	const char *sts_failure;
+	char *sts_served;
 };
 
 /* snprintf that may cut long texts (replies, names) on purpose. */
@@ -440,6 +446,7 @@ void dlv_pool_free(struct dlv_pool **pool)
 		dns_cancel(&p->query);
 	mta_sts_cancel(&p->sts_req);
 	free(p->sts_mx);
+	free(p->sts_served);
 	dns_mx_list_free(&p->mx_list);
 	free(p->addrs);
 	free(p->nexthop);
@@ -584,6 +591,7 @@ static void conn_reset_host(struct conn *c)
 	c->tls_done = c->tlsa_done = c->auth_done = false;
 	c->tls_state[0] = '\0';
 	c->rpt_done = false;
+	c->peer_helo[0] = '\0';
 }
 
 static void conn_free(struct conn *c)
@@ -982,8 +990,20 @@ static void reply_text(const struct smtp_parsed_reply *r, char *out,
 	buf_free(&b);
 }
 
+/* The first word of a 250 EHLO/HELO reply: the name the server gives
+ * (RFC 5321 4.1.1.1), kept for TLSRPT's receiving-mx-helo. */
+static void peer_helo(struct conn *c, const struct smtp_parsed_reply *r)
+{
+	const char *l = array_len(r->lines) > 0 ? array_get(r->lines, 0) : "";
+	size_t n = strcspn(l, " \t");
+
+	if (n > 0 && n < sizeof(c->peer_helo))
+		textf(c->peer_helo, sizeof(c->peer_helo), "%.*s", (int)n, l);
+}
+
 static void on_hello(struct conn *c, const struct smtp_parsed_reply *r)
 {
+	peer_helo(c, r);
 	for (size_t i = 1; i < array_len(r->lines); i++) {
 		const char *l = array_get(r->lines, i);
 
@@ -1112,7 +1132,7 @@ static bool rpt_applies(const struct conn *c)
 {
 	return c->level == TLS_LEV_DANE || c->level == TLS_LEV_DANE_ONLY ||
 	       c->addrs[c->addr_i].sts_mode != MTA_STS_NONE ||
-	       tls_required(c->level);
+	       c->pool->sts_failure != NULL || tls_required(c->level);
 }
 
 /* The policy-string lines (RFC 8460 4.4): the TLSA records in
@@ -1132,8 +1152,15 @@ static void rpt_policy_string(const struct conn *c, bool tlsa, struct buf *out)
 		}
 		return;
 	}
-	if (p->sts_mode == MTA_STS_NONE)
+	if (p->sts_mode == MTA_STS_NONE) {
+		/* An invalid policy: what was served (RFC 8460 4.4), its
+		 * line ends made LF. */
+		for (const char *v = p->sts_served; v != NULL && *v != '\0';
+		     v++)
+			if (*v != '\r')
+				buf_append(out, v, 1);
 		return;
+	}
 	buf_printf(out, "version: STSv1\nmode: %s",
 		   mta_sts_mode_name(p->sts_mode));
 	for (const char *m = p->sts_mx; m != NULL && *m != '\0';) {
@@ -1163,6 +1190,8 @@ static void rpt_note(struct conn *c, const char *result)
 	    !rpt_applies(c))
 		return;
 	c->rpt_done = true;
+	if (!tlsa && a->sts_mode == MTA_STS_NONE && p->sts_failure != NULL)
+		result = p->sts_failure; /* see below */
 	if (result != NULL && c->io != NULL && io_fd(c->io) >= 0 &&
 	    net_local_str(io_fd(c->io), local, sizeof(local), NULL) < 0)
 		local[0] = '\0';
@@ -1170,6 +1199,13 @@ static void rpt_note(struct conn *c, const char *result)
 		type = TLSRPT_POLICY_TLSA;
 	else if (a->sts_mode != MTA_STS_NONE)
 		type = TLSRPT_POLICY_STS;
+	else if (p->sts_failure != NULL) {
+		/* RFC 8460 4.3.2.2: the domain has an MTA-STS policy that
+		 * could not be fetched or validated; every session to it
+		 * counts as that failure, whatever TLS then did. */
+		type = TLSRPT_POLICY_STS;
+		result = p->sts_failure;
+	}
 	ps = buf_new();
 	rpt_policy_string(c, tlsa, ps);
 	struct tlsrpt_session s = {
@@ -1180,6 +1216,7 @@ static void rpt_note(struct conn *c, const char *result)
 	    .result = result,
 	    .sending_ip = local,
 	    .receiving_ip = a->addr.host,
+	    .receiving_helo = c->peer_helo,
 	};
 	tlsrpt_note(&s);
 	buf_free(&ps);
@@ -1538,6 +1575,7 @@ static void handle_reply(struct conn *c, const struct smtp_parsed_reply *r)
 	case C_HELO:
 		if (cls != 2)
 			goto refused;
+		peer_helo(c, r);
 		hello_done(c);
 		return;
 	case C_STARTTLS:
@@ -2118,6 +2156,11 @@ static void on_sts(const struct mta_sts_answer *a, void *ctx)
 	p->sts_mode = a->found ? a->mode : MTA_STS_NONE;
 	str_copy(p->sts_id, a->found ? a->id : "", sizeof(p->sts_id));
 	p->sts_max_age = a->found ? a->max_age : 0;
+	p->sts_failure = mta_sts_failure_name(a->failure);
+	free(p->sts_served);
+	p->sts_served = a->failure == MTA_STS_FAIL_INVALID
+			    ? xstrdup(a->served)
+			    : NULL;
 	if (a->found)
 		log_debug(LOG_TRACE_DNS, "MTA-STS policy of %s: %s (id=%s)",
 			  p->host, mta_sts_mode_name(a->mode), a->id);
@@ -2140,6 +2183,7 @@ static void start_resolve(struct dlv_pool *p)
 		return;
 	}
 	p->sts_skipped = 0;
+	p->sts_failure = NULL;
 	if (p->mx && p->sts_on) {
 		/* The policy first: it decides which MX hosts count. */
 		p->sts_req = mta_sts_lookup(p->ev, p->host, on_sts, p);

@@ -43,7 +43,12 @@ struct mta_sts_req {
 	bool found;
 	struct mta_sts_policy policy;
 	char id[MTA_STS_ID_MAX + 1];
+	enum mta_sts_failure failure; /* found false: why (TLSRPT) */
+	char *served;		      /* MTA_STS_FAIL_INVALID: the text */
 };
+
+/* Served text kept for TLSRPT's policy-string of an invalid policy. */
+#define SERVED_MAX 4096
 
 static struct {
 	struct sts_env *env;
@@ -299,9 +304,40 @@ static CURLcode on_ssl_ctx(CURL *curl, void *ssl_ctx, void *ctx)
 	return CURLE_OK;
 }
 
-/* GET https://mta-sts.DOMAIN/.well-known/mta-sts.txt: 0 with the body,
- * -1 (logged) on any failure. */
-static int fetch(struct sts_env *e, const char *domain, struct buf *body)
+const char *mta_sts_failure_name(enum mta_sts_failure f)
+{
+	switch (f) {
+	case MTA_STS_FAIL_FETCH:
+		return "sts-policy-fetch-error";
+	case MTA_STS_FAIL_INVALID:
+		return "sts-policy-invalid";
+	case MTA_STS_FAIL_WEBPKI:
+		return "sts-webpki-invalid";
+	case MTA_STS_FAIL_NONE:
+		break;
+	}
+	return NULL;
+}
+
+/* A failed transfer: the certificate of the policy host (RFC 8460
+ * sts-webpki-invalid), or anything else (sts-policy-fetch-error). */
+static enum mta_sts_failure curl_failure(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+		return MTA_STS_FAIL_WEBPKI;
+	default:
+		return MTA_STS_FAIL_FETCH;
+	}
+}
+
+/* GET https://mta-sts.DOMAIN/.well-known/mta-sts.txt: MTA_STS_FAIL_NONE
+ * with the body, else why (logged). */
+static enum mta_sts_failure fetch(struct sts_env *e, const char *domain,
+				  struct buf *body)
 {
 	char host[300], url[400], addr[80], resolve[460];
 	char errbuf[CURL_ERROR_SIZE] = "";
@@ -313,14 +349,14 @@ static int fetch(struct sts_env *e, const char *domain, struct buf *body)
 	snprintf(host, sizeof(host), "mta-sts.%s", domain);
 	if (!policy_host_addr(e, host, addr, sizeof(addr))) {
 		log_info("MTA-STS: no address for %s", host);
-		return -1;
+		return MTA_STS_FAIL_FETCH;
 	}
 	snprintf(url, sizeof(url), "https://%s/.well-known/mta-sts.txt", host);
 	snprintf(resolve, sizeof(resolve), "%s:443:%s", host, addr);
 	c = curl_easy_init();
 	if (c == NULL) {
 		log_warn("MTA-STS: curl_easy_init failed");
-		return -1;
+		return MTA_STS_FAIL_FETCH;
 	}
 	rl = curl_slist_append(NULL, resolve);
 	curl_easy_setopt(c, CURLOPT_URL, url);
@@ -348,14 +384,14 @@ static int fetch(struct sts_env *e, const char *domain, struct buf *body)
 	if (rc != CURLE_OK) {
 		log_info("MTA-STS: fetching %s (%s) failed: %s", url, addr,
 			 errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc));
-		return -1;
+		return curl_failure(rc);
 	}
 	if (status < 200 || status > 299) {
 		log_info("MTA-STS: fetching %s (%s): HTTP status %ld", url,
 			 addr, status);
-		return -1;
+		return MTA_STS_FAIL_FETCH;
 	}
-	return 0;
+	return MTA_STS_FAIL_NONE;
 }
 
 static void work(void *ctx)
@@ -392,13 +428,17 @@ static void work(void *ctx)
 		return;
 	}
 	body = buf_new();
-	r = fetch(e, q->domain, body);
-	if (r == 0 && mta_sts_policy_parse(buf_data(body), buf_len(body),
-					   &q->policy, &err) < 0) {
+	q->failure = fetch(e, q->domain, body);
+	if (q->failure == MTA_STS_FAIL_NONE &&
+	    mta_sts_policy_parse(buf_data(body), buf_len(body), &q->policy,
+				 &err) < 0) {
 		log_info("MTA-STS: bad policy of %s: %s", q->domain, err.msg);
-		r = -1;
+		q->failure = MTA_STS_FAIL_INVALID;
+		q->served = xstrndup(buf_data(body), buf_len(body) < SERVED_MAX
+							 ? buf_len(body)
+							 : SERVED_MAX);
 	}
-	if (r < 0) {
+	if (q->failure != MTA_STS_FAIL_NONE) {
 		buf_free(&body);
 		/* RFC 8461 10: a failed refresh keeps the cached policy. */
 		if (usable) {
@@ -408,6 +448,7 @@ static void work(void *ctx)
 			q->found = true;
 			q->policy = c.policy;
 			str_copy(q->id, c.id, sizeof(q->id));
+			q->failure = MTA_STS_FAIL_NONE;
 		} else {
 			mta_sts_policy_clear(&c.policy);
 		}
@@ -433,11 +474,14 @@ static void done(void *ctx)
 	    .mx = q->policy.mx != NULL ? q->policy.mx : "",
 	    .id = q->id,
 	    .max_age = q->found ? q->policy.max_age : 0,
+	    .failure = q->found ? MTA_STS_FAIL_NONE : q->failure,
+	    .served = q->served != NULL ? q->served : "",
 	};
 
 	if (q->cb != NULL)
 		q->cb(&a, q->ctx);
 	mta_sts_policy_clear(&q->policy);
+	free(q->served);
 	env_unref(&q->env);
 	free(q);
 }

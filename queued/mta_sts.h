@@ -40,6 +40,20 @@ void mta_sts_fini(void);
 /* $smtp_mta_sts */
 bool mta_sts_enabled(void);
 
+/* Why a domain with a valid _mta-sts TXT record has no policy (TLSRPT,
+ * RFC 8460 4.3.2.2); a cached policy kept after a failed refresh is no
+ * failure (RFC 8461 10). */
+enum mta_sts_failure {
+	MTA_STS_FAIL_NONE = 0,
+	MTA_STS_FAIL_FETCH,   /* no address, unreachable, non-2xx, redirect */
+	MTA_STS_FAIL_INVALID, /* fetched, but not a valid policy */
+	MTA_STS_FAIL_WEBPKI,  /* the HTTPS certificate did not verify */
+};
+
+/* The RFC 8460 result type of a failure ("sts-policy-fetch-error", ...);
+ * NULL for MTA_STS_FAIL_NONE. */
+const char *mta_sts_failure_name(enum mta_sts_failure f);
+
 /* What applies to a domain: found false means no policy (mode none). */
 struct mta_sts_answer {
 	bool found;
@@ -47,6 +61,11 @@ struct mta_sts_answer {
 	const char *mx; /* patterns, space-separated; borrowed for the call */
 	const char *id;
 	unsigned long max_age; /* seconds (TLSRPT's policy-string) */
+	/* found false: why, when a TXT record said there is a policy. */
+	enum mta_sts_failure failure;
+	/* MTA_STS_FAIL_INVALID: the text served (at most 4 KiB), for
+	 * TLSRPT's policy-string; "" otherwise.  Borrowed for the call. */
+	const char *served;
 };
 
 typedef void mta_sts_fn(const struct mta_sts_answer *answer, void *ctx);

@@ -18,11 +18,12 @@
 
 #include "tlsrpt.h"
 
-/* One counter row (schema/ * /011_tlsrpt.sql). */
+/* One counter row (schema/ * /011_tlsrpt.sql, 012_tlsrpt_helo.sql). */
 struct entry {
 	char day[11];
 	char *policy_type, *policy_domain, *policy_string, *mx_host;
 	char *result, *sending_ip, *receiving_ip;
+	char *receiving_helo; /* not in the key: the last one seen */
 	long long sessions;
 };
 
@@ -55,6 +56,7 @@ static void entry_free(void *p)
 	free(e->result);
 	free(e->sending_ip);
 	free(e->receiving_ip);
+	free(e->receiving_helo);
 	free(e);
 }
 
@@ -100,16 +102,10 @@ static int write_entry(struct db *db, const struct entry *e, struct error *err)
 
 	snprintf(n, sizeof(n), "%lld", e->sessions);
 	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
-	const char *up[] = {n,
-			    e->policy_string,
-			    now,
-			    e->day,
-			    e->policy_domain,
-			    e->policy_type,
-			    e->mx_host,
-			    e->result,
-			    e->sending_ip,
-			    e->receiving_ip};
+	const char *up[] = {
+	    n,	       e->policy_string, e->receiving_helo, now,
+	    e->day,    e->policy_domain, e->policy_type,    e->mx_host,
+	    e->result, e->sending_ip,	 e->receiving_ip};
 	const char *ins[] = {e->day,
 			     e->policy_domain,
 			     e->policy_type,
@@ -119,15 +115,18 @@ static int write_entry(struct db *db, const struct entry *e, struct error *err)
 			     e->receiving_ip,
 			     e->policy_string,
 			     n,
-			     now};
+			     now,
+			     e->receiving_helo};
 	static const char update_sql[] =
 	    "UPDATE tlsrpt_counters SET sessions = sessions + ?, "
-	    "policy_string = ?, updated_at = ? WHERE day = ? AND "
+	    "policy_string = ?, receiving_mx_helo = COALESCE(NULLIF(?, "
+	    "''), receiving_mx_helo), updated_at = ? "
+	    "WHERE day = ? AND "
 	    "policy_domain = ? AND policy_type = ? AND mx_host = ? AND "
 	    "result = ? AND sending_ip = ? AND receiving_ip = ?";
 
 	for (int attempt = 0; attempt < 2; attempt++) {
-		r = db_exec(db, update_sql, up, 10, err);
+		r = db_exec(db, update_sql, up, 11, err);
 		if (r < 0)
 			return -1;
 		if (r > 0)
@@ -136,8 +135,9 @@ static int write_entry(struct db *db, const struct entry *e, struct error *err)
 			    "INSERT INTO tlsrpt_counters (day, policy_domain, "
 			    "policy_type, mx_host, result, sending_ip, "
 			    "receiving_ip, policy_string, sessions, "
-			    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			    ins, 10, err);
+			    "updated_at, receiving_mx_helo) VALUES (?, ?, ?, "
+			    "?, ?, ?, ?, ?, ?, ?, ?)",
+			    ins, 11, err);
 		if (r != DB_DUPLICATE)
 			return r < 0 ? -1 : 0;
 	}
@@ -244,6 +244,7 @@ void tlsrpt_note(const struct tlsrpt_session *s)
 		e->sending_ip = dup0(s->result ? s->sending_ip : "");
 		e->receiving_ip = dup0(s->result ? s->receiving_ip : "");
 		e->policy_string = dup0(s->policy_string);
+		e->receiving_helo = dup0(s->result ? s->receiving_helo : "");
 		hash_put(rpt.entries, key, e);
 	} else if (s->policy_string != NULL &&
 		   strcmp(e->policy_string, s->policy_string) != 0) {
@@ -251,6 +252,12 @@ void tlsrpt_note(const struct tlsrpt_session *s)
 		e->policy_string = xstrdup(s->policy_string);
 	}
 	free(key);
+	if (s->result != NULL && s->receiving_helo != NULL &&
+	    s->receiving_helo[0] != '\0' &&
+	    strcmp(e->receiving_helo, s->receiving_helo) != 0) {
+		free(e->receiving_helo);
+		e->receiving_helo = xstrdup(s->receiving_helo);
+	}
 	e->sessions++;
 	if (!rpt.stopping && !ev_timer_pending(rpt.ev, on_flush_timer, NULL))
 		ev_timer_add(rpt.ev, rpt.interval_ms, on_flush_timer, NULL);

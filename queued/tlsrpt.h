@@ -2,7 +2,7 @@
  * tlsrpt - the SMTP client's TLS Reporting counters (RFC 8460): every
  * outbound TLS attempt under a policy (DANE TLSA, MTA-STS, or none found)
  * is counted per UTC day, policy domain, policy type, MX host and result
- * in SQL (tlsrpt_counters, migration 011), where `postern tlsrpt send`
+ * in SQL (tlsrpt_counters, migrations 011 and 012), where `postern tlsrpt send`
  * (postern/cmd_tlsrpt.c) reads them; docs/tlsrpt.md.
  *
  * Only with $smtp_tlsrpt_enable.  tlsrpt_note() adds to an in-memory
@@ -36,6 +36,8 @@ struct tlsrpt_session {
 	const char *result;	  /* NULL: success; else an RFC 8460 type */
 	const char *sending_ip;	  /* failures: our address, or "" */
 	const char *receiving_ip; /* failures: the MX's address, or "" */
+	/* failures: the name in the MX's EHLO/HELO reply, or ""/NULL */
+	const char *receiving_helo;
 };
 
 /* Read smtp_tlsrpt_* and open the database; start and reload. */

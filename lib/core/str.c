@@ -107,7 +107,7 @@ bool str_secure_eq(const char *a, const char *b)
 	return diff == 0 && lb > 0 ? true : (la == 0 && lb == 0);
 }
 
-static int hexval(char c)
+int str_hex_digit(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -127,8 +127,8 @@ char *str_url_decode(const char *s, size_t len, bool plus)
 		char c = s[i];
 
 		if (c == '%') {
-			int a = i + 1 < len ? hexval(s[i + 1]) : -1;
-			int b = i + 2 < len ? hexval(s[i + 2]) : -1;
+			int a = i + 1 < len ? str_hex_digit(s[i + 1]) : -1;
+			int b = i + 2 < len ? str_hex_digit(s[i + 2]) : -1;
 			int h = a < 0 || b < 0 ? -1 : a * 16 + b;
 
 			if (h <= 0) { /* a bad escape, or %00 */

@@ -32,6 +32,9 @@ bool str_to_i64(const char *s, long long *v_r);
 /* Compare two secrets in time independent of where they differ. */
 bool str_secure_eq(const char *a, const char *b);
 
+/* The value of the hex digit c (either case), or -1. */
+int str_hex_digit(char c);
+
 /* Percent-decode s[0..len) ('+' as a space when plus): malloc'd, NULL
  * for a bad escape, %00 or a NUL byte (URL paths and query values). */
 char *str_url_decode(const char *s, size_t len, bool plus);

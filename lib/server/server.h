@@ -103,6 +103,17 @@ struct tls_ctx *server_tls(const struct server *srv);
 const char *server_service(const struct server *srv);
 bool server_stopping(const struct server *srv);
 
+/*
+ * PREFIX_tls_req_ccert (imapd, lmtpd): when yes, every TLS connection of
+ * this service must present a client certificate that verifies against
+ * $PREFIX_tls_ccert_CAfile (the backend listeners of a cluster,
+ * docs/proxy.md), or the handshake fails.  Call from hooks->init.  A
+ * service without TLS logs a warning and goes on; -1 with err
+ * (ERR_CONFIG) when the CA file is empty or cannot be loaded.
+ */
+int server_require_ccert(struct server *srv, const char *prefix,
+			 struct error *err);
+
 /* The daemon's own state, for hooks. */
 void server_set_ctx(struct server *srv, void *ctx);
 void *server_ctx(const struct server *srv);

@@ -179,16 +179,6 @@ int tlsrpt_record_parse(const char *txt, size_t len, struct tlsrpt_record *out,
 	return 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)tolower((unsigned char)c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 int tlsrpt_mailto_address(const char *uri, char *out, size_t outlen,
 			  struct error *err)
 {
@@ -201,7 +191,8 @@ int tlsrpt_mailto_address(const char *uri, char *out, size_t outlen,
 		char c = *p;
 
 		if (c == '%') {
-			int hi = hexval(p[1]), lo = hi < 0 ? -1 : hexval(p[2]);
+			int hi = str_hex_digit(p[1]),
+			    lo = hi < 0 ? -1 : str_hex_digit(p[2]);
 
 			if (lo < 0)
 				return error_set(err, ERR_PERM,
@@ -332,6 +323,12 @@ static void json_policy(struct buf *out, const struct tlsrpt_policy *p)
 				json_field(out, "receiving-ip",
 					   f->receiving_ip);
 			}
+			if (f->receiving_helo != NULL &&
+			    f->receiving_helo[0] != '\0') {
+				buf_append_char(out, ',');
+				json_field(out, "receiving-mx-helo",
+					   f->receiving_helo);
+			}
 			buf_printf(out,
 				   ",\"failed-session-count\":%" PRIu64 "}",
 				   f->count);
@@ -360,4 +357,54 @@ void tlsrpt_report_json(const struct tlsrpt_report *r, struct buf *out)
 		json_policy(out, &r->policies[i]);
 	}
 	buf_append_str(out, "]}");
+}
+
+int tlsrpt_https_host(const char *uri, char *host, size_t hostlen,
+		      unsigned *port, struct error *err)
+{
+	const char *p = uri, *h, *end;
+	size_t n;
+	unsigned long v = 0;
+
+	if (strncasecmp(p, "https://", 8) != 0)
+		return error_set(err, ERR_PERM, "not an https: URI");
+	p += 8;
+	if (*p == '[') {
+		h = ++p;
+		end = strchr(h, ']');
+		if (end == NULL)
+			return error_set(err, ERR_PERM, "https: unclosed '['");
+		for (const char *q = h; q < end; q++)
+			if (!isxdigit((unsigned char)*q) && *q != ':' &&
+			    *q != '.')
+				return error_set(err, ERR_PERM,
+						 "https: bad IPv6 address");
+		p = end + 1;
+	} else {
+		h = p;
+		while (isalnum((unsigned char)*p) || *p == '-' || *p == '.')
+			p++;
+		end = p;
+	}
+	n = (size_t)(end - h);
+	if (n == 0 || n >= hostlen)
+		return error_set(err, ERR_PERM, "https: no or too long host");
+	if (*p == ':') {
+		const char *d = ++p;
+
+		while (isdigit((unsigned char)*p) && v <= 65535)
+			v = v * 10 + (unsigned long)(*p++ - '0');
+		if (p == d || v == 0 || v > 65535)
+			return error_set(err, ERR_PERM, "https: bad port");
+	} else {
+		v = 443;
+	}
+	if (*p != '\0' && *p != '/' && *p != '?' && *p != '#')
+		return error_set(err, ERR_PERM,
+				 "https: unexpected '%c' after the host", *p);
+	for (size_t i = 0; i < n; i++)
+		host[i] = (char)tolower((unsigned char)h[i]);
+	host[n] = '\0';
+	*port = (unsigned)v;
+	return 0;
 }

@@ -52,6 +52,16 @@ bool tlsrpt_record_is_tlsrpt(const char *txt, size_t len);
 int tlsrpt_mailto_address(const char *uri, char *out, size_t outlen,
 			  struct error *err);
 
+/*
+ * The host and port of an "https:" rua URI (RFC 8460 3): "https://" then
+ * a host name or IPv4 address (copied lower-case into host) or a
+ * bracketed IPv6 address (copied without the brackets), an optional
+ * ":port" (1-65535; 443 when absent), then the end, '/', '?' or '#'.
+ * No userinfo.  -1 with err for anything else.
+ */
+int tlsrpt_https_host(const char *uri, char *host, size_t hostlen,
+		      unsigned *port, struct error *err);
+
 /* RFC 8460 4.3 result types; true for a known name. */
 bool tlsrpt_result_type_known(const char *name);
 
@@ -61,6 +71,7 @@ struct tlsrpt_failure {
 	const char *receiving_mx; /* "" = left out */
 	const char *receiving_ip; /* "" = left out */
 	uint64_t count;
+	const char *receiving_helo; /* receiving-mx-helo; NULL, "" = out */
 };
 
 struct tlsrpt_policy {

@@ -148,23 +148,12 @@ int io_tls_peer_fingerprint(const struct io *io, const char *digest, bool pkey,
 	return 0;
 }
 
-static void append_cn(struct buf *out, const X509_NAME *name)
-{
-	char cn[256];
-
-	if (name == NULL ||
-	    X509_NAME_get_text_by_NID((X509_NAME *)name, NID_commonName, cn,
-				      sizeof(cn)) < 0)
-		cn[0] = '\0';
-	buf_append_str(out, cn);
-}
-
 void io_tls_peer_subject_cn(const struct io *io, struct buf *out)
 {
 	X509 *peer = peer_of(io);
 
 	if (peer != NULL)
-		append_cn(out, X509_get_subject_name(peer));
+		tls_append_cn(out, X509_get_subject_name(peer));
 }
 
 void io_tls_peer_issuer_cn(const struct io *io, struct buf *out)
@@ -172,7 +161,7 @@ void io_tls_peer_issuer_cn(const struct io *io, struct buf *out)
 	X509 *peer = peer_of(io);
 
 	if (peer != NULL)
-		append_cn(out, X509_get_issuer_name(peer));
+		tls_append_cn(out, X509_get_issuer_name(peer));
 }
 
 const char *io_tls_peer_verify_text(const struct io *io)

@@ -401,7 +401,7 @@ const char *io_tls_verify_error(const struct io *io)
 	return tc->verify_error;
 }
 
-static void append_cn(struct buf *out, const X509_NAME *name)
+void tls_append_cn(struct buf *out, const X509_NAME *name)
 {
 	char cn[256];
 
@@ -420,7 +420,7 @@ void io_tls_peer_names(const struct io *io, struct buf *out)
 	    (peer = SSL_get0_peer_certificate(io->ssl)) == NULL)
 		return;
 	buf_printf(out, "CN=");
-	append_cn(out, X509_get_subject_name(peer));
+	tls_append_cn(out, X509_get_subject_name(peer));
 	buf_printf(out, ", issuer=");
-	append_cn(out, X509_get_issuer_name(peer));
+	tls_append_cn(out, X509_get_issuer_name(peer));
 }

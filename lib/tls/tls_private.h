@@ -21,6 +21,10 @@ int tls_ccert_apply(SSL_CTX *c, const struct tls_ccert_config *cfg,
 int tls_client_cert_apply(SSL_CTX *c, const char *cert_file,
 			  const char *key_file, struct error *err);
 
+/* tls_client.c: append the commonName of name to out (nothing when it
+ * has none, or name is NULL). */
+void tls_append_cn(struct buf *out, const X509_NAME *name);
+
 /* Fill err with `what` and the OpenSSL error queue (which is cleared). */
 int tls_error_set(struct error *err, enum err_kind kind, const char *what);
 /* Append the OpenSSL error queue to out as "; "-separated text, clear it. */

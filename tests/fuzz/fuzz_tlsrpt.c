@@ -39,6 +39,13 @@ static void check_uri(const char *u)
 		if (at == NULL || at == addr || addr[len - 1] == '@')
 			abort();
 	}
+	char host[256];
+	unsigned port = 0;
+
+	if (tlsrpt_https_host(u, host, sizeof(host), &port, &err) == 0 &&
+	    (host[0] == '\0' || strlen(host) >= sizeof(host) || port == 0 ||
+	     port > 65535 || strpbrk(host, "/@?#[]") != NULL))
+		abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -61,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(s, data, size);
 	s[size] = '\0';
-	const struct tlsrpt_failure f = {"validation-failure", s, s, s, 1};
+	const struct tlsrpt_failure f = {"validation-failure", s, s, s, 1, s};
 	const struct tlsrpt_policy p = {.type = "sts",
 					.policy_string = s,
 					.domain = s,

@@ -8,6 +8,7 @@ fails, so the guard stops the daemons, removes the folder and shows the
 end of the log itself.  A subclass writes set_up_site(), setting cls.dir
 (the config folder) and cls.tmp (what holds it) as it goes.
 """
+import imaplib
 import os
 import re
 import socket
@@ -44,6 +45,30 @@ def free_ports(n):
     for s in socks:
         s.close()
     return ports
+
+
+def listening(port, host="127.0.0.1"):
+    """True when host:port accepts a connection."""
+    try:
+        socket.create_connection((host, port), 2).close()
+        return True
+    except OSError:
+        return False
+
+
+def imap_login(port, user, password):
+    """LOGIN over plaintext IMAP at 127.0.0.1:port: imaplib's (typ,
+    data), ("NO", [the error]) when the server refuses."""
+    c = imaplib.IMAP4("127.0.0.1", port, timeout=20)
+    try:
+        return c.login(user, password)
+    except imaplib.IMAP4.error as e:
+        return ("NO", [str(e).encode()])
+    finally:
+        try:
+            c.logout()
+        except Exception:
+            pass
 
 
 def tls_context():
@@ -231,9 +256,16 @@ class SiteTestCase(SiteLog, unittest.TestCase):
         """Add domain and the mailbox user@domain (password
         pw-USER-secret), start the site (after pick_ports); cls.port is
         its smtp port."""
+        cls.start_with_mailboxes(domain, [user])
+
+    @classmethod
+    def start_with_mailboxes(cls, domain, users):
+        """start_with_mailbox with a mailbox USER@domain for each of
+        users."""
         run_postern(cls.dir, "domain", "add", domain)
-        run_postern(cls.dir, "mailbox", "add", "%s@%s" % (user, domain),
-                    "--password-stdin", stdin="pw-%s-secret\n" % user)
+        for user in users:
+            run_postern(cls.dir, "mailbox", "add", "%s@%s" % (user, domain),
+                        "--password-stdin", stdin="pw-%s-secret\n" % user)
         run_postern(cls.dir, "start")
         cls.started = True
         cls.port = cls.ports["smtp"]
@@ -686,6 +718,19 @@ def maildir_find(site_dir, domain, user, token):
             if token.encode() in data:
                 out.append(data.replace(b"\r\n", b"\n").decode())
     return out
+
+
+def maildir_has_subject(site_dir, domain, user, subject):
+    """True when a message of user@domain's Maildir (new or cur) has the
+    line "Subject: subject"."""
+    base = os.path.join(site_dir, "mail", domain, user)
+    for sub in ("new", "cur"):
+        d = os.path.join(base, sub)
+        for name in os.listdir(d) if os.path.isdir(d) else []:
+            with open(os.path.join(d, name), errors="replace") as f:
+                if "Subject: %s\n" % subject in f.read():
+                    return True
+    return False
 
 
 class DnsSiteTestCase(SiteTestCase):

@@ -21,7 +21,6 @@ Python clients with no certificate or one of another CA are refused by
 both backends at the TLS handshake, one with "node" is served; queued
 delivers through lmtp1 with its certificate.
 """
-import imaplib
 import os
 import re
 import socket
@@ -31,9 +30,9 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from postern_site import (SiteTestCase, SmtpClient, free_ports,  # noqa: E402
-                          maildir_find, pin_backends, run_postern,
-                          wait_for)
-from tls_site import make_pki  # noqa: E402
+                          imap_login, listening, maildir_find,
+                          pin_backends, run_postern, wait_for)
+from tls_site import client_ctx, make_pki  # noqa: E402
 from test_queue import message, submit  # noqa: E402
 
 DOMAIN = "ccert.test"
@@ -95,24 +94,11 @@ class ClusterClientCerts(SiteTestCase):
         cls.started = True
         cls.qsock = os.path.join(cls.dir, "run", "queue.sock")
         for port in (cls.imap1, cls.lmtp1, cls.proxy1, cls.proxy2):
-            wait_for(lambda p=port: cls._listening(p), what="port %d" % port)
+            wait_for(lambda p=port: listening(p), what="port %d" % port)
         wait_for(lambda: os.path.exists(cls.qsock), what="queue socket")
 
-    @staticmethod
-    def _listening(port):
-        try:
-            socket.create_connection(("127.0.0.1", port), 2).close()
-            return True
-        except OSError:
-            return False
-
     def context(self, cert):
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.load_verify_locations(os.path.join(self.pki, "ca.pem"))
-        if cert is not None:
-            ctx.load_cert_chain(os.path.join(self.pki, cert + ".pem"),
-                                os.path.join(self.pki, cert + ".key"))
-        return ctx
+        return client_ctx(self.pki, cert=cert)
 
     def imap_greeting(self, cert):
         """Implicit TLS to imap1 with client certificate cert (None: no
@@ -131,26 +117,14 @@ class ClusterClientCerts(SiteTestCase):
         finally:
             sock.close()
 
-    def imap_login(self, port, addr):
-        c = imaplib.IMAP4("127.0.0.1", port, timeout=20)
-        try:
-            return c.login(addr, PASSWORD)
-        except imaplib.IMAP4.error as e:
-            return ("NO", [str(e).encode()])
-        finally:
-            try:
-                c.logout()
-            except Exception:
-                pass
-
     # -- IMAP ---------------------------------------------------------
     def test_proxy_with_cert(self):
-        typ, data = self.imap_login(self.proxy1, "good@" + DOMAIN)
+        typ, data = imap_login(self.proxy1, "good@" + DOMAIN, PASSWORD)
         self.assertEqual(typ, "OK", data)
         self.wait_log(r"Login: user=<good@%s>" % re.escape(DOMAIN))
 
     def test_proxy_without_cert(self):
-        typ, data = self.imap_login(self.proxy2, "good@" + DOMAIN)
+        typ, data = imap_login(self.proxy2, "good@" + DOMAIN, PASSWORD)
         self.assertEqual(typ, "NO")
         self.assertIn("UNAVAILABLE", data[0].decode())
         # The proxy learns it from the backend's TLS alert...

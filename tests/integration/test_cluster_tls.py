@@ -26,19 +26,16 @@ before STARTTLS gets 530; queued delivers with verify to the right CA and
 defers (4.7.5, still queued) at the wrong one; the proxy's LMTP leg runs
 STARTTLS to the backend and refuses (451 4.7.5) one that does not verify.
 """
-import imaplib
 import os
 import re
-import socket
-import ssl
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from postern_site import (SiteTestCase, SmtpClient, free_ports,  # noqa: E402
-                          maildir_find, pin_backends, run_postern,
-                          wait_for)
-from tls_site import make_pki  # noqa: E402
+                          imap_login, listening, maildir_find,
+                          pin_backends, run_postern, wait_for)
+from tls_site import client_ctx, make_pki  # noqa: E402
 from test_queue import message, submit  # noqa: E402
 
 DOMAIN = "ctls.test"
@@ -112,35 +109,16 @@ class ClusterTls(SiteTestCase):
                            ("127.0.0.1", cls.lmtpe_port),
                            ("127.0.0.1", cls.lproxy_port),
                            ("127.0.0.1", cls.imap1)):
-            wait_for(lambda h=host, p=port: cls._listening(h, p),
+            wait_for(lambda h=host, p=port: listening(p, h),
                      what="port %s:%d" % (host, port))
         wait_for(lambda: os.path.exists(cls.qsock), what="queue socket")
 
-    @staticmethod
-    def _listening(host, port):
-        try:
-            socket.create_connection((host, port), 2).close()
-            return True
-        except OSError:
-            return False
-
     def ca_context(self, ca="ca"):
         """A client context trusting only the test CA ca."""
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.load_verify_locations(os.path.join(self.pki, ca + ".pem"))
-        return ctx
+        return client_ctx(self.pki, ca)
 
     def imap_login(self, addr):
-        c = imaplib.IMAP4("127.0.0.1", self.proxy_port, timeout=20)
-        try:
-            return c.login(addr, PASSWORD)
-        except imaplib.IMAP4.error as e:
-            return ("NO", [str(e).encode()])
-        finally:
-            try:
-                c.logout()
-            except Exception:
-                pass
+        return imap_login(self.proxy_port, addr, PASSWORD)
 
     # -- proxy -> IMAP backend -------------------------------------------
     def test_imap_backend_verified(self):

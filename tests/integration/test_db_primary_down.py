@@ -24,14 +24,14 @@ import hashlib
 import imaplib
 import os
 import smtplib
-import socket
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from postern_site import (BUILD, SiteTestCase, free_ports,  # noqa: E402
-                          run_postern, tls_context, wait_for)
+                          listening, maildir_has_subject, run_postern,
+                          tls_context, wait_for)
 from adminapi import Api  # noqa: E402
 from pg_cluster import make_pair  # noqa: E402
 from test_webmail_api import Client  # noqa: E402
@@ -70,21 +70,13 @@ class PrimaryDown(SiteTestCase):
         run_postern(cls.dir, "start")
         cls.started = True
         for port in (cls.ports["webmail"], cls.port_b):
-            wait_for(lambda: cls.listening(port), timeout=15,
+            wait_for(lambda: listening(port), timeout=15,
                      what="webmail on port %d" % port)
         with open(os.path.join(cls.dir, "admin-token")) as f:
             cls.api = Api(cls.ports["admin_api"], f.read().strip())
         cls.send("before the outage")
         wait_for(lambda: cls.delivered("before the outage"), timeout=30,
                  what="the first message")
-
-    @staticmethod
-    def listening(port):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=2).close()
-            return True
-        except OSError:
-            return False
 
     @classmethod
     def send(cls, subject):
@@ -94,14 +86,7 @@ class PrimaryDown(SiteTestCase):
 
     @classmethod
     def delivered(cls, subject):
-        base = os.path.join(cls.dir, "mail", "down.example", "ann")
-        for sub in ("new", "cur"):
-            d = os.path.join(base, sub)
-            for name in os.listdir(d) if os.path.isdir(d) else []:
-                with open(os.path.join(d, name), errors="replace") as f:
-                    if "Subject: %s\n" % subject in f.read():
-                        return True
-        return False
+        return maildir_has_subject(cls.dir, "down.example", "ann", subject)
 
     def setUp(self):
         for pg in (self.primary, self.replica):

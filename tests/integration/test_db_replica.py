@@ -28,8 +28,9 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from postern_site import (SiteTestCase, free_ports, run_postern,  # noqa: E402
-                          tls_context, wait_for)
+from postern_site import (SiteTestCase, free_ports,  # noqa: E402
+                          maildir_has_subject, run_postern, tls_context,
+                          wait_for)
 from adminapi import Api  # noqa: E402
 from pg_cluster import make_pair  # noqa: E402
 
@@ -74,14 +75,7 @@ class ReplicaSplit(SiteTestCase):
                               "Subject: %s\r\n\r\nbody\r\n" % subject)
 
     def delivered(self, user, subject):
-        base = os.path.join(self.dir, "mail", "repl.example", user)
-        for sub in ("new", "cur"):
-            d = os.path.join(base, sub)
-            for name in os.listdir(d) if os.path.isdir(d) else []:
-                with open(os.path.join(d, name), errors="replace") as f:
-                    if "Subject: %s\n" % subject in f.read():
-                        return True
-        return False
+        return maildir_has_subject(self.dir, "repl.example", user, subject)
 
     def test_1_new_mailbox_reaches_lookups_after_the_lag(self):
         r = self.api.post("/api/v1/mailboxes",

@@ -43,6 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from postern_site import (SiteTestCase, SmtpReceiver,  # noqa: E402
                           SmtpSession, free_ports, run_postern, tls_context,
                           wait_for)
+from restriction_site import SETTINGS  # noqa: E402
 
 Client = SmtpSession  # raw SMTP from a chosen 127.0.0.x source
 DOM = "hosted.example"
@@ -146,15 +147,7 @@ class RestrictionMatrixTests(SiteTestCase):
         d = cls.dir
         settings = cls.pick_ports()
         cls.port2, cls.fport = free_ports(2)  # fport: FILTER's next hop
-        settings += [
-            "mynetworks=127.0.0.7/32",
-            "myhostname=mx.test",
-            "stop_timeout=5s",
-            "smtpd_soft_error_limit=1000",
-            "smtpd_hard_error_limit=1000",
-            "smtpd_error_sleep_time=0",
-        ]
-        run_postern(d, "config", "set", *settings)
+        run_postern(d, "config", "set", *settings, *SETTINGS)
         with open(os.path.join(d, "client.cidr"), "w") as f:
             f.write(CLIENT_CIDR.format(fport=cls.fport))
         with open(os.path.join(d, "helo.pcre"), "w") as f:
@@ -211,13 +204,7 @@ class RestrictionMatrixTests(SiteTestCase):
                 "queue  unix  $queue_socket  none  1  postern-queued\n"
                 "lmtp-unix unix $lmtp_socket none 1 postern-lmtpd\n"
                 % cls.port2)
-        run_postern(d, "domain", "add", DOM)
-        for m in ("alice", "carol"):
-            run_postern(d, "mailbox", "add", "%s@%s" % (m, DOM),
-                        "--password-stdin", stdin="pw-" + m + "-secret\n")
-        run_postern(d, "start")
-        cls.started = True
-        cls.port = cls.ports["smtp"]
+        cls.start_with_mailboxes(DOM, ("alice", "carol"))
 
     @classmethod
     def tearDownClass(cls):

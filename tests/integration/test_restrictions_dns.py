@@ -7,8 +7,11 @@ Postfix-syntax default_rbl_reply, permit_dnswl_client,
 permit_rhswl_client, reject_rhsbl_reverse_client, reject_rhsbl_recipient,
 reject_unknown_reverse_client_hostname, reject_plaintext_session,
 reject_multi_recipient_bounce, defer_unauth_destination and
-check_sasl_access.  Each has a case that would fail if it were ignored
-and one that passes.
+check_sasl_access; access table results that are restriction lists
+(access(5) "restriction...", with Postfix's 451 4.3.5 for a table inside
+one or a loop); the *_tempfail_action settings with a zone whose lookups
+fail (SERVFAIL), defaults and "defer".  Each has a case that would fail
+if it were ignored and one that passes.
 
 As in test_smtpd_restrictions.py, the recipient list dispatches on the
 address extension (alice+NAME@hosted.example) to a restriction class that
@@ -23,9 +26,10 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from postern_site import (SiteTestCase, SmtpSession,  # noqa: E402
+from postern_site import (DnsSiteTestCase, SmtpSession,  # noqa: E402
                           run_postern, tls_context)
-from dnsserver import DnsServer, Zone, available, txt_rdata  # noqa: E402
+from dnsserver import Zone, txt_rdata  # noqa: E402
+from restriction_site import SETTINGS, RcptChecks  # noqa: E402
 
 DOM = "hosted.example"
 
@@ -54,6 +58,8 @@ ZONES = [
         ("localhost", "A", "127.0.0.2"),
         (DOM, "A", "127.0.0.2"),
     ]),
+    # Delegated to nsd, which does not serve it: SERVFAIL at once.
+    Zone("lame.example", [], lame=True),
 ]
 
 SERVER_ACCESS = """\
@@ -97,7 +103,20 @@ CLASSES = {
     "c_mrb": "reject_multi_recipient_bounce, permit",
     "c_dud": "defer_unauth_destination, permit",
     "c_sasl": "check_sasl_access texthash:$d/sasl_access, permit",
+    # Table results that are restriction lists (client_lists below).
+    "c_tbl": "check_client_access texthash:$d/client_lists, permit",
+    "c_tbl_loop": "check_client_access texthash:$d/loop_list, permit",
 }
+
+# check_client_access results that are lists: a DNS list, the mynetworks
+# test, a table inside a list (refused, as Postfix).
+CLIENT_LISTS = """\
+127.0.0.2 reject_rbl_client rbl.example
+127.0.0.4 reject_rbl_client rbl.example
+127.0.0.5 permit_mynetworks, reject
+127.0.0.7 permit_mynetworks, reject
+127.0.0.6 check_sender_access texthash:/nonexistent
+"""
 
 # Remote recipients, dispatched in the relay list (and accepted by the
 # recipient list when the class lets them through).
@@ -113,27 +132,16 @@ RELAY = {
 }
 
 
-class DnsRestrictionTests(SiteTestCase):
+class DnsRestrictionTests(RcptChecks, DnsSiteTestCase):
+    DOM = DOM
+    SENDER = "s@good.srv.example"
+    HELO = "good.srv.example"
 
     @classmethod
     def set_up_site(cls):
-        why = available()
-        if why:
-            raise unittest.SkipTest(why)
-        cls.dns = DnsServer(ZONES).start()
+        cls.start_dns(ZONES)
         cls.make_site("postern-rdns.")
-        settings = cls.pick_ports()
-        settings += [
-            "mynetworks=127.0.0.7/32",
-            "myhostname=mx.test",
-            "stop_timeout=5s",
-            "smtpd_soft_error_limit=1000",
-            "smtpd_hard_error_limit=1000",
-            "smtpd_error_sleep_time=0",
-            "dns_servers=" + cls.dns.resolver,
-            "dns_trust_anchor_file=" + cls.dns.trust_anchor_file,
-            "dns_timeout=5s",
-        ]
+        settings = cls.pick_ports() + SETTINGS + cls.dns_settings()
         run_postern(cls.dir, "config", "set", *settings)
         d = cls.dir
         files = {
@@ -141,6 +149,9 @@ class DnsRestrictionTests(SiteTestCase):
             "client_addr": "127.0.0.1 REJECT name resolves here\n",
             "rev_access": "localhost REJECT rev name\n",
             "sasl_access": "carol@%s REJECT login blocked\n" % DOM,
+            "client_lists": CLIENT_LISTS,
+            # A list naming the class that looks it up again.
+            "loop_list": "127.0.0.1 permit_mynetworks, c_tbl_loop\n",
             "rbl_replies": "rbl.example=127.0.0.[11;12] 550 5.7.9 custom "
                            "$rbl_class [$rbl_what] in "
                            "$rbl_domain${rbl_reason?: $rbl_reason} for "
@@ -177,43 +188,7 @@ class DnsRestrictionTests(SiteTestCase):
                 "postern-smtpd\n"
                 "queue  unix  $queue_socket  none  1  postern-queued\n"
                 "lmtp-unix unix $lmtp_socket none 1 postern-lmtpd\n")
-        run_postern(d, "domain", "add", DOM)
-        for m in ("alice", "carol", "dave"):
-            run_postern(d, "mailbox", "add", "%s@%s" % (m, DOM),
-                        "--password-stdin", stdin="pw-" + m + "-secret\n")
-        run_postern(d, "start")
-        cls.started = True
-        cls.port = cls.ports["smtp"]
-
-    @classmethod
-    def tearDownClass(cls):
-        super().tearDownClass()
-        if getattr(cls, "dns", None) is not None:
-            cls.dns.stop()
-
-    # ---- helpers
-
-    def rcpt(self, rcpt, sender="s@good.srv.example",
-             helo="good.srv.example", client="127.0.0.1"):
-        """The reply to RCPT TO:<rcpt> (MAIL must pass)."""
-        c = SmtpSession(self.port, client, timeout=20)
-        try:
-            self.assertTrue(c.greeting.startswith("220"), c.greeting)
-            self.assertTrue(c.cmd("EHLO " + helo).startswith("250"))
-            r = c.cmd("MAIL FROM:<%s>" % sender)
-            self.assertTrue(r.startswith("250"), r)
-            return c.cmd("RCPT TO:<%s>" % rcpt)
-        finally:
-            c.close()
-
-    def ok(self, to, **kw):
-        to = to if "@" in to else "alice+%s@%s" % (to, DOM)
-        r = self.rcpt(to, **kw)
-        self.assertTrue(r.startswith("250 "), r)
-
-    def refused(self, to, want, **kw):
-        to = to if "@" in to else "alice+%s@%s" % (to, DOM)
-        self.assertEqual(self.rcpt(to, **kw), want)
+        cls.start_with_mailboxes(DOM, ("alice", "carol", "dave"))
 
     # ---- check_*_{mx,ns,a}_access
 
@@ -399,6 +374,106 @@ class DnsRestrictionTests(SiteTestCase):
                 s.quit()
         # Not logged in: nothing to look up.
         self.ok("sasl")
+
+    # ---- access table results that are restriction lists
+
+    def test_table_result_rbl_list(self):
+        # "reject_rbl_client rbl.example" as a check_client_access result:
+        # 127.0.0.2 is listed, 127.0.0.4 is not.  Before, the table
+        # value was an unknown action (451) for both.
+        self.refused("tbl", "554 5.7.1 Blocked; Client host [127.0.0.2] "
+                     "listed by rbl.example; spammer", client="127.0.0.2")
+        self.ok("tbl", client="127.0.0.4")
+
+    def test_table_result_list(self):
+        self.ok("tbl", client="127.0.0.7")  # $mynetworks
+        self.refused("tbl", "554 5.7.1 <alice+tbl@%s>: Recipient address "
+                     "rejected: Access denied" % DOM, client="127.0.0.5")
+        self.ok("tbl", client="127.0.0.3")  # not in the table
+
+    def test_table_result_list_errors(self):
+        before = len(self.log())
+        # A lookup table inside a table result (Postfix: define a class).
+        self.refused("tbl", "451 4.3.5 Server configuration error",
+                     client="127.0.0.6")
+        # A list that names the class looking it up: too deep.
+        self.refused("tbl_loop", "451 4.3.5 Server configuration error")
+        log = self.log()[before:]
+        self.assertIn("has entry with lookup table: check_sender_access "
+                      "texthash:/nonexistent", log)
+        self.assertIn("restriction class c_tbl_loop: nested too deep", log)
+
+
+class TempfailActionTests(RcptChecks, DnsSiteTestCase):
+    """The *_tempfail_action settings: a SERVFAIL for the sender domain
+    or the HELO name (lame.example).  ACTION None: the defaults
+    ($reject_tempfail_action = defer_if_permit): a later reject wins
+    (554) and the 450 comes only when the rest would permit.  "defer":
+    450 at once either way."""
+    DOM = DOM
+    SENDER = "s@good.srv.example"
+    HELO = "good.srv.example"
+    ACTION = None
+
+    @classmethod
+    def set_up_site(cls):
+        cls.start_dns(ZONES)
+        cls.make_site("postern-tf.")
+        settings = cls.pick_ports() + SETTINGS + cls.dns_settings()
+        if cls.ACTION is not None:
+            settings += ["unknown_address_tempfail_action=" + cls.ACTION,
+                         "unknown_helo_hostname_tempfail_action="
+                         + cls.ACTION]
+        run_postern(cls.dir, "config", "set", *settings)
+        classes = {
+            "c_sd": "reject_unknown_sender_domain, reject",
+            "c_sd_ok": "reject_unknown_sender_domain, permit",
+            "c_helo": "reject_unknown_helo_hostname, reject",
+            "c_helo_ok": "reject_unknown_helo_hostname, permit",
+        }
+        rcpt = os.path.join(cls.dir, "rcpt_access")
+        with open(rcpt, "w") as f:
+            for n in classes:
+                f.write("alice+%s@%s %s\n" % (n[2:], DOM, n))
+        with open(os.path.join(cls.dir, "main.cf"), "a") as f:
+            f.write("smtpd_restriction_classes = %s\n" % " ".join(classes))
+            for name, value in classes.items():
+                f.write("%s = %s\n" % (name, value))
+            f.write("smtpd_relay_restrictions = permit_mynetworks, "
+                    "reject_unauth_destination\n"
+                    "smtpd_recipient_restrictions = check_recipient_access "
+                    "texthash:%s, reject\n" % rcpt)
+        with open(os.path.join(cls.dir, "services.cf"), "w") as f:
+            f.write(
+                "smtp   inet  127.0.0.1:$smtp_port  none  1  postern-smtpd\n"
+                "queue  unix  $queue_socket  none  1  postern-queued\n"
+                "lmtp-unix unix $lmtp_socket none 1 postern-lmtpd\n")
+        cls.start_with_mailboxes(DOM, ("alice",))
+
+    def deferred_or_rejected(self, to, deferred, **kw):
+        rejected = ("554 5.7.1 <alice+%s@%s>: Recipient address rejected: "
+                    "Access denied" % (to, DOM))
+        # The list ends with reject: defer_if_permit lets it win.
+        self.refused(to, deferred if self.ACTION == "defer" else rejected,
+                     **kw)
+        # The list ends with permit: 450 both ways.
+        self.refused(to + "_ok", deferred, **kw)
+
+    def test_unknown_address_tempfail_action(self):
+        self.deferred_or_rejected(
+            "sd", "450 4.1.8 <x@lame.example>: Sender address rejected: "
+            "Domain not found", sender="x@lame.example")
+        self.ok("sd_ok")  # good.srv.example resolves
+
+    def test_unknown_helo_hostname_tempfail_action(self):
+        self.deferred_or_rejected(
+            "helo", "450 4.7.1 <mx.lame.example>: Helo command rejected: "
+            "Host not found", helo="mx.lame.example")
+        self.ok("helo_ok")
+
+
+class TempfailDeferTests(TempfailActionTests):
+    ACTION = "defer"
 
 
 if __name__ == "__main__":

@@ -20,9 +20,10 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from postern_site import (SiteTestCase, SmtpSession,  # noqa: E402
+from postern_site import (DnsSiteTestCase, SmtpSession,  # noqa: E402
                           free_ports, run_postern)
-from dnsserver import DnsServer, Zone, available, txt_rdata  # noqa: E402
+from dnsserver import Zone, txt_rdata  # noqa: E402
+from restriction_site import SETTINGS, RcptChecks  # noqa: E402
 
 DOM = "hosted.example"
 
@@ -95,28 +96,18 @@ RCPT_ACCESS = {
 }
 
 
-class RestrictionTests(SiteTestCase):
+class RestrictionTests(RcptChecks, DnsSiteTestCase):
+    DOM = DOM
+    SENDER = "s@good.example"
+    HELO = "client.good.example"
 
     @classmethod
     def set_up_site(cls):
-        why = available()
-        if why:
-            raise unittest.SkipTest(why)
-        cls.dns = DnsServer(ZONES).start()
+        cls.start_dns(ZONES)
         cls.make_site("postern-restrict.")
         settings = cls.pick_ports()
         cls.port2 = free_ports(1)[0]
-        settings += [
-            "mynetworks=127.0.0.7/32",
-            "myhostname=mx.test",
-            "stop_timeout=5s",
-            "smtpd_soft_error_limit=1000",
-            "smtpd_hard_error_limit=1000",
-            "smtpd_error_sleep_time=0",
-            "dns_servers=" + cls.dns.resolver,
-            "dns_trust_anchor_file=" + cls.dns.trust_anchor_file,
-            "dns_timeout=5s",
-        ]
+        settings += SETTINGS + cls.dns_settings()
         run_postern(cls.dir, "config", "set", *settings)
         d = cls.dir
         with open(os.path.join(d, "rcpt_access"), "w") as f:
@@ -172,19 +163,7 @@ class RestrictionTests(SiteTestCase):
                 "queue  unix  $queue_socket  none  1  postern-queued\n"
                 "lmtp-unix unix $lmtp_socket none 1 postern-lmtpd\n"
                 % cls.port2)
-        run_postern(d, "domain", "add", DOM)
-        for m in ("alice", "carol"):
-            run_postern(d, "mailbox", "add", "%s@%s" % (m, DOM),
-                        "--password-stdin", stdin="pw-" + m + "-secret\n")
-        run_postern(d, "start")
-        cls.started = True
-        cls.port = cls.ports["smtp"]
-
-    @classmethod
-    def tearDownClass(cls):
-        super().tearDownClass()
-        if getattr(cls, "dns", None) is not None:
-            cls.dns.stop()
+        cls.start_with_mailboxes(DOM, ("alice", "carol"))
 
     # ---- helpers
 
@@ -200,27 +179,6 @@ class RestrictionTests(SiteTestCase):
                 return
             time.sleep(0.1)
         self.fail("not logged: %r" % text)
-
-    def rcpt(self, rcpt, sender="s@good.example", helo="client.good.example",
-             client="127.0.0.1", port=None):
-        """The reply to RCPT TO:<rcpt> (MAIL must pass)."""
-        c = SmtpSession(port or self.port, client, timeout=20)
-        try:
-            self.assertTrue(c.greeting.startswith("220"), c.greeting)
-            self.assertTrue(c.cmd("EHLO " + helo).startswith("250"))
-            r = c.cmd("MAIL FROM:<%s>" % sender)
-            self.assertTrue(r.startswith("250"), r)
-            return c.cmd("RCPT TO:<%s>" % rcpt)
-        finally:
-            c.close()
-
-    def ok(self, ext, **kw):
-        r = self.rcpt("alice+%s@%s" % (ext, DOM), **kw)
-        self.assertTrue(r.startswith("250 "), r)
-
-    def refused(self, ext, want, **kw):
-        to = ext if "@" in ext else "alice+%s@%s" % (ext, DOM)
-        self.assertEqual(self.rcpt(to, **kw), want)
 
     # ---- relay (the default smtpd_relay_restrictions tail)
 

@@ -156,12 +156,7 @@ class ClientCertTests(SiteTestCase):
                 "lmtp-unix unix $lmtp_socket none 1 postern-lmtpd\n"
                 % (cls.port2, cls.port3, cls.port_s, cls.port_m,
                    cls.milter.server_address[1], cls.port_p))
-        run_postern(d, "domain", "add", DOM)
-        run_postern(d, "mailbox", "add", "alice@" + DOM, "--password-stdin",
-                    stdin="pw-alice-secret\n")
-        run_postern(d, "start")
-        cls.started = True
-        cls.port = cls.ports["smtp"]
+        cls.start_with_mailbox(DOM)
 
     def rcpt(self, port, cert):
         s = CcertSession(port, self.pki, cert)

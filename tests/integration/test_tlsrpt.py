@@ -4,10 +4,16 @@ postern-queued with smtp_tlsrpt_enable=yes counts its DANE and MTA-STS
 sessions (tls.example: right TLSA; badtlsa.example: wrong TLSA, a
 tlsa-invalid failure; sts.example: an enforce policy that passes;
 ststest.example: a testing policy and a certificate of an unknown CA,
-delivered all the same, a certificate-not-trusted failure) in SQL;
-`postern tlsrpt send` mails the gzip'd JSON reports to the rua= of each
-domain's "_smtp._tls" TXT record (a receiving SMTP server here, found
-by MX), once; with the setting off nothing is counted.  Real daemons,
+delivered all the same, a certificate-not-trusted failure; three
+domains whose MTA-STS policy cannot be had: the policy server refuses
+(stsrefuse.example, sts-policy-fetch-error), serves garbage
+(stsgarbage.example, sts-policy-invalid) or a certificate for another
+name (stswrongname.example, sts-webpki-invalid)) in SQL;
+`postern tlsrpt send` mails the gzip'd JSON reports to the mailto: rua=
+of each domain's "_smtp._tls" TXT record (a receiving SMTP server here,
+found by MX) and POSTs them to its https: rua (an HTTPS server here; one
+that fails first leaves the domain for the next run), once; with the
+setting off nothing is counted.  Real daemons,
 the DNS harness (nsd + validating unbound, signed zones), the MTA-STS
 policy server of test_mta_sts.py; SQLite, and PostgreSQL and MariaDB
 under dbservers.sh / run-all.sh.
@@ -15,10 +21,12 @@ under dbservers.sh / run-all.sh.
 import calendar
 import email
 import gzip
+import http.server
 import json
 import os
 import re
 import sys
+import threading
 import time
 import unittest
 from email import policy as email_policy
@@ -35,6 +43,56 @@ TLS1 = "127.0.0.71"   # STARTTLS with srv1 (the TLSA 3 1 1 of tls.example)
 RUA = "127.0.0.72"    # the reports' receiver (plain SMTP)
 HTTPS = "127.0.0.73"  # the MTA-STS policy server, port 443
 WRONGCA = "127.0.0.74"  # STARTTLS with srv2, of a CA nobody trusts
+REFUSE = "127.0.0.76"  # mta-sts.stsrefuse.example: nothing on port 443
+WRONGNAME = "127.0.0.77"  # a policy server whose certificate names others
+REPORTS = "127.0.0.78"  # the https: rua server, port 443
+
+
+class ReportServer:
+    """HTTPS on (host, 443) taking the POSTed reports: self.posts holds
+    (Host, path, Content-Type, body) of each; a Host in self.fail gets
+    a 503."""
+
+    def __init__(self, host, ctx):
+        self.posts = []
+        self.fail = set()
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                name = (self.headers.get("Host") or "").split(":")[0]
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n)
+                owner.posts.append((name, self.path,
+                                    self.headers.get("Content-Type"),
+                                    body))
+                code = 503 if name in owner.fail else 200
+                self.send_response(code)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self.server = Server((host, 443), Handler)
+        self.server.socket = ctx.wrap_socket(self.server.socket,
+                                             server_side=True)
+        threading.Thread(target=self.server.serve_forever,
+                         daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# Domains with a valid _mta-sts TXT record whose policy cannot be had.
+STS_FAILURES = {"stsrefuse.example": "sts-policy-fetch-error",
+                "stsgarbage.example": "sts-policy-invalid",
+                "stswrongname.example": "sts-webpki-invalid"}
 
 
 def today():
@@ -44,7 +102,7 @@ def today():
 class TlsRptBase:
     """The tests, run by one OutboundSite subclass per database driver."""
     DRIVER = None
-    SERVERS = ("tls1", "rua", "wrongca", "web")
+    SERVERS = ("tls1", "rua", "wrongca", "web", "web2", "reports")
 
     @classmethod
     def set_up_site(cls):
@@ -62,7 +120,12 @@ class TlsRptBase:
                                    "mx.sts.example"]),
                   ("srv2", "ca2", ["mx.ststest.example"]),
                   ("web", "ca1", ["mta-sts.sts.example",
-                                  "mta-sts.ststest.example"])),
+                                  "mta-sts.ststest.example",
+                                  "mta-sts.stsgarbage.example"]),
+                  # Trusted, but not for mta-sts.stswrongname.example.
+                  ("web2", "ca1", ["mta-sts.elsewhere.example"]),
+                  ("reports", "ca1", ["reports.example",
+                                      "failing.reports.example"])),
                  label="TLSRPT")
         ee = spki_sha256(pki, "srv1")
         cls.port, lmtp_port = free_ports(2)
@@ -96,6 +159,23 @@ class TlsRptBase:
                 ("mta-sts", "A", HTTPS),
                 ("_smtp._tls", "TXT", txt_rdata(
                     "v=TLSRPTv1; rua=mailto:ststest-reports@rua.example"))]),
+            Zone("reports.example", [("@", "A", REPORTS),
+                                     ("failing", "A", REPORTS)]),
+        ] + [
+            # A valid STS record, and no policy to be had; reported to an
+            # https: rua only (stsrefuse: one that fails at first).
+            Zone(dom, [
+                ("@", "MX", "10 mx"), ("mx", "A", TLS1),
+                ("_mta-sts", "TXT", txt_rdata("v=STSv1; id=x1;")),
+                ("mta-sts", "A", addr),
+                ("_smtp._tls", "TXT", txt_rdata(
+                    "v=TLSRPTv1; rua=https://%s/tlsrpt/%s" % (
+                        "failing.reports.example"
+                        if dom == "stsrefuse.example"
+                        else "reports.example:443", dom)))])
+            for dom, addr in (("stsrefuse.example", REFUSE),
+                              ("stsgarbage.example", HTTPS),
+                              ("stswrongname.example", WRONGNAME))
         ]).start()
         cls.tls1 = SmtpReceiver(TLS1, p, ext=RECEIVER_EXT,
                                 tls=server_ctx(pki, "srv1"))
@@ -104,7 +184,13 @@ class TlsRptBase:
         cls.rua = SmtpReceiver(RUA, p, ext=RECEIVER_EXT)
         cls.web = PolicyServer(HTTPS, server_ctx(pki, "web"), {
             "sts.example": policy("enforce", "mx.sts.example"),
-            "ststest.example": policy("testing", "mx.ststest.example")})
+            "ststest.example": policy("testing", "mx.ststest.example"),
+            "stsgarbage.example": "this is no policy\r\nmode: x\r\n"})
+        cls.web2 = PolicyServer(WRONGNAME, server_ctx(pki, "web2"), {
+            "stswrongname.example": policy("enforce",
+                                           "mx.stswrongname.example")})
+        cls.reports = ReportServer(REPORTS, server_ctx(pki, "reports"))
+        cls.reports.fail.add("failing.reports.example")
         cls.configure_db(cls.DRIVER, "database_timeout=5s")
         # A server database outlives the run.
         sql(cls.DRIVER, cls.dir, "DELETE FROM tlsrpt_counters")
@@ -178,6 +264,11 @@ class TlsRptBase:
                 self.send([rcpt], "ok-%d" % i)
                 self.delivered(self.wrongca if dom == "ststest.example"
                                else self.tls1, rcpt)
+        # No MTA-STS policy to be had: delivered at "may" all the same.
+        for dom in STS_FAILURES:
+            rcpt = "nopolicy@" + dom
+            self.send([rcpt], "no-policy")
+            self.delivered(self.tls1, rcpt)
         # A wrong TLSA record: deferred, then deleted so that it stops.
         bad_qid, _ = self.send(["x@badtlsa.example"], "dane-bad")
         self.deferred(bad_qid, "x@badtlsa.example", "4.7.5",
@@ -200,7 +291,9 @@ class TlsRptBase:
         ststest = handshakes("mx.ststest.example", WRONGCA, "Untrusted")
         bad = len(re.findall(r"%s: to=<x@badtlsa\.example>, .*dsn=4\.7\.5"
                              % bad_qid, self.log()))
-        for n in (good, sts, ststest, bad):
+        nopol = {d: handshakes("mx." + d, TLS1, r"\w+")
+                 for d in STS_FAILURES}
+        for n in [good, sts, ststest, bad] + list(nopol.values()):
             self.assertGreaterEqual(n, 1)
         want = {
             ("tls.example", "tlsa", "mx.tls.example", ""): good,
@@ -210,27 +303,35 @@ class TlsRptBase:
             ("ststest.example", "sts", "mx.ststest.example",
              "certificate-not-trusted"): ststest,
         }
+        for dom, result in STS_FAILURES.items():
+            want[(dom, "sts", "mx." + dom, result)] = nopol[dom]
         wait_for(lambda: self.counters() == want,
                  what="counters %r" % want)
 
         # Rows older than tlsrpt_retention_days (30) go at the send.
         sql(self.DRIVER, self.dir,
             "INSERT INTO tlsrpt_counters VALUES ('2001-01-01', "
-            "'old.example', 'sts', 'mx.old.example', '', '', '', '', 5, 0)")
+            "'old.example', 'sts', 'mx.old.example', '', '', '', '', 5, 0, "
+            "'')")
         sql(self.DRIVER, self.dir,
             "INSERT INTO tlsrpt_reports VALUES ('2001-01-01', "
             "'old.example', 'x@y', 'mailto:a@b', 0)")
 
-        # Send: one report per domain, to its mailto: rua.
-        out = run_postern(self.dir, "tlsrpt", "send", "--day", today())
-        self.assertIn("https reporting is not supported", out.stdout)
+        # Send: one report per domain, to its mailto: and https: rua; the
+        # one https: rua answering 503 makes it exit 75 (EX_TEMPFAIL).
+        out = run_postern(self.dir, "tlsrpt", "send", "--day", today(),
+                          check=False)
+        self.assertEqual(out.returncode, 75, out.stdout + out.stderr)
+        self.assertRegex(out.stderr, r"stsrefuse\.example: POST to https://"
+                         r"failing\.reports\.example/tlsrpt/stsrefuse\."
+                         r"example: HTTP status 503")
         self.assertRegex(out.stdout, r"purged 1 counter and 1 report row")
         for table in ("tlsrpt_counters", "tlsrpt_reports"):
             self.assertEqual(sql(self.DRIVER, self.dir,
                                  "SELECT day FROM %s WHERE day < '2002'"
                                  % table), [])
 
-        pol = self.report("tls-reports@rua.example", "tls.example")
+        pol = pol_tls = self.report("tls-reports@rua.example", "tls.example")
         ee = pol["policy"]["policy-string"]
         self.assertEqual(pol["policy"]["policy-type"], "tlsa")
         self.assertEqual(pol["policy"]["policy-domain"], "tls.example")
@@ -254,6 +355,8 @@ class TlsRptBase:
             "sending-mta-ip": "127.0.0.1",
             "receiving-mx-hostname": "mx.badtlsa.example",
             "receiving-ip": TLS1,
+            # The receivers' EHLO name (postern_site.SmtpReceiver).
+            "receiving-mx-helo": "fake.example",
             "failed-session-count": bad}])
 
         pol = self.report("sts-reports@rua.example", "sts.example")
@@ -277,9 +380,72 @@ class TlsRptBase:
             "sending-mta-ip": "127.0.0.1",
             "receiving-mx-hostname": "mx.ststest.example",
             "receiving-ip": WRONGCA,
+            "receiving-mx-helo": "fake.example",
             "failed-session-count": ststest}])
 
-        # A second run sends nothing again.
+        # https: rua, the POSTs (RFC 8460 5.4).
+        posts = {}
+        for host, path, ctype, body in self.reports.posts:
+            self.assertEqual(ctype, "application/tlsrpt+gzip")
+            posts.setdefault(path, []).append(
+                (host, json.loads(gzip.decompress(body))))
+        self.assertEqual(sorted(posts), [
+            "/tlsrpt", "/tlsrpt/stsgarbage.example",
+            "/tlsrpt/stsrefuse.example", "/tlsrpt/stswrongname.example"])
+        # The same report as mailed to tls.example's mailto: rua.
+        (host, rep), = posts["/tlsrpt"]
+        self.assertEqual(host, "reports.example")
+        self.assertEqual(rep["policies"], [{
+            "policy": pol_tls["policy"], "summary": pol_tls["summary"]}])
+        mailed = email.message_from_bytes(
+            self.rua.got("tls-reports@rua.example")[0]["data"],
+            policy=email_policy.default)
+        self.assertIn("<%s>" % rep["report-id"], str(mailed["Subject"]))
+
+        def sts_failure(dom, result, policy_string):
+            (_, rep), = posts["/tlsrpt/" + dom]
+            self.assertEqual(len(rep["policies"]), 1, rep)
+            pol = rep["policies"][0]
+            want = {"policy-type": "sts", "policy-domain": dom,
+                    "mx-host": "mx." + dom}
+            if policy_string:
+                want["policy-string"] = policy_string
+            self.assertEqual(pol["policy"], want)
+            self.assertEqual(pol["summary"], {
+                "total-successful-session-count": 0,
+                "total-failure-session-count": nopol[dom]})
+            self.assertEqual(pol["failure-details"], [{
+                "result-type": result,
+                "sending-mta-ip": "127.0.0.1",
+                "receiving-mx-hostname": "mx." + dom,
+                "receiving-ip": TLS1,
+                "receiving-mx-helo": "fake.example",
+                "failed-session-count": nopol[dom]}])
+        sts_failure("stsgarbage.example", "sts-policy-invalid",
+                    ["this is no policy", "mode: x"])
+        sts_failure("stswrongname.example", "sts-webpki-invalid", None)
+        # The failed POST: tried once, not marked, posted by the next run.
+        sts_failure("stsrefuse.example", "sts-policy-fetch-error", None)
+        self.assertEqual(posts["/tlsrpt/stsrefuse.example"][0][0],
+                         "failing.reports.example")
+        marked = [r[0] for r in sql(self.DRIVER, self.dir,
+                                    "SELECT policy_domain FROM "
+                                    "tlsrpt_reports")]
+        self.assertNotIn("stsrefuse.example", marked)
+        self.assertIn("stsgarbage.example", marked)
+        self.reports.fail.clear()
+        n = len(self.reports.posts)
+        out = run_postern(self.dir, "tlsrpt", "send", "--day", today())
+        self.assertEqual([p[1] for p in self.reports.posts[n:]],
+                         ["/tlsrpt/stsrefuse.example"])
+        self.assertIn("stsrefuse.example: report posted to https://failing."
+                      "reports.example/tlsrpt/stsrefuse.example (HTTP 200)",
+                      out.stdout)
+        self.assertEqual(json.loads(gzip.decompress(
+            self.reports.posts[-1][3]))["policies"][0]["failure-details"][0]
+            ["result-type"], "sts-policy-fetch-error")
+
+        # A third run sends nothing again.
         out = run_postern(self.dir, "tlsrpt", "send", "--day", today())
         self.assertIn("nothing to report", out.stdout)
         time.sleep(3)

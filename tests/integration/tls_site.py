@@ -84,6 +84,17 @@ def cert_sha256(d, name):
     return hashlib.sha256(der).hexdigest()
 
 
+def client_ctx(d, ca="ca", cert=None):
+    """A client context of the PKI in d trusting only CA ca, presenting
+    certificate cert (cert.pem, cert.key) unless it is None."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(os.path.join(d, ca + ".pem"))
+    if cert is not None:
+        ctx.load_cert_chain(os.path.join(d, cert + ".pem"),
+                            os.path.join(d, cert + ".key"))
+    return ctx
+
+
 def server_ctx(d, srv):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(os.path.join(d, srv + "-chain.pem"),

@@ -18,23 +18,11 @@
 
 #include "conf/conf.h"
 #include "core/xmalloc.h"
+#include "restrict_test.h"
 #include "smtpd-greylist.h"
 #include "smtpd-restrict.h"
 
 static char sock_path[108];
-
-static struct smtpd_restrict *make(const char *text, struct error *err)
-{
-	struct conf *conf = conf_load_mem("/nonexistent", "main.cf", text,
-					  strlen(text), NULL, 0, err);
-	struct smtpd_restrict *r;
-
-	if (conf == NULL)
-		fail_msg("conf: %s", err->msg);
-	r = smtpd_restrict_new(conf, NULL, err);
-	conf_free(&conf);
-	return r;
-}
 
 static void test_words(void **state)
 {
@@ -65,7 +53,7 @@ static void test_words(void **state)
 				       "reject_unauth_destination, %s\n",
 				       cases[i].list);
 		struct error err;
-		struct smtpd_restrict *r = make(text, &err);
+		struct smtpd_restrict *r = try_make(text, &err);
 
 		if (cases[i].error == NULL) {
 			if (r == NULL)
@@ -145,7 +133,7 @@ static struct smtpd_restrict *policy_lists(const char *extra)
 		      "smtpd_relay_restrictions = reject\n",
 		      sock_path, extra, sock_path);
 	struct error err;
-	struct smtpd_restrict *r = make(text, &err);
+	struct smtpd_restrict *r = try_make(text, &err);
 
 	if (r == NULL)
 		fail_msg("%s", err.msg);

@@ -5,17 +5,25 @@
  * reply pattern and template errors at start-up,
  * reject_plaintext_session, reject_multi_recipient_bounce,
  * defer_unauth_destination, check_sasl_access and
- * check_reverse_client_hostname_access without a resolver.
+ * check_reverse_client_hostname_access without a resolver, access
+ * table results that are restriction lists, the *_tempfail_action
+ * settings' parsing.
  */
 #include "test.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "conf/conf.h"
 #include "core/buf.h"
 #include "core/xmalloc.h"
+#include "dns/dns.h"
+#include "restrict_test.h"
 #include "smtpd-rbl-reply.h"
 #include "smtpd-restrict.h"
 
@@ -90,42 +98,6 @@ static void test_template(void **state)
 
 /* ---- Restrictions. */
 
-static struct conf *load(const char *text, struct error *err)
-{
-	return conf_load_mem("/nonexistent", "main.cf", text, strlen(text),
-			     NULL, 0, err);
-}
-
-static struct smtpd_restrict *make(const char *text)
-{
-	struct error err;
-	struct conf *conf = load(text, &err);
-	struct smtpd_restrict *r;
-
-	if (conf == NULL)
-		fail_msg("conf: %s", err.msg);
-	r = smtpd_restrict_new(conf, NULL, &err);
-	if (r == NULL)
-		fail_msg("restrict: %s", err.msg);
-	conf_free(&conf);
-	return r;
-}
-
-static char *make_fails(const char *text)
-{
-	struct error err;
-	struct conf *conf = load(text, &err);
-	struct smtpd_restrict *r;
-
-	if (conf == NULL)
-		fail_msg("conf: %s", err.msg);
-	r = smtpd_restrict_new(conf, NULL, &err);
-	conf_free(&conf);
-	assert_null(r);
-	assert_int_equal(err.kind, ERR_CONFIG);
-	return xstrdup(err.msg);
-}
-
 static int is_local(void *ctx, const char *address, struct error *err)
 {
 	const char *at = strrchr(address, '@');
@@ -137,30 +109,13 @@ static int is_local(void *ctx, const char *address, struct error *err)
 
 static struct smtpd_restrict_input input(void)
 {
-	return (struct smtpd_restrict_input){
-	    .client_addr = "192.0.2.10",
-	    .client_name = "unknown",
-	    .helo = "mail.client.example",
-	    .sender = "someone@client.example",
-	    .recipient = "alice@example.com",
-	    .delimiters = "+",
-	    .is_local = is_local,
-	    .esmtp = true,
-	    .log_id = "TEST",
-	};
+	return restrict_input(is_local);
 }
 
 static char *check(const struct smtpd_restrict *r, unsigned stages,
 		   const struct smtpd_restrict_input *in)
 {
-	struct smtpd_verdict v;
-	int ret = smtpd_restrict_check(r, stages, in, &v);
-	char *out = ret < 0 ? xasprintf("%u %s %s", v.reply.code,
-					v.reply.enhanced, v.reply.text)
-			    : xstrdup("");
-
-	smtpd_verdict_clear(&v);
-	return out;
+	return restrict_reply(r, stages, in, NULL);
 }
 
 #define RCPT SMTPD_RESTRICT_BIT(SMTPD_RESTRICT_RECIPIENT)
@@ -351,6 +306,224 @@ static void test_server_access_literal(void **state)
 	smtpd_restrict_free(&r);
 }
 
+/* access(5) "restriction...": a table result that is a list. */
+static void test_table_result_list(void **state)
+{
+	struct smtpd_restrict *r =
+	    make("smtpd_recipient_restrictions = check_client_access "
+		 "inline:{ {192.0.2.10=permit_auth_destination, reject}, "
+		 "{192.0.2.11=reject_non_fqdn_sender permit} }, permit\n");
+	struct smtpd_restrict_input in = input();
+
+	(void)state;
+	/* The nested list permits a local recipient ... */
+	CHECK_EQ(r, RCPT, &in, "");
+	/* ... and its reject refuses another; without the list's words
+	 * (a class name or 451 before) both would differ. */
+	in.recipient = "bob@elsewhere.example";
+	CHECK_EQ(r, RCPT, &in,
+		 "554 5.7.1 <bob@elsewhere.example>: Recipient address "
+		 "rejected: Access denied");
+	in.client_addr = "192.0.2.11";
+	CHECK_EQ(r, RCPT, &in, "");
+	in.sender = "someone";
+	CHECK_EQ(r, RCPT, &in,
+		 "504 5.5.2 <someone>: Sender address rejected: need "
+		 "fully-qualified address");
+	/* Not in the table: the outer list goes on. */
+	in.client_addr = "192.0.2.12";
+	CHECK_EQ(r, RCPT, &in, "");
+	smtpd_restrict_free(&r);
+}
+
+/* Postfix's rules for such lists: 451 4.3.5 Server configuration error. */
+static void test_table_result_list_errors(void **state)
+{
+	struct smtpd_restrict *r = make(
+	    "smtpd_restriction_classes = loop\n"
+	    "loop = check_client_access inline:{ "
+	    "{192.0.2.13=permit_mynetworks, loop} }\n"
+	    "smtpd_recipient_restrictions = check_client_access inline:{ "
+	    "{192.0.2.10=check_sender_access texthash:/nonexistent}, "
+	    "{192.0.2.11=permit_mynetworks, no_such_restriction}, "
+	    "{192.0.2.12=reject_rbl_client zen.example}, "
+	    "{192.0.2.13=permit_mynetworks, loop}, "
+	    "{192.0.2.14=check_helo_access}, "
+	    "{192.0.2.15=check_greylist} }, "
+	    "check_sender_mx_access inline:{ {192.0.2=permit_auth_destination} "
+	    "}, permit\n");
+	struct smtpd_restrict_input in = input();
+	static const char *const bad[] = {
+	    "192.0.2.10", /* a lookup table inside a table */
+	    "192.0.2.11", /* an unknown word */
+	    "192.0.2.12", /* DNS without a resolver */
+	    "192.0.2.13", /* a class and a list naming each other */
+	    "192.0.2.14", /* a missing argument */
+	    "192.0.2.15", /* check_greylist not set up at start-up */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		in.client_addr = bad[i];
+		CHECK_EQ(r, RCPT, &in, "451 4.3.5 Server configuration error");
+	}
+	/* A list from a check_*_mx_access table may not permit either
+	 * (Postfix's forbid_allowlist). */
+	in.client_addr = "198.51.100.1";
+	in.sender = "x@[192.0.2.5]";
+	CHECK_EQ(r, RCPT, &in, "451 4.3.5 Server configuration error");
+	in.sender = "x@[198.51.100.5]";
+	CHECK_EQ(r, RCPT, &in, "");
+	smtpd_restrict_free(&r);
+}
+
+static void test_tempfail_action_parse(void **state)
+{
+	char *msg;
+
+	(void)state;
+	msg = make_fails("smtpd_recipient_restrictions = reject\n"
+			 "unknown_helo_hostname_tempfail_action = dunno\n");
+	assert_non_null(strstr(msg, "unknown_helo_hostname_tempfail_action"));
+	free(msg);
+	msg = make_fails("smtpd_recipient_restrictions = reject\n"
+			 "reject_tempfail_action = maybe\n");
+	assert_non_null(strstr(msg, "reject_tempfail_action"));
+	free(msg);
+	struct smtpd_restrict *r =
+	    make("smtpd_recipient_restrictions = reject\n"
+		 "reject_tempfail_action = defer\n"
+		 "unknown_client_hostname_tempfail_action = defer_if_permit\n");
+	smtpd_restrict_free(&r);
+}
+
+/* The *_tempfail_action settings with DNS that fails: the forwarder is
+ * a loopback socket of this test that answers every query SERVFAIL.
+ * defer answers 450 at once, so a later reject does not get to say 554;
+ * defer_if_permit (the default) lets the reject win and defers only a
+ * check that would otherwise permit. */
+static int servfail_fd = -1;
+
+static void *servfail_loop(void *arg)
+{
+	unsigned char q[512];
+
+	(void)arg;
+	for (;;) {
+		struct sockaddr_in from;
+		socklen_t len = sizeof(from);
+		ssize_t n = recvfrom(servfail_fd, q, sizeof(q), 0,
+				     (struct sockaddr *)&from, &len);
+		if (n < 12)
+			continue;
+		q[2] = (unsigned char)(0x80 | (q[2] & 0x79)); /* QR, RD */
+		q[3] = 0x82;				      /* RA, SERVFAIL */
+		memset(q + 6, 0, 6); /* no answer, authority, additional */
+		sendto(servfail_fd, q, (size_t)n, 0, (struct sockaddr *)&from,
+		       len);
+	}
+	return NULL;
+}
+
+static struct dns_resolver *dead_resolver(void)
+{
+	static pthread_t thread;
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sin);
+	struct error err;
+	char cf[200];
+
+	if (servfail_fd < 0) {
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		servfail_fd = socket(AF_INET, SOCK_DGRAM, 0);
+		assert_true(servfail_fd >= 0);
+		assert_int_equal(
+		    bind(servfail_fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+		assert_int_equal(
+		    pthread_create(&thread, NULL, servfail_loop, NULL), 0);
+		pthread_detach(thread);
+	}
+	assert_int_equal(
+	    getsockname(servfail_fd, (struct sockaddr *)&sin, &len), 0);
+	snprintf(cf, sizeof(cf),
+		 "dns_servers = 127.0.0.1@%u\ndns_dnssec = no\n"
+		 "dns_timeout = 5s\n",
+		 ntohs(sin.sin_port));
+	struct conf *conf = load(cf, &err);
+	struct dns_resolver *dns;
+
+	assert_non_null(conf);
+	dns = dns_resolver_new(NULL, conf, &err);
+	if (dns == NULL)
+		fail_msg("dns: %s", err.msg);
+	conf_free(&conf);
+	return dns;
+}
+
+static void tempfail_case(const char *restriction, const char *setting,
+			  const char *deferred)
+{
+	struct dns_resolver *dns = dead_resolver();
+	struct smtpd_restrict_input in = input();
+	char cf[512];
+	struct smtpd_restrict *r;
+
+	/* 198.18.0.1: libunbound does not answer its reverse zone itself. */
+	in.dns = dns;
+	in.client_addr = "198.18.0.1";
+	in.client_name = NULL;
+	snprintf(cf, sizeof(cf),
+		 "smtpd_recipient_restrictions = %s, reject\n"
+		 "smtpd_relay_restrictions = %s, permit_auth_destination, "
+		 "reject\n",
+		 restriction, restriction);
+	/* defer_if_permit: the final reject of the recipient list wins ... */
+	r = make(cf);
+	CHECK_EQ(r, RCPT, &in,
+		 "554 5.7.1 <alice@example.com>: Recipient address rejected: "
+		 "Access denied");
+	/* ... and the relay list alone would permit: deferred at the end. */
+	CHECK_EQ(r, SMTPD_RESTRICT_BIT(SMTPD_RESTRICT_RELAY), &in, deferred);
+	smtpd_restrict_free(&r);
+	/* defer: 450 at once, in both. */
+	snprintf(cf + strlen(cf), sizeof(cf) - strlen(cf), "%s = defer\n",
+		 setting);
+	r = make(cf);
+	CHECK_EQ(r, RCPT, &in, deferred);
+	CHECK_EQ(r, SMTPD_RESTRICT_BIT(SMTPD_RESTRICT_RELAY), &in, deferred);
+	smtpd_restrict_free(&r);
+	/* reject_tempfail_action is the others' default. */
+	snprintf(cf, sizeof(cf),
+		 "smtpd_recipient_restrictions = %s, reject\n"
+		 "reject_tempfail_action = defer\n",
+		 restriction);
+	r = make(cf);
+	CHECK_EQ(r, RCPT, &in, deferred);
+	smtpd_restrict_free(&r);
+	dns_resolver_free(&dns);
+}
+
+static void test_tempfail_actions(void **state)
+{
+	(void)state;
+	tempfail_case("reject_unknown_sender_domain",
+		      "unknown_address_tempfail_action",
+		      "450 4.1.8 <someone@client.example>: Sender address "
+		      "rejected: Domain not found");
+	tempfail_case("reject_unknown_helo_hostname",
+		      "unknown_helo_hostname_tempfail_action",
+		      "450 4.7.1 <mail.client.example>: Helo command "
+		      "rejected: Host not found");
+	tempfail_case("reject_unknown_client_hostname",
+		      "unknown_client_hostname_tempfail_action",
+		      "450 4.7.25 Client host rejected: cannot find your "
+		      "hostname, [198.18.0.1]");
+	tempfail_case("reject_unknown_reverse_client_hostname",
+		      "unknown_client_hostname_tempfail_action",
+		      "450 4.7.1 Client host rejected: cannot find your "
+		      "reverse hostname, [198.18.0.1]");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -362,6 +535,10 @@ int main(void)
 	    cmocka_unit_test(test_sasl_access),
 	    cmocka_unit_test(test_reverse_client_access),
 	    cmocka_unit_test(test_server_access_literal),
+	    cmocka_unit_test(test_table_result_list),
+	    cmocka_unit_test(test_table_result_list_errors),
+	    cmocka_unit_test(test_tempfail_action_parse),
+	    cmocka_unit_test(test_tempfail_actions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

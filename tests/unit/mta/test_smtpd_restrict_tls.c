@@ -15,26 +15,11 @@
 
 #include "conf/conf.h"
 #include "core/xmalloc.h"
+#include "restrict_test.h"
 #include "smtpd-restrict.h"
 
 #define FP "AA:BB:CC"
 #define PKFP "11:22:33"
-
-static struct smtpd_restrict *make(const char *text)
-{
-	struct error err;
-	struct conf *conf = conf_load_mem("/nonexistent", "main.cf", text,
-					  strlen(text), NULL, 0, &err);
-	struct smtpd_restrict *r;
-
-	if (conf == NULL)
-		fail_msg("conf: %s", err.msg);
-	r = smtpd_restrict_new(conf, NULL, &err);
-	if (r == NULL)
-		fail_msg("restrict: %s", err.msg);
-	conf_free(&conf);
-	return r;
-}
 
 static int not_local(void *ctx, const char *address, struct error *err)
 {
@@ -68,18 +53,10 @@ static struct smtpd_restrict_input input(const char *fp, const char *pkfp,
 static char *check(const struct smtpd_restrict *r,
 		   const struct smtpd_restrict_input *in)
 {
-	struct smtpd_verdict v;
-	int ret = smtpd_restrict_check(
-	    r,
-	    SMTPD_RESTRICT_BIT(SMTPD_RESTRICT_RELAY) |
-		SMTPD_RESTRICT_BIT(SMTPD_RESTRICT_RECIPIENT),
-	    in, &v);
-	char *out = ret < 0 ? xasprintf("%u %s %s", v.reply.code,
-					v.reply.enhanced, v.reply.text)
-			    : xstrdup("");
-
-	smtpd_verdict_clear(&v);
-	return out;
+	return restrict_reply(r,
+			      SMTPD_RESTRICT_BIT(SMTPD_RESTRICT_RELAY) |
+				  SMTPD_RESTRICT_BIT(SMTPD_RESTRICT_RECIPIENT),
+			      in, NULL);
 }
 
 #define CHECK_EQ(r, in, want)                                                  \

@@ -114,6 +114,55 @@ static void test_mailto(void **state)
 			 -1);
 }
 
+static void test_https_host(void **state)
+{
+	char h[32];
+	unsigned port = 0;
+	struct error err;
+
+	assert_int_equal(tlsrpt_https_host("https://Reports.Example/tlsrpt", h,
+					   sizeof(h), &port, &err),
+			 0);
+	assert_string_equal(h, "reports.example");
+	assert_int_equal(port, 443);
+	assert_int_equal(tlsrpt_https_host("HTTPS://r.example:8443", h,
+					   sizeof(h), &port, &err),
+			 0);
+	assert_string_equal(h, "r.example");
+	assert_int_equal(port, 8443);
+	assert_int_equal(tlsrpt_https_host("https://[2001:db8::1]:444/x?y", h,
+					   sizeof(h), &port, &err),
+			 0);
+	assert_string_equal(h, "2001:db8::1");
+	assert_int_equal(port, 444);
+	assert_int_equal(
+	    tlsrpt_https_host("https://192.0.2.1#f", h, sizeof(h), &port, &err),
+	    0);
+	assert_string_equal(h, "192.0.2.1");
+	static const char *const bad[] = {
+	    "http://r.example/",
+	    "https://",
+	    "https:///x",
+	    "https://u@r.example/",
+	    "https://r.example:/",
+	    "https://r.example:0/",
+	    "https://r.example:65536",
+	    "https://r.example:1x",
+	    "https://[2001:db8::1",
+	    "https://[zz]/",
+	    "mailto:a@b",
+	    "https://r.example\\x",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(
+		    tlsrpt_https_host(bad[i], h, sizeof(h), &port, &err), -1);
+	/* Longer than the buffer. */
+	assert_int_equal(tlsrpt_https_host("https://a-very-long-host-name-that-"
+					   "does-not-fit.example/",
+					   h, sizeof(h), &port, &err),
+			 -1);
+}
+
 static void test_result_types(void **state)
 {
 	assert_true(tlsrpt_result_type_known("starttls-not-supported"));
@@ -128,8 +177,9 @@ static void test_json(void **state)
 	struct buf *b = buf_new();
 	const struct tlsrpt_failure fails[] = {
 	    {"certificate-expired", "2001:db8:abcd:0012::1",
-	     "mx2.mail.company-y.example", "203.0.113.56", 100},
-	    {"starttls-not-supported", "", "", "", 3},
+	     "mx2.mail.company-y.example", "203.0.113.56", 100,
+	     "mx2.company-y.example"},
+	    {"starttls-not-supported", "", "", "", 3, NULL},
 	};
 	const struct tlsrpt_policy pols[] = {
 	    {.type = "sts",
@@ -176,6 +226,7 @@ static void test_json(void **state)
 	    "\"sending-mta-ip\":\"2001:db8:abcd:0012::1\","
 	    "\"receiving-mx-hostname\":\"mx2.mail.company-y.example\","
 	    "\"receiving-ip\":\"203.0.113.56\","
+	    "\"receiving-mx-helo\":\"mx2.company-y.example\","
 	    "\"failed-session-count\":100},"
 	    "{\"result-type\":\"starttls-not-supported\","
 	    "\"failed-session-count\":3}]},"
@@ -195,6 +246,7 @@ int main(void)
 	    cmocka_unit_test(test_record_ok),
 	    cmocka_unit_test(test_record_bad),
 	    cmocka_unit_test(test_mailto),
+	    cmocka_unit_test(test_https_host),
 	    cmocka_unit_test(test_result_types),
 	    cmocka_unit_test(test_json),
 	};
