@@ -15,7 +15,6 @@ import re
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 import unittest
 
@@ -23,8 +22,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dnsserver import DnsServer, Zone, available, txt_rdata  # noqa: E402
 from postern_site import (SmtpReceiver, free_ports,  # noqa: E402
                           per_driver, run_postern, skip_unless_driver)
-from tls_site import (RECEIVER_EXT, OutboundSite, make_pki,  # noqa: E402
-                      server_ctx, spki_sha256)
+from tls_site import (RECEIVER_EXT, HttpsServer, OutboundSite,  # noqa: E402
+                      make_pki, server_ctx, spki_sha256)
 
 HTTPS = "127.0.0.60"   # the policy server, port 443
 GOOD = "127.0.0.61"    # STARTTLS, CA 1 certificate naming the mx.* hosts
@@ -81,7 +80,7 @@ def make_sts_pki(d):
              label="STS")
 
 
-class PolicyServer:
+class PolicyServer(HttpsServer):
     """HTTPS on (host, 443): /.well-known/mta-sts.txt by Host header."""
 
     def __init__(self, host, ctx, policies):
@@ -114,19 +113,7 @@ class PolicyServer:
             def log_message(self, *args):
                 pass
 
-        class Server(http.server.ThreadingHTTPServer):
-            daemon_threads = True
-            allow_reuse_address = True
-
-        self.server = Server((host, 443), Handler)
-        self.server.socket = ctx.wrap_socket(self.server.socket,
-                                             server_side=True)
-        threading.Thread(target=self.server.serve_forever,
-                         daemon=True).start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(host, ctx, Handler)
 
 
 class StsSite(OutboundSite):

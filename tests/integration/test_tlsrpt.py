@@ -26,7 +26,6 @@ import json
 import os
 import re
 import sys
-import threading
 import time
 import unittest
 from email import policy as email_policy
@@ -36,8 +35,8 @@ from dnsserver import DnsServer, Zone, available, txt_rdata  # noqa
 from postern_site import (SmtpReceiver, free_ports, per_driver,  # noqa
                           run_postern, skip_unless_driver, wait_for)
 from test_mta_sts import PolicyServer, policy, sql  # noqa: E402
-from tls_site import (RECEIVER_EXT, OutboundSite, make_pki,  # noqa
-                      server_ctx, spki_sha256)
+from tls_site import (RECEIVER_EXT, HttpsServer, OutboundSite,  # noqa
+                      make_pki, server_ctx, spki_sha256)
 
 TLS1 = "127.0.0.71"   # STARTTLS with srv1 (the TLSA 3 1 1 of tls.example)
 RUA = "127.0.0.72"    # the reports' receiver (plain SMTP)
@@ -48,7 +47,7 @@ WRONGNAME = "127.0.0.77"  # a policy server whose certificate names others
 REPORTS = "127.0.0.78"  # the https: rua server, port 443
 
 
-class ReportServer:
+class ReportServer(HttpsServer):
     """HTTPS on (host, 443) taking the POSTed reports: self.posts holds
     (Host, path, Content-Type, body) of each; a Host in self.fail gets
     a 503."""
@@ -74,19 +73,7 @@ class ReportServer:
             def log_message(self, *args):
                 pass
 
-        class Server(http.server.ThreadingHTTPServer):
-            daemon_threads = True
-            allow_reuse_address = True
-
-        self.server = Server((host, 443), Handler)
-        self.server.socket = ctx.wrap_socket(self.server.socket,
-                                             server_side=True)
-        threading.Thread(target=self.server.serve_forever,
-                         daemon=True).start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(host, ctx, Handler)
 
 
 # Domains with a valid _mta-sts TXT record whose policy cannot be had.

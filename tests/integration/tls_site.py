@@ -8,10 +8,12 @@ postern-queued delivers to such receivers: the settings and services
 that set-up needs, and send/delivered/deferred for the tests.
 """
 import hashlib
+import http.server
 import os
 import re
 import ssl
 import subprocess
+import threading
 
 from postern_site import SiteTestCase, wait_for
 from test_queue import message, submit
@@ -100,6 +102,28 @@ def server_ctx(d, srv):
     ctx.load_cert_chain(os.path.join(d, srv + "-chain.pem"),
                         os.path.join(d, srv + ".key"))
     return ctx
+
+
+class HttpsServer:
+    """A threaded HTTPS server on (host, 443) answering with HANDLER (an
+    http.server.BaseHTTPRequestHandler class) under the server context
+    CTX; stop() ends it.  The MTA-STS policy server and the TLSRPT report
+    receiver of the tests are this with their own handler."""
+
+    def __init__(self, host, ctx, handler):
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self.server = Server((host, 443), handler)
+        self.server.socket = ctx.wrap_socket(self.server.socket,
+                                             server_side=True)
+        threading.Thread(target=self.server.serve_forever,
+                         daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
 
 
 class OutboundSite(SiteTestCase):
