@@ -124,10 +124,15 @@ void imapd_session_start(struct imapd *d, const struct server_conn *conn)
 	s->set = imapd_settings_ref(d->set);
 	s->peer = xstrdup(conn->peer);
 	s->peer_port = conn->peer_port;
-	s->local = local_address(conn->listener);
+	s->local = conn->local != NULL ? xstrdup(conn->local)
+				       : local_address(conn->listener);
 	s->implicit_tls = conn->tls == SERVICE_TLS_IMPLICIT;
 	s->starttls_ok =
 	    conn->tls == SERVICE_TLS_STARTTLS && imapd_tls(d) != NULL;
+	/* A trusted balancer did TLS with the client (PROXY v2 SSL TLV):
+	 * secured, as Dovecot does; STARTTLS then says it is active. */
+	s->tls = conn->proxy_tls && !s->implicit_tls &&
+		 !conf_bool(server_conf(d->srv), "imapd_tls_req_ccert");
 	s->loopback = is_loopback(conn->peer);
 	s->trusted = imapd_peer_trusted(d, conn->peer);
 	s->state = IMAPD_STATE_NOAUTH;
@@ -145,6 +150,14 @@ void imapd_session_start(struct imapd *d, const struct server_conn *conn)
 	io_set_max_line(s->io, s->set->max_line);
 	log_debug(LOG_TRACE_IO, "%s: connect from [%s]:%u (%s)", s->id, s->peer,
 		  s->peer_port, conn->service);
+	if (s->tls)
+		log_info(
+		    "%s: TLS via proxy [%s]:%u for [%s]: %s with cipher %s",
+		    s->id, conn->proxy_peer, conn->proxy_peer_port, s->peer,
+		    *conn->proxy_tls_version != '\0' ? conn->proxy_tls_version
+						     : "unknown",
+		    *conn->proxy_tls_cipher != '\0' ? conn->proxy_tls_cipher
+						    : "unknown");
 	if (s->implicit_tls) {
 		input_of(s)->tls_pending = true;
 		if (imapd_tls(d) == NULL ||

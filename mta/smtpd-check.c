@@ -147,7 +147,7 @@ void smtpd_check_ctx_init(struct smtpd_check_ctx *c,
 	c->in.sender_owners = sender_owners;
 	c->in.submission_login_check =
 	    s->submission && s->set->submission_login_check;
-	c->in.tls = s->io != NULL && io_tls_active(s->io);
+	c->in.tls = smtpd_session_secured(s);
 	c->in.rcpt_count = s->txn != NULL ? s->txn->nrcpt : 0;
 	if (s->ccert != NULL && s->ccert->present) {
 		c->ccert_fingerprint = dup_or_null(s->ccert->fingerprint);

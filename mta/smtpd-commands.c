@@ -20,7 +20,7 @@ unsigned smtpd_extensions(const struct smtpd_session *s)
 	unsigned ext = SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_SMTPUTF8 |
 		       SMTP_EXT_DSN | SMTP_EXT_CHUNKING;
 
-	if (s->smtpd->sasl != NULL && s->io != NULL && io_tls_active(s->io))
+	if (s->smtpd->sasl != NULL && smtpd_session_secured(s))
 		ext |= SMTP_EXT_AUTH;
 	return ext;
 }
@@ -72,7 +72,7 @@ static void helo_finish(struct smtpd_session *s, char *helo, bool esmtp)
 	}
 
 	struct buf *b = buf_new();
-	bool tls = io_tls_active(s->io);
+	bool tls = smtpd_session_secured(s);
 	unsigned ext = smtpd_extensions(s);
 
 	smtp_reply_write_line(b, 250, NULL, false, "%s", s->set->myhostname);
@@ -162,7 +162,7 @@ static void cmd_starttls(struct smtpd_session *s)
 {
 	struct error err;
 
-	if (s->io != NULL && io_tls_active(s->io)) {
+	if (s->io != NULL && smtpd_session_secured(s)) {
 		smtpd_error(s, 554, "5.5.1", "Error: TLS already active");
 		return;
 	}
@@ -206,7 +206,7 @@ static void cmd_mail(struct smtpd_session *s, const struct smtp_command *cmd)
 		smtpd_error(s, 503, "5.5.1", "Error: nested MAIL command");
 		return;
 	}
-	if (s->submission && !io_tls_active(s->io)) {
+	if (s->submission && !smtpd_session_secured(s)) {
 		smtpd_error(s, 530, "5.7.0",
 			    "Must issue a STARTTLS command first");
 		return;

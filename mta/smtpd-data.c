@@ -66,6 +66,9 @@ void smtpd_queue_begin(struct smtpd_session *s)
 	if (s->io != NULL && io_tls_active(s->io)) {
 		io_tls_describe(s->io, tls);
 		env.tls = buf_data(tls);
+	} else if (s->tls_proxy != NULL) {
+		buf_printf(tls, "TLS via proxy: %s", s->tls_proxy);
+		env.tls = buf_data(tls);
 	}
 	t->submit = submit_begin(s->smtpd->queue, &env, &cbs, s);
 	buf_free(&tls);
@@ -114,7 +117,7 @@ static void id_timeout(struct ev *ev, struct smtpd_session *s)
 /* RFC 5321 4.4 / RFC 3848 protocol names. */
 static const char *with_protocol(const struct smtpd_session *s)
 {
-	bool tls = s->io != NULL && io_tls_active(s->io);
+	bool tls = smtpd_session_secured(s);
 	bool auth = s->auth_user != NULL;
 	bool utf8 = s->txn->mail.params.smtputf8;
 
@@ -145,6 +148,9 @@ static void write_received(struct smtpd_session *s)
 		io_tls_describe(s->io, h);
 		buf_append_str(h, ")\r\n");
 		smtpd_ccert_received(s, h);
+	} else if (s->tls_proxy != NULL) {
+		/* The balancer's TLS, as its PROXY v2 SSL TLV reported it. */
+		buf_printf(h, "\t(using TLS via proxy: %s)\r\n", s->tls_proxy);
 	}
 	buf_printf(h, "\tby %s (Postern) with %s", s->set->myhostname,
 		   with_protocol(s));

@@ -564,6 +564,11 @@ struct smtpd_policy_attrs *smtpd_policy_attrs_new(const struct smtpd_session *s)
 	    getnameinfo((struct sockaddr *)&ss, sslen, host, sizeof(host), serv,
 			sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV) == 0)
 		a->server_port = (unsigned)atoi(serv);
+	if (s->proxy_local != NULL) {
+		/* Behind a PROXY balancer: the address the client reached. */
+		snprintf(host, sizeof(host), "%s", s->proxy_local);
+		a->server_port = s->proxy_local_port;
+	}
 	a->server_address = xstrdup(host);
 	a->recipient_count = t != NULL ? t->nrcpt : 0;
 	a->size =

@@ -82,6 +82,11 @@ static void greet(struct smtpd_session *s)
 	smtpd_reply(s, 220, NULL, "%s", s->set->banner);
 }
 
+bool smtpd_session_secured(const struct smtpd_session *s)
+{
+	return s->tls_proxy != NULL || (s->io != NULL && io_tls_active(s->io));
+}
+
 void smtpd_session_start(struct smtpd *smtpd, const struct server_conn *conn)
 {
 	struct smtpd_session *s;
@@ -109,6 +114,23 @@ void smtpd_session_start(struct smtpd *smtpd, const struct server_conn *conn)
 	s->starttls_ok =
 	    conn->tls == SERVICE_TLS_STARTTLS && smtpd_tls(smtpd) != NULL;
 	s->submission = smtpd_settings_is_submission(s->set, conn->service);
+	if (conn->local != NULL) {
+		s->proxy_local = xstrdup(conn->local);
+		s->proxy_local_port = conn->local_port;
+	}
+	/* A balancer's word on TLS, but not on client certificates: where
+	 * one is required, only Postern's own handshake will do. */
+	if (conn->proxy_tls && !s->implicit_tls && smtpd->ccert.req)
+		log_warn("TLS via proxy [%s]:%u ignored: smtpd_tls_req_ccert "
+			 "needs Postern's own TLS",
+			 conn->proxy_peer, conn->proxy_peer_port);
+	else if (conn->proxy_tls && !s->implicit_tls)
+		s->tls_proxy = xasprintf(
+		    "%s with cipher %s",
+		    *conn->proxy_tls_version != '\0' ? conn->proxy_tls_version
+						     : "unknown",
+		    *conn->proxy_tls_cipher != '\0' ? conn->proxy_tls_cipher
+						    : "unknown");
 	s->in = buf_new();
 	s->scratch = buf_new();
 	smtpd_notify_start(s);
@@ -129,6 +151,9 @@ void smtpd_session_start(struct smtpd *smtpd, const struct server_conn *conn)
 	io_set_max_line(s->io, SMTPD_LINE_MAX);
 	log_info("%s: connect from [%s]:%u (%s)", s->id, s->peer, s->peer_port,
 		 s->service);
+	if (s->tls_proxy != NULL)
+		log_info("%s: TLS via proxy [%s]:%u: %s", s->id,
+			 conn->proxy_peer, conn->proxy_peer_port, s->tls_proxy);
 	if (s->implicit_tls) {
 		s->state = SMTPD_STATE_HANDSHAKE;
 		if (smtpd_tls(smtpd) == NULL ||
@@ -185,6 +210,8 @@ static void session_free(struct smtpd_session *s)
 	smtpd_settings_unref(&s->set);
 	free(s->service);
 	free(s->peer);
+	free(s->tls_proxy);
+	free(s->proxy_local);
 	free(s->helo);
 	free(s->client_name);
 	free(s->auth_user);

@@ -287,6 +287,14 @@ struct smtpd_session {
 	struct smtpd_policy_wait *policy_waits;
 	/* The TLS client certificate (smtpd-ccert.h); NULL: not asked. */
 	struct smtpd_ccert *ccert;
+	/* A trusted PROXY v2 balancer did TLS with the client (SSL TLV,
+	 * server.h proxy_tls): "TLSv1.3 with cipher X" for the Received
+	 * header and logs; NULL otherwise. */
+	char *tls_proxy;
+	/* The PROXY header's destination address and port (what the
+	 * client reached at the balancer); NULL: the socket's own. */
+	char *proxy_local;
+	unsigned proxy_local_port;
 };
 
 /* ---- smtpd-session.c */
@@ -295,6 +303,9 @@ struct smtpd_session {
 struct tls_ctx *smtpd_tls(const struct smtpd *smtpd);
 
 void smtpd_session_start(struct smtpd *smtpd, const struct server_conn *conn);
+/* TLS is active on the connection, or a trusted balancer did it
+ * (tls_proxy): what the TLS-only rules (AUTH, submission) ask. */
+bool smtpd_session_secured(const struct smtpd_session *s);
 /* SIGTERM: idle sessions get 421 and close; the others finish their
  * transaction first (and are told at the next command). */
 void smtpd_sessions_stop(struct smtpd *smtpd);

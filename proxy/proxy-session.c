@@ -171,7 +171,16 @@ void psess_start(struct proxy *p, const struct server_conn *conn)
 		memmove(s->local, s->local + 1, strlen(s->local));
 		s->local[strcspn(s->local, "]")] = '\0';
 	}
+	if (conn->local != NULL) {
+		/* Behind a PROXY protocol balancer: the address the client
+		 * reached, from the header. */
+		free(s->local);
+		s->local = xstrdup(conn->local);
+		s->local_port = conn->local_port;
+	}
 	s->implicit_tls = conn->tls == SERVICE_TLS_IMPLICIT;
+	/* The balancer did TLS with the client (PROXY v2 SSL TLV). */
+	s->tls = conn->proxy_tls && !s->implicit_tls;
 	s->starttls_ok =
 	    conn->tls == SERVICE_TLS_STARTTLS && server_tls(p->srv) != NULL;
 	s->loopback = is_loopback(conn->peer);
@@ -181,6 +190,14 @@ void psess_start(struct proxy *p, const struct server_conn *conn)
 		memset(rnd, 0, sizeof(rnd));
 	snprintf(s->id, sizeof(s->id), "%02x%02x%02x%02x%02x%02x", rnd[0],
 		 rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+	if (s->tls)
+		log_info(
+		    "%s: TLS via proxy [%s]:%u for [%s]: %s with cipher %s",
+		    s->id, conn->proxy_peer, conn->proxy_peer_port, s->peer,
+		    *conn->proxy_tls_version != '\0' ? conn->proxy_tls_version
+						     : "unknown",
+		    *conn->proxy_tls_cipher != '\0' ? conn->proxy_tls_cipher
+						    : "unknown");
 	p->sessions++;
 	list_push_back(&p->session_list, &s->node);
 	s->cio = io_new(p->ev, conn->fd, client_io, s);

@@ -133,6 +133,153 @@ static int parse_v1(const uint8_t *data, size_t len,
 	return (int)cr + 2;
 }
 
+/* TLV types of spec section 2.2. */
+#define PP2_TYPE_ALPN 0x01
+#define PP2_TYPE_AUTHORITY 0x02
+#define PP2_TYPE_CRC32C 0x03
+#define PP2_TYPE_NOOP 0x04
+#define PP2_TYPE_UNIQUE_ID 0x05
+#define PP2_TYPE_SSL 0x20
+#define PP2_SUBTYPE_SSL_VERSION 0x21
+#define PP2_SUBTYPE_SSL_CN 0x22
+#define PP2_SUBTYPE_SSL_CIPHER 0x23
+
+/* Bitwise, reflected polynomial 0x1EDC6F41: a header is at most about
+ * 1 KB, so a table would buy nothing that matters. */
+static uint32_t crc32c_update(uint32_t crc, const uint8_t *data, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		crc ^= data[i];
+		for (int k = 0; k < 8; k++)
+			crc = (crc >> 1) ^ (0x82f63b78u & (0u - (crc & 1u)));
+	}
+	return crc;
+}
+
+uint32_t proxy_proto_crc32c(const uint8_t *data, size_t len)
+{
+	return crc32c_update(0xffffffffu, data, len) ^ 0xffffffffu;
+}
+
+/* A TLV text value into OUT, cut and made printable (see the header). */
+static void tlv_text(char out[PROXY_PROTO_TLV_STRLEN], const uint8_t *v,
+		     size_t n)
+{
+	if (n > PROXY_PROTO_TLV_STRLEN - 1)
+		n = PROXY_PROTO_TLV_STRLEN - 1;
+	for (size_t i = 0; i < n; i++)
+		out[i] = v[i] >= 0x20 && v[i] <= 0x7e ? (char)v[i] : '?';
+	out[n] = '\0';
+}
+
+/* The TLV at *P (before END): its type, value and length, *P moved past
+ * it; -1 when it overruns END. */
+static int tlv_next(const uint8_t **p, const uint8_t *end, uint8_t *type_r,
+		    const uint8_t **v_r, size_t *n_r)
+{
+	if (end - *p < 3)
+		return -1;
+	size_t n = ((size_t)(*p)[1] << 8) | (*p)[2];
+	if ((size_t)(end - *p) - 3 < n)
+		return -1;
+	*type_r = (*p)[0];
+	*v_r = *p + 3;
+	*n_r = n;
+	*p += 3 + n;
+	return 0;
+}
+
+static int parse_ssl(const uint8_t *v, size_t n, struct proxy_proto_info *info,
+		     struct error *err)
+{
+	if (n < 5)
+		return error_set(err, ERR_PERM,
+				 "PROXY v2 header: SSL TLV of %zu bytes", n);
+	info->ssl = true;
+	info->ssl_client = v[0];
+	info->ssl_verify = ((uint32_t)v[1] << 24) | ((uint32_t)v[2] << 16) |
+			   ((uint32_t)v[3] << 8) | v[4];
+	const uint8_t *p = v + 5, *end = v + n;
+	while (p < end) {
+		uint8_t t;
+		const uint8_t *sv;
+		size_t sn;
+		if (tlv_next(&p, end, &t, &sv, &sn) < 0)
+			return error_set(err, ERR_PERM,
+					 "PROXY v2 header: SSL sub-TLV "
+					 "overruns the SSL TLV");
+		if (t == PP2_SUBTYPE_SSL_VERSION)
+			tlv_text(info->ssl_version, sv, sn);
+		else if (t == PP2_SUBTYPE_SSL_CIPHER)
+			tlv_text(info->ssl_cipher, sv, sn);
+		else if (t == PP2_SUBTYPE_SSL_CN)
+			tlv_text(info->ssl_cn, sv, sn);
+		/* SIG_ALG, KEY_ALG and the unknown: not used. */
+	}
+	return 0;
+}
+
+/* The TLVs at [TLVS, DATA+TOTAL) of the header DATA of TOTAL bytes. */
+static int parse_tlvs(const uint8_t *data, size_t total, const uint8_t *tlvs,
+		      struct proxy_proto_info *info, struct error *err)
+{
+	const uint8_t *p = tlvs, *end = data + total;
+	while (p < end) {
+		uint8_t t;
+		const uint8_t *v;
+		size_t n;
+		if (tlv_next(&p, end, &t, &v, &n) < 0)
+			return error_set(err, ERR_PERM,
+					 "PROXY v2 header: TLV overruns the "
+					 "header");
+		switch (t) {
+		case PP2_TYPE_CRC32C: {
+			if (n != 4)
+				return error_set(err, ERR_PERM,
+						 "PROXY v2 header: CRC32C TLV "
+						 "of %zu bytes",
+						 n);
+			uint32_t want = ((uint32_t)v[0] << 24) |
+					((uint32_t)v[1] << 16) |
+					((uint32_t)v[2] << 8) | v[3];
+			/* The checksum over the header with its own field
+			 * zeroed, without copying the header. */
+			static const uint8_t zero[4] = {0};
+			size_t off = (size_t)(v - data);
+			uint32_t crc = crc32c_update(0xffffffffu, data, off);
+			crc = crc32c_update(crc, zero, 4);
+			crc = crc32c_update(crc, v + 4, total - off - 4) ^
+			      0xffffffffu;
+			if (crc != want)
+				return error_set(err, ERR_PERM,
+						 "PROXY v2 header: CRC32C "
+						 "mismatch");
+			info->crc32c = true;
+			break;
+		}
+		case PP2_TYPE_SSL:
+			if (parse_ssl(v, n, info, err) < 0)
+				return -1;
+			break;
+		case PP2_TYPE_AUTHORITY:
+			tlv_text(info->authority, v, n);
+			break;
+		case PP2_TYPE_UNIQUE_ID:
+			if (n > PROXY_PROTO_UNIQUE_ID_MAX)
+				return error_set(err, ERR_PERM,
+						 "PROXY v2 header: UNIQUE_ID "
+						 "of %zu bytes",
+						 n);
+			memcpy(info->unique_id, v, n);
+			info->unique_id_len = n;
+			break;
+		default: /* NOOP, ALPN, NETNS, unknown: skipped */
+			break;
+		}
+	}
+	return 0;
+}
+
 static int parse_v2(const uint8_t *data, size_t len,
 		    struct proxy_proto_info *info, struct error *err)
 {
@@ -187,7 +334,8 @@ static int parse_v2(const uint8_t *data, size_t len,
 		return error_set(err, ERR_PERM, "PROXY v2 header: address");
 	info->src_port = ((unsigned)a[2 * asz] << 8) | a[2 * asz + 1];
 	info->dst_port = ((unsigned)a[2 * asz + 2] << 8) | a[2 * asz + 3];
-	/* TLVs (alen..plen) are not used: skipped with the payload. */
+	if (parse_tlvs(data, (size_t)total, a + alen, info, err) < 0)
+		return -1;
 	return total;
 }
 

@@ -15,8 +15,18 @@
  * "PROXY UNKNOWN ...\r\n" (at most 107 bytes with the CRLF); v2 with the
  * 12-byte signature, command LOCAL or PROXY, families INET and INET6 over
  * STREAM, UNSPEC and UNIX (the socket's own addresses are kept: local),
- * TLVs skipped, at most PROXY_PROTO_V2_MAX_PAYLOAD bytes after the fixed
- * 16.  Errors: -1 with err (ERR_PERM) naming what was wrong.
+ * at most PROXY_PROTO_V2_MAX_PAYLOAD bytes after the fixed 16.
+ *
+ * v2 TLVs after INET/INET6 addresses are read (spec section 2.2):
+ * PP2_TYPE_CRC32C is verified (CRC32C of the whole header with the
+ * checksum field zeroed; a mismatch is a bad header), PP2_TYPE_SSL gives
+ * the client bits, the verify result and the sub-TLVs VERSION, CIPHER and
+ * CN, PP2_TYPE_AUTHORITY the SNI host name, PP2_TYPE_UNIQUE_ID the
+ * balancer's connection id; NOOP, ALPN and unknown types are skipped.  A
+ * TLV (or SSL sub-TLV) that overruns its container is a bad header.
+ * Text values are cut to PROXY_PROTO_TLV_STRLEN-1 bytes and bytes outside
+ * printable ASCII become '?', so they are safe in logs and headers.
+ * Errors: -1 with err (ERR_PERM) naming what was wrong.
  */
 #ifndef POSTERN_PROXY_PROTO_H
 #define POSTERN_PROXY_PROTO_H
@@ -34,6 +44,15 @@
 #define PROXY_PROTO_MAX (PROXY_PROTO_V2_FIXED + PROXY_PROTO_V2_MAX_PAYLOAD)
 /* Room for an IPv6 address as text. */
 #define PROXY_PROTO_ADDRLEN 46
+/* Room for a TLV text value (version, cipher, CN, authority). */
+#define PROXY_PROTO_TLV_STRLEN 256
+/* The spec's bound on PP2_TYPE_UNIQUE_ID. */
+#define PROXY_PROTO_UNIQUE_ID_MAX 128
+
+/* PP2_TYPE_SSL client bits (spec 2.2.5). */
+#define PROXY_PROTO_CLIENT_SSL 0x01
+#define PROXY_PROTO_CLIENT_CERT_CONN 0x02
+#define PROXY_PROTO_CLIENT_CERT_SESS 0x04
 
 struct proxy_proto_info {
 	int version; /* 1 or 2 */
@@ -45,7 +64,21 @@ struct proxy_proto_info {
 	unsigned src_port;
 	char dst[PROXY_PROTO_ADDRLEN];
 	unsigned dst_port;
+	/* v2 TLVs (zero / empty when absent). */
+	bool crc32c;	     /* a PP2_TYPE_CRC32C was present and matched */
+	bool ssl;	     /* a PP2_TYPE_SSL was present */
+	uint8_t ssl_client;  /* its PROXY_PROTO_CLIENT_* bits */
+	uint32_t ssl_verify; /* 0: the client certificate verified */
+	char ssl_version[PROXY_PROTO_TLV_STRLEN]; /* "TLSv1.3" */
+	char ssl_cipher[PROXY_PROTO_TLV_STRLEN];  /* "TLS_AES_256_GCM_SHA384" */
+	char ssl_cn[PROXY_PROTO_TLV_STRLEN];	  /* client cert's CN */
+	char authority[PROXY_PROTO_TLV_STRLEN];	  /* SNI: "imap.example" */
+	uint8_t unique_id[PROXY_PROTO_UNIQUE_ID_MAX];
+	size_t unique_id_len;
 };
+
+/* CRC32C (Castagnoli, as the PP2_TYPE_CRC32C TLV uses) of LEN bytes. */
+uint32_t proxy_proto_crc32c(const uint8_t *data, size_t len);
 
 /*
  * Parse the LEN bytes at DATA: returns the header length (> 0) with *info

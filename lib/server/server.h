@@ -57,6 +57,21 @@ struct server_conn {
 	 * port (peer is then the client's); NULL / 0 otherwise. */
 	const char *proxy_peer;
 	unsigned proxy_peer_port;
+	/* The PROXY header's destination: the address the client reached
+	 * at the balancer (logs' lip=); NULL when there is none (no
+	 * header, LOCAL): use listener. */
+	const char *local;
+	unsigned local_port;
+	/* An accepted PROXY v2 header carried PP2_TYPE_SSL with
+	 * PP2_CLIENT_SSL: the client spoke TLS to the balancer, so the
+	 * session counts as secured (docs/scaling.md "Load balancers").
+	 * Version and cipher as the balancer reported them ("" when not
+	 * sent); all NULL when proxy_tls is false. */
+	bool proxy_tls;
+	const char *proxy_tls_version;
+	const char *proxy_tls_cipher;
+	const char *proxy_tls_cn;
+	const char *proxy_authority; /* SNI; NULL or "" when not sent */
 };
 
 struct server_hooks {

@@ -81,11 +81,24 @@ static void finish(struct pending *p, const struct proxy_proto_info *info)
 	    .peer_port = info->local ? p->peer_port : info->src_port,
 	    .proxy_peer = p->peer,
 	    .proxy_peer_port = p->peer_port,
+	    .local = info->local ? NULL : info->dst,
+	    .local_port = info->local ? 0 : info->dst_port,
 	};
-	log_debug(LOG_TRACE_IO,
-		  "upstream proxy: [%s]:%u on %s: PROXY v%d client [%s]:%u%s",
-		  p->peer, p->peer_port, p->listener, info->version, conn.peer,
-		  conn.peer_port, info->local ? " (local)" : "");
+	if (!info->local && info->ssl &&
+	    (info->ssl_client & PROXY_PROTO_CLIENT_SSL) != 0) {
+		conn.proxy_tls = true;
+		conn.proxy_tls_version = info->ssl_version;
+		conn.proxy_tls_cipher = info->ssl_cipher;
+		conn.proxy_tls_cn = info->ssl_cn;
+		conn.proxy_authority = info->authority;
+	}
+	log_debug(
+	    LOG_TRACE_IO,
+	    "upstream proxy: [%s]:%u on %s: PROXY v%d client [%s]:%u%s%s%s",
+	    p->peer, p->peer_port, p->listener, info->version, conn.peer,
+	    conn.peer_port, info->local ? " (local)" : "",
+	    conn.proxy_tls ? ", TLS via proxy " : "",
+	    conn.proxy_tls ? info->ssl_version : "");
 	p->deliver(p->srv, &conn);
 	pending_free(p);
 }

@@ -12,7 +12,13 @@ v1 or v2 header naming another client address.  mynetworks is
 DNSBL and allowlist decisions must follow the header; IMAP login logs
 must show it.  Without the feature every header below would be an SMTP
 or IMAP command and every assertion on the proxied address would fail.
+
+TLS terminated at the balancer: a v2 header whose PP2_TYPE_SSL TLV has
+PP2_CLIENT_SSL makes the session secured (IMAP LOGIN without STARTTLS,
+smtpd AUTH on a submission port), only from haproxy_trusted_networks;
+PP2_TYPE_CRC32C is verified and a TLV overrunning the header is refused.
 """
+import base64
 import os
 import socket
 import ssl
@@ -20,10 +26,11 @@ import struct
 import sys
 import time
 import unittest
+import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from postern_site import (DnsSiteTestCase, SmtpClient, free_ports,  # noqa: E402
-                          tls_context)
+                          maildir_find, tls_context, wait_for)
 from dnsserver import Zone  # noqa: E402
 
 DOM = "hosted.example"
@@ -40,6 +47,34 @@ def v1(src, sport=40001, dst="127.0.0.1", dport=25):
         dst = "::1"
     return ("PROXY %s %s %s %d %d\r\n" % (fam, src, dst, sport,
                                           dport)).encode()
+
+
+def tlv(kind, value):
+    return bytes([kind]) + struct.pack(">H", len(value)) + value
+
+
+def ssl_tlv(client=0x01, version=b"TLSv1.3",
+            cipher=b"TLS_AES_256_GCM_SHA384"):
+    """PP2_TYPE_SSL: client bits (0x01 PP2_CLIENT_SSL), verify 0, the
+    VERSION and CIPHER sub-TLVs."""
+    return tlv(0x20, bytes([client]) + struct.pack(">I", 0) +
+               tlv(0x21, version) + tlv(0x23, cipher))
+
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def with_crc(header, wrong=False):
+    """header (a v2 header whose last TLV is a zeroed PP2_TYPE_CRC32C)
+    with its checksum filled in (or one that does not match)."""
+    c = crc32c(header) ^ (1 if wrong else 0)
+    return header[:-4] + struct.pack(">I", c)
 
 
 def v2(src, sport=40002, dst=None, dport=25, tlv=b"", command=0x21):
@@ -63,7 +98,7 @@ class ProxyProtocolTests(DnsSiteTestCase):
         cls.start_dns(ZONES)
         cls.make_site("postern-proxyproto.")
         (cls.port_plain, cls.port_ps, cls.port_strict,
-         cls.port_imap_proxy) = free_ports(4)
+         cls.port_imap_proxy, cls.port_imap_lb) = free_ports(5)
         settings = cls.pick_ports() + [
             "myhostname=mx.test",
             "mynetworks=127.0.0.0/8",
@@ -97,11 +132,24 @@ class ProxyProtocolTests(DnsSiteTestCase):
             "-o haproxy_trusted_networks=127.0.0.5/32,::1\n"
             "imap  inet  127.0.0.1:$imap_port  none  1  postern-imapd "
             "-o imapd_plaintext_loopback=yes\n"
+            # TLS terminated at the balancer (127.0.0.5 only).
+            "imap-lb-tls  inet  127.0.0.1:%d  starttls  1  postern-imapd "
+            "-o imapd_upstream_proxy_protocol=haproxy "
+            "-o haproxy_trusted_networks=127.0.0.5/32\n"
+            "submission  inet  127.0.0.1:$submission_port  starttls  1  "
+            "postern-smtpd -o smtpd_upstream_proxy_protocol=haproxy "
+            "-o haproxy_trusted_networks=127.0.0.5/32\n"
+            # Client certificates required: the balancer's TLS is not
+            # enough.
+            "submissions  inet  127.0.0.1:$submissions_port  starttls  1  "
+            "postern-smtpd -o smtpd_upstream_proxy_protocol=haproxy "
+            "-o haproxy_trusted_networks=127.0.0.5/32 "
+            "-o smtpd_tls_req_ccert=yes\n"
             "imap-lb  inet  127.0.0.1:%d  none  1  postern-imap-proxy "
             "-o imapd_upstream_proxy_protocol=haproxy "
             "-o imapd_plaintext_loopback=yes\n"
             % (cls.port_plain, cls.port_ps, cls.port_strict,
-               cls.port_imap_proxy), *settings)
+               cls.port_imap_lb, cls.port_imap_proxy), *settings)
         cls.start_with_mailbox(DOM)
 
     # ---- helpers
@@ -296,6 +344,198 @@ class ProxyProtocolTests(DnsSiteTestCase):
         self.wait_log(r"postern/imapd\[\d+\]: imap-login: Login: "
                       r"user=<alice@%s>, method=\S+, rip=127\.0\.0\.9, "
                       % DOM.replace(".", r"\."))
+
+    # ---- TLS terminated at the balancer (PROXY v2 SSL TLV)
+
+    def imap_lb(self, header, source="127.0.0.5"):
+        c = self.lb(self.port_imap_lb, header, source=source)
+        c.EOL = b"\r\n"
+        return c
+
+    def imap_tagged(self, c, tag):
+        line = c.line()
+        while line.startswith("*"):
+            line = c.line()
+        self.assertTrue(line.startswith(tag + " "), line)
+        return line
+
+    def imap_caps(self, c):
+        c.send(b"c CAPABILITY\r\n")
+        caps = c.line()
+        self.assertTrue(caps.startswith("* CAPABILITY "), caps)
+        self.assertTrue(self.imap_tagged(c, "c").startswith("c OK"))
+        return caps.split()
+
+    def test_imap_ssl_tlv_secures_the_session(self):
+        h = v2("192.0.2.50", 40020, dst="198.51.100.1", dport=993,
+               tlv=ssl_tlv())
+        c = self.imap_lb(h)
+        self.assertTrue(c.line().startswith("* OK"))
+        caps = self.imap_caps(c)
+        self.assertNotIn("LOGINDISABLED", caps)
+        self.assertNotIn("STARTTLS", caps)       # already secured
+        self.assertIn("AUTH=PLAIN", caps)
+        c.send(b'a LOGIN "alice@%s" "pw-alice-secret"\r\n' % DOM.encode())
+        self.assertTrue(self.imap_tagged(c, "a").startswith("a OK"))
+        self.wait_log(r"TLS via proxy \[127\.0\.0\.5\]:\d+ for "
+                      r"\[192\.0\.2\.50\]: TLSv1\.3 with cipher "
+                      r"TLS_AES_256_GCM_SHA384")
+        # lip= is the header's destination, and the login counts as TLS.
+        self.wait_log(r"imap-login: Login: user=<alice@%s>, method=\S+, "
+                      r"rip=192\.0\.2\.50, lip=198\.51\.100\.1, TLS, "
+                      % DOM.replace(".", r"\."))
+
+    def test_imap_authenticate_plain_with_ssl_tlv(self):
+        c = self.imap_lb(v2("192.0.2.51", 40021, tlv=ssl_tlv()))
+        self.assertTrue(c.line().startswith("* OK"))
+        blob = base64.b64encode(b"\0alice@%s\0pw-alice-secret"
+                                % DOM.encode())
+        c.send(b"a AUTHENTICATE PLAIN " + blob + b"\r\n")
+        self.assertTrue(self.imap_tagged(c, "a").startswith("a OK"))
+
+    def test_imap_without_ssl_tlv_login_stays_disabled(self):
+        # No SSL TLV, then one whose PP2_CLIENT_SSL bit is clear (the
+        # client spoke plain TCP to the balancer).
+        for i, extra in enumerate([b"", ssl_tlv(client=0x00),
+                                   tlv(0x02, b"imap.example")]):
+            c = self.imap_lb(v2("192.0.2.52", 40022 + i, tlv=extra))
+            self.assertTrue(c.line().startswith("* OK"))
+            caps = self.imap_caps(c)
+            self.assertIn("LOGINDISABLED", caps)
+            self.assertIn("STARTTLS", caps)
+            c.send(b'a LOGIN "alice@%s" "pw-alice-secret"\r\n'
+                   % DOM.encode())
+            self.assertRegex(self.imap_tagged(c, "a"),
+                             r"^a NO \[PRIVACYREQUIRED\]")
+            c.close()
+
+    def test_imap_ssl_tlv_from_untrusted_balancer_refused(self):
+        c = self.imap_lb(v2("192.0.2.53", 40030, tlv=ssl_tlv()),
+                         source="127.0.0.6")
+        self.closed_without_banner(c)
+        self.wait_log(r"upstream proxy: connection from \[127\.0\.0\.6\]:"
+                      r"\d+ on \S+ refused: not in haproxy_trusted_networks")
+        self.assertNotIn("for [192.0.2.53]", self.log())
+
+    def test_imap_crc32c_checked(self):
+        h = v2("192.0.2.54", 40031,
+               tlv=ssl_tlv() + tlv(0x04, b"pad") + tlv(0x03, b"\0" * 4))
+        c = self.imap_lb(with_crc(h))
+        self.assertTrue(c.line().startswith("* OK"))
+        self.assertNotIn("LOGINDISABLED", self.imap_caps(c))
+        c = self.imap_lb(with_crc(h, wrong=True))
+        self.closed_without_banner(c)
+        self.wait_log(r"upstream proxy: \[127\.0\.0\.5\]:\d+ on \S+: "
+                      r"PROXY v2 header: CRC32C mismatch; lost connection")
+
+    def test_tlv_overrunning_the_header_dropped(self):
+        # The SSL TLV claims 3 bytes more than the header holds; the
+        # client's first bytes follow, and must not be taken for it.
+        bad = ssl_tlv()
+        bad = bad[:1] + struct.pack(">H", len(bad) - 3 + 3) + bad[3:]
+        c = self.imap_lb(v2("192.0.2.55", 40032, tlv=bad) + b"a NOOP\r\n")
+        self.closed_without_banner(c)
+        self.wait_log(r"upstream proxy: \[127\.0\.0\.5\]:\d+ on \S+: "
+                      r"PROXY v2 header: TLV overruns the header")
+
+    def test_imap_proxy_ssl_tlv_secures_the_session(self):
+        # postern-imap-proxy (imap-lb, any balancer): a non-loopback
+        # client may log in only when the balancer did TLS with it.
+        for extra, ok in ((ssl_tlv(), True), (b"", False)):
+            c = self.lb(self.port_imap_proxy,
+                        v2("192.0.2.70", 40050, dst="198.51.100.3",
+                           dport=993, tlv=extra))
+            c.EOL = b"\r\n"
+            self.assertTrue(c.line().startswith("* OK"))
+            caps = self.imap_caps(c)
+            self.assertEqual("LOGINDISABLED" in caps, not ok)
+            self.assertNotIn("STARTTLS", caps)  # imap-lb has no TLS
+            c.send(b'a LOGIN "alice@%s" "pw-alice-secret"\r\n'
+                   % DOM.encode())
+            line = self.imap_tagged(c, "a")
+            self.assertEqual(line.startswith("a OK"), ok, line)
+            c.close()
+        self.wait_log(r"imap-login: proxy\(alice@%s\): started proxying "
+                      r"to .*rip=192\.0\.2\.70, lip=198\.51\.100\.3, TLS"
+                      % DOM.replace(".", r"\."))
+
+    def submission_lb(self, header, source="127.0.0.5"):
+        c = self.lb(self.ports["submission"], header, source=source)
+        self.assertEqual(c.reply()[-1][:3], "220")
+        return c
+
+    def test_smtp_ssl_tlv_offers_and_permits_auth(self):
+        c = self.submission_lb(v2("192.0.2.60", 40040, dst="198.51.100.2",
+                                  dport=465, tlv=ssl_tlv()))
+        ehlo = c.cmd("EHLO client.example")
+        self.assertIn("250-AUTH PLAIN LOGIN", ehlo)
+        self.assertNotIn("250-STARTTLS", ehlo)
+        self.assertRegex(c.cmd("STARTTLS")[0], r"^554 5\.5\.1 ")
+        blob = base64.b64encode(b"\0alice@%s\0pw-alice-secret"
+                                % DOM.encode()).decode()
+        self.assertEqual(c.cmd("AUTH PLAIN " + blob)[0][:3], "235")
+        token = uuid.uuid4().hex
+        self.assertEqual(c.cmd("MAIL FROM:<alice@%s>" % DOM)[0][:3], "250")
+        self.assertEqual(c.cmd("RCPT TO:<alice@%s>" % DOM)[0][:3], "250")
+        self.assertEqual(c.cmd("DATA")[0][:3], "354")
+        r = c.cmd("Subject: %s\r\n\r\nvia the balancer\r\n." % token)
+        self.assertEqual(r[0][:3], "250", r)
+        c.cmd("QUIT")
+        self.wait_log(r"TLS via proxy \[127\.0\.0\.5\]:\d+: TLSv1\.3 with "
+                      r"cipher TLS_AES_256_GCM_SHA384")
+        found = []
+
+        def delivered():
+            found[:] = maildir_find(self.dir, DOM, "alice", token)
+            return found
+        wait_for(delivered, what="delivery of the message")
+        self.assertIn("\t(using TLS via proxy: TLSv1.3 with cipher "
+                      "TLS_AES_256_GCM_SHA384)\n", found[0])
+        self.assertIn("with ESMTPSA", found[0])
+
+    def test_smtp_without_ssl_tlv_auth_stays_refused(self):
+        for i, extra in enumerate([b"", ssl_tlv(client=0x00)]):
+            c = self.submission_lb(v2("192.0.2.61", 40041 + i, tlv=extra))
+            ehlo = c.cmd("EHLO client.example")
+            self.assertIn("250-STARTTLS", ehlo)
+            self.assertFalse([ln for ln in ehlo if "AUTH" in ln], ehlo)
+            blob = base64.b64encode(b"\0alice@%s\0pw-alice-secret"
+                                    % DOM.encode()).decode()
+            self.assertEqual(c.cmd("AUTH PLAIN " + blob)[0][:3], "503")
+            self.assertRegex(c.cmd("MAIL FROM:<alice@%s>" % DOM)[0],
+                             r"^530 5\.7\.0 Must issue a STARTTLS")
+            c.close()
+
+    def test_smtp_ssl_tlv_from_untrusted_balancer_refused(self):
+        c = self.lb(self.ports["submission"],
+                    v2("192.0.2.62", 40043, tlv=ssl_tlv()),
+                    source="127.0.0.7")
+        self.closed_without_banner(c)
+        self.wait_log(r"upstream proxy: connection from \[127\.0\.0\.7\]:"
+                      r"\d+ on \S+ refused: not in haproxy_trusted_networks")
+
+    def test_smtp_ssl_tlv_ignored_where_ccert_required(self):
+        c = self.lb(self.ports["submissions"],
+                    v2("192.0.2.64", 40045, tlv=ssl_tlv()),
+                    source="127.0.0.5")
+        self.assertEqual(c.reply()[-1][:3], "220")
+        ehlo = c.cmd("EHLO client.example")
+        self.assertIn("250-STARTTLS", ehlo)
+        self.assertFalse([ln for ln in ehlo if "AUTH" in ln], ehlo)
+        self.wait_log(r"TLS via proxy \[127\.0\.0\.5\]:\d+ ignored: "
+                      r"smtpd_tls_req_ccert needs Postern's own TLS")
+
+    def test_smtp_crc32c_checked(self):
+        h = v2("192.0.2.63", 40044, tlv=tlv(0x03, b"\0" * 4) + ssl_tlv())
+        # The CRC TLV first this time: fill its value in place.
+        off = 16 + 12 + 3
+        c = crc32c(h)
+        good = h[:off] + struct.pack(">I", c) + h[off + 4:]
+        bad = h[:off] + struct.pack(">I", c ^ 0x80000000) + h[off + 4:]
+        s = self.submission_lb(good)
+        self.assertIn("250-AUTH PLAIN LOGIN", s.cmd("EHLO client.example"))
+        s = self.lb(self.ports["submission"], bad, source="127.0.0.5")
+        self.closed_without_banner(s)
 
 
 if __name__ == "__main__":

@@ -204,6 +204,196 @@ static void test_v2_errors(void **state)
 	assert_int_equal(parse(d, 11, &info), 0);
 }
 
+static void test_crc32c_vectors(void **state)
+{
+	(void)state;
+	assert_int_equal(proxy_proto_crc32c((const uint8_t *)"123456789", 9),
+			 0xE3069283u);
+	assert_int_equal(proxy_proto_crc32c(NULL, 0), 0);
+	/* RFC 3720 B.4: 32 bytes of zeros, of 0xff. */
+	uint8_t z[32];
+	memset(z, 0, sizeof(z));
+	assert_int_equal(proxy_proto_crc32c(z, sizeof(z)), 0x8A9136AAu);
+	memset(z, 0xff, sizeof(z));
+	assert_int_equal(proxy_proto_crc32c(z, sizeof(z)), 0x62A8AB43u);
+}
+
+/* An INET header 192.0.2.7:40001 -> 198.51.100.1:993 with TLVS. */
+static size_t v2_tlvs(uint8_t *d, const uint8_t *tlvs, size_t tlen)
+{
+	uint8_t pl[512] = {192, 0, 2,	 7,    198,  51,
+			   100, 1, 0x9c, 0x41, 0x03, 0xe1};
+	memcpy(pl + 12, tlvs, tlen);
+	return v2(d, 0x21, 0x11, pl, 12 + tlen);
+}
+
+/* Append a TLV to OUT at *N. */
+static void put_tlv(uint8_t *out, size_t *n, uint8_t type, const void *v,
+		    size_t len)
+{
+	out[(*n)++] = type;
+	out[(*n)++] = (uint8_t)(len >> 8);
+	out[(*n)++] = (uint8_t)len;
+	if (len > 0)
+		memcpy(out + *n, v, len);
+	*n += len;
+}
+
+static void test_v2_ssl_tlvs(void **state)
+{
+	(void)state;
+	uint8_t ssl[200], t[400], d[600];
+	size_t sn = 0, tn = 0;
+	ssl[sn++] = 0x07; /* CLIENT_SSL | CERT_CONN | CERT_SESS */
+	memcpy(ssl + sn, "\0\0\0\0", 4);
+	sn += 4;
+	put_tlv(ssl, &sn, 0x21, "TLSv1.3", 7);
+	put_tlv(ssl, &sn, 0x23, "TLS_AES_256_GCM_SHA384", 22);
+	put_tlv(ssl, &sn, 0x22, "Alice\nX", 7); /* control byte -> '?' */
+	put_tlv(ssl, &sn, 0x25, "RSA2048", 7);	/* KEY_ALG: skipped */
+	put_tlv(t, &tn, 0x04, "\0\0\0", 3);	/* NOOP */
+	put_tlv(t, &tn, 0x20, ssl, sn);
+	put_tlv(t, &tn, 0x02, "imap.example", 12);
+	put_tlv(t, &tn, 0x05, "id-42", 5);
+	put_tlv(t, &tn, 0xe0, "custom", 6); /* unknown: skipped */
+	size_t n = v2_tlvs(d, t, tn);
+	struct proxy_proto_info info;
+	assert_int_equal(parse(d, n, &info), (int)n);
+	assert_string_equal(info.dst, "198.51.100.1");
+	assert_int_equal(info.dst_port, 993);
+	assert_true(info.ssl);
+	assert_int_equal(info.ssl_client, PROXY_PROTO_CLIENT_SSL |
+					      PROXY_PROTO_CLIENT_CERT_CONN |
+					      PROXY_PROTO_CLIENT_CERT_SESS);
+	assert_int_equal(info.ssl_verify, 0);
+	assert_string_equal(info.ssl_version, "TLSv1.3");
+	assert_string_equal(info.ssl_cipher, "TLS_AES_256_GCM_SHA384");
+	assert_string_equal(info.ssl_cn, "Alice?X");
+	assert_string_equal(info.authority, "imap.example");
+	assert_int_equal(info.unique_id_len, 5);
+	assert_memory_equal(info.unique_id, "id-42", 5);
+	assert_false(info.crc32c);
+	assert_prefixes_need_more(d, n);
+
+	/* No TLVs: everything empty. */
+	n = v2_tlvs(d, t, 0);
+	assert_int_equal(parse(d, n, &info), (int)n);
+	assert_false(info.ssl);
+	assert_string_equal(info.authority, "");
+
+	/* SSL without CLIENT_SSL (plain client) and a verify failure. */
+	tn = 0;
+	uint8_t plain[5] = {0x00, 0, 0, 0, 1};
+	put_tlv(t, &tn, 0x20, plain, 5);
+	n = v2_tlvs(d, t, tn);
+	assert_int_equal(parse(d, n, &info), (int)n);
+	assert_true(info.ssl);
+	assert_int_equal(info.ssl_client, 0);
+	assert_int_equal(info.ssl_verify, 1);
+	assert_string_equal(info.ssl_version, "");
+
+	/* A long value is cut, not refused. */
+	char lng[300];
+	memset(lng, 'a', sizeof(lng));
+	tn = 0;
+	put_tlv(t, &tn, 0x02, lng, sizeof(lng));
+	n = v2_tlvs(d, t, tn);
+	assert_int_equal(parse(d, n, &info), (int)n);
+	assert_int_equal(strlen(info.authority), PROXY_PROTO_TLV_STRLEN - 1);
+}
+
+static void test_v2_tlv_errors(void **state)
+{
+	(void)state;
+	uint8_t t[400], d[600], ssl[64];
+	size_t tn, sn;
+	struct proxy_proto_info info;
+	struct error err;
+	/* A TLV whose length runs past the header. */
+	tn = 0;
+	put_tlv(t, &tn, 0x02, "imap.example", 12);
+	t[2] = 13;
+	size_t n = v2_tlvs(d, t, tn);
+	assert_int_equal(proxy_proto_parse(d, n, &info, &err), -1);
+	assert_non_null(strstr(err.msg, "overruns"));
+	/* Even with more bytes following: they are the client's. */
+	memcpy(d + n, "EHLO x\r\n", 8);
+	assert_int_equal(parse(d, n + 8, &info), -1);
+	/* A truncated TLV head (1 and 2 bytes). */
+	for (size_t k = 1; k <= 2; k++) {
+		n = v2_tlvs(d, (const uint8_t *)"\x02\x00", k);
+		assert_int_equal(parse(d, n, &info), -1);
+	}
+	/* An SSL sub-TLV overrunning the SSL TLV (but not the header). */
+	sn = 0;
+	ssl[sn++] = 0x01;
+	memcpy(ssl + sn, "\0\0\0\0", 4);
+	sn += 4;
+	put_tlv(ssl, &sn, 0x21, "TLSv1.3", 7);
+	ssl[sn - 8] = 8; /* claims one byte more */
+	tn = 0;
+	put_tlv(t, &tn, 0x20, ssl, sn);
+	put_tlv(t, &tn, 0x04, "x", 1);
+	n = v2_tlvs(d, t, tn);
+	assert_int_equal(parse(d, n, &info), -1);
+	/* An SSL TLV shorter than client + verify. */
+	tn = 0;
+	put_tlv(t, &tn, 0x20, "\x01\0\0\0", 4);
+	assert_int_equal(parse(d, v2_tlvs(d, t, tn), &info), -1);
+	/* A UNIQUE_ID over 128 bytes; 128 is fine. */
+	uint8_t id[129] = {0};
+	tn = 0;
+	put_tlv(t, &tn, 0x05, id, 129);
+	assert_int_equal(parse(d, v2_tlvs(d, t, tn), &info), -1);
+	tn = 0;
+	put_tlv(t, &tn, 0x05, id, 128);
+	n = v2_tlvs(d, t, tn);
+	assert_int_equal(parse(d, n, &info), (int)n);
+	/* A CRC32C TLV not of 4 bytes. */
+	tn = 0;
+	put_tlv(t, &tn, 0x03, "\0\0\0", 3);
+	assert_int_equal(parse(d, v2_tlvs(d, t, tn), &info), -1);
+}
+
+/* Fill in the CRC32C of the header D of N bytes whose CRC value sits at
+ * OFF. */
+static void set_crc(uint8_t *d, size_t n, size_t off)
+{
+	memset(d + off, 0, 4);
+	uint32_t c = proxy_proto_crc32c(d, n);
+	d[off] = (uint8_t)(c >> 24);
+	d[off + 1] = (uint8_t)(c >> 16);
+	d[off + 2] = (uint8_t)(c >> 8);
+	d[off + 3] = (uint8_t)c;
+}
+
+static void test_v2_crc32c(void **state)
+{
+	(void)state;
+	uint8_t t[64], d[128];
+	size_t tn = 0;
+	put_tlv(t, &tn, 0x20, "\x01\0\0\0\0", 5);
+	put_tlv(t, &tn, 0x03, "\0\0\0\0", 4);
+	put_tlv(t, &tn, 0x04, "pad", 3);
+	size_t n = v2_tlvs(d, t, tn);
+	size_t off = 16 + 12 + 8 + 3; /* the CRC value */
+	set_crc(d, n, off);
+	struct proxy_proto_info info;
+	struct error err;
+	assert_int_equal(parse(d, n, &info), (int)n);
+	assert_true(info.crc32c);
+	assert_true(info.ssl);
+	/* Any changed byte, in the addresses, in the CRC or after it. */
+	size_t flips[] = {14 + 2, 20, off, off + 3, n - 1};
+	for (size_t i = 0; i < sizeof(flips) / sizeof(flips[0]); i++) {
+		d[flips[i]] ^= 0x40;
+		assert_int_equal(proxy_proto_parse(d, n, &info, &err), -1);
+		assert_non_null(strstr(err.msg, "CRC32C"));
+		d[flips[i]] ^= 0x40;
+	}
+	assert_int_equal(parse(d, n, &info), (int)n);
+}
+
 static void test_trusted(void **state)
 {
 	(void)state;
@@ -237,6 +427,10 @@ int main(void)
 	    cmocka_unit_test(test_v2_inet),
 	    cmocka_unit_test(test_v2_inet6_local_unix),
 	    cmocka_unit_test(test_v2_errors),
+	    cmocka_unit_test(test_crc32c_vectors),
+	    cmocka_unit_test(test_v2_ssl_tlvs),
+	    cmocka_unit_test(test_v2_tlv_errors),
+	    cmocka_unit_test(test_v2_crc32c),
 	    cmocka_unit_test(test_trusted),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
