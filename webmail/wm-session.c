@@ -765,14 +765,13 @@ void wm_sessions_sweep(struct wm_daemon *d)
 	pthread_mutex_unlock(&t->mu);
 	array_free(&dead);
 	free_all(&gone);
-	if (d->wm.db != NULL)
-		sweep_pending(d);
 	if (d->wm.db != NULL) {
 		char idle[24], old[24], fail[24];
 		const char *params[] = {idle, old};
 		const char *fparams[] = {fail};
 		struct error err;
 
+		sweep_pending(d);
 		snprintf(idle, sizeof(idle), "%lld",
 			 (long long)(now - d->set.session_timeout));
 		snprintf(old, sizeof(old), "%lld",
