@@ -6,16 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
+#include "core/str.h"
 
 enum mime_cte mime_cte_parse(const char *value)
 {
@@ -126,11 +117,11 @@ bool mime_qp_decode(const char *in, size_t len, struct buf *out)
 			continue;
 		}
 		/* "=" */
-		if (i + 2 < len && hexval((unsigned char)in[i + 1]) >= 0 &&
-		    hexval((unsigned char)in[i + 2]) >= 0) {
+		if (i + 2 < len && str_hex_digit(in[i + 1]) >= 0 &&
+		    str_hex_digit(in[i + 2]) >= 0) {
 			buf_append_char(out,
-					(char)(hexval((unsigned char)in[i + 1]) * 16 +
-					       hexval((unsigned char)in[i + 2])));
+					(char)(str_hex_digit(in[i + 1]) * 16 +
+					       str_hex_digit(in[i + 2])));
 			i += 3;
 			continue;
 		}
@@ -164,11 +155,11 @@ void mime_q_decode(const char *in, size_t len, struct buf *out)
 		if (in[i] == '_') {
 			buf_append_char(out, ' ');
 		} else if (in[i] == '=' && i + 2 < len &&
-			   hexval((unsigned char)in[i + 1]) >= 0 &&
-			   hexval((unsigned char)in[i + 2]) >= 0) {
+			   str_hex_digit(in[i + 1]) >= 0 &&
+			   str_hex_digit(in[i + 2]) >= 0) {
 			buf_append_char(out,
-					(char)(hexval((unsigned char)in[i + 1]) * 16 +
-					       hexval((unsigned char)in[i + 2])));
+					(char)(str_hex_digit(in[i + 1]) * 16 +
+					       str_hex_digit(in[i + 2])));
 			i += 2;
 		} else {
 			buf_append_char(out, in[i]);

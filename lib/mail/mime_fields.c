@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/str.h"
 #include "core/xmalloc.h"
 #include "mail/header.h"
 #include "mail/mime_decode.h"
@@ -123,22 +124,14 @@ static void split_2231(const char *name, size_t *base_len, int *index,
 	*base_len = n;
 }
 
-static int hexv(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)tolower((unsigned char)c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 static void pct_decode(const char *s, struct buf *out)
 {
 	for (size_t i = 0; s[i] != '\0'; i++) {
-		if (s[i] == '%' && hexv(s[i + 1]) >= 0 && hexv(s[i + 2]) >= 0) {
-			buf_append_char(out,
-					(char)(hexv(s[i + 1]) * 16 + hexv(s[i + 2])));
+		int hi = s[i] == '%' ? str_hex_digit(s[i + 1]) : -1;
+		int lo = hi >= 0 ? str_hex_digit(s[i + 2]) : -1;
+
+		if (lo >= 0) {
+			buf_append_char(out, (char)(hi * 16 + lo));
 			i += 2;
 		} else {
 			buf_append_char(out, s[i]);
