@@ -346,19 +346,6 @@ static int expand_ref(struct conf *c, struct entry *e, const char *name,
 	return 0;
 }
 
-/* Templates their user expands itself, with its own $names (Postfix's
- * "raw" parameters): kept exactly as written, never expanded here. */
-static bool raw_template(const struct entry *e)
-{
-	static const char *const names[] = {"default_rbl_reply"};
-
-	for (size_t i = 0; e->param != NULL && i < sizeof(names) / sizeof(*names);
-	     i++)
-		if (strcmp(e->param->name, names[i]) == 0)
-			return true;
-	return false;
-}
-
 static int expand_entry(struct conf *c, struct entry *e, unsigned depth,
 			struct error *err)
 {
@@ -369,7 +356,9 @@ static int expand_entry(struct conf *c, struct entry *e, unsigned depth,
 
 	if (e->state == EXP_DONE)
 		return 0;
-	if (raw_template(e)) {
+	/* Templates their user expands itself, with its own $names
+	 * (Postfix's "raw" parameters): kept exactly as written. */
+	if (e->param != NULL && e->param->type == CONF_RAW) {
 		e->value = xstrdup(e->raw != NULL ? e->raw : e->param->def);
 		e->state = EXP_DONE;
 		return 0;
@@ -444,6 +433,7 @@ static int validate_entry(struct conf *c, struct entry *e, struct error *err)
 	}
 	switch (e->param->type) {
 	case CONF_STR:
+	case CONF_RAW:
 		break;
 	case CONF_INT:
 		str_to_i64(e->value, &i);

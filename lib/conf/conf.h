@@ -71,7 +71,14 @@ const char *conf_path(const struct conf *conf);
 
 /* ---- The parameter table (for `postern config` and docs/config.md). */
 
-enum conf_type { CONF_STR, CONF_INT, CONF_BOOL, CONF_TIME, CONF_SIZE };
+enum conf_type {
+	CONF_STR,
+	CONF_INT,
+	CONF_BOOL,
+	CONF_TIME,
+	CONF_SIZE,
+	CONF_RAW, /* text kept as written: its user expands its own $names */
+};
 
 struct conf_param {
 	const char *name;

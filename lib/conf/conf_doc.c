@@ -53,6 +53,7 @@ static const char *const intro[] = {
     "| bool | `yes`, `no`, `true` or `false` |",
     "| time | a number with an `s`, `m`, `h`, `d` or `w` unit |",
     "| size | a number of bytes |",
+    "| raw | any text, kept as written: a template with its own `$names` |",
     "",
     "A time without a unit is in seconds.",
     "",

@@ -44,6 +44,8 @@ const char *conf_type_name(enum conf_type type)
 	switch (type) {
 	case CONF_STR:
 		return "str";
+	case CONF_RAW:
+		return "raw";
 	case CONF_INT:
 		return "int";
 	case CONF_BOOL:
@@ -64,6 +66,7 @@ int conf_check_value(enum conf_type type, const char *value, struct error *err)
 
 	switch (type) {
 	case CONF_STR:
+	case CONF_RAW:
 		return 0;
 	case CONF_INT:
 		if (!str_to_i64(value, &i))

@@ -56,6 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			(void)conf_size(c, p->name);
 			break;
 		case CONF_STR:
+		case CONF_RAW:
 			break;
 		}
 		(void)conf_is_set(c, p->name);

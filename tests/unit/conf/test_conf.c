@@ -231,6 +231,28 @@ static void test_expansion_of_defaults(void **state)
 	conf_free(&c);
 }
 
+/* A raw parameter is a template its user fills in: neither its value nor
+ * its default is expanded, and a name it uses is not "undefined". */
+static void test_raw_not_expanded(void **state)
+{
+	struct error err;
+	struct conf *c = load("myhostname = mx\n", &err);
+	assert_non_null(c);
+	assert_non_null(strstr(conf_str(c, "default_rbl_reply"),
+			       "$rbl_code Service unavailable"));
+	conf_free(&c);
+	log_clear();
+	c = load("myhostname = mx\n"
+		 "default_rbl_reply = $rbl_code $myhostname ${rbl_reason?x}\n",
+		 &err);
+	assert_non_null(c);
+	assert_string_equal(conf_str(c, "default_rbl_reply"),
+			    "$rbl_code $myhostname ${rbl_reason?x}");
+	assert_log_empty();
+	conf_free(&c);
+	(void)state;
+}
+
 static void test_expansion_loops(void **state)
 {
 	assert_load_fails("myhostname = $database_name\ndatabase_name = x.$myhostname\n",
@@ -484,6 +506,7 @@ int main(void)
 	    T(test_redefinition),
 	    T(test_expansion),
 	    T(test_expansion_of_defaults),
+	    T(test_raw_not_expanded),
 	    T(test_expansion_loops),
 	    T(test_expansion_errors),
 	    T(test_undefined_expands_empty),
