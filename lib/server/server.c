@@ -232,6 +232,15 @@ static int apply_proxy_conf(struct server *srv, struct error *err)
 	if (server_proxy_check_networks(
 		conf_str(srv->conf, "haproxy_trusted_networks"), err) < 0)
 		return -1;
+	/* Postfix's model (the port is reachable only from the balancer),
+	 * but a peer that is not a balancer could then claim any client
+	 * address, mynetworks and TLS included: say so once per load. */
+	if (*v != '\0' &&
+	    conf_str(srv->conf, "haproxy_trusted_networks")[0] == '\0')
+		log_warn("%s = haproxy and haproxy_trusted_networks is empty: "
+			 "any peer that reaches this port may claim any "
+			 "client address and TLS; list the balancers there",
+			 name);
 	snprintf(name, sizeof(name), "%s_upstream_proxy_timeout", pfx);
 	srv->proxy_timeout_ms = conf_time(srv->conf, name) * 1000;
 	srv->proxy_on = *v != '\0';
