@@ -14,11 +14,13 @@
  * queue, DKIM signing and retries apply), and POST it to its https: rua
  * URIs (RFC 8460 5.4, libcurl, verified against the system trust store
  * plus $smtp_tls_CAfile/CApath, the host's address from our resolver).
- * The https POSTs come first: when one fails, nothing is mailed or
- * marked and the whole domain is tried again by the next run (a URI that
- * took it then gets it twice).  A domain without a record is marked too,
- * so that a second run sends nothing; a failed DNS lookup is left for the
- * next run.  Then rows older than $tlsrpt_retention_days are deleted.
+ * Each rua URI's state is kept in tlsrpt_deliveries (migration 013): a
+ * row per URI before the first attempt, delivered once POSTed (2xx) or
+ * queued (mailto:).  When one fails the domain is left unmarked and the
+ * next run sends the same report (same report-id) to the URIs that have
+ * not taken it only.  A domain without a record is marked too, so that a
+ * second run sends nothing; a failed DNS lookup is left for the next run.
+ * Then rows older than $tlsrpt_retention_days are deleted.
  *
  * Exit status 0; 1 for a usage or permanent error; 75 when the database,
  * DNS or the queue failed for some domain (try again later).
@@ -512,17 +514,76 @@ static int mark_sent(struct rpt_ctx *r, const char *domain,
 	return n == DB_DUPLICATE ? 0 : n < 0 ? -1 : 0;
 }
 
+/* ---- Per-URI state (tlsrpt_deliveries, migration 013). */
+
+/* The rows of (day, domain): rua, report_id, delivered_at. */
+static int load_deliveries(struct rpt_ctx *r, const char *domain,
+			   struct db_result **res_r, struct error *err)
+{
+	const char *params[] = {r->day, domain};
+
+	return db_query(r->db,
+			"SELECT rua, report_id, delivered_at FROM "
+			"tlsrpt_deliveries WHERE day = ? AND policy_domain = ?",
+			params, 2, res_r, err);
+}
+
+/* uri's row in res: -1 none, 0 not delivered yet, 1 delivered. */
+static int delivery_state(const struct db_result *res, const char *uri)
+{
+	for (size_t i = 0; i < db_result_rows(res); i++)
+		if (strcmp(db_result_value(res, i, 0), uri) == 0)
+			return strcmp(db_result_value(res, i, 2), "0") != 0;
+	return -1;
+}
+
+/* A row for uri before its first attempt (another run's row is fine). */
+static int note_pending(struct rpt_ctx *r, const char *domain, const char *uri,
+			const char *report_id, struct error *err)
+{
+	const char *params[] = {r->day, domain, uri, report_id};
+	long long n = db_exec(r->db,
+			      "INSERT INTO tlsrpt_deliveries (day, "
+			      "policy_domain, rua, report_id, delivered_at) "
+			      "VALUES (?, ?, ?, ?, 0)",
+			      params, 4, err);
+
+	return n == DB_DUPLICATE ? 0 : n < 0 ? -1 : 0;
+}
+
+static int note_delivered(struct rpt_ctx *r, const char *domain,
+			  const char *uri)
+{
+	char now[32];
+	struct error err;
+
+	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
+	const char *params[] = {now, r->day, domain, uri};
+	if (db_exec(r->db,
+		    "UPDATE tlsrpt_deliveries SET delivered_at = ? WHERE "
+		    "day = ? AND policy_domain = ? AND rua = ?",
+		    params, 4, &err) < 0) {
+		/* The next run sends to it again: say so. */
+		fprintf(stderr,
+			"postern: %s: delivered to %s, but not noted: %s\n",
+			domain, uri, err.msg);
+		return -1;
+	}
+	return 0;
+}
+
 /* One domain: 0 done (sent or nothing to send), -1 try again later. */
 static int report_domain(struct rpt_ctx *r, const char *domain)
 {
 	struct tlsrpt_record rec;
 	struct rpt_policies pol;
-	struct db_result *res = NULL;
-	struct array *rcpts;
+	struct db_result *res = NULL, *dres = NULL;
+	struct array *rcpts, *mailto; /* pending: addresses, their URIs */
 	struct buf *json, *gz, *msg, *rua;
-	struct array *https; /* borrowed from rec */
+	struct array *https; /* pending https: URIs, borrowed from rec */
 	char report_id[512];
 	struct error err;
+	size_t usable = 0, failed = 0;
 	int found, ret = 0;
 
 	found = lookup_record(r, domain, &rec);
@@ -536,42 +597,74 @@ static int report_domain(struct rpt_ctx *r, const char *domain)
 		}
 		return 0;
 	}
+	if (load_deliveries(r, domain, &dres, &err) < 0) {
+		fprintf(stderr, "postern: %s: %s\n", domain, err.msg);
+		return -1;
+	}
+	/* An earlier attempt's report-id: it is the same report. */
+	if (db_result_rows(dres) > 0)
+		str_copy(report_id, db_result_value(dres, 0, 1),
+			 sizeof(report_id));
+	else
+		snprintf(report_id, sizeof(report_id), "%s.%s.%lld@%s", r->day,
+			 domain, (long long)time(NULL), r->submitter);
 	rcpts = array_new();
+	mailto = array_new();
 	https = array_new();
 	rua = buf_new();
-	for (size_t i = 0; i < rec.nrua; i++) {
+	for (size_t i = 0; ret == 0 && i < rec.nrua; i++) {
 		char addr[TLSRPT_URI_MAX];
+		bool is_https = strncasecmp(rec.rua[i], "https:", 6) == 0;
+		int state;
 
-		if (strncasecmp(rec.rua[i], "https:", 6) == 0) {
-			array_push(https, rec.rua[i]);
-			buf_printf(rua, "%s%s", buf_len(rua) ? "," : "",
-				   rec.rua[i]);
-			continue;
-		}
-		if (tlsrpt_mailto_address(rec.rua[i], addr, sizeof(addr),
+		if (!is_https &&
+		    tlsrpt_mailto_address(rec.rua[i], addr, sizeof(addr),
 					  &err) < 0) {
 			printf("%s: %s\n", domain, err.msg);
 			continue;
 		}
-		array_push(rcpts, xstrdup(addr));
+		usable++;
 		buf_printf(rua, "%s%s", buf_len(rua) ? "," : "", rec.rua[i]);
+		state = delivery_state(dres, rec.rua[i]);
+		if (state == 1) {
+			printf("%s: report %s already delivered to %s\n",
+			       domain, report_id, rec.rua[i]);
+			continue;
+		}
+		if (state < 0 && !r->dry_run &&
+		    note_pending(r, domain, rec.rua[i], report_id, &err) < 0) {
+			fprintf(stderr, "postern: %s: %s\n", domain, err.msg);
+			ret = -1;
+			break;
+		}
+		if (is_https) {
+			array_push(https, rec.rua[i]);
+		} else {
+			array_push(rcpts, xstrdup(addr));
+			array_push(mailto, rec.rua[i]);
+		}
 	}
-	if (array_len(rcpts) == 0 && array_len(https) == 0) {
+	db_result_free(&dres);
+	if (ret == 0 && usable == 0) {
 		printf("%s: no usable rua address, nothing sent\n", domain);
+		if (!r->dry_run)
+			ret = mark_sent(r, domain, "", "", &err);
+	}
+	if (ret < 0 || usable == 0) {
 		array_free_with(&rcpts, free);
+		array_free(&mailto);
 		array_free(&https);
 		buf_free(&rua);
-		return r->dry_run ? 0 : mark_sent(r, domain, "", "", &err);
+		return ret;
 	}
 	if (load_policies(r, domain, &res, &pol, &err) < 0) {
 		fprintf(stderr, "postern: %s: %s\n", domain, err.msg);
 		array_free_with(&rcpts, free);
+		array_free(&mailto);
 		array_free(&https);
 		buf_free(&rua);
 		return -1;
 	}
-	snprintf(report_id, sizeof(report_id), "%s.%s.%lld@%s", r->day, domain,
-		 (long long)time(NULL), r->submitter);
 	struct tlsrpt_report rep = {
 	    .organization = conf_str(r->conf, "tlsrpt_organization_name"),
 	    .contact = r->contact,
@@ -591,29 +684,42 @@ static int report_domain(struct rpt_ctx *r, const char *domain)
 		fprintf(stderr, "postern: %s: gzip failed\n", domain);
 		ret = -1;
 	} else {
-		/* https first: a failed POST leaves the whole domain for the
-		 * next run, before any mail went out. */
-		for (size_t i = 0; ret == 0 && i < array_len(https); i++)
-			if (post_https(r, domain, array_get(https, i), gz) < 0)
+		/* Each URI on its own: one that fails does not hold the
+		 * others up, and is all the next run sends to. */
+		for (size_t i = 0; i < array_len(https); i++) {
+			const char *uri = array_get(https, i);
+
+			if (post_https(r, domain, uri, gz) < 0)
+				failed++;
+			else if (note_delivered(r, domain, uri) < 0)
 				ret = -1;
-		if (ret < 0) {
-			fprintf(stderr,
-				"postern: %s: not marked sent, the next run "
-				"tries again\n",
-				domain);
-		} else if (array_len(rcpts) > 0 &&
-			   inject_report(r, domain, report_id, gz, rcpts, msg) <
-			       0) {
+		}
+		if (array_len(rcpts) > 0 &&
+		    inject_report(r, domain, report_id, gz, rcpts, msg) < 0) {
 			fprintf(stderr,
 				"postern: %s: the report could not be "
 				"queued\n",
 				domain);
+			failed += array_len(rcpts);
+		} else {
+			for (size_t i = 0; i < array_len(mailto); i++)
+				if (note_delivered(r, domain,
+						   array_get(mailto, i)) < 0)
+					ret = -1;
+		}
+		if (failed > 0) {
+			fprintf(stderr,
+				"postern: %s: not marked sent, the next run "
+				"sends report %s to the %zu rua URI(s) that "
+				"have not taken it\n",
+				domain, report_id, failed);
 			ret = -1;
+		} else if (ret < 0) {
+			/* noted above */
 		} else if (mark_sent(r, domain, report_id, buf_data(rua),
 				     &err) < 0) {
-			/* Queued but not marked: a second run would send it
-			 * again, which RFC 8460 tolerates (same report-id
-			 * day); say so. */
+			/* Delivered but not marked: the next run finds
+			 * every URI delivered and only marks it. */
 			fprintf(stderr,
 				"postern: %s: sent, but not marked: %s\n",
 				domain, err.msg);
@@ -621,7 +727,9 @@ static int report_domain(struct rpt_ctx *r, const char *domain)
 		} else {
 			printf("%s: report %s %s for %s (%zu bytes gzip'd)\n",
 			       domain, report_id,
-			       array_len(rcpts) > 0 ? "queued" : "posted",
+			       array_len(rcpts) > 0   ? "queued"
+			       : array_len(https) > 0 ? "posted"
+						      : "already delivered",
 			       buf_data(rua), buf_len(gz));
 		}
 	}
@@ -630,6 +738,7 @@ static int report_domain(struct rpt_ctx *r, const char *domain)
 	buf_free(&msg);
 	buf_free(&rua);
 	array_free_with(&rcpts, free);
+	array_free(&mailto);
 	array_free(&https);
 	free(pol.p);
 	free(pol.f);
@@ -657,11 +766,17 @@ static void purge(struct rpt_ctx *r)
 	    a < 0 ? -1
 		  : db_exec(r->db, "DELETE FROM tlsrpt_reports WHERE day < ?",
 			    params, 1, &err);
-	if (a < 0 || b < 0)
+	long long c = b < 0 ? -1
+			    : db_exec(r->db,
+				      "DELETE FROM tlsrpt_deliveries WHERE "
+				      "day < ?",
+				      params, 1, &err);
+	if (a < 0 || b < 0 || c < 0)
 		fprintf(stderr, "postern: purge: %s\n", err.msg);
-	else if (a + b > 0)
-		printf("purged %lld counter and %lld report row(s) before %s\n",
-		       a, b, cutoff);
+	else if (a + b + c > 0)
+		printf("purged %lld counter, %lld report and %lld delivery "
+		       "row(s) before %s\n",
+		       a, b, c, cutoff);
 }
 
 static int cmd_send(struct rpt_ctx *r)
