@@ -5,7 +5,10 @@
  * (lib/server/server_pass.h); the client then starts an ordinary session
  * as if this process had accepted it on the original service (logs,
  * restrictions and anvil see the client's address, STARTTLS the
- * original listener's TLS mode).
+ * original listener's TLS mode; behind a balancer, what postscreen's
+ * PROXY header said: lip=, and a TLS-terminating balancer's
+ * PP2_CLIENT_SSL, which secures the session as on smtpd's own PROXY
+ * path).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +78,17 @@ static void pass_read(struct ev *ev, int fd, unsigned events, void *ctx)
 	conn.tls = p.tls;
 	conn.peer = p.peer;
 	conn.peer_port = p.peer_port;
+	/* postscreen's upstream PROXY header, as smtpd-session.c takes
+	 * its own (the balancer's TLS included). */
+	conn.proxy_peer = p.proxy_peer;
+	conn.proxy_peer_port = p.proxy_peer_port;
+	conn.local = p.local;
+	conn.local_port = p.local_port;
+	conn.proxy_tls = p.proxy_tls;
+	conn.proxy_tls_version = p.proxy_tls_version;
+	conn.proxy_tls_cipher = p.proxy_tls_cipher;
+	conn.proxy_tls_cn = p.proxy_tls_cn;
+	conn.proxy_authority = p.proxy_authority;
 	log_info("postscreen: [%s]:%u %s (%s)", p.peer, p.peer_port,
 		 p.verdict, p.facts);
 	struct smtpd *smtpd = pc->smtpd;

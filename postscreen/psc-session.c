@@ -130,6 +130,12 @@ static void session_free(struct psc_session *s)
 	free(s->sender);
 	free(s->queries);
 	free(s->qctx);
+	free(s->proxy_peer);
+	free(s->proxy_local);
+	free(s->proxy_tls_version);
+	free(s->proxy_tls_cipher);
+	free(s->proxy_tls_cn);
+	free(s->proxy_authority);
 	psc_settings_unref(&s->set);
 	free(s);
 }
@@ -188,6 +194,15 @@ void psc_pass(struct psc_session *s, const char *verdict)
 	    .peer = s->peer,
 	    .peer_port = s->port,
 	    .verdict = verdict,
+	    .proxy_peer = s->proxy_peer,
+	    .proxy_peer_port = s->proxy_peer_port,
+	    .local = s->proxy_local,
+	    .local_port = s->proxy_local_port,
+	    .proxy_tls = s->proxy_tls,
+	    .proxy_tls_version = s->proxy_tls_version,
+	    .proxy_tls_cipher = s->proxy_tls_cipher,
+	    .proxy_tls_cn = s->proxy_tls_cn,
+	    .proxy_authority = s->proxy_authority,
 	};
 	char facts[256];
 	struct error err;
@@ -525,6 +540,11 @@ static int access_check(struct psc_session *s)
 	return verdict_;
 }
 
+static char *dup_or_null(const char *s)
+{
+	return s != NULL ? xstrdup(s) : NULL;
+}
+
 void psc_session_start(struct postscreen *ps, const struct server_conn *conn)
 {
 	struct psc_session *s = xcalloc(1, sizeof(*s));
@@ -538,6 +558,17 @@ void psc_session_start(struct postscreen *ps, const struct server_conn *conn)
 	snprintf(s->listener, sizeof(s->listener), "%s", conn->listener);
 	snprintf(s->service, sizeof(s->service), "%s", conn->service);
 	s->tls = conn->tls;
+	s->proxy_peer = dup_or_null(conn->proxy_peer);
+	s->proxy_peer_port = conn->proxy_peer_port;
+	s->proxy_local = dup_or_null(conn->local);
+	s->proxy_local_port = conn->local_port;
+	s->proxy_tls = conn->proxy_tls;
+	if (conn->proxy_tls) {
+		s->proxy_tls_version = dup_or_null(conn->proxy_tls_version);
+		s->proxy_tls_cipher = dup_or_null(conn->proxy_tls_cipher);
+		s->proxy_tls_cn = dup_or_null(conn->proxy_tls_cn);
+		s->proxy_authority = dup_or_null(conn->proxy_authority);
+	}
 	s->start_ms = ev_now(ps->ev);
 	list_push_back(&ps->session_list, &s->node);
 	char local[64];

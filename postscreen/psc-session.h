@@ -66,6 +66,18 @@ struct psc_session {
 	 * (fd is -1), and the session is never handed to smtpd. */
 	struct io *io;
 	bool io_dead; /* the io delivered its final event */
+
+	/* What an accepted upstream PROXY header said (server.h struct
+	 * server_conn): handed to smtpd with the client, so a balancer's
+	 * PP2_CLIENT_SSL secures the session there as on smtpd's own PROXY
+	 * path.  NULL / 0 / false without a header. */
+	char *proxy_peer;
+	unsigned proxy_peer_port;
+	char *proxy_local;
+	unsigned proxy_local_port;
+	bool proxy_tls;
+	char *proxy_tls_version, *proxy_tls_cipher, *proxy_tls_cn;
+	char *proxy_authority;
 };
 
 /* psc-session.c */

@@ -17,10 +17,51 @@
 
 #define PASS_MAGIC "postern-pass 1\n"
 
+static size_t newline_count(const char *s, size_t len)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++)
+		n += s[i] == '\n';
+	return n;
+}
+
+static const char *or_empty(const char *s)
+{
+	return s != NULL ? s : "";
+}
+
+/* The fields of an accepted upstream PROXY header (server_pass.h). */
+static void append_proxy(struct buf *b, const struct server_pass *p)
+{
+	buf_printf(b, "proxy_peer=%s\nproxy_port=%u\n", p->proxy_peer,
+		   p->proxy_peer_port);
+	if (p->local != NULL)
+		buf_printf(b, "local=%s\nlocal_port=%u\n", p->local,
+			   p->local_port);
+	if (p->proxy_tls)
+		buf_printf(b,
+			   "proxy_tls=1\ntls_version=%s\ntls_cipher=%s\n"
+			   "tls_cn=%s\nauthority=%s\n",
+			   or_empty(p->proxy_tls_version),
+			   or_empty(p->proxy_tls_cipher),
+			   or_empty(p->proxy_tls_cn),
+			   or_empty(p->proxy_authority));
+}
+
+/* The lines append_proxy() writes for p (for the newline check). */
+static size_t proxy_fields(const struct server_pass *p)
+{
+	if (p->proxy_peer == NULL)
+		return 0;
+	return 2 + (p->local != NULL ? 2 : 0) + (p->proxy_tls ? 5 : 0);
+}
+
 int server_pass_send(int sock, int fd, const struct server_pass *p,
 		     struct error *err)
 {
 	struct buf *b = buf_new();
+	size_t fields = 1 + 7 + proxy_fields(p); /* magic + base fields */
 	union {
 		struct cmsghdr hdr;
 		char space[CMSG_SPACE(sizeof(int))];
@@ -36,9 +77,17 @@ int server_pass_send(int sock, int fd, const struct server_pass *p,
 		   service_tls_name(p->tls), p->peer, p->peer_port,
 		   p->verdict != NULL ? p->verdict : "",
 		   p->facts != NULL ? p->facts : "");
-	if (buf_len(b) > SERVER_PASS_MAX || strchr(p->peer, '\n') != NULL) {
+	if (p->proxy_peer != NULL)
+		append_proxy(b, p);
+	if (buf_len(b) > SERVER_PASS_MAX) {
 		buf_free(&b);
 		return error_set(err, ERR_PERM, "pass message too long");
+	}
+	/* Each field is one line: a value with a newline would forge the
+	 * next field. */
+	if (newline_count(buf_data(b), buf_len(b)) != fields) {
+		buf_free(&b);
+		return error_set(err, ERR_PERM, "pass: newline in a value");
 	}
 	memset(&ctl, 0, sizeof(ctl));
 	memset(&msg, 0, sizeof(msg));
@@ -66,11 +115,47 @@ int server_pass_send(int sock, int fd, const struct server_pass *p,
 	return 0;
 }
 
+static int parse_port(const char *v, unsigned *port_r, struct error *err)
+{
+	unsigned long long port;
+
+	if (!str_to_u64(v, &port) || port > 65535)
+		return error_set(err, ERR_PERM, "pass: bad port");
+	*port_r = (unsigned)port;
+	return 0;
+}
+
+/* One of the upstream PROXY fields; 0 also for an unknown name. */
+static int parse_proxy_field(const char *name, char *v, struct server_pass *p,
+			     struct error *err)
+{
+	if (strcmp(name, "proxy_peer") == 0)
+		p->proxy_peer = v;
+	else if (strcmp(name, "proxy_port") == 0)
+		return parse_port(v, &p->proxy_peer_port, err);
+	else if (strcmp(name, "local") == 0)
+		p->local = v;
+	else if (strcmp(name, "local_port") == 0)
+		return parse_port(v, &p->local_port, err);
+	else if (strcmp(name, "proxy_tls") == 0) {
+		if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
+			return error_set(err, ERR_PERM, "pass: bad proxy_tls");
+		p->proxy_tls = v[0] == '1';
+	} else if (strcmp(name, "tls_version") == 0)
+		p->proxy_tls_version = v;
+	else if (strcmp(name, "tls_cipher") == 0)
+		p->proxy_tls_cipher = v;
+	else if (strcmp(name, "tls_cn") == 0)
+		p->proxy_tls_cn = v;
+	else if (strcmp(name, "authority") == 0)
+		p->proxy_authority = v;
+	return 0;
+}
+
 int server_pass_parse(char *buf, size_t len, struct server_pass *p,
 		      struct error *err)
 {
 	char *line, *end = buf + len;
-	unsigned long long port;
 
 	memset(p, 0, sizeof(*p));
 	p->tls = SERVICE_TLS_NONE;
@@ -103,19 +188,35 @@ int server_pass_parse(char *buf, size_t len, struct server_pass *p,
 		} else if (strcmp(line, "peer") == 0)
 			p->peer = eq;
 		else if (strcmp(line, "port") == 0) {
-			if (!str_to_u64(eq, &port) || port > 65535)
-				return error_set(err, ERR_PERM,
-						 "pass: bad port");
-			p->peer_port = (unsigned)port;
+			if (parse_port(eq, &p->peer_port, err) < 0)
+				return -1;
 		} else if (strcmp(line, "verdict") == 0)
 			p->verdict = eq;
 		else if (strcmp(line, "facts") == 0)
 			p->facts = eq;
+		else if (parse_proxy_field(line, eq, p, err) < 0)
+			return -1;
 		line = nl + 1;
 	}
 	if (p->service == NULL || *p->service == '\0' || p->peer == NULL ||
 	    *p->peer == '\0')
 		return error_set(err, ERR_PERM, "pass: no service or peer");
+	/* TLS claimed for the session needs the balancer it came from. */
+	if (p->proxy_tls && (p->proxy_peer == NULL || *p->proxy_peer == '\0'))
+		return error_set(err, ERR_PERM,
+				 "pass: proxy_tls without proxy_peer");
+	if (p->proxy_peer != NULL && *p->proxy_peer == '\0')
+		p->proxy_peer = NULL;
+	if (p->proxy_tls) {
+		p->proxy_tls_version = or_empty(p->proxy_tls_version);
+		p->proxy_tls_cipher = or_empty(p->proxy_tls_cipher);
+		p->proxy_tls_cn = or_empty(p->proxy_tls_cn);
+		p->proxy_authority = or_empty(p->proxy_authority);
+	} else {
+		/* Details without the flag say nothing: as server.h. */
+		p->proxy_tls_version = p->proxy_tls_cipher = NULL;
+		p->proxy_tls_cn = p->proxy_authority = NULL;
+	}
 	if (p->listener == NULL)
 		p->listener = "";
 	if (p->verdict == NULL)

@@ -7,7 +7,9 @@
  * The message is one datagram-sized write on a fresh unix stream
  * connection: "postern-pass 1\n" then the fields, each "name=value\n"
  * (values without newlines), at most SERVER_PASS_MAX bytes.  Unknown
- * names are ignored, so fields can be added.
+ * names are ignored, so fields can be added: the proxy_* / local /
+ * tls_* fields came later, and a receiver without them still takes the
+ * client (as not secured), one with them still takes a message without.
  *
  * Ownership: server_pass_send() does not close the client fd (the sender
  * closes its copy once sent); server_pass_recv() gives the receiver a new
@@ -18,6 +20,7 @@
 #ifndef POSTERN_SERVER_PASS_H
 #define POSTERN_SERVER_PASS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/error.h"
@@ -33,6 +36,25 @@ struct server_pass {
 	unsigned peer_port;
 	const char *verdict;  /* "PASS NEW", "PASS OLD", "ALLOWLISTED" ... */
 	const char *facts;    /* what smtpd should log: "dnsbl_rank=0 ..." */
+	/*
+	 * What an accepted upstream PROXY header said (server.h struct
+	 * server_conn, same meaning): the balancer, the header's
+	 * destination, and PP2_CLIENT_SSL with the balancer's TLS details,
+	 * so that smtpd treats the session as its own PROXY path would.
+	 * Sent only when proxy_peer is set; a receiver gets NULL / 0 /
+	 * false for what was not sent, and "" for a missing TLS detail
+	 * when proxy_tls is true.  A message with proxy_tls and no
+	 * proxy_peer, or a bad port or flag, is malformed.
+	 */
+	const char *proxy_peer;
+	unsigned proxy_peer_port;
+	const char *local;
+	unsigned local_port;
+	bool proxy_tls;
+	const char *proxy_tls_version;
+	const char *proxy_tls_cipher;
+	const char *proxy_tls_cn;
+	const char *proxy_authority;
 };
 
 /* Send FD and P over the connected unix socket SOCK (blocking or not:

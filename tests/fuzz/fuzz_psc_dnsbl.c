@@ -46,8 +46,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		char *msg = xmalloc(size - n);
 		memcpy(msg, nul + 1, size - n - 1);
 		msg[size - n - 1] = '\0';
+		/* smtpd prints the proxy_* strings when TLS came from a
+		 * balancer. */
 		if (server_pass_parse(msg, size - n - 1, &p, &err) == 0 &&
-		    (p.service == NULL || p.peer == NULL || p.facts == NULL))
+		    (p.service == NULL || p.peer == NULL || p.facts == NULL ||
+		     (p.proxy_tls &&
+		      (p.proxy_peer == NULL || p.proxy_tls_version == NULL ||
+		       p.proxy_tls_cipher == NULL))))
 			__builtin_trap();
 		free(msg);
 	}
