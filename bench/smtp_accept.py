@@ -212,32 +212,36 @@ def mailboxes(n):
     return ["box%d@%s" % (i, DOMAIN) for i in range(1, n + 1)]
 
 
-def smtp_source_cmd(port, rcpt, count, size, reuse):
+def smtp_source_cmd(port, rcpt, count, size, reuse, sender=SENDER):
     cmd = ["smtp-source", "-s", "1", "-m", str(count), "-l", str(size),
-           "-f", SENDER, "-t", rcpt, "-M", "loadgen.bench.test",
+           "-f", sender, "-t", rcpt, "-M", "loadgen.bench.test",
            "-S", "bench"]
     if reuse:
         cmd.append("-d")
     return cmd + ["127.0.0.1:%d" % port]
 
 
-def run_load(port, opts, boxes):
+def run_load(port, opts, boxes, senders=(SENDER,)):
     """One thread per session; each runs smtp-source -s 1 for its share
-    of the mailboxes one after the other.  Raises if any fails."""
+    of the mailboxes one after the other.  Raises if any fails.  Session
+    i sends as senders[i % len(senders)] (smtp-source's From: too)."""
     per_box = opts.messages // len(boxes)
     shares = [boxes[i::opts.sessions] for i in range(opts.sessions)]
     errors = []
 
-    def session(share):
+    def session(share, sender):
         for rcpt in share:
-            cmd = smtp_source_cmd(port, rcpt, per_box, opts.size, opts.reuse)
+            cmd = smtp_source_cmd(port, rcpt, per_box, opts.size, opts.reuse,
+                                  sender)
             p = subprocess.run(cmd, capture_output=True, text=True)
             if p.returncode != 0:
                 errors.append("%s: exit %d: %s" % (
                     " ".join(cmd), p.returncode, p.stderr.strip()[-500:]))
                 return
 
-    threads = [threading.Thread(target=session, args=(s,)) for s in shares]
+    threads = [threading.Thread(target=session,
+                                args=(s, senders[i % len(senders)]))
+               for i, s in enumerate(shares)]
     for t in threads:
         t.start()
     for t in threads:

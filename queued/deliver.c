@@ -51,6 +51,7 @@
 #include "dns/dns.h"
 #include "ev/ev.h"
 #include "ev/net.h"
+#include "ev/worker.h"
 #include "smtp/smtp_reply.h"
 #include "smtp/smtp_xtext.h"
 #include "tls/io.h"
@@ -73,6 +74,10 @@
 #define DLV_MAX_ADDRS 20
 #define BODY_CHUNK (64 * 1024)
 #define BODY_HIGH_WATER (256 * 1024)
+/* prepare_body's worker threads: DKIM signing is CPU-bound (2 cores
+ * here), but a key lookup may wait on a remote database; a few more
+ * threads than cores keep the cached domains signing meanwhile. */
+#define DLV_PREP_THREADS 4
 
 enum cstate {
 	C_CONNECTING,
@@ -92,6 +97,15 @@ enum cstate {
 	C_TLS,	    /* handshake running */
 	C_AUTH,	    /* AUTH exchange */
 	C_DOT_IGNORE, /* pipelined DATA got 354 with no recipient */
+	C_PREPARE,    /* the bytes for this peer are built on a worker */
+};
+
+/* smtp_generic_maps, shared with the prepare jobs that use it, so a
+ * reload (client_clear) never frees it under a worker.  Counted on the
+ * loop thread only: taken at submit, dropped in the done callback. */
+struct generic_ref {
+	struct rewrite *rw;
+	unsigned refs;
 };
 
 /* Process-wide client settings (dlv_client_init). */
@@ -104,7 +118,7 @@ static struct {
 	char verify_match[512], secure_match[512];
 	bool pipelining;
 	struct dlv_sasl_conf *sasl;
-	struct rewrite *generic; /* smtp_generic_maps; NULL: none */
+	struct generic_ref *generic; /* smtp_generic_maps; NULL: none */
 	/* smtp_tls_mandatory_protocols/_ciphers (levels encrypt and up),
 	 * smtp_tls_ciphers (the base of an exclude= without ciphers=). */
 	int mand_min, mand_max;
@@ -175,6 +189,9 @@ struct conn {
 	bool rpt_done;
 	/* The name in this host's EHLO/HELO reply (receiving-mx-helo). */
 	char peer_helo[256];
+	/* The prepare job working for this connection's job (C_PREPARE),
+	 * or NULL. */
+	struct prep *prep;
 };
 
 struct job {
@@ -275,6 +292,7 @@ static void textf(char *out, size_t size, const char *fmt, ...)
 
 static void conn_free(struct conn *c);
 static void conn_connect(struct conn *c);
+static void prep_detach(struct conn *c);
 static void pool_run(struct dlv_pool *p);
 
 static struct conn *conn_new(struct dlv_pool *pool)
@@ -596,6 +614,7 @@ static void conn_reset_host(struct conn *c)
 
 static void conn_free(struct conn *c)
 {
+	prep_detach(c);
 	conn_reset_host(c);
 	idle_unlink(c);
 	ev_defer_cancel(c->pool->ev, start_on_idle, c);
@@ -619,8 +638,11 @@ static void conn_fail(struct conn *c, const char *why)
 	c->job = NULL;
 	if (j != NULL) {
 		/* A cached connection the server closed while idle shows up
-		 * at MAIL: try once more on a fresh one. */
-		if (c->reused && c->state == C_MAIL && !j->retried) {
+		 * at MAIL, or while the message is prepared for it: try once
+		 * more on a fresh one. */
+		if (c->reused &&
+		    (c->state == C_MAIL || c->state == C_PREPARE) &&
+		    !j->retried) {
 			struct conn *fresh;
 
 			j->retried = true;
@@ -697,77 +719,145 @@ static void send_rcpt(struct conn *c);
 
 /*
  * smtp_generic_maps (generic(5)) on the envelope: the sender and each
- * recipient as this SMTP peer gets them.  The null sender stays null.
- * -1 with err when a lookup failed (the job defers).
+ * recipient (env->rcpts[rcpts[k]], k < n) as this SMTP peer gets them,
+ * into *sender_r (NULL: unchanged) and *rcpt_r (n entries, NULL:
+ * unchanged; set even on an error).  The null sender stays null.  -1
+ * with err when a lookup failed (the job defers).  Any thread.
  */
-static int generic_envelope(struct job *j, struct error *err)
+static int generic_envelope(const struct rewrite *rw,
+			    const struct queue_env *env, const size_t *rcpts,
+			    size_t n, char **sender_r, char ***rcpt_r,
+			    struct error *err)
 {
 	struct buf *b = buf_new();
 	int rc = 0;
 
-	generic_clear(j);
-	if (j->env.sender[0] != '\0') {
-		rc = rewrite_generic(client.generic, j->env.sender, b, err);
+	*sender_r = NULL;
+	if (env->sender[0] != '\0') {
+		rc = rewrite_generic(rw, env->sender, b, err);
 		if (rc > 0)
-			j->gen_sender = xstrdup(buf_data(b));
+			*sender_r = xstrdup(buf_data(b));
 	}
-	j->gen_rcpt = xcalloc(j->n, sizeof(*j->gen_rcpt));
-	for (size_t k = 0; k < j->n && rc >= 0; k++) {
-		rc = rewrite_generic(client.generic,
-				     j->env.rcpts[j->rcpts[k]].addr, b, err);
+	*rcpt_r = xcalloc(n, sizeof(**rcpt_r));
+	for (size_t k = 0; k < n && rc >= 0; k++) {
+		rc = rewrite_generic(rw, env->rcpts[rcpts[k]].addr, b, err);
 		if (rc > 0)
-			j->gen_rcpt[k] = xstrdup(buf_data(b));
+			(*rcpt_r)[k] = xstrdup(buf_data(b));
 	}
 	buf_free(&b);
 	return rc < 0 ? -1 : 0;
 }
 
-/*
- * The bytes and envelope this peer gets (smtp_generic_maps, then
- * outmsg.h: 7-bit downgrade, DKIM), built before MAIL so a message that
- * cannot go fails here.  SMTP only: LMTP delivers to our own store.
- * false after settling the job.
- */
-static bool prepare_body(struct conn *c, struct job *j)
-{
-	bool need_7bit = j->env.body == QUEUE_BODY_8BITMIME && !c->ext_8bitmime;
-	bool generic = client.generic != NULL && c->pool->smtp;
-	bool transform = need_7bit || outmsg_signs(&j->env);
-	bool changed = false;
-	struct buf *raw, *out;
-	struct error err;
-	char text[600];
+/* ---- The bytes for one peer, built on a worker thread. */
 
-	buf_free(&j->out);
-	j->out_off = 0;
-	generic_clear(j);
-	if (!c->pool->smtp || (!generic && !transform))
-		return true;
-	raw = buf_new_size(j->env.size + 1);
-	if (queue_body_get(j->q, j->env.id, raw, &err) < 0) {
-		log_warn("%s: %s", j->env.id, err.msg);
-		set_rest(j, 451, "4.3.0", "queue file read error");
+/*
+ * A prepare job: reading the queue file, smtp_generic_maps, the 7-bit
+ * downgrade and DKIM signing (key lookups in SQL included) block or
+ * cost CPU (about 1 ms per RSA-2048 signature), so they run on
+ * prep_workers while the loop serves every other connection.  The job
+ * owns copies of what it reads, so it never touches the struct job or
+ * struct conn, which may go away meanwhile (the peer hangs up, the
+ * connection times out): conn_free() then clears prep->c and the done
+ * callback only frees the job.  The daemon's graceful stop waits for
+ * the jobs (each holds an ev_ref); the done callback then goes on with
+ * the connection as any other in-flight delivery.
+ */
+enum prep_result { PREP_OK, PREP_READ, PREP_GENERIC, PREP_BUILD };
+
+struct prep {
+	/* In, owned by the job. */
+	struct queue_env env;
+	size_t *rcpts;
+	size_t n;
+	struct queue_body *body;     /* opened on the loop (queue index) */
+	struct generic_ref *generic; /* a reference, or NULL */
+	bool need_7bit, transform;
+	/* Out. */
+	enum prep_result result;
+	struct error err;
+	struct buf *out; /* NULL: the queue file goes as it is */
+	char *gen_sender;
+	char **gen_rcpt;
+	/* Loop thread only. */
+	struct conn *c;	       /* NULL: the connection went away */
+	struct list_node live; /* in prep_workers.live until done */
+};
+
+static struct {
+	struct worker_pool *pool; /* made at the first job */
+	struct list_node live;	  /* every job not yet done */
+} prep_workers;
+
+static void generic_unref(struct generic_ref **gp)
+{
+	struct generic_ref *g = *gp;
+
+	*gp = NULL;
+	if (g != NULL && --g->refs == 0) {
+		rewrite_free(&g->rw);
+		free(g);
+	}
+}
+
+static void prep_free(struct prep *pr)
+{
+	queue_body_close(&pr->body);
+	generic_unref(&pr->generic);
+	queue_env_clear(&pr->env);
+	free(pr->rcpts);
+	buf_free(&pr->out);
+	free(pr->gen_sender);
+	if (pr->gen_rcpt != NULL)
+		for (size_t k = 0; k < pr->n; k++)
+			free(pr->gen_rcpt[k]);
+	free(pr->gen_rcpt);
+	free(pr);
+}
+
+/* The connection no longer waits for its prepare job (loop thread). */
+static void prep_detach(struct conn *c)
+{
+	if (c->prep != NULL) {
+		c->prep->c = NULL;
+		c->prep = NULL;
+	}
+}
+
+/* Worker thread: what prepare_body did on the loop before. */
+static void prep_work(void *ctx)
+{
+	struct prep *pr = ctx;
+	struct buf *raw = buf_new_size(pr->env.size + 1), *out;
+	char *chunk = xmalloc(BODY_CHUNK);
+	bool changed = false;
+	ssize_t n;
+
+	while ((n = queue_body_read(pr->body, chunk, BODY_CHUNK, &pr->err)) > 0)
+		buf_append(raw, chunk, (size_t)n);
+	free(chunk);
+	queue_body_close(&pr->body);
+	if (n < 0) {
+		pr->result = PREP_READ;
 		goto fail;
 	}
-	/* smtp_generic_maps first, so that what is signed is what is sent. */
-	if (generic) {
+	/* smtp_generic_maps first, so that what is signed is what is sent.
+	 * Maps are read-only and thread-safe for lookups (map.h,
+	 * rewrite.h). */
+	if (pr->generic != NULL) {
 		out = buf_new();
-		int n = generic_envelope(j, &err) < 0
+		int r = generic_envelope(pr->generic->rw, &pr->env, pr->rcpts,
+					 pr->n, &pr->gen_sender, &pr->gen_rcpt,
+					 &pr->err) < 0
 			    ? -1
-			    : rewrite_header_block(client.generic,
-						   REWRITE_MODE_GENERIC, NULL,
-						   buf_data(raw), buf_len(raw),
-						   out, &err);
-		if (n < 0) {
-			/* A table that does not answer: later, never sent
-			 * unrewritten. */
-			log_warn("%s: smtp_generic_maps: %s", j->env.id,
-				 err.msg);
-			set_rest(j, 451, "4.3.0", "address rewriting failed");
+			    : rewrite_header_block(
+				  pr->generic->rw, REWRITE_MODE_GENERIC, NULL,
+				  buf_data(raw), buf_len(raw), out, &pr->err);
+		if (r < 0) {
+			pr->result = PREP_GENERIC;
 			buf_free(&out);
 			goto fail;
 		}
-		if (n > 0) {
+		if (r > 0) {
 			buf_free(&raw);
 			raw = out;
 			changed = true;
@@ -775,23 +865,12 @@ static bool prepare_body(struct conn *c, struct job *j)
 			buf_free(&out);
 		}
 	}
-	if (transform) {
+	if (pr->transform) {
 		bool built = false;
 		out = buf_new();
-		if (outmsg_build(&j->env, buf_data(raw), buf_len(raw),
-				 need_7bit, out, &built, &err) < 0) {
-			log_info("%s: %s", j->env.id, err.msg);
-			if (err.kind == ERR_PERM) {
-				/* RFC 6152 3: it cannot be converted; return
-				 * it. */
-				textf(text, sizeof(text),
-				      "host %s does not offer 8BITMIME and the "
-				      "message cannot be converted: %s",
-				      c->relay, err.msg);
-				set_rest(j, 554, "5.6.3", text);
-			} else {
-				set_rest(j, 451, "4.3.0", err.msg);
-			}
+		if (outmsg_build(&pr->env, buf_data(raw), buf_len(raw),
+				 pr->need_7bit, out, &built, &pr->err) < 0) {
+			pr->result = PREP_BUILD;
 			buf_free(&out);
 			goto fail;
 		}
@@ -803,21 +882,130 @@ static bool prepare_body(struct conn *c, struct job *j)
 			buf_free(&out);
 		}
 	}
-	if (changed)
-		j->out = raw;
-	else
-		buf_free(&raw);
-	return true;
+	pr->result = PREP_OK;
+	if (changed) {
+		pr->out = raw;
+		return;
+	}
 fail:
 	buf_free(&raw);
+}
+
+static void send_mail(struct conn *c);
+
+/* Loop thread: the job's outcome, where prepare_body left off. */
+static void prep_done(void *ctx)
+{
+	struct prep *pr = ctx;
+	struct conn *c = pr->c;
+	struct job *j;
+	char text[600];
+
+	list_remove(&pr->live);
+	if (c == NULL) {
+		/* The connection failed meanwhile and settled its job. */
+		prep_free(pr);
+		return;
+	}
+	c->prep = NULL;
+	j = c->job;
+	switch (pr->result) {
+	case PREP_OK:
+		j->out = pr->out;
+		pr->out = NULL;
+		j->gen_sender = pr->gen_sender;
+		pr->gen_sender = NULL;
+		j->gen_rcpt = pr->gen_rcpt;
+		pr->gen_rcpt = NULL;
+		prep_free(pr);
+		send_mail(c);
+		return;
+	case PREP_READ:
+		log_warn("%s: %s", j->env.id, pr->err.msg);
+		set_rest(j, 451, "4.3.0", "queue file read error");
+		break;
+	case PREP_GENERIC:
+		/* A table that does not answer: later, never sent
+		 * unrewritten. */
+		log_warn("%s: smtp_generic_maps: %s", j->env.id, pr->err.msg);
+		set_rest(j, 451, "4.3.0", "address rewriting failed");
+		break;
+	case PREP_BUILD:
+		log_info("%s: %s", j->env.id, pr->err.msg);
+		if (pr->err.kind == ERR_PERM) {
+			/* RFC 6152 3: it cannot be converted; return it. */
+			textf(text, sizeof(text),
+			      "host %s does not offer 8BITMIME and the "
+			      "message cannot be converted: %s",
+			      c->relay, pr->err.msg);
+			set_rest(j, 554, "5.6.3", text);
+		} else {
+			set_rest(j, 451, "4.3.0", pr->err.msg);
+		}
+		break;
+	}
+	prep_free(pr);
 	conn_idle(c);
-	return false;
+}
+
+enum prepare { PREPARE_READY, PREPARE_PENDING, PREPARE_FAILED };
+
+/*
+ * The bytes and envelope this peer gets (smtp_generic_maps, then
+ * outmsg.h: 7-bit downgrade, DKIM), built before MAIL so a message that
+ * cannot go fails here.  SMTP only: LMTP delivers to our own store.
+ * READY: nothing to build, go on; PENDING: a prepare job runs and
+ * prep_done() goes on; FAILED: the job is settled.
+ */
+static enum prepare prepare_body(struct conn *c, struct job *j)
+{
+	bool need_7bit = j->env.body == QUEUE_BODY_8BITMIME && !c->ext_8bitmime;
+	bool generic = client.generic != NULL && c->pool->smtp;
+	bool transform = need_7bit || outmsg_signs(&j->env);
+	struct queue_body *body;
+	struct prep *pr;
+	struct error err;
+
+	buf_free(&j->out);
+	j->out_off = 0;
+	generic_clear(j);
+	if (!c->pool->smtp || (!generic && !transform))
+		return PREPARE_READY;
+	/* Opened here: the queue's index is the loop's. */
+	if (queue_body_open(j->q, j->env.id, &body, &err) < 0) {
+		log_warn("%s: %s", j->env.id, err.msg);
+		set_rest(j, 451, "4.3.0", "queue file read error");
+		conn_idle(c);
+		return PREPARE_FAILED;
+	}
+	pr = xcalloc(1, sizeof(*pr));
+	queue_env_copy(&pr->env, &j->env);
+	pr->rcpts = xmemdup(j->rcpts, j->n * sizeof(*j->rcpts));
+	pr->n = j->n;
+	pr->body = body;
+	if (generic) {
+		pr->generic = client.generic;
+		pr->generic->refs++;
+	}
+	pr->need_7bit = need_7bit;
+	pr->transform = transform;
+	pr->c = c;
+	c->prep = pr;
+	c->state = C_PREPARE;
+	io_set_timeout(c->io, DLV_TIMEOUT_MS);
+	if (prep_workers.pool == NULL) {
+		prep_workers.pool =
+		    worker_pool_new(c->pool->ev, DLV_PREP_THREADS);
+		list_init(&prep_workers.live);
+	}
+	list_push_back(&prep_workers.live, &pr->live);
+	worker_submit(prep_workers.pool, prep_work, prep_done, pr);
+	return PREPARE_PENDING;
 }
 
 static void start_mail(struct conn *c)
 {
 	struct job *j = c->job;
-	struct buf *cmd = buf_new();
 	char text[600];
 
 	str_copy(j->relay, c->relay, sizeof(j->relay));
@@ -828,14 +1016,21 @@ static void start_mail(struct conn *c)
 		      "%s",
 		      c->relay);
 		set_rest(j, 550, "5.6.7", text);
-		buf_free(&cmd);
 		conn_idle(c);
 		return;
 	}
-	if (!j->probe && !prepare_body(c, j)) {
-		buf_free(&cmd);
+	if (!j->probe && prepare_body(c, j) != PREPARE_READY)
 		return;
-	}
+	send_mail(c);
+}
+
+/* The size check, then MAIL (with RCPTs and DATA when pipelining). */
+static void send_mail(struct conn *c)
+{
+	struct job *j = c->job;
+	struct buf *cmd = buf_new();
+	char text[600];
+
 	if (c->ext_size && c->size_limit > 0 && j->env.size > c->size_limit) {
 		textf(text, sizeof(text),
 		      "message size %llu exceeds size limit %llu of "
@@ -1702,6 +1897,7 @@ static void handle_reply(struct conn *c, const struct smtp_parsed_reply *r)
 	case C_BODY:
 	case C_TLSA:
 	case C_TLS:
+	case C_PREPARE:
 		conn_fail(c, "expecting nothing");
 		return;
 	}
@@ -1749,6 +1945,8 @@ static const char *state_doing(enum cstate s)
 		return "looking up TLSA records";
 	case C_AUTH:
 		return "authenticating";
+	case C_PREPARE:
+		return "preparing the message";
 	default:
 		return "idle";
 	}
@@ -2289,7 +2487,7 @@ static void client_clear(void)
 {
 	tls_ctx_free(&client.tls);
 	map_free(&client.policy);
-	rewrite_free(&client.generic);
+	generic_unref(&client.generic); /* jobs in flight keep theirs */
 	dlv_sasl_conf_free(&client.sasl);
 	memset(&client, 0, sizeof(client));
 }
@@ -2414,9 +2612,12 @@ int dlv_client_init(const struct conf *conf, struct error *err)
 		/* rewrite_new() copies what it needs from the env at open,
 		 * as map_open() does. */
 		static struct map_env generic_env;
-		client.generic = rewrite_new(conf, &generic_env, &e2);
-		if (client.generic == NULL)
+		struct rewrite *rw = rewrite_new(conf, &generic_env, &e2);
+		if (rw == NULL)
 			return error_set(err, ERR_CONFIG, "%s", e2.msg);
+		client.generic = xcalloc(1, sizeof(*client.generic));
+		client.generic->rw = rw;
+		client.generic->refs = 1;
 	}
 	mta_sts_configure(conf);
 	client.ready = true;
@@ -2425,6 +2626,20 @@ int dlv_client_init(const struct conf *conf, struct error *err)
 
 void dlv_client_fini(void)
 {
+	/* Joins the threads; done callbacks still pending are not run (the
+	 * loop has drained on a graceful stop, so none should be): their
+	 * jobs are freed here, after the last work function returned. */
+	if (prep_workers.pool != NULL) {
+		worker_pool_free(&prep_workers.pool);
+		while (!list_empty(&prep_workers.live)) {
+			struct prep *pr = LIST_ENTRY(
+			    list_first(&prep_workers.live), struct prep, live);
+			list_remove(&pr->live);
+			if (pr->c != NULL)
+				pr->c->prep = NULL;
+			prep_free(pr);
+		}
+	}
 	client_clear();
 	tls_ctx_free(&lmtp_client.tls);
 	mta_sts_fini();

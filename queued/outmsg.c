@@ -1,4 +1,19 @@
-/* outmsg - outgoing message bytes: 7-bit downgrade and DKIM (outmsg.h). */
+/*
+ * outmsg - outgoing message bytes: 7-bit downgrade and DKIM (outmsg.h).
+ *
+ * Threads: outmsg_build() runs on deliver.c's worker threads, several at
+ * once.  The SQL handle needs nothing: a struct db is already a pool of
+ * connections that threads borrow per call (db.h), so one handle per
+ * worker would only open more connections.  The key cache is the one
+ * shared, changing thing: one mutex guards the hash and the reference
+ * counts, held for a lookup or an insert only, never across the SQL
+ * query or a signature, so a slow database stalls only the threads that
+ * need a domain not cached (two may then both read it: harmless, the
+ * last insert wins).  Entries are reference-counted, so a flush (reload,
+ * the size bound) or an expiry replacement never frees keys another
+ * thread is signing with.
+ */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +36,7 @@
 #define OUTMSG_KEY_CACHE_MAX 10000
 
 struct domain_keys {
+	unsigned refs;	 /* the cache's + each signer's; under om.lock */
 	int64_t expires; /* monotonic ms */
 	struct dkim_sign_key keys[4];
 	char selectors[4][64];
@@ -29,21 +45,36 @@ struct domain_keys {
 	char *domain;
 };
 
+/* db, dkim and db_error are set by outmsg_init() and cleared by
+ * outmsg_fini() on the loop thread while no worker runs (deliver.c joins
+ * its threads in dlv_client_fini(), before main.c calls outmsg_fini()). */
 static struct {
 	struct db *db;
 	struct dkim_ctx *dkim;
-	struct hash *cache; /* domain -> struct domain_keys */
+	pthread_mutex_t lock; /* cache and every domain_keys' refs */
+	struct hash *cache;   /* domain -> struct domain_keys */
 	char db_error[200];
-} om;
+} om = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static void domain_keys_free(void *p)
+/* Drop one reference; om.lock held (hash_put and hash_free call it as
+ * the cache's value_free). */
+static void domain_keys_unref_locked(void *p)
 {
 	struct domain_keys *dk = p;
 
+	if (--dk->refs > 0)
+		return;
 	for (size_t i = 0; i < dk->n; i++)
 		dkim_secret_free(&dk->secrets[i]);
 	free(dk->domain);
 	free(dk);
+}
+
+static void domain_keys_unref(const struct domain_keys *dk)
+{
+	pthread_mutex_lock(&om.lock);
+	domain_keys_unref_locked((void *)dk);
+	pthread_mutex_unlock(&om.lock);
 }
 
 int outmsg_init(const struct conf *conf, struct error *err)
@@ -54,7 +85,9 @@ int outmsg_init(const struct conf *conf, struct error *err)
 	om.dkim = dkim_ctx_new(NULL, err);
 	if (om.dkim == NULL)
 		return -1;
-	om.cache = hash_new(HASH_FOLD_CASE, domain_keys_free);
+	pthread_mutex_lock(&om.lock);
+	om.cache = hash_new(HASH_FOLD_CASE, domain_keys_unref_locked);
+	pthread_mutex_unlock(&om.lock);
 	om.db = db_open(conf, &e);
 	if (om.db == NULL) {
 		/* Mail that would be signed waits; the rest still goes. */
@@ -68,16 +101,26 @@ void outmsg_fini(void)
 {
 	db_close(&om.db);
 	dkim_ctx_free(&om.dkim);
+	pthread_mutex_lock(&om.lock);
 	hash_free(&om.cache);
+	pthread_mutex_unlock(&om.lock);
 	om.db_error[0] = '\0';
+}
+
+/* om.lock held. */
+static void flush_keys_locked(void)
+{
+	if (om.cache != NULL) {
+		hash_free(&om.cache);
+		om.cache = hash_new(HASH_FOLD_CASE, domain_keys_unref_locked);
+	}
 }
 
 void outmsg_flush_keys(void)
 {
-	if (om.cache != NULL) {
-		hash_free(&om.cache);
-		om.cache = hash_new(HASH_FOLD_CASE, domain_keys_free);
-	}
+	pthread_mutex_lock(&om.lock);
+	flush_keys_locked();
+	pthread_mutex_unlock(&om.lock);
 }
 
 bool outmsg_signs(const struct queue_env *env)
@@ -115,20 +158,27 @@ static bool from_domain(const char *msg, size_t len, struct buf *out)
 	return ok;
 }
 
-/* The active keys of domain, from the cache or SQL: 0, or -1. */
+/* The active keys of domain, from the cache or SQL: 0 with a reference
+ * in *dk_r (domain_keys_unref() it), or -1. */
 static int keys_of(const char *domain, const struct domain_keys **dk_r,
 		   struct error *err)
 {
-	struct domain_keys *dk = hash_get(om.cache, domain);
+	struct domain_keys *dk;
 	int64_t now = time_mono_ms();
 
+	pthread_mutex_lock(&om.lock);
+	dk = om.cache != NULL ? hash_get(om.cache, domain) : NULL;
 	if (dk != NULL && now < dk->expires) {
+		dk->refs++;
+		pthread_mutex_unlock(&om.lock);
 		*dk_r = dk;
 		return 0;
 	}
+	pthread_mutex_unlock(&om.lock);
 	if (om.db == NULL)
 		return error_set(err, ERR_TEMP, "DKIM keys unavailable: %s",
 				 om.db_error);
+	/* SQL and the PEM parsing run unlocked (see the top). */
 	struct dkim_store_key *keys;
 	size_t n;
 	if (dkim_store_active(om.db, domain, &keys, &n, err) < 0) {
@@ -165,11 +215,17 @@ static int keys_of(const char *domain, const struct domain_keys **dk_r,
 	}
 	dkim_store_keys_free(&keys, n);
 	dk->expires = now + OUTMSG_KEY_TTL_MS;
+	dk->refs = 2; /* the cache's and the caller's */
+	pthread_mutex_lock(&om.lock);
 	/* Authenticated users choose their From: a bound on the domains
 	 * remembered, most of them without keys. */
-	if (hash_count(om.cache) >= OUTMSG_KEY_CACHE_MAX)
-		outmsg_flush_keys();
-	hash_put(om.cache, domain, dk);
+	if (om.cache != NULL && hash_count(om.cache) >= OUTMSG_KEY_CACHE_MAX)
+		flush_keys_locked();
+	if (om.cache != NULL)
+		hash_put(om.cache, domain, dk);
+	else
+		dk->refs = 1;
+	pthread_mutex_unlock(&om.lock);
 	*dk_r = dk;
 	return 0;
 }
@@ -179,7 +235,7 @@ static int keys_of(const char *domain, const struct domain_keys **dk_r,
 static int sign(const char *msg, size_t len, struct buf *sigs,
 		struct error *err)
 {
-	const struct domain_keys *dk;
+	const struct domain_keys *dk = NULL;
 	struct buf *domain = buf_new();
 	int rc = 0;
 
@@ -191,6 +247,8 @@ static int sign(const char *msg, size_t len, struct buf *sigs,
 		/* OpenSSL failing to sign is not the message's fault. */
 		err->kind = ERR_TEMP;
 out:
+	if (dk != NULL)
+		domain_keys_unref(dk);
 	buf_free(&domain);
 	return rc;
 }

@@ -14,7 +14,11 @@
  * kept per domain for OUTMSG_KEY_TTL_MS, so a rotation takes effect
  * within a minute.
  *
- * Process-wide state, loop thread only.  Errors: ERR_PERM for a message
+ * Process-wide state.  Threads: outmsg_build(), outmsg_signs() and
+ * outmsg_flush_keys() may run on several threads at once (deliver.c
+ * builds on its worker threads; outmsg.c says how the key cache is
+ * shared); outmsg_init() and outmsg_fini() on the loop thread while no
+ * build runs.  Errors: ERR_PERM for a message
  * that cannot be sent to this peer (8-bit header to a 7-bit peer: the
  * caller bounces with 5.6.3), ERR_TEMP for keys that cannot be read now
  * (the caller defers).

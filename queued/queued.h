@@ -20,7 +20,9 @@
  *              (mta_sts.h; applied in deliver.c)
  *
  * Everything runs on the loop thread; the queue's fsyncs run on its
- * worker.  Errors follow core/error.h.
+ * worker, and deliver.c builds a message's bytes for a peer (queue file
+ * read, smtp_generic_maps, 7-bit downgrade, DKIM) on its own worker
+ * threads.  Errors follow core/error.h.
  */
 #ifndef POSTERN_QUEUED_H
 #define POSTERN_QUEUED_H

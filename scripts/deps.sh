@@ -19,7 +19,7 @@ python3-dkim python3-nacl strace iproute2 python3-yaml"
 
 bench_pkgs="postfix postfix-sqlite dovecot-core dovecot-lmtpd dovecot-sqlite
 dovecot-imapd wrk socat postfix-policyd-spf-python nsd unbound ldnsutils
-python3"
+python3 opendkim"
 
 pkgs=$run_pkgs
 [ "${1:-}" = test ] && pkgs="$run_pkgs $test_pkgs"
