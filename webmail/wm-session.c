@@ -597,9 +597,10 @@ struct wm_session *wm_session_get(struct wm_daemon *d, const char *id,
 	return ss != NULL ? &ss->s : NULL;
 }
 
-void wm_session_unref(struct wm_daemon *d, struct wm_session *s)
+/* On the struct sess itself where the caller has one: going through
+ * &ss->s and back makes GCC -O3 see a 128-byte object in sess_free. */
+static void sess_unref(struct wm_daemon *d, struct sess *ss)
 {
-	struct sess *ss = sess_of(s);
 	bool last;
 
 	pthread_mutex_lock(&d->sessions->mu);
@@ -607,6 +608,11 @@ void wm_session_unref(struct wm_daemon *d, struct wm_session *s)
 	pthread_mutex_unlock(&d->sessions->mu);
 	if (last)
 		sess_free(ss);
+}
+
+void wm_session_unref(struct wm_daemon *d, struct wm_session *s)
+{
+	sess_unref(d, sess_of(s));
 }
 
 bool wm_session_alive(struct wm_daemon *d, struct wm_session *s)
@@ -730,7 +736,7 @@ static void sweep_pending(struct wm_daemon *d)
 	for (size_t i = 0; i < array_len(locals); i++) {
 		struct sess *ss = array_get(locals, i);
 		flush_local(d, ss);
-		wm_session_unref(d, &ss->s);
+		sess_unref(d, ss);
 	}
 	for (size_t i = 0; i < array_len(hashes); i++) {
 		char *h = array_get(hashes, i);
