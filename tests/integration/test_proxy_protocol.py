@@ -17,6 +17,8 @@ TLS terminated at the balancer: a v2 header whose PP2_TYPE_SSL TLV has
 PP2_CLIENT_SSL makes the session secured (IMAP LOGIN without STARTTLS,
 smtpd AUTH on a submission port), only from haproxy_trusted_networks;
 PP2_TYPE_CRC32C is verified and a TLV overrunning the header is refused.
+With postscreen in front (submission-ps), the balancer's TLS travels
+with the client in the smtpd-pass hand-off (lib/server/server_pass.c).
 """
 import base64
 import os
@@ -98,7 +100,8 @@ class ProxyProtocolTests(DnsSiteTestCase):
         cls.start_dns(ZONES)
         cls.make_site("postern-proxyproto.")
         (cls.port_plain, cls.port_ps, cls.port_strict,
-         cls.port_imap_proxy, cls.port_imap_lb) = free_ports(5)
+         cls.port_imap_proxy, cls.port_imap_lb,
+         cls.port_sub_ps) = free_ports(6)
         settings = cls.pick_ports() + [
             "myhostname=mx.test",
             "mynetworks=127.0.0.0/8",
@@ -113,6 +116,9 @@ class ProxyProtocolTests(DnsSiteTestCase):
             # postern-imap-proxy in front of the imap service (backend).
             "proxy_backends=127.0.0.1:%d" % cls.ports["imap"],
             "imapd_trusted_networks=127.0.0.1/32",
+            # postscreen in front of submission behind the balancer.
+            "smtpd_submission_services=submission, submissions, "
+            "submission-ps",
         ]
         cls.configure(
             "smtp  inet  127.0.0.1:$smtp_port  none  1  postern-smtpd "
@@ -121,7 +127,8 @@ class ProxyProtocolTests(DnsSiteTestCase):
             "smtp-plain  inet  127.0.0.1:%d  none  1  postern-smtpd\n"
             "smtp-ps  inet  127.0.0.1:%d  none  1  postern-postscreen "
             "-o postscreen_upstream_proxy_protocol=haproxy\n"
-            "smtpd-pass  unix  $postscreen_pass_socket  none  1  "
+            # starttls: the TLS context for submission-ps's STARTTLS.
+            "smtpd-pass  unix  $postscreen_pass_socket  starttls  1  "
             "postern-smtpd\n"
             "queue  unix  $queue_socket  none  1  postern-queued\n"
             "lmtp-unix unix $lmtp_socket none 1 postern-lmtpd\n"
@@ -148,8 +155,14 @@ class ProxyProtocolTests(DnsSiteTestCase):
             "imap-lb  inet  127.0.0.1:%d  none  1  postern-imap-proxy "
             "-o imapd_upstream_proxy_protocol=haproxy "
             "-o imapd_plaintext_loopback=yes\n"
+            # TLS terminated at the balancer, postscreen in front.
+            "submission-ps  inet  127.0.0.1:%d  starttls  1  "
+            "postern-postscreen "
+            "-o postscreen_upstream_proxy_protocol=haproxy "
+            "-o haproxy_trusted_networks=127.0.0.5/32\n"
             % (cls.port_plain, cls.port_ps, cls.port_strict,
-               cls.port_imap_lb, cls.port_imap_proxy), *settings)
+               cls.port_imap_lb, cls.port_imap_proxy, cls.port_sub_ps),
+            *settings)
         cls.start_with_mailbox(DOM)
 
     # ---- helpers
@@ -260,6 +273,14 @@ class ProxyProtocolTests(DnsSiteTestCase):
                             r"\d+ \(smtp-plain\)")
 
     # ---- postscreen
+
+    def test_empty_trusted_networks_warned_at_start(self):
+        # The smtp and postscreen lines set no haproxy_trusted_networks:
+        # any peer may claim any client address there, and the log says
+        # so (Postfix's model; the operator should list the balancers).
+        for pfx in ("smtpd", "postscreen"):
+            self.wait_log(r"%s_upstream_proxy_protocol = haproxy and "
+                          r"haproxy_trusted_networks is empty" % pfx)
 
     def test_postscreen_dnsbl_uses_the_proxied_address(self):
         c = self.lb(self.port_ps, v1("192.0.2.7", 40010))
@@ -464,9 +485,9 @@ class ProxyProtocolTests(DnsSiteTestCase):
         self.assertEqual(c.reply()[-1][:3], "220")
         return c
 
-    def test_smtp_ssl_tlv_offers_and_permits_auth(self):
-        c = self.submission_lb(v2("192.0.2.60", 40040, dst="198.51.100.2",
-                                  dport=465, tlv=ssl_tlv()))
+    def submit_secured_by_balancer(self, c, text, log_prefix):
+        """On c, after the greeting: AUTH without STARTTLS and a message
+        delivered, logged and stamped as TLS via the balancer."""
         ehlo = c.cmd("EHLO client.example")
         self.assertIn("250-AUTH PLAIN LOGIN", ehlo)
         self.assertNotIn("250-STARTTLS", ehlo)
@@ -478,11 +499,11 @@ class ProxyProtocolTests(DnsSiteTestCase):
         self.assertEqual(c.cmd("MAIL FROM:<alice@%s>" % DOM)[0][:3], "250")
         self.assertEqual(c.cmd("RCPT TO:<alice@%s>" % DOM)[0][:3], "250")
         self.assertEqual(c.cmd("DATA")[0][:3], "354")
-        r = c.cmd("Subject: %s\r\n\r\nvia the balancer\r\n." % token)
+        r = c.cmd("Subject: %s\r\n\r\n%s\r\n." % (token, text))
         self.assertEqual(r[0][:3], "250", r)
         c.cmd("QUIT")
-        self.wait_log(r"TLS via proxy \[127\.0\.0\.5\]:\d+: TLSv1\.3 with "
-                      r"cipher TLS_AES_256_GCM_SHA384")
+        self.wait_log(log_prefix + r"TLS via proxy \[127\.0\.0\.5\]:\d+: "
+                      r"TLSv1\.3 with cipher TLS_AES_256_GCM_SHA384")
         found = []
 
         def delivered():
@@ -493,18 +514,28 @@ class ProxyProtocolTests(DnsSiteTestCase):
                       "TLS_AES_256_GCM_SHA384)\n", found[0])
         self.assertIn("with ESMTPSA", found[0])
 
+    def assert_plaintext_refused(self, c):
+        """On c, after the greeting: STARTTLS offered, AUTH and MAIL
+        refused until it."""
+        ehlo = c.cmd("EHLO client.example")
+        self.assertIn("250-STARTTLS", ehlo)
+        self.assertFalse([ln for ln in ehlo if "AUTH" in ln], ehlo)
+        blob = base64.b64encode(b"\0alice@%s\0pw-alice-secret"
+                                % DOM.encode()).decode()
+        self.assertEqual(c.cmd("AUTH PLAIN " + blob)[0][:3], "503")
+        self.assertRegex(c.cmd("MAIL FROM:<alice@%s>" % DOM)[0],
+                         r"^530 5\.7\.0 Must issue a STARTTLS")
+        c.close()
+
+    def test_smtp_ssl_tlv_offers_and_permits_auth(self):
+        c = self.submission_lb(v2("192.0.2.60", 40040, dst="198.51.100.2",
+                                  dport=465, tlv=ssl_tlv()))
+        self.submit_secured_by_balancer(c, "via the balancer", "")
+
     def test_smtp_without_ssl_tlv_auth_stays_refused(self):
         for i, extra in enumerate([b"", ssl_tlv(client=0x00)]):
             c = self.submission_lb(v2("192.0.2.61", 40041 + i, tlv=extra))
-            ehlo = c.cmd("EHLO client.example")
-            self.assertIn("250-STARTTLS", ehlo)
-            self.assertFalse([ln for ln in ehlo if "AUTH" in ln], ehlo)
-            blob = base64.b64encode(b"\0alice@%s\0pw-alice-secret"
-                                    % DOM.encode()).decode()
-            self.assertEqual(c.cmd("AUTH PLAIN " + blob)[0][:3], "503")
-            self.assertRegex(c.cmd("MAIL FROM:<alice@%s>" % DOM)[0],
-                             r"^530 5\.7\.0 Must issue a STARTTLS")
-            c.close()
+            self.assert_plaintext_refused(c)
 
     def test_smtp_ssl_tlv_from_untrusted_balancer_refused(self):
         c = self.lb(self.ports["submission"],
@@ -524,6 +555,30 @@ class ProxyProtocolTests(DnsSiteTestCase):
         self.assertFalse([ln for ln in ehlo if "AUTH" in ln], ehlo)
         self.wait_log(r"TLS via proxy \[127\.0\.0\.5\]:\d+ ignored: "
                       r"smtpd_tls_req_ccert needs Postern's own TLS")
+
+    def postscreen_lb(self, header, sport):
+        """A client through the balancer and postscreen (allowlisted by
+        wl.example: passed to smtpd at once), after smtpd's greeting."""
+        c = self.lb(self.port_sub_ps, header, source="127.0.0.5")
+        self.assertEqual(c.line(), "220-mx.test ESMTP Postern")
+        self.assertEqual(c.reply(), ["220 mx.test ESMTP Postern"])
+        self.wait_log(r"postscreen: \[192\.0\.2\.30\]:%d ALLOWLISTED" % sport)
+        self.wait_log(r"connect from \[192\.0\.2\.30\]:%d "
+                      r"\(submission-ps\)" % sport)
+        return c
+
+    def test_postscreen_passes_the_balancers_tls_to_smtpd(self):
+        c = self.postscreen_lb(v2("192.0.2.30", 40060, dst="198.51.100.4",
+                                  dport=465, tlv=ssl_tlv()), 40060)
+        # smtpd logs the balancer postscreen saw, as on its own path.
+        self.submit_secured_by_balancer(c, "via postscreen",
+                                        r"postern/smtpd\[\d+\]: \w+: ")
+
+    def test_postscreen_without_ssl_tlv_auth_stays_refused(self):
+        for i, extra in enumerate([b"", ssl_tlv(client=0x00)]):
+            c = self.postscreen_lb(v2("192.0.2.30", 40061 + i, tlv=extra),
+                                   40061 + i)
+            self.assert_plaintext_refused(c)
 
     def test_smtp_crc32c_checked(self):
         h = v2("192.0.2.63", 40044, tlv=tlv(0x03, b"\0" * 4) + ssl_tlv())
