@@ -1,6 +1,7 @@
 /* The store handle, name safety and the Maildir++ directory layout. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -246,6 +247,89 @@ static int make_maildir(const char *dir, struct error *err)
 	return any ? fs_fsync_dir(dir, err) : 0;
 }
 
+/* fpath's cur/, new/, tmp/ and its Maildir++ marker, which tells a
+ * delivery agent run on the folder itself that quota lives in the
+ * parent; fsync fpath when anything was made. */
+static int fill_folder(const char *fpath, struct error *err)
+{
+	if (make_maildir(fpath, err) < 0)
+		return -1;
+	char *marker = xasprintf("%s/maildirfolder", fpath);
+	int fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, STORE_FILE_MODE);
+	if (fd < 0) {
+		store_errno(err, errno, "create", marker);
+		free(marker);
+		return -1;
+	}
+	close(fd);
+	free(marker);
+	return fs_fsync_dir(fpath, err);
+}
+
+/* Remove what fill_folder made in dir, and dir (a failed or lost
+ * creation: nothing else is in it). */
+static void unmake_folder(const char *dir)
+{
+	static const char *const parts[] = {"tmp", "new", "cur"};
+
+	for (size_t i = 0; i < 3; i++) {
+		char *p = xasprintf("%s/%s", dir, parts[i]);
+		(void)rmdir(p);
+		free(p);
+	}
+	char *marker = xasprintf("%s/maildirfolder", dir);
+	(void)unlink(marker);
+	free(marker);
+	(void)rmdir(dir);
+}
+
+/*
+ * A new folder appears whole: it is made under the mailbox's tmp/ and
+ * renamed into place, so a watcher (webmail events, IMAP NOTIFY) or a
+ * LIST that sees ".Name" always finds its cur/ and new/.  A folder that
+ * exists (or one another process makes meanwhile) is completed in place,
+ * as one made before this was.
+ */
+static int make_folder(struct store_mailbox *mbox, const char *fpath,
+		       struct error *err)
+{
+	static unsigned long serial;
+	struct stat st;
+
+	if (stat(fpath, &st) == 0)
+		return fill_folder(fpath, err);
+	if (errno != ENOENT)
+		return store_errno(err, errno, "stat", fpath);
+	char *tmp = xasprintf("%s/tmp/.folder.%ld.%lu", mbox->path,
+			      (long)getpid(),
+			      __atomic_add_fetch(&serial, 1, __ATOMIC_RELAXED));
+	int ret = -1;
+
+	if (mkdir(tmp, STORE_DIR_MODE) < 0) {
+		store_errno(err, errno, "mkdir", tmp);
+		goto out;
+	}
+	if (fill_folder(tmp, err) < 0)
+		goto undo;
+	if (rename(tmp, fpath) < 0) {
+		if (errno != EEXIST && errno != ENOTEMPTY) {
+			store_errno(err, errno, "rename", fpath);
+			goto undo;
+		}
+		/* Another process made it first: complete theirs. */
+		unmake_folder(tmp);
+		ret = fill_folder(fpath, err);
+		goto out;
+	}
+	ret = fs_fsync_dir(mbox->path, err);
+	goto out;
+undo:
+	unmake_folder(tmp);
+out:
+	free(tmp);
+	return ret;
+}
+
 int store_folder_create(struct store_mailbox *mbox, const char *folder,
 			struct error *err)
 {
@@ -269,28 +353,8 @@ int store_folder_create(struct store_mailbox *mbox, const char *folder,
 		goto out;
 	if (make_maildir(mbox->path, err) < 0)
 		goto out;
-	if (!store_folder_is_inbox(folder)) {
-		if (mkdir_one(fpath, &created, err) < 0)
-			goto out;
-		if (created && fs_fsync_dir(mbox->path, err) < 0)
-			goto out;
-		if (make_maildir(fpath, err) < 0)
-			goto out;
-		/* Maildir++: the marker tells a delivery agent run on the
-		 * folder itself that quota lives in the parent. */
-		char *marker = xasprintf("%s/maildirfolder", fpath);
-		int fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC,
-			      STORE_FILE_MODE);
-		if (fd < 0) {
-			store_errno(err, errno, "create", marker);
-			free(marker);
-			goto out;
-		}
-		close(fd);
-		free(marker);
-		if (fs_fsync_dir(fpath, err) < 0)
-			goto out;
-	}
+	if (!store_folder_is_inbox(folder) && make_folder(mbox, fpath, err) < 0)
+		goto out;
 	ret = 0;
 out:
 	free(rootdir);

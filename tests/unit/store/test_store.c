@@ -277,6 +277,37 @@ static void test_layout_and_modes(void **state)
 	assert_false(n.has_info);
 	free(file);
 	free(newdir);
+
+	/* A new folder is built under tmp/ and renamed into place (nothing
+	 * left there); a half-made one (by an older version, or a crash) is
+	 * completed in place. */
+	assert_int_equal(store_folder_create(mbox, "Whole", &err), 0);
+	char *half = xasprintf("%s/.Half", mp);
+	assert_int_equal(mkdir(half, 0700), 0);
+	assert_int_equal(store_folder_create(mbox, "Half", &err), 0);
+	free(half);
+	static const char *made[] = {".Whole/tmp", ".Whole/new", ".Whole/cur",
+				     ".Half/tmp", ".Half/new", ".Half/cur",
+				     NULL};
+	for (size_t i = 0; made[i] != NULL; i++) {
+		char *p = xasprintf("%s/%s", mp, made[i]);
+		assert_int_equal(mode_of(p), 0700);
+		free(p);
+	}
+	for (size_t i = 0; i < 2; i++) {
+		char *m = xasprintf("%s/%s/maildirfolder", mp,
+				    i == 0 ? ".Whole" : ".Half");
+		assert_int_equal(mode_of(m), 0600);
+		free(m);
+	}
+	char *tmpdir = xasprintf("%s/tmp", mp);
+	DIR *td = opendir(tmpdir);
+	assert_non_null(td);
+	for (struct dirent *de; (de = readdir(td)) != NULL;)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			fail_msg("left in tmp/: %s", de->d_name);
+	closedir(td);
+	free(tmpdir);
 	store_mailbox_free(&mbox);
 	store_free(&s);
 }
