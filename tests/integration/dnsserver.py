@@ -13,6 +13,8 @@ only the executable test_* files; it also has a small CLI, see main()).
     dns.trust_anchor_file      # DNSKEYs of the signed zones (for
                                # dns_trust_anchor_file)
     dns.settings()             # both as ["-o", "name=value", ...]
+    # DnsServer(zones, log_queries=True): unbound logs every query, and
+    dns.queries("x.example")   # counts those for x.example A
     dns.stop()                 # also done at exit
 
 Zones are Python data: a name and records (owner, type, rdata[, ttl]),
@@ -70,9 +72,19 @@ def available():
 
 
 def free_port():
-    """A loopback port free for both UDP and TCP."""
+    """A loopback port free for both UDP and TCP, below the ephemeral
+    range (see postern_site.free_ports), and never one free_ports() has
+    handed out in this process (a site's daemons bind theirs later)."""
+    try:
+        from postern_site import claim_port
+    except ImportError:
+        claim_port = None
     for _ in range(100):
-        port = random.randint(20000, 60000)
+        port = random.randint(20000, 31999)
+        if claim_port is not None:
+            if claim_port(port, udp=True):
+                return port
+            continue
         socks = []
         try:
             for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
@@ -150,8 +162,10 @@ class Zone:
 
 
 class DnsServer:
-    def __init__(self, zones, keep=None):
+    def __init__(self, zones, keep=None, log_queries=False):
+        """log_queries: unbound logs every query it gets (queries())."""
         self.zones = list(zones)
+        self.log_queries = log_queries
         self.keep = bool(os.environ.get("POSTERN_KEEP")) if keep is None \
             else keep
         self.dir = None
@@ -259,6 +273,8 @@ class DnsServer:
                 "  cache-max-negative-ttl: 5",
                 '  module-config: "validator iterator"',
                 '  local-zone: "." refuse']
+        if self.log_queries:
+            conf.append("  log-queries: yes")
         if any(z.dnskeys for z in self.zones):
             conf.append('  trust-anchor-file: "%s"' % self.trust_anchor_file)
         for z in self.zones:
@@ -362,6 +378,16 @@ class DnsServer:
         """The same as main.cf lines."""
         s = self.settings(timeout)
         return "".join(v + "\n" for v in s[1::2])
+
+    def queries(self, name, qtype="A"):
+        """How many queries for name (no final dot) and qtype unbound
+        got from its clients (Postern's libunbound contexts): needs
+        log_queries=True.  Its own queries to nsd are not counted."""
+        want = " %s. %s IN" % (name.rstrip(".").lower(), qtype)
+        with open(os.path.join(self.dir, "unbound.log"),
+                  errors="replace") as f:
+            return sum(1 for line in f
+                       if "info: " in line and line.rstrip().endswith(want))
 
     def log(self):
         text = ""

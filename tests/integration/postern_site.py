@@ -34,17 +34,64 @@ def pin_backends(config_dir, backends):
     db.close()
 
 
+# Every port free_ports() has handed out in this process: a daemon binds
+# its port only when the site starts, and until then a second call must
+# not give the same port again (nothing listens there yet).
+_PORTS_GIVEN = set()
+
+
+def claim_port(port, udp=False):
+    """True when port (loopback, TCP, and UDP too with udp) is free now
+    and was never handed out in this process; it is then recorded as
+    handed out.  For test harnesses that pick their own ports
+    (dnsserver.py)."""
+    if port in _PORTS_GIVEN:
+        return False
+    kinds = [socket.SOCK_STREAM] + ([socket.SOCK_DGRAM] if udp else [])
+    socks = []
+    try:
+        for kind in kinds:
+            s = socket.socket(socket.AF_INET, kind)
+            socks.append(s)
+            s.bind(("127.0.0.1", port))
+    except OSError:
+        return False
+    finally:
+        for s in socks:
+            s.close()
+    _PORTS_GIVEN.add(port)
+    return True
+
+
 def free_ports(n):
-    """n loopback ports nothing listens on (held together, so distinct)."""
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
+    """n distinct loopback ports nothing listens on, none of them handed
+    out before in this process (the daemons bind theirs later, at start),
+    from 20000-31999: below the ephemeral range (32768-60999), which the
+    kernel uses for outgoing connections and for servers bound to port 0
+    (SmtpReceiver and the like); either could take a port of that range
+    between its choice here and the daemon's bind."""
+    import random
+    rnd = random.SystemRandom()
+    ports = []
+    while len(ports) < n:
+        port = rnd.randrange(20000, 32000)
+        if claim_port(port):
+            ports.append(port)
     return ports
+
+
+def wait_past_utc_midnight(margin):
+    """For a test that counts per UTC day (the daily sending limits, a
+    TLSRPT day's report): when UTC midnight is less than margin seconds
+    away, wait until it has passed, so that the test runs within one
+    day (else its counts split over two days, about once in
+    86400 / margin runs)."""
+    import time
+    left = 86400 - time.time() % 86400
+    if left < margin:
+        print("(waiting %.0f s for UTC midnight to pass: this test counts "
+              "per day)" % (left + 1), file=sys.stderr)
+        time.sleep(left + 1)
 
 
 def listening(port, host="127.0.0.1"):
@@ -85,6 +132,25 @@ def run_postern(config_dir, *args, stdin=None, check=True):
                        input=stdin if stdin is not None else "")
     if check and p.returncode != 0:
         raise AssertionError("postern %s: %s%s" % (
+            " ".join(args), p.stdout, p.stderr))
+    return p
+
+
+def queue_control(config_dir, *args, timeout=20):
+    """`postern queue ARGS` (hold, release, delete...) with check, again
+    while it says a move or delete of the message is in progress: after
+    each delivery attempt a message moves (to deferred/), and an
+    operator's command meanwhile is refused for the moment."""
+    import time
+    deadline = time.time() + timeout
+    while True:
+        p = run_postern(config_dir, "queue", *args, check=False)
+        if p.returncode == 0 or "in progress" not in p.stderr or \
+                time.time() > deadline:
+            break
+        time.sleep(0.1)
+    if p.returncode != 0:
+        raise AssertionError("postern queue %s: %s%s" % (
             " ".join(args), p.stdout, p.stderr))
     return p
 
@@ -186,6 +252,38 @@ class SmtpSession(SmtpClient):
         super().close()
 
 
+def site_sql(driver, site_dir, query):
+    """Rows of query (test-made text, no parameters) on the database of
+    the site in site_dir with driver ("sqlite", or the "pgsql" / "mysql"
+    server of dbservers.sh), as tuples of strings."""
+    env = os.environ
+    if driver == "sqlite":
+        db = sqlite3.connect(os.path.join(site_dir, "postern.db"),
+                             timeout=10)
+        try:
+            return [tuple(str(v) for v in row)
+                    for row in db.execute(query).fetchall()]
+        finally:
+            db.close()
+    if driver == "pgsql":
+        cmd = ["psql", "-X", "-q", "-A", "-t", "-F", "\t", "-h",
+               env["PG_HOST"], "-p", env["PG_PORT"], "-U", env["PG_USER"],
+               "-d", env["PG_DATABASE"], "-c", query]
+        extra = {"PGPASSWORD": env["PG_PASSWORD"]}
+    else:
+        cmd = ["mariadb", "--no-defaults", "-N", "-B", "-h",
+               env["MYSQL_HOST"], "-P", env["MYSQL_PORT"], "-u",
+               env["MYSQL_USER"], "-p" + env["MYSQL_PASSWORD"],
+               env["MYSQL_DATABASE"], "-e", query]
+        extra = {}
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
+                       env=dict(env, **extra))
+    if p.returncode != 0:
+        raise AssertionError("%s: %s" % (query, p.stderr))
+    return [tuple(line.split("\t")) for line in p.stdout.splitlines()
+            if line]
+
+
 class SiteLog:
     """log() and wait_log() over the site's log file (self.dir): for
     test classes with a site folder, SiteTestCase or their own."""
@@ -205,6 +303,26 @@ class SiteLog:
         return wait_for(lambda: re.search(pattern, self.log(), re.M),
                         timeout, "log line /%s/\n%s" % (
                             pattern, self.log()[-3000:]))
+
+    def reload_and_wait(self, programs=("queued",), timeout=30):
+        """`postern reload`, then wait until each of programs (service
+        programs by the name they log under, "postern/NAME") has logged
+        "configuration reloaded" once more.  A reload reaches the daemons
+        asynchronously (SIGHUP): a fixed sleep after it loses the race on
+        a loaded machine.  The daemon's reload hook runs right after that
+        line in its loop thread, before the next thing the loop does."""
+        import re
+
+        def count(prog):
+            return len(re.findall(r"postern/%s\[\d+\]: (?:\w+: )?"
+                                  r"configuration reloaded$" % prog,
+                                  self.log(), re.M))
+        before = {p: count(p) for p in programs}
+        run_postern(self.dir, "reload")
+        for p in programs:
+            wait_for(lambda: count(p) > before[p], timeout,
+                     "postern/%s: configuration reloaded\n%s"
+                     % (p, self.log()[-3000:]))
 
 
 class SiteTestCase(SiteLog, unittest.TestCase):
@@ -498,6 +616,9 @@ class SmtpReceiver:
         # Every command line received, in order (address verification
         # probes: RCPT without DATA).
         self.commands = []
+        # This many connections are closed right after the EHLO reply
+        # (a peer lost while the client prepares the message).
+        self.hangup_after_ehlo = 0
         owner = self
 
         class Handler(socketserver.BaseRequestHandler):
@@ -634,9 +755,17 @@ class _Session:
                 if o.auth is not None and (o.tls is None or
                                            self.tls_version is not None):
                     out.append(b"AUTH PLAIN LOGIN")
-                for i, e in enumerate(out):
-                    self.say(b"250" + (b" " if i == len(out) - 1 else b"-")
-                             + e)
+                with o.lock:
+                    hangup = o.hangup_after_ehlo > 0
+                    if hangup:
+                        o.hangup_after_ehlo -= 1
+                # One write, and the hang-up right after it.
+                self.say(b"\r\n".join(
+                    b"250" + (b" " if i == len(out) - 1 else b"-") + e
+                    for i, e in enumerate(out)))
+                if hangup:
+                    self.sock.shutdown(socket.SHUT_RDWR)
+                    return
             elif verb == b"HELO":
                 self.say(b"250 fake.example")
             elif cmd.upper() == b"STARTTLS" and o.tls is not None:
@@ -740,12 +869,13 @@ class DnsSiteTestCase(SiteTestCase):
     site."""
 
     @classmethod
-    def start_dns(cls, zones):
+    def start_dns(cls, zones, **kw):
+        """kw: DnsServer's (log_queries)."""
         from dnsserver import DnsServer, available
         why = available()
         if why:
             raise unittest.SkipTest(why)
-        cls.dns = DnsServer(zones).start()
+        cls.dns = DnsServer(zones, **kw).start()
 
     @classmethod
     def dns_settings(cls):

@@ -34,7 +34,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from postern_site import (SiteTestCase, SmtpClient, free_ports,  # noqa: E402
                           imap_login, listening, maildir_find,
-                          pin_backends, run_postern, wait_for)
+                          pin_backends, queue_control, run_postern,
+                          wait_for)
 from tls_site import client_ctx, make_pki  # noqa: E402
 from test_queue import message, submit  # noqa: E402
 
@@ -244,7 +245,7 @@ class ClusterTls(SiteTestCase):
                       r"status=deferred \(.*Server certificate not verified"
                       r" by lmtp\[127\.0\.0\.4\]:%d" % (qid, self.lmtp_port))
         self.assertIn(qid, run_postern(self.dir, "queue", "list").stdout)
-        run_postern(self.dir, "queue", "delete", qid)
+        queue_control(self.dir, "delete", qid)
 
     # -- the proxy's LMTP leg --------------------------------------------
     def test_lmtp_proxy_starttls(self):

@@ -28,9 +28,18 @@ DELAY = 2
 TEXT = "Greylisted, please try again later"
 
 
+_USED_NETS = set()
+
+
 def random_net():
-    """A /24 of 127/8 that no earlier run used (all of 127/8 is local)."""
-    return "127.%d.%d" % (random.randint(1, 254), random.randint(0, 254))
+    """A /24 of 127/8 that no earlier run used (all of 127/8 is local),
+    nor an earlier test of this run (two tests drawing one /24 would
+    share its triplets and its auto-allow count)."""
+    while True:
+        net = "127.%d.%d" % (random.randint(1, 254), random.randint(0, 254))
+        if net not in _USED_NETS:
+            _USED_NETS.add(net)
+            return net
 
 
 class GreylistBase(DriverSite):

@@ -456,9 +456,8 @@ class Outbound(SiteTestCase):
         # leaves, also the MX ones of the other tests.
         run_postern(self.dir, "config", "set",
                     "relayhost=[%s]:%d" % (RELAY, self.port))
-        run_postern(self.dir, "reload")
         try:
-            time.sleep(1)
+            self.reload_and_wait(("queued",))
             qid, data = self.send("sender@local.example",
                                   ["y@anywhere.example"], "relayhost")
             got = wait_for(lambda: self.relay.got("y@anywhere.example"),

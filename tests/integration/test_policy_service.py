@@ -411,11 +411,25 @@ class PolicyServiceTests(SiteTestCase):
     def test_not_blocking(self):
         # While one session waits 2 s for the silent server, another is
         # answered: the only worker thread is not held by the wait.
+        want = "alice+slow@" + DOM
+
+        def asked():
+            with self.slow.lock:
+                return sum(a.get("recipient") == want
+                           for a in self.slow.requests)
+        n = asked()
         slow = {}
         t = threading.Thread(target=lambda: slow.update(r=self.rcpt("slow")))
-        t0 = time.time()
         t.start()
-        time.sleep(0.5)
+        # The wait starts when the silent server has the request (not
+        # after a fixed sleep: a loaded machine may be slower to get
+        # there); held by it, the worker would answer q-ok only after
+        # the 2 s timeout from then.
+        deadline = time.time() + 10
+        while asked() == n:
+            self.assertLess(time.time(), deadline, "no slow request")
+            time.sleep(0.01)
+        t0 = time.time()
         self.assertTrue(self.rcpt("q-ok").startswith("250 "))
         self.assertLess(time.time() - t0, 1.8)
         t.join()

@@ -21,7 +21,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from postern_site import (DnsSiteTestCase, DriverSite,  # noqa: E402
-                          SmtpClient, free_ports, per_driver, wait_for)
+                          SmtpClient, free_ports, per_driver, site_sql,
+                          wait_for)
 from dnsserver import Zone  # noqa: E402
 
 DOM = "hosted.example"
@@ -38,6 +39,21 @@ ZONES = [
         ("30.0.0.127", "A", "127.0.0.5"),
     ]),
 ]
+
+
+def wait_cached(test, driver, source, column):
+    """Wait for source's postscreen_cache row to hold a pass of column:
+    postscreen logs PASS NEW (or the failed test) before its worker pool
+    writes the row, and the next connection is told apart by that row,
+    so a fixed sleep there loses the race on a loaded machine."""
+    query = ("SELECT %s FROM postscreen_cache WHERE client_addr = '%s'"
+             % (column, source))
+
+    def cached():
+        rows = site_sql(driver, test.dir, query)
+        return rows and rows[0][0] not in ("", "0", "None")
+    wait_for(cached, 20, "the postscreen_cache row of %s (%s)\n%s"
+             % (source, column, test.log()[-2000:]))
 
 
 class PostscreenTests(DnsSiteTestCase):
@@ -125,7 +141,7 @@ class PostscreenTests(DnsSiteTestCase):
         its next connection (PASS OLD); returns that client after EHLO."""
         self.well_behaved(self.screened(source))
         self.wait_log(r"PASS NEW \[%s\]:" % source.replace(".", r"\."))
-        time.sleep(0.5)  # the cache row is written in the worker pool
+        wait_cached(self, "sqlite", source, "pipelining_until")
         c = self.connect(source)
         self.assertEqual(c.reply(), ["220 mx.test ESMTP Postern"])
         self.assertLess(time.time() - c.t0, GREET_WAIT)
@@ -264,7 +280,7 @@ class PostscreenTests(DnsSiteTestCase):
         self.wait_log(r"TLS connection established from \[%s\]:\d+: "
                       r"TLSv1\.[23] with cipher" % esc)
         self.wait_log(r"PASS NEW \[%s\]:" % esc)
-        time.sleep(0.5)  # the cache row is written in the worker pool
+        wait_cached(self, "sqlite", src, "pipelining_until")
         # Next connection: straight to smtpd, which takes the mail.
         c = self.connect(src)
         self.assertEqual(c.reply(), ["220 mx.test ESMTP Postern"])
@@ -325,7 +341,7 @@ class PostscreenTests(DnsSiteTestCase):
                          ["550 5.5.1 Protocol error"])
         c.cmd("QUIT")
         self.wait_log(r"BARE NEWLINE from \[127\.0\.0\.60\]:\d+ after EHLO")
-        time.sleep(0.5)
+        wait_cached(self, "sqlite", "127.0.0.60", "pregreet_until")
         self.assert_still_screened("127.0.0.60")
         self.passes_next_time("127.0.0.61")
 
@@ -337,7 +353,7 @@ class PostscreenTests(DnsSiteTestCase):
         self.assertTrue(c.closed())
         self.wait_log(r"NON-SMTP COMMAND from \[127\.0\.0\.70\]:\d+ after "
                       r"CONNECT: GET / HTTP/1\.0")
-        time.sleep(0.5)
+        wait_cached(self, "sqlite", "127.0.0.70", "pregreet_until")
         self.assert_still_screened("127.0.0.70")
         self.passes_next_time("127.0.0.71")
 
@@ -351,7 +367,7 @@ class PostscreenTests(DnsSiteTestCase):
         c.cmd("QUIT")
         self.wait_log(r"COMMAND PIPELINING from \[127\.0\.0\.80\]:\d+ after "
                       r"EHLO: MAIL FROM:<s@good\.example>\\r\\n")
-        time.sleep(0.5)
+        wait_cached(self, "sqlite", "127.0.0.80", "pregreet_until")
         self.assert_still_screened("127.0.0.80")
         self.passes_next_time("127.0.0.81")
 
@@ -393,7 +409,7 @@ class CacheBase(DriverSite):
         c.close()
         esc = addr.replace(".", r"\.")
         self.wait_log(r"PASS NEW \[%s\]:" % esc)
-        time.sleep(0.5)
+        wait_cached(self, self.DRIVER, addr, "pipelining_until")
         # The other node: straight to smtpd.
         c = SmtpClient(self.port2, addr)
         self.assertEqual(c.reply(), ["220 mx.test ESMTP Postern"])

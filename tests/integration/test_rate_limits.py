@@ -45,7 +45,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from adminapi import Api  # noqa: E402
 from postern_site import (BUILD, POSTERN, DriverSite,  # noqa: E402
-                          RawSocket, SiteTestCase, run_postern, tls_context)
+                          RawSocket, SiteTestCase, run_postern, tls_context,
+                          wait_past_utc_midnight)
 # The browser of test_webmail_api.py: one cookie, the CSRF token.
 from test_webmail_api import Client  # noqa: E402
 
@@ -317,6 +318,11 @@ class UserLimitsTest(Site):
     EXTRA = ["user_daily_message_limit=3",
              "user_daily_new_recipient_limit=2"]
 
+    def setUp(self):
+        # The limits count per UTC day: a test must not straddle
+        # midnight (the longest, with its restarts, takes ~30 s).
+        wait_past_utc_midnight(120)
+
     def login(self, user):
         s = smtplib.SMTP("127.0.0.1", self.ports["submission"], timeout=15)
         self.addCleanup(s.close)
@@ -424,12 +430,15 @@ class UserLimitsTest(Site):
         self.assertEqual(self.send(e, "erin", [bob])[0][0], 450)
         e.quit()
         self.restart({"POSTERN_TEST_CLOCK_OFFSET": "86400"})
-        e = self.login("erin")
-        for _ in range(3):
-            self.assertEqual(self.send(e, "erin", [bob])[0][0], 250)
-        self.assertEqual(self.send(e, "erin", [bob])[0][0], 450)
-        e.quit()
-        self.restart({})
+        try:
+            e = self.login("erin")
+            for _ in range(3):
+                self.assertEqual(self.send(e, "erin", [bob])[0][0], 250)
+            self.assertEqual(self.send(e, "erin", [bob])[0][0], 450)
+            e.quit()
+        finally:
+            # Not left a day ahead for the next tests, even on a failure.
+            self.restart({})
 
     def webmail(self, user):
         if not os.access(os.path.join(BUILD, "postern-webmail"), os.X_OK):

@@ -12,8 +12,10 @@ name (stswrongname.example, sts-webpki-invalid)) in SQL;
 `postern tlsrpt send` mails the gzip'd JSON reports to the mailto: rua=
 of each domain's "_smtp._tls" TXT record (a receiving SMTP server here,
 found by MX) and POSTs them to its https: rua (an HTTPS server here; one
-that fails first leaves the domain for the next run), once; with the
-setting off nothing is counted.  Real daemons,
+of three rua URIs of a domain failing first leaves the domain for the
+next run, which sends the same report-id to that URI only:
+tlsrpt_deliveries, migration 013), once; with the setting off nothing
+is counted.  Real daemons,
 the DNS harness (nsd + validating unbound, signed zones), the MTA-STS
 policy server of test_mta_sts.py; SQLite, and PostgreSQL and MariaDB
 under dbservers.sh / run-all.sh.
@@ -33,7 +35,8 @@ from email import policy as email_policy
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dnsserver import DnsServer, Zone, available, txt_rdata  # noqa
 from postern_site import (SmtpReceiver, free_ports, per_driver,  # noqa
-                          run_postern, skip_unless_driver, wait_for)
+                          run_postern, skip_unless_driver, wait_for,
+                          wait_past_utc_midnight)
 from test_mta_sts import PolicyServer, policy, sql  # noqa: E402
 from tls_site import (RECEIVER_EXT, HttpsServer, OutboundSite,  # noqa
                       make_pki, server_ctx, spki_sha256)
@@ -45,6 +48,7 @@ WRONGCA = "127.0.0.74"  # STARTTLS with srv2, of a CA nobody trusts
 REFUSE = "127.0.0.76"  # mta-sts.stsrefuse.example: nothing on port 443
 WRONGNAME = "127.0.0.77"  # a policy server whose certificate names others
 REPORTS = "127.0.0.78"  # the https: rua server, port 443
+REPORTS2 = "127.0.0.79"  # a second one (failing.reports.example), 503 first
 
 
 class ReportServer(HttpsServer):
@@ -89,7 +93,8 @@ def today():
 class TlsRptBase:
     """The tests, run by one OutboundSite subclass per database driver."""
     DRIVER = None
-    SERVERS = ("tls1", "rua", "wrongca", "web", "web2", "reports")
+    SERVERS = ("tls1", "rua", "wrongca", "web", "web2", "reports",
+               "reports2")
 
     @classmethod
     def set_up_site(cls):
@@ -147,19 +152,23 @@ class TlsRptBase:
                 ("_smtp._tls", "TXT", txt_rdata(
                     "v=TLSRPTv1; rua=mailto:ststest-reports@rua.example"))]),
             Zone("reports.example", [("@", "A", REPORTS),
-                                     ("failing", "A", REPORTS)]),
+                                     ("failing", "A", REPORTS2)]),
         ] + [
             # A valid STS record, and no policy to be had; reported to an
-            # https: rua only (stsrefuse: one that fails at first).
+            # https: rua only (stsrefuse: a mailto: and two https: rua,
+            # one of which fails at first).
             Zone(dom, [
                 ("@", "MX", "10 mx"), ("mx", "A", TLS1),
                 ("_mta-sts", "TXT", txt_rdata("v=STSv1; id=x1;")),
                 ("mta-sts", "A", addr),
                 ("_smtp._tls", "TXT", txt_rdata(
-                    "v=TLSRPTv1; rua=https://%s/tlsrpt/%s" % (
-                        "failing.reports.example"
-                        if dom == "stsrefuse.example"
-                        else "reports.example:443", dom)))])
+                    "v=TLSRPTv1; rua=" + (
+                        "mailto:stsrefuse-reports@rua.example,"
+                        "https://reports.example/tlsrpt/%s,"
+                        "https://failing.reports.example/tlsrpt/%s"
+                        % (dom, dom) if dom == "stsrefuse.example"
+                        else "https://reports.example:443/tlsrpt/"
+                        + dom)))])
             for dom, addr in (("stsrefuse.example", REFUSE),
                               ("stsgarbage.example", HTTPS),
                               ("stswrongname.example", WRONGNAME))
@@ -177,11 +186,13 @@ class TlsRptBase:
             "stswrongname.example": policy("enforce",
                                            "mx.stswrongname.example")})
         cls.reports = ReportServer(REPORTS, server_ctx(pki, "reports"))
-        cls.reports.fail.add("failing.reports.example")
+        cls.reports2 = ReportServer(REPORTS2, server_ctx(pki, "reports"))
+        cls.reports2.fail.add("failing.reports.example")
         cls.configure_db(cls.DRIVER, "database_timeout=5s")
         # A server database outlives the run.
         sql(cls.DRIVER, cls.dir, "DELETE FROM tlsrpt_counters")
         sql(cls.DRIVER, cls.dir, "DELETE FROM tlsrpt_reports")
+        sql(cls.DRIVER, cls.dir, "DELETE FROM tlsrpt_deliveries")
         run_postern(cls.dir, "config", "set",
                     *cls.outbound_settings(lmtp_port),
                     "smtp_tls_CAfile=" + os.path.join(pki, "ca1.pem"),
@@ -242,6 +253,9 @@ class TlsRptBase:
         return rep["policies"][0]
 
     def test_reports(self):
+        # Counted and reported per UTC day (today()): the whole test
+        # within one day (it takes ~20 s).
+        wait_past_utc_midnight(120)
         p = self.port
         # Good DANE and MTA-STS deliveries, two each (a cached connection
         # may carry the second: sessions, not messages, are counted).
@@ -273,27 +287,43 @@ class TlsRptBase:
                                   r"%s\[%s\]:%d: (?![^\n]*session reused)"
                                   % (trust, re.escape(host), addr, p),
                                   self.log()))
-        good = handshakes("mx.tls.example", TLS1)
-        sts = handshakes("mx.sts.example", TLS1)
-        ststest = handshakes("mx.ststest.example", WRONGCA, "Untrusted")
-        bad = len(re.findall(r"%s: to=<x@badtlsa\.example>, .*dsn=4\.7\.5"
-                             % bad_qid, self.log()))
-        nopol = {d: handshakes("mx." + d, TLS1, r"\w+")
-                 for d in STS_FAILURES}
-        for n in [good, sts, ststest, bad] + list(nopol.values()):
-            self.assertGreaterEqual(n, 1)
-        want = {
-            ("tls.example", "tlsa", "mx.tls.example", ""): good,
-            ("badtlsa.example", "tlsa", "mx.badtlsa.example",
-             "tlsa-invalid"): bad,
-            ("sts.example", "sts", "mx.sts.example", ""): sts,
-            ("ststest.example", "sts", "mx.ststest.example",
-             "certificate-not-trusted"): ststest,
-        }
-        for dom, result in STS_FAILURES.items():
-            want[(dom, "sts", "mx." + dom, result)] = nopol[dom]
-        wait_for(lambda: self.counters() == want,
-                 what="counters %r" % want)
+
+        def expected():
+            """The counts the log shows now."""
+            good = handshakes("mx.tls.example", TLS1)
+            sts = handshakes("mx.sts.example", TLS1)
+            ststest = handshakes("mx.ststest.example", WRONGCA, "Untrusted")
+            bad = len(re.findall(r"%s: to=<x@badtlsa\.example>, "
+                                 r".*dsn=4\.7\.5" % bad_qid, self.log()))
+            nopol = {d: handshakes("mx." + d, TLS1, r"\w+")
+                     for d in STS_FAILURES}
+            for n in [good, sts, ststest, bad] + list(nopol.values()):
+                self.assertGreaterEqual(n, 1)
+            want = {
+                ("tls.example", "tlsa", "mx.tls.example", ""): good,
+                ("badtlsa.example", "tlsa", "mx.badtlsa.example",
+                 "tlsa-invalid"): bad,
+                ("sts.example", "sts", "mx.sts.example", ""): sts,
+                ("ststest.example", "sts", "mx.ststest.example",
+                 "certificate-not-trusted"): ststest,
+            }
+            for dom, result in STS_FAILURES.items():
+                want[(dom, "sts", "mx." + dom, result)] = nopol[dom]
+            return want
+        # Compared with the log as it is at each look, not as it was once
+        # (on a loaded machine the last attempt's line, or its counts'
+        # flush, may come after the pause above).
+        wait_for(lambda: self.counters() == expected(),
+                 what="counters %r" % (expected(),))
+        counts = expected()
+        good = counts[("tls.example", "tlsa", "mx.tls.example", "")]
+        bad = counts[("badtlsa.example", "tlsa", "mx.badtlsa.example",
+                      "tlsa-invalid")]
+        sts = counts[("sts.example", "sts", "mx.sts.example", "")]
+        ststest = counts[("ststest.example", "sts", "mx.ststest.example",
+                          "certificate-not-trusted")]
+        nopol = {dom: counts[(dom, "sts", "mx." + dom, result)]
+                 for dom, result in STS_FAILURES.items()}
 
         # Rows older than tlsrpt_retention_days (30) go at the send.
         sql(self.DRIVER, self.dir,
@@ -303,17 +333,23 @@ class TlsRptBase:
         sql(self.DRIVER, self.dir,
             "INSERT INTO tlsrpt_reports VALUES ('2001-01-01', "
             "'old.example', 'x@y', 'mailto:a@b', 0)")
+        sql(self.DRIVER, self.dir,
+            "INSERT INTO tlsrpt_deliveries VALUES ('2001-01-01', "
+            "'old.example', 'mailto:a@b', 'x@y', 5)")
 
         # Send: one report per domain, to its mailto: and https: rua; the
-        # one https: rua answering 503 makes it exit 75 (EX_TEMPFAIL).
+        # one https: rua answering 503 makes it exit 75 (EX_TEMPFAIL),
+        # the other rua of its domain take the report all the same.
         out = run_postern(self.dir, "tlsrpt", "send", "--day", today(),
                           check=False)
         self.assertEqual(out.returncode, 75, out.stdout + out.stderr)
         self.assertRegex(out.stderr, r"stsrefuse\.example: POST to https://"
                          r"failing\.reports\.example/tlsrpt/stsrefuse\."
                          r"example: HTTP status 503")
-        self.assertRegex(out.stdout, r"purged 1 counter and 1 report row")
-        for table in ("tlsrpt_counters", "tlsrpt_reports"):
+        self.assertRegex(out.stdout, r"purged 1 counter, 1 report and 1 "
+                         r"delivery row")
+        for table in ("tlsrpt_counters", "tlsrpt_reports",
+                      "tlsrpt_deliveries"):
             self.assertEqual(sql(self.DRIVER, self.dir,
                                  "SELECT day FROM %s WHERE day < '2002'"
                                  % table), [])
@@ -411,39 +447,80 @@ class TlsRptBase:
         sts_failure("stsgarbage.example", "sts-policy-invalid",
                     ["this is no policy", "mode: x"])
         sts_failure("stswrongname.example", "sts-webpki-invalid", None)
-        # The failed POST: tried once, not marked, posted by the next run.
+        # stsrefuse.example: reports.example and the mailto: took it,
+        # failing.reports.example (the second server) answered 503.
         sts_failure("stsrefuse.example", "sts-policy-fetch-error", None)
         self.assertEqual(posts["/tlsrpt/stsrefuse.example"][0][0],
-                         "failing.reports.example")
+                         "reports.example")
+        rep_refuse = posts["/tlsrpt/stsrefuse.example"][0][1]
+        report_id = rep_refuse["report-id"]
+        mailed = self.report("stsrefuse-reports@rua.example",
+                             "stsrefuse.example")
+        self.assertEqual(mailed["summary"]["total-failure-session-count"],
+                         nopol["stsrefuse.example"])
+        msg = email.message_from_bytes(
+            self.rua.got("stsrefuse-reports@rua.example")[0]["data"],
+            policy=email_policy.default)
+        self.assertIn("<%s>" % report_id, str(msg["Subject"]))
+        (host, path, _, body), = self.reports2.posts
+        self.assertEqual((host, path), ("failing.reports.example",
+                                        "/tlsrpt/stsrefuse.example"))
+        self.assertEqual(json.loads(gzip.decompress(body))["report-id"],
+                         report_id)
         marked = [r[0] for r in sql(self.DRIVER, self.dir,
                                     "SELECT policy_domain FROM "
                                     "tlsrpt_reports")]
         self.assertNotIn("stsrefuse.example", marked)
         self.assertIn("stsgarbage.example", marked)
-        self.reports.fail.clear()
+        # Per rua URI: two delivered, one not, one report-id.
+        rows = sql(self.DRIVER, self.dir,
+                   "SELECT rua, report_id, delivered_at FROM "
+                   "tlsrpt_deliveries WHERE policy_domain = "
+                   "'stsrefuse.example' ORDER BY rua")
+        self.assertEqual([(r[0], r[1], r[2] != "0") for r in rows], [
+            ("https://failing.reports.example/tlsrpt/stsrefuse.example",
+             report_id, False),
+            ("https://reports.example/tlsrpt/stsrefuse.example",
+             report_id, True),
+            ("mailto:stsrefuse-reports@rua.example", report_id, True)])
+
+        # The retry: the same report (same report-id) to the one URI that
+        # has not taken it; nothing to the others.
+        self.reports2.fail.clear()
         n = len(self.reports.posts)
         out = run_postern(self.dir, "tlsrpt", "send", "--day", today())
-        self.assertEqual([p[1] for p in self.reports.posts[n:]],
-                         ["/tlsrpt/stsrefuse.example"])
+        self.assertEqual(self.reports.posts[n:], [])
+        self.assertEqual([p[:2] for p in self.reports2.posts],
+                         [("failing.reports.example",
+                           "/tlsrpt/stsrefuse.example")] * 2)
         self.assertIn("stsrefuse.example: report posted to https://failing."
                       "reports.example/tlsrpt/stsrefuse.example (HTTP 200)",
                       out.stdout)
-        self.assertEqual(json.loads(gzip.decompress(
-            self.reports.posts[-1][3]))["policies"][0]["failure-details"][0]
-            ["result-type"], "sts-policy-fetch-error")
+        for uri in ("https://reports.example/tlsrpt/stsrefuse.example",
+                    "mailto:stsrefuse-reports@rua.example"):
+            self.assertIn("stsrefuse.example: report %s already delivered "
+                          "to %s" % (report_id, uri), out.stdout)
+        retried = json.loads(gzip.decompress(self.reports2.posts[-1][3]))
+        self.assertEqual(retried["report-id"], report_id)
+        self.assertEqual(retried["policies"][0]["failure-details"][0]
+                         ["result-type"], "sts-policy-fetch-error")
+        self.assertEqual(retried["policies"], rep_refuse["policies"])
+        self.assertEqual(sql(self.DRIVER, self.dir,
+                             "SELECT report_id FROM tlsrpt_reports WHERE "
+                             "policy_domain = 'stsrefuse.example'"),
+                         [(report_id,)])
 
         # A third run sends nothing again.
         out = run_postern(self.dir, "tlsrpt", "send", "--day", today())
         self.assertIn("nothing to report", out.stdout)
         time.sleep(3)
         for r in ("tls-reports", "failing-reports", "sts-reports",
-                  "ststest-reports"):
+                  "ststest-reports", "stsrefuse-reports"):
             self.assertEqual(len(self.rua.got(r + "@rua.example")), 1)
 
         # Off (the default): nothing more is counted.
         run_postern(self.dir, "config", "set", "smtp_tlsrpt_enable=no")
-        run_postern(self.dir, "reload")
-        time.sleep(1)
+        self.reload_and_wait(("queued",))
         before = self.counters()
         self.send(["off@tls.example"], "dane-off")
         self.delivered(self.tls1, "off@tls.example")
@@ -454,8 +531,7 @@ class TlsRptBase:
         # the pending timer does not hold the stop up.
         run_postern(self.dir, "config", "set", "smtp_tlsrpt_enable=yes",
                     "smtp_tlsrpt_flush_interval=1h")
-        run_postern(self.dir, "reload")
-        time.sleep(1)
+        self.reload_and_wait(("queued",))
         qid, _ = self.send(["y@badtlsa.example"], "dane-bad-2")
         self.deferred(qid, "y@badtlsa.example", "4.7.5",
                       "Server certificate not verified")

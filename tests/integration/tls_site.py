@@ -151,8 +151,23 @@ class OutboundSite(SiteTestCase):
         cls.qsock = os.path.join(cls.dir, "run", "queue.sock")
 
     @classmethod
+    def setUpClass(cls):
+        try:
+            super().setUpClass()
+        except BaseException:
+            # unittest skips tearDownClass after a failed set-up: the
+            # servers made so far must go all the same, or their fixed
+            # addresses (port 443) refuse the next class of the file.
+            cls.stop_servers()
+            raise
+
+    @classmethod
     def tearDownClass(cls):
         super().tearDownClass()
+        cls.stop_servers()
+
+    @classmethod
+    def stop_servers(cls):
         for s in cls.SERVERS:
             if hasattr(cls, s):
                 getattr(cls, s).stop()
