@@ -23,6 +23,7 @@ every other 127.0.0.x has no PTR name.
 import os
 import smtplib
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -51,6 +52,9 @@ ZONES = [
         ("2.0.0.127", "A", "127.0.0.2"),
         ("2.0.0.127", "TXT", txt_rdata("spammer")),
         ("3.0.0.127", "A", "127.0.0.11"),
+        # Listed with a TTL of 300 s and of 0 (test_dnsbl_answers_cached).
+        ("12.0.0.127", "A", "127.0.0.2", 300),
+        ("13.0.0.127", "A", "127.0.0.2", 0),
     ]),
     Zone("dnswl.example", [("2.0.0.127", "A", "127.0.10.2")]),
     Zone("rhswl.example", [("localhost", "A", "127.0.0.2")]),
@@ -139,7 +143,7 @@ class DnsRestrictionTests(RcptChecks, DnsSiteTestCase):
 
     @classmethod
     def set_up_site(cls):
-        cls.start_dns(ZONES)
+        cls.start_dns(ZONES, log_queries=True)
         cls.make_site("postern-rdns.")
         settings = cls.pick_ports() + SETTINGS + cls.dns_settings()
         run_postern(cls.dir, "config", "set", *settings)
@@ -272,6 +276,35 @@ class DnsRestrictionTests(RcptChecks, DnsSiteTestCase):
         # $default_rbl_reply as main.cf wrote it, TXT as $rbl_reason.
         self.refused("rbl_pat", "554 5.7.1 Blocked; Client host [127.0.0.2] "
                      "listed by rbl.example; spammer", client="127.0.0.2")
+
+    def test_dnsbl_answers_cached(self):
+        # One smtpd process (procs 1), one libunbound context for its
+        # restrictions, whose cache keeps an answer for its TTL: a second
+        # session from the same client asks unbound nothing for a
+        # 300 s record or a name that does not exist (negative caching,
+        # the SOA's 300 s), and asks again for a 0 s one.  (The test
+        # unbound caps the TTLs it hands out at 5 s, cache-max-ttl and
+        # cache-max-negative-ttl: the two sessions must come within that.)
+        for client, ttl, listed, want in (("127.0.0.12", 300, True, 1),
+                                          ("127.0.0.13", 0, True, 2),
+                                          ("127.0.0.14", 300, False, 1)):
+            name = ".".join(reversed(client.split("."))) + ".rbl.example"
+            self.assertEqual(self.dns.queries(name), 0)
+            t0 = time.monotonic()
+            for _ in range(2):
+                if listed:
+                    self.refused("rbl_any", "554 5.7.1 Blocked; Client host "
+                                 "[%s] listed by rbl.example" % client,
+                                 client=client)
+                else:
+                    self.ok("rbl_any", client=client)
+            if ttl and time.monotonic() - t0 > 4:
+                self.skipTest("two sessions took %.1f s: unbound's 5 s "
+                              "cap may have expired the answer"
+                              % (time.monotonic() - t0))
+            time.sleep(0.5)  # unbound's log line is written
+            self.assertEqual(self.dns.queries(name), want,
+                             "TTL %d: queries for %s" % (ttl, name))
 
     def test_rbl_reply_maps(self):
         # Keyed by the argument as written; code and DSN from the map.
