@@ -6,6 +6,7 @@
 #   bench/cluster.sh                     2000 messages, 10 s of IMAP load
 #   bench/cluster.sh --messages 500 --seconds 5   quick
 #   bench/cluster.sh --only two          one layout
+#   bench/cluster.sh --tls               TLS on every hop between nodes
 #   bench/cluster.sh --help              every option
 # Programs come from $POSTERN_BUILD_DIR (default ./build).  Needs root
 # (ip netns), PostgreSQL 15 and smtp-source (package postfix).

@@ -15,7 +15,10 @@ both with the PostgreSQL primary and streaming replica):
   connection straight to a backend and through the proxy (both STARTTLS
   from the client), p50 and p99.
 The load generator's CPU (this process and its smtp-source children) is
-printed beside each figure.
+printed beside each figure.  With --tls every hop between the nodes is
+encrypted and verified as in Cluster(tls=True) (MX -> proxy LMTP with
+verify, proxy -> backends over imaps and LMTP STARTTLS): run it with and
+without to see what TLS inside the cluster costs.
 
 The machine this was written on has 2 cores, shared: every node, both
 PostgreSQL servers and the load generator run on them, so two nodes of a
@@ -194,7 +197,8 @@ async def noop_latency(host, user, n=1000):
 def run_layout(name, args):
     nodes = LAYOUTS[name]
     mxs = [n for n in nodes if n.startswith("mx")]
-    c = Cluster(nodes=nodes, settings=["auth_throttle_max_failures=0"])
+    c = Cluster(nodes=nodes, settings=["auth_throttle_max_failures=0"],
+                tls=args.tls)
     try:
         t = time.monotonic()
         c.up()
@@ -212,8 +216,10 @@ def run_layout(name, args):
                          {"address": u, "password": PASSWORD})
             assert r.status == 201, r
         time.sleep(0.5)  # the replica
-        print("[%s] %s up in %.1f s" % (name, ", ".join(nodes),
-                                        time.monotonic() - t), flush=True)
+        print("[%s] %s up in %.1f s%s" % (name, ", ".join(nodes),
+                                          time.monotonic() - t,
+                                          ", TLS between the nodes"
+                                          if args.tls else ""), flush=True)
         res = {"layout": name, "nodes": nodes}
         n, t_acc, t_e2e, c_acc = accept(c, mxs, args.messages,
                                         args.sessions)
@@ -264,6 +270,8 @@ def main():
     ap.add_argument("--seconds", type=int, default=10,
                     help="IMAP load duration (default 10)")
     ap.add_argument("--only", choices=sorted(LAYOUTS))
+    ap.add_argument("--tls", action="store_true",
+                    help="TLS, verified, on every hop between the nodes")
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("needs root (ip netns)")
@@ -283,7 +291,8 @@ def main():
                  sum(n.startswith("be") for n in r["nodes"]),
                  r["messages"] / r["accept"], r["messages"] / r["e2e"],
                  r["ops_s"], r["accept_cpu"], r["imap_cpu"]))
-    print("(2 cores, shared: overhead and correctness, not speed-up)")
+    print("(2 cores, shared: overhead and correctness, not speed-up%s)"
+          % ("; TLS between the nodes" if args.tls else ""))
 
 
 if __name__ == "__main__":
