@@ -258,6 +258,8 @@ static void watch_sync(struct stream *st, struct array *names)
 
 	if (st->evs->sw == NULL)
 		return;
+	bool missing = uw->root_sub == NULL, was_degraded = uw->degraded;
+
 	while (hash_next(uw->folders, &it, &key, &v))
 		((struct folder_watch *)v)->keep = false;
 	for (size_t i = 0; i < array_len(names); i++) {
@@ -280,13 +282,22 @@ static void watch_sync(struct stream *st, struct array *names)
 		fw->sub =
 		    store_watch_folder(st->evs->sw, dir, on_folder_change, fw);
 		free(dir);
-		if (fw->sub == NULL && !uw->degraded) {
-			log_warn("webmail(%s): events: no watch on %s; "
-				 "polling every %lld s",
-				 uw->address, name,
-				 (long long)st->evs->d->set.events_fallback_ms /
-				     1000);
-			uw->degraded = true;
+		if (fw->sub == NULL) {
+			/* Not kept: the next full look (a fallback poll)
+			 * tries again, e.g. a folder seen before its cur/
+			 * and new/ were made by a tool that is not
+			 * Postern. */
+			if (!uw->degraded)
+				log_warn("webmail(%s): events: no watch on %s; "
+					 "polling every %lld s",
+					 uw->address, name,
+					 (long long)st->evs->d->set
+						 .events_fallback_ms /
+					     1000);
+			uw->degraded = missing = true;
+			free(fw->name);
+			free(fw);
+			continue;
 		}
 		hash_put(uw->folders, name, fw);
 	}
@@ -297,6 +308,10 @@ static void watch_sync(struct stream *st, struct array *names)
 	for (size_t i = 0; i < array_len(drop); i++)
 		hash_del(uw->folders, array_get(drop, i));
 	array_free_with(&drop, free);
+	uw->degraded = missing;
+	if (was_degraded && !missing)
+		log_info("webmail(%s): events: every folder watched again",
+			 uw->address);
 	if (uw->degraded) {
 		struct list_node *ln, *tmp;
 

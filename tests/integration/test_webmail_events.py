@@ -110,7 +110,9 @@ class WebmailEvents(SiteTestCase):
         settings += ["stop_timeout=5s", "myhostname=wm.test",
                      "default_password_scheme=SHA512-CRYPT",
                      "imapd_plaintext_loopback=yes", "debug_trace=ev",
-                     "webmail_events_interval=1s"]
+                     "webmail_events_interval=1s",
+                     # test_half_made_folder_recovers waits for one.
+                     "webmail_events_fallback_interval=2s"]
         settings += driver_settings(cls.DRIVER)
         run_postern(cls.dir, "config", "set", *settings)
         with open(os.path.join(cls.dir, "services.cf"), "w") as f:
@@ -168,17 +170,34 @@ class WebmailEvents(SiteTestCase):
                 return int(f[3])
         self.fail("no webmail pid in: " + out)
 
-    def open_stream(self, c):
+    def watch_lines(self, addr):
+        return len(re.findall(r"webmail\(%s\): events: \d+ folder "
+                              r"watch\(es\)" % re.escape(addr), self.log()))
+
+    def open_stream(self, c, addr):
+        """A stream of c (logged in as addr) once its first look (the
+        snapshot, and the watches) is done, and more than
+        webmail_events_interval ago: the next change is looked at at
+        once.  Waited for in the log (debug_trace=ev), not slept for: a
+        loaded machine may take longer than a fixed pause, and a change
+        before the snapshot is no event."""
+        n = self.watch_lines(addr)
         s = Stream(self.ports["webmail"], c.cookie)
         self.addCleanup(s.close)
-        time.sleep(1.2)      # the first look (the snapshot) is done
+        deadline = time.time() + 20
+        while self.watch_lines(addr) == n:
+            self.assertLess(time.time(), deadline,
+                            "no first look of the stream\n" +
+                            self.log()[-2000:])
+            time.sleep(0.05)
+        time.sleep(1.2)      # past webmail_events_interval (1 s)
         return s
 
     # ---- latency
 
     def test_delivery_within_a_second(self):
         addr, c = self.user()
-        s = self.open_stream(c)
+        s = self.open_stream(c, addr)
         self.deliver(addr, message("event me"))
         t0 = time.time()
         t, _, ev = s.wait(lambda d: d["folder"] == "INBOX" and
@@ -192,7 +211,7 @@ class WebmailEvents(SiteTestCase):
         addr, c = self.user()
         self.deliver(addr, message("one"))
         self.deliver(addr, message("two"))
-        s = self.open_stream(c)
+        s = self.open_stream(c, addr)
         m = self.imap(addr)
         try:
             self.assertEqual(m.select("INBOX")[0], "OK")
@@ -218,7 +237,7 @@ class WebmailEvents(SiteTestCase):
 
     def test_folder_created_elsewhere_is_watched(self):
         addr, c = self.user()
-        s = self.open_stream(c)
+        s = self.open_stream(c, addr)
         m = self.imap(addr)
         try:
             self.assertEqual(m.create("Later")[0], "OK")
@@ -234,6 +253,31 @@ class WebmailEvents(SiteTestCase):
         finally:
             m.logout()
 
+    def test_half_made_folder_recovers(self):
+        # A folder made by another tool, whose cur/ and new/ come after
+        # the folder itself (Postern's own appear whole): its watch fails
+        # at first, the stream polls (fallback interval), and the next
+        # full look watches it.
+        addr, c = self.user()
+        s = self.open_stream(c, addr)
+        local, dom = addr.split("@")
+        box = os.path.join(self.dir, "mail", dom, local)
+        folder = os.path.join(box, ".Outside")
+        os.mkdir(folder)
+        self.wait_log(r"webmail\(%s\): events: no watch on Outside; "
+                      r"polling every 2 s" % re.escape(addr))
+        for sub in ("cur", "new", "tmp"):
+            os.mkdir(os.path.join(folder, sub))
+        open(os.path.join(folder, "maildirfolder"), "w").close()
+        self.wait_log(r"webmail\(%s\): events: every folder watched "
+                      r"again" % re.escape(addr), timeout=15)
+        with open(os.path.join(folder, "new", "1.M1P1.outside"), "wb") as f:
+            f.write(message("outside one"))
+        t0 = time.time()
+        t, _, _ = s.wait(lambda d: d["folder"] == "Outside" and
+                         d["total"] == 1)
+        self.assertLess(t - t0, LATENCY, "the folder is not watched")
+
     # ---- sharing and idleness
 
     def kernel_watches(self, addr):
@@ -245,12 +289,12 @@ class WebmailEvents(SiteTestCase):
 
     def test_streams_of_a_user_share_watches(self):
         addr, c = self.user()
-        s1 = self.open_stream(c)
+        s1 = self.open_stream(c, addr)
         folders, watches = self.kernel_watches(addr)
         self.assertGreaterEqual(folders, 6)   # INBOX + special-use
         _, c2 = None, Client(self.ports["webmail"])
         self.assertEqual(c2.login(addr)[0], 200)
-        s2 = self.open_stream(c2)
+        s2 = self.open_stream(c2, addr)
         folders2, watches2 = self.kernel_watches(addr)
         self.assertEqual((folders2, watches2), (folders, watches))
         # Both streams hear one delivery.
@@ -261,6 +305,27 @@ class WebmailEvents(SiteTestCase):
     FS_CALLS = ("stat", "lstat", "newfstatat", "statx", "openat", "open",
                 "getdents64", "fstatfs")
 
+    def wait_traced(self, pid, timeout=20):
+        """Until every thread of pid has a tracer (strace attached): a
+        fixed pause may be too short on a loaded machine, and what runs
+        before the attach is not counted."""
+        def traced():
+            try:
+                tasks = os.listdir("/proc/%d/task" % pid)
+                for t in tasks:
+                    with open("/proc/%d/task/%s/status" % (pid, t)) as f:
+                        m = re.search(r"^TracerPid:\s*(\d+)", f.read(),
+                                      re.M)
+                    if not m or m.group(1) == "0":
+                        return False
+                return bool(tasks)
+            except FileNotFoundError:  # a thread ended meanwhile
+                return False
+        deadline = time.time() + timeout
+        while not traced():
+            self.assertLess(time.time(), deadline, "strace did not attach")
+            time.sleep(0.05)
+
     def strace_calls(self, pid, seconds, during=None):
         """System calls of the webmail process (every thread) by name
         over `seconds`, while during() runs."""
@@ -268,7 +333,7 @@ class WebmailEvents(SiteTestCase):
             p = subprocess.Popen(["strace", "-c", "-f", "-o", out.name,
                                   "-p", str(pid)],
                                  stderr=subprocess.DEVNULL)
-            time.sleep(0.5)      # attached
+            self.wait_traced(pid)
             if during is not None:
                 during()
             time.sleep(seconds)
@@ -287,7 +352,7 @@ class WebmailEvents(SiteTestCase):
         if shutil.which("strace") is None:
             raise unittest.SkipTest("no strace")
         addr, c = self.user()
-        s = self.open_stream(c)
+        s = self.open_stream(c, addr)
         pid = self.webmail_pid()
         before = self.looks()
         calls, report = self.strace_calls(pid, 5)
