@@ -27,7 +27,6 @@ import json
 import os
 import secrets
 import smtplib
-import sqlite3
 import sys
 import tempfile
 import threading
@@ -39,7 +38,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from postern_site import (BUILD, POSTERN, SiteTestCase,  # noqa: E402
                           driver_settings, free_ports, run_postern,
-                          skip_unless_driver)
+                          site_sql, skip_unless_driver)
 from adminapi import (Api, imap_inbox_count, imap_login,  # noqa: E402
                       smtp_auth)
 
@@ -375,30 +374,7 @@ class AdminApiTests:
     def sql_rows(self, query):
         """Rows (tuples of strings) of a query on this site's database,
         through sqlite3, psql or the mariadb client."""
-        import subprocess
-        env = os.environ
-        if self.DRIVER == "sqlite":
-            db = sqlite3.connect(os.path.join(self.dir, "postern.db"))
-            try:
-                return [tuple(str(v) for v in row)
-                        for row in db.execute(query).fetchall()]
-            finally:
-                db.close()
-        if self.DRIVER == "pgsql":
-            cmd = ["psql", "-X", "-A", "-t", "-F", "\t", "-h", env["PG_HOST"],
-                   "-p", env["PG_PORT"], "-U", env["PG_USER"], "-d",
-                   env["PG_DATABASE"], "-c", query]
-            extra = {"PGPASSWORD": env["PG_PASSWORD"]}
-        else:
-            cmd = ["mariadb", "--no-defaults", "-N", "-B", "-h",
-                   env["MYSQL_HOST"], "-P", env["MYSQL_PORT"], "-u",
-                   env["MYSQL_USER"], "-p" + env["MYSQL_PASSWORD"],
-                   env["MYSQL_DATABASE"], "-e", query]
-            extra = {}
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
-                           env=dict(env, **extra))
-        self.assertEqual(p.returncode, 0, p.stderr)
-        return [tuple(line.split("\t")) for line in p.stdout.splitlines()]
+        return site_sql(self.DRIVER, self.dir, query)
 
     def test_secrets_stored_hashed(self):
         tok = self.mint(self.dadmin, PASSWORD)
