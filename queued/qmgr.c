@@ -1358,6 +1358,7 @@ struct ctl {
 	const char *what; /* "held", "released"... */
 	struct error err;
 	bool failed;
+	unsigned retries; /* ctl_retry, for every message of the request */
 };
 
 static void ctl_finish(struct ctl *c)
@@ -1420,6 +1421,49 @@ static struct ctl_op *ctl_op_new(struct ctl *c, const char *id, bool enqueue)
 }
 
 enum verb { V_HOLD, V_RELEASE, V_REQUEUE, V_DELETE };
+
+/* A message busy being moved (after a delivery attempt, it goes to
+ * deferred/) is tried again this often, this many times, before the
+ * operator gets "in progress": the move takes a file write and an
+ * fsync, so the operator's command waits for it instead. */
+#define CTL_RETRY_MS 20
+#define CTL_RETRIES 250
+
+struct ctl_retry {
+	struct ctl *c;
+	enum verb v;
+	unsigned tries;
+	char id[QUEUE_ID_MAX];
+};
+
+static void ctl_apply(struct ctl *c, enum verb v, const char *id);
+
+static void ctl_retry_timer(struct ev *ev, void *ctx)
+{
+	struct ctl_retry *r = ctx;
+	struct ctl *c = r->c;
+
+	(void)ev;
+	ctl_apply(c, r->v, r->id);
+	free(r);
+	ctl_unref(c);
+}
+
+/* true: id is tried again later (the request stays pending). */
+static bool ctl_retry(struct ctl *c, enum verb v, const char *id)
+{
+	if (c->retries >= CTL_RETRIES)
+		return false;
+	struct ctl_retry *r = xcalloc(1, sizeof(*r));
+
+	c->retries++;
+	r->c = c;
+	r->v = v;
+	str_copy(r->id, id, sizeof(r->id));
+	c->pending++;
+	ev_timer_add(c->m->ev, CTL_RETRY_MS, ctl_retry_timer, r);
+	return true;
+}
 
 static void ctl_apply(struct ctl *c, enum verb v, const char *id)
 {
@@ -1489,6 +1533,11 @@ static void ctl_apply(struct ctl *c, enum verb v, const char *id)
 			hash_del(m->moving, id);
 			free(op);
 			c->pending--;
+		}
+		if (err.code != NULL && strcmp(err.code, "busy") == 0 &&
+		    ctl_retry(c, v, id)) {
+			queue_env_clear(&env);
+			return;
 		}
 		if (!c->failed) {
 			c->failed = true;

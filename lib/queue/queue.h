@@ -220,7 +220,9 @@ int queue_activate(struct queue *q, const char *id, struct error *err);
  * Durable state changes.  They complete asynchronously like commits
  * (records in the segment log share the group fsync; moves write the
  * message's own file on the worker).  done may be NULL.  Recording a
- * status for a message that was deleted meanwhile is ERR_PERM.
+ * status for a message that was deleted meanwhile is ERR_PERM; a change
+ * while an earlier move or delete of it is still running is ERR_TEMP
+ * with code "busy" (try again once that one is done).
  */
 typedef void queue_done_fn(void *ctx, const struct error *err);
 int queue_rcpt_set_status(struct queue *q, const char *id, size_t rcpt,

@@ -824,8 +824,8 @@ static struct qent *lookup(struct queue *q, const char *id, struct error *err)
 		error_set_code(err, ERR_PERM, "not_found",
 			       "%s: no such message", id);
 	else if (e->busy > 0) {
-		error_set(err, ERR_TEMP, "%s: a move or delete is in progress",
-			  id);
+		error_set_code(err, ERR_TEMP, "busy",
+			       "%s: a move or delete is in progress", id);
 		e = NULL;
 	}
 	return e;

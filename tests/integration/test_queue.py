@@ -491,6 +491,28 @@ class Queue(QueueBase):
         r = self.postern("queue", "frobnicate")
         self.assertNotEqual(r.returncode, 0)
 
+    def test_control_waits_for_a_move(self):
+        # After each attempt the message moves to deferred/ (a file write
+        # and an fsync); a hold that comes meanwhile waits for that move
+        # in the daemon instead of failing with "in progress".  Release
+        # (an attempt at once, the server down) then hold, many times.
+        self.lmtp.down = True
+        t, qid = submit(self.qsock, "s@x.example", ["w@d.example"],
+                        b"Subject: moving\r\n\r\nbody\r\n")
+        self.assertEqual(t, "O")
+        self.wait_log(r"%s: to=<w@d\.example>.*status=deferred" % qid)
+        for i in range(25):
+            r = self.postern("queue", "hold", qid)
+            self.assertEqual(r.returncode, 0, "hold %d: %s" % (i, r.stderr))
+            self.listed(r"^%s\s*!" % qid)
+            r = self.postern("queue", "release", qid)
+            self.assertEqual(r.returncode, 0,
+                             "release %d: %s" % (i, r.stderr))
+            self.assertIn("1 message released", r.stdout)
+        r = self.control("delete", qid)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        wait_for(lambda: qid not in self.queue_list(), what="deleted")
+
     def test_queue_tools_show_the_content_filter(self):
         # A filter that is down (docs/content-filter.md): the message
         # waits in the queue with its filter, which list and show print.
