@@ -34,7 +34,6 @@ import pwd
 import re
 import shutil
 import socket
-import ssl
 import subprocess
 import sys
 import tempfile

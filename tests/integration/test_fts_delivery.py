@@ -14,7 +14,6 @@ not stall on a catch-up (docs/fts.md).
 Exit 0 pass, 1 fail, 77 skip (no postern-imapd built).
 """
 import os
-import re
 import sqlite3
 import sys
 import time

@@ -14,14 +14,12 @@ independent of each other and of their order.  Exit 0 pass, 1 fail,
 77 skip (no postern-imapd built).
 """
 import base64
-import email.utils
 import imaplib
 import os
 import re
 import socket
 import ssl
 import sys
-import threading
 import time
 import unittest
 

@@ -14,7 +14,6 @@ sender@local.example's Maildir and are parsed with Python's email.
 import email
 import email.policy
 import os
-import re
 import socket
 import sys
 import threading
@@ -23,7 +22,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dnsserver import DnsServer, Zone, available  # noqa: E402
-from postern_site import (POSTERN, SiteTestCase, SmtpReceiver,  # noqa: E402
+from postern_site import (SiteTestCase, SmtpReceiver,  # noqa: E402
                           free_ports, run_postern, wait_for)
 from test_queue import message, read_rec, rec, submit  # noqa: E402
 

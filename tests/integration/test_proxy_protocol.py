@@ -23,7 +23,6 @@ with the client in the smtpd-pass hand-off (lib/server/server_pass.c).
 import base64
 import os
 import socket
-import ssl
 import struct
 import sys
 import time

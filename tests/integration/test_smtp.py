@@ -27,7 +27,6 @@ import os
 import re
 import secrets
 import smtplib
-import ssl
 import subprocess
 import sys
 import time

@@ -41,7 +41,6 @@ import glob
 import os
 import secrets
 import socket
-import subprocess
 import sys
 import time
 import unittest

@@ -22,7 +22,6 @@ its transcript is found in admin@d.test's mailbox:
 """
 import glob
 import os
-import smtplib
 import socket
 import sys
 import time

@@ -15,8 +15,6 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.environ.get("POSTERN_BUILD_DIR", os.path.join(HERE, "../../build"))
