@@ -37,6 +37,7 @@
  */
 #include <arpa/inet.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -781,6 +782,10 @@ struct prep {
 	/* Loop thread only. */
 	struct conn *c;	       /* NULL: the connection went away */
 	struct list_node live; /* in prep_workers.live until done */
+	/* Set by the loop when c went away: the work is skipped or cut
+	 * short (a slow key database must not fill the threads with jobs
+	 * nobody waits for). */
+	atomic_bool cancelled;
 };
 
 static struct {
@@ -818,6 +823,7 @@ static void prep_free(struct prep *pr)
 static void prep_detach(struct conn *c)
 {
 	if (c->prep != NULL) {
+		atomic_store(&c->prep->cancelled, true);
 		c->prep->c = NULL;
 		c->prep = NULL;
 	}
@@ -827,11 +833,15 @@ static void prep_detach(struct conn *c)
 static void prep_work(void *ctx)
 {
 	struct prep *pr = ctx;
-	struct buf *raw = buf_new_size(pr->env.size + 1), *out;
-	char *chunk = xmalloc(BODY_CHUNK);
+	struct buf *raw, *out;
+	char *chunk;
 	bool changed = false;
 	ssize_t n;
 
+	if (atomic_load(&pr->cancelled))
+		return; /* prep_done() only frees it */
+	raw = buf_new_size(pr->env.size + 1);
+	chunk = xmalloc(BODY_CHUNK);
 	while ((n = queue_body_read(pr->body, chunk, BODY_CHUNK, &pr->err)) > 0)
 		buf_append(raw, chunk, (size_t)n);
 	free(chunk);
@@ -865,7 +875,7 @@ static void prep_work(void *ctx)
 			buf_free(&out);
 		}
 	}
-	if (pr->transform) {
+	if (pr->transform && !atomic_load(&pr->cancelled)) {
 		bool built = false;
 		out = buf_new();
 		if (outmsg_build(&pr->env, buf_data(raw), buf_len(raw),

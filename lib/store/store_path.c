@@ -303,7 +303,7 @@ static int make_folder(struct store_mailbox *mbox, const char *fpath,
 	char *tmp = xasprintf("%s/tmp/.folder.%ld.%lu", mbox->path,
 			      (long)getpid(),
 			      __atomic_add_fetch(&serial, 1, __ATOMIC_RELAXED));
-	int ret = -1;
+	int ret = -1, r;
 
 	if (mkdir(tmp, STORE_DIR_MODE) < 0) {
 		store_errno(err, errno, "mkdir", tmp);
@@ -311,7 +311,14 @@ static int make_folder(struct store_mailbox *mbox, const char *fpath,
 	}
 	if (fill_folder(tmp, err) < 0)
 		goto undo;
-	if (rename(tmp, fpath) < 0) {
+	/* NOREPLACE: rename(2) would replace an empty .Name that another
+	 * tool made since the stat above. */
+	r = renameat2(AT_FDCWD, tmp, AT_FDCWD, fpath, RENAME_NOREPLACE);
+	if (r < 0 && (errno == EINVAL || errno == ENOSYS)) {
+		/* A file system without it: the stat above must do. */
+		r = rename(tmp, fpath);
+	}
+	if (r < 0) {
 		if (errno != EEXIST && errno != ENOTEMPTY) {
 			store_errno(err, errno, "rename", fpath);
 			goto undo;
