@@ -168,6 +168,7 @@ class HostList(SiteTestCase):
         run_postern(cls.dir, "mailbox", "add", "bo@hosts.example",
                     "--password-stdin", stdin="pw-bo-12345\n")
         run_postern(cls.dir, "start")
+        cls.started = True  # tearDownClass stops the daemons
 
     @classmethod
     def tearDownClass(cls):

@@ -412,6 +412,7 @@ class GenericMaps(SiteTestCase):
                     "bob@remote.example=robert@remote.example, "
                     "@lan.example=postmaster@public.example }")
         run_postern(cls.dir, "start")
+        cls.started = True  # tearDownClass stops the daemons
 
     @classmethod
     def tearDownClass(cls):
