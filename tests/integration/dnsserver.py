@@ -75,28 +75,12 @@ def free_port():
     """A loopback port free for both UDP and TCP, below the ephemeral
     range (see postern_site.free_ports), and never one free_ports() has
     handed out in this process (a site's daemons bind theirs later)."""
-    try:
-        from postern_site import claim_port
-    except ImportError:
-        claim_port = None
+    # Imported here: postern_site imports this module.
+    from postern_site import claim_port
     for _ in range(100):
         port = random.randint(20000, 31999)
-        if claim_port is not None:
-            if claim_port(port, udp=True):
-                return port
-            continue
-        socks = []
-        try:
-            for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-                s = socket.socket(socket.AF_INET, kind)
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
+        if claim_port(port, udp=True):
             return port
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
     raise RuntimeError("no free port")
 
 
