@@ -30,6 +30,7 @@
 #include "auth/passdb.h"
 #include "auth/sasl_plain.h"
 #include "auth/throttle.h"
+#include "core/array.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "core/xmalloc.h"
@@ -79,6 +80,23 @@ static bool subscriptions_exist(const struct store_mailbox *mbox)
 	return ok;
 }
 
+/* What crashed deliveries and folder creations left in the mailbox's
+ * tmp/ goes at login, as Dovecot clears tmp/ when it opens a mailbox;
+ * never a reason to refuse the login. */
+static void clean_tmp(struct imapd_session *s, const char *user)
+{
+	struct array *kept = array_new();
+	struct error err;
+
+	if (store_tmp_cleanup(s->mbox, kept, &err) < 0)
+		log_warn("imap(%s): tmp/ cleanup: %s", user, err.msg);
+	for (size_t i = 0; i < array_len(kept); i++)
+		log_warn("imap(%s): %s: an unfinished folder creation that "
+			 "holds files; left alone",
+			 user, (const char *)array_get(kept, i));
+	array_free_with(&kept, free);
+}
+
 /* Open the user's store and create INBOX and the special-use folders. */
 static int open_user(struct imapd_session *s, const char *address,
 		     struct error *err)
@@ -104,6 +122,7 @@ static int open_user(struct imapd_session *s, const char *address,
 		return -1;
 	if (store_folder_create(s->mbox, NULL, err) < 0)
 		return -1;
+	clean_tmp(s, address);
 	s->mu = mindex_user_open(s->mbox, &mset, err);
 	if (s->mu == NULL)
 		return -1;

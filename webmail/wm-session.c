@@ -58,6 +58,7 @@
 
 #include "auth/passdb.h"
 #include "auth/throttle.h"
+#include "core/array.h"
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/str.h"
@@ -847,6 +848,24 @@ static const struct mindex_settings special = {
     .archive = "Archive",
 };
 
+/* What crashed deliveries and folder creations left in the mailbox's
+ * tmp/ goes when a session opens it (as imapd does at login); never a
+ * reason to fail the session. */
+static void clean_tmp(struct sess *ss)
+{
+	struct array *kept = array_new();
+	struct error err;
+
+	if (store_tmp_cleanup(ss->s.mbox, kept, &err) < 0)
+		log_warn("webmail(%s): tmp/ cleanup: %s", ss->s.address,
+			 err.msg);
+	for (size_t i = 0; i < array_len(kept); i++)
+		log_warn("webmail(%s): %s: an unfinished folder creation that "
+			 "holds files; left alone",
+			 ss->s.address, (const char *)array_get(kept, i));
+	array_free_with(&kept, free);
+}
+
 /* Open the store and the index of a logged-in address (as imapd does). */
 static int open_user(struct wm_daemon *d, struct sess *ss, struct error *err)
 {
@@ -862,6 +881,7 @@ static int open_user(struct wm_daemon *d, struct sess *ss, struct error *err)
 	free(local);
 	if (ss->s.mbox == NULL || store_folder_create(ss->s.mbox, NULL, err) < 0)
 		return -1;
+	clean_tmp(ss);
 	ss->s.mu = mindex_user_open(ss->s.mbox, &special, err);
 	if (ss->s.mu == NULL)
 		return -1;

@@ -107,6 +107,22 @@ char *store_folder_path(const struct store_mailbox *mbox, const char *folder,
  */
 int store_folder_create(struct store_mailbox *mbox, const char *folder,
 			struct error *err);
+/*
+ * Clear the mailbox's tmp/ of what crashed processes left (the Maildir
+ * convention; Dovecot does it when it opens a mailbox): files neither
+ * read nor written for 36 hours (a delivery that died), and the
+ * ".folder.PID.N" directories of a store_folder_create that died between
+ * building a folder there and renaming it into place, once untouched for
+ * an hour (one being built now was touched a moment ago).  Such a
+ * directory is removed only while it holds nothing but the empty cur/
+ * new/ tmp/ and maildirfolder the creation makes; one holding anything
+ * else is left alone and its path (malloc'd) pushed to `kept` (may be
+ * NULL) for the caller to warn about.  Only those names are touched.
+ * Returns how many entries were removed, 0 when there is no tmp/ yet,
+ * -1 with err when tmp/ cannot be read.
+ */
+int store_tmp_cleanup(struct store_mailbox *mbox, struct array *kept,
+		      struct error *err);
 
 /* Limits from SQL (mailboxes.quota_bytes); 0 means unlimited. */
 struct store_quota {

@@ -1,4 +1,5 @@
 /* The store handle, name safety and the Maildir++ directory layout. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -6,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/fsutil.h"
@@ -19,6 +21,19 @@
 #define DOMAIN_MAX 253
 #define LABEL_MAX 63
 #define FOLDER_MAX 200
+
+/* make_folder builds a folder in tmp/ under FOLDER_TMP_PREFIX "PID.N";
+ * store_tmp_cleanup renames a lost one to FOLDER_TMP_PREFIX "stale.PID.N"
+ * before it takes it apart. */
+#define FOLDER_TMP_PREFIX ".folder."
+#define FOLDER_STALE "stale."
+/* Building a folder takes milliseconds and every step of it touches the
+ * directory's mtime, so one untouched for an hour was left by a crash.
+ * The hour also covers a creator stalled on a slow disk or NFS. */
+#define FOLDER_TMP_AGE (60 * 60)
+/* The Maildir convention (and Dovecot): a tmp/ file neither read nor
+ * written for 36 hours is a delivery that died. */
+#define TMP_FILE_AGE (36 * 60 * 60)
 
 int store_errno(struct error *err, int e, const char *what, const char *path)
 {
@@ -288,7 +303,9 @@ static void unmake_folder(const char *dir)
  * renamed into place, so a watcher (webmail events, IMAP NOTIFY) or a
  * LIST that sees ".Name" always finds its cur/ and new/.  A folder that
  * exists (or one another process makes meanwhile) is completed in place,
- * as one made before this was.
+ * as one made before this was.  What a crash between the mkdir and the
+ * rename leaves in tmp/ is removed by store_tmp_cleanup, which imapd and
+ * the webmail run at login.
  */
 static int make_folder(struct store_mailbox *mbox, const char *fpath,
 		       struct error *err)
@@ -335,6 +352,168 @@ undo:
 out:
 	free(tmp);
 	return ret;
+}
+
+/* "PID.N" (stale: "stale.PID.N") after FOLDER_TMP_PREFIX: the names
+ * make_folder and store_tmp_cleanup give, and no other. */
+static bool folder_tmp_name(const char *name, bool *stale_r)
+{
+	const char *p = name + strlen(FOLDER_TMP_PREFIX);
+
+	if (strncmp(name, FOLDER_TMP_PREFIX, strlen(FOLDER_TMP_PREFIX)) != 0)
+		return false;
+	*stale_r = strncmp(p, FOLDER_STALE, strlen(FOLDER_STALE)) == 0;
+	if (*stale_r)
+		p += strlen(FOLDER_STALE);
+	for (int part = 0; part < 2; part++) {
+		size_t n = strspn(p, "0123456789");
+
+		if (n == 0 || p[n] != (part == 0 ? '.' : '\0'))
+			return false;
+		p += n + 1;
+	}
+	return true;
+}
+
+/* Is path an empty directory (or gone)? */
+static bool dir_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	bool empty = true;
+
+	if (d == NULL)
+		return errno == ENOENT;
+	for (struct dirent *de; empty && (de = readdir(d)) != NULL;)
+		empty = strcmp(de->d_name, ".") == 0 ||
+			strcmp(de->d_name, "..") == 0;
+	closedir(d);
+	return empty;
+}
+
+/* Does dir hold only what fill_folder makes: empty cur/ new/ tmp/ and an
+ * empty maildirfolder?  Anything else (a message) is not ours to drop. */
+static bool folder_tmp_pristine(const char *dir)
+{
+	DIR *d = opendir(dir);
+	bool ok = true;
+
+	if (d == NULL)
+		return false;
+	for (struct dirent *de; ok && (de = readdir(d)) != NULL;) {
+		const char *name = de->d_name;
+		struct stat st;
+
+		if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+			continue;
+		char *p = xasprintf("%s/%s", dir, name);
+		if (lstat(p, &st) < 0)
+			ok = errno == ENOENT;
+		else if (strcmp(name, "maildirfolder") == 0)
+			ok = S_ISREG(st.st_mode) && st.st_size == 0;
+		else if (strcmp(name, "cur") == 0 || strcmp(name, "new") == 0 ||
+			 strcmp(name, "tmp") == 0)
+			ok = S_ISDIR(st.st_mode) && dir_empty(p);
+		else
+			ok = false;
+		free(p);
+	}
+	closedir(d);
+	return ok;
+}
+
+/*
+ * Remove the lost folder tmpdir/name: 1 removed, 0 gone or taken by
+ * another cleaner meanwhile, -1 left alone (*kept_r: its path now).
+ */
+static int remove_lost_folder(const char *tmpdir, const char *name, bool stale,
+			      char **kept_r)
+{
+	static unsigned long serial;
+	char *path = xasprintf("%s/%s", tmpdir, name);
+	char *mine;
+
+	if (!folder_tmp_pristine(path)) {
+		if (access(path, F_OK) < 0 && errno == ENOENT) {
+			free(path);
+			return 0;
+		}
+		*kept_r = path;
+		return -1;
+	}
+	/* Take it under a new name first: of two cleaners one wins the
+	 * rename, and a creator that was only stalled finds its name gone
+	 * and fails, instead of renaming a half-removed folder into place.
+	 * A stale name is already ours: no creator renames it. */
+	if (stale) {
+		mine = path;
+	} else {
+		mine =
+		    xasprintf("%s/" FOLDER_TMP_PREFIX FOLDER_STALE "%ld.%lu",
+			      tmpdir, (long)getpid(),
+			      __atomic_add_fetch(&serial, 1, __ATOMIC_RELAXED));
+		int r = rename(path, mine);
+		free(path);
+		if (r < 0) {
+			free(mine);
+			return 0;
+		}
+	}
+	unmake_folder(mine);
+	if (access(mine, F_OK) < 0 && errno == ENOENT) {
+		free(mine);
+		return 1;
+	}
+	*kept_r = mine;
+	return -1;
+}
+
+int store_tmp_cleanup(struct store_mailbox *mbox, struct array *kept,
+		      struct error *err)
+{
+	char *tmpdir = xasprintf("%s/tmp", mbox->path);
+	DIR *d = opendir(tmpdir);
+	time_t now = time(NULL);
+	int removed = 0;
+
+	if (d == NULL) {
+		int ret = errno == ENOENT
+			      ? 0
+			      : store_errno(err, errno, "opendir", tmpdir);
+		free(tmpdir);
+		return ret;
+	}
+	for (struct dirent *de; (de = readdir(d)) != NULL;) {
+		const char *name = de->d_name;
+		char *p, *kept_path = NULL;
+		struct stat st;
+		bool stale;
+
+		if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+			continue;
+		p = xasprintf("%s/%s", tmpdir, name);
+		if (lstat(p, &st) < 0) {
+			/* Gone meanwhile (delivered, or another cleaner). */
+		} else if (S_ISREG(st.st_mode)) {
+			if (st.st_mtime < now - TMP_FILE_AGE &&
+			    st.st_atime < now - TMP_FILE_AGE && unlink(p) == 0)
+				removed++;
+		} else if (S_ISDIR(st.st_mode) &&
+			   folder_tmp_name(name, &stale) &&
+			   st.st_mtime < now - FOLDER_TMP_AGE) {
+			int r =
+			    remove_lost_folder(tmpdir, name, stale, &kept_path);
+			if (r > 0)
+				removed++;
+			else if (r < 0 && kept != NULL)
+				array_push(kept, kept_path);
+			else
+				free(kept_path);
+		}
+		free(p);
+	}
+	closedir(d);
+	free(tmpdir);
+	return removed;
 }
 
 int store_folder_create(struct store_mailbox *mbox, const char *folder,

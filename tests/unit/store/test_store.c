@@ -955,6 +955,147 @@ static void test_name_parse(void **state)
 	assert_string_equal(esc, "a\\057b\\072c\\054d");
 }
 
+/* ---- tmp/ cleanup ---- */
+
+/* Set path's atime and mtime age seconds into the past. */
+static void age(const char *path, time_t age)
+{
+	struct timespec ts[2] = {{.tv_sec = time(NULL) - age},
+				 {.tv_sec = time(NULL) - age}};
+	assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+/* tmp/NAME as make_folder builds it (built: cur/ new/ tmp/ and the
+ * marker; else only the directory, a crash right after the mkdir), plus
+ * the file extra (relative to it) when not NULL, aged by secs. */
+static char *lost_folder(const char *tmpdir, const char *name, bool built,
+			 const char *extra, time_t secs)
+{
+	char *dir = xasprintf("%s/%s", tmpdir, name);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	static const char *const parts[] = {"cur", "new", "tmp"};
+	for (size_t i = 0; built && i < 3; i++) {
+		char *p = xasprintf("%s/%s", dir, parts[i]);
+		assert_int_equal(mkdir(p, 0700), 0);
+		free(p);
+	}
+	char *files[] = {built ? xasprintf("%s/maildirfolder", dir) : NULL,
+			 extra ? xasprintf("%s/%s", dir, extra) : NULL};
+	for (size_t i = 0; i < 2; i++) {
+		if (files[i] == NULL)
+			continue;
+		int fd = open(files[i], O_WRONLY | O_CREAT | O_EXCL, 0600);
+		assert_true(fd >= 0);
+		if (i == 1)
+			assert_int_equal(write(fd, "m\n", 2), 2);
+		close(fd);
+		free(files[i]);
+	}
+	age(dir, secs);
+	return dir;
+}
+
+static bool exists(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void test_tmp_cleanup(void **state)
+{
+	struct store *s = new_store(root, false);
+	struct error err;
+	struct store_mailbox *mbox =
+	    store_mailbox_open(s, "example.com", "cleaner", &err);
+	struct array *kept = array_new();
+
+	/* Nothing made yet: nothing to do, no error. */
+	assert_int_equal(store_tmp_cleanup(mbox, kept, &err), 0);
+	assert_int_equal(store_folder_create(mbox, NULL, &err), 0);
+	char *tmpdir = xasprintf("%s/tmp", store_mailbox_path(mbox));
+
+	/* Lost folder creations (make_folder's names) an hour and more
+	 * old: whole, cut short right after the mkdir, or half taken apart
+	 * by a cleaner that died (its "stale." name). */
+	char *whole = lost_folder(tmpdir, ".folder.4242.1", true, NULL, 7200);
+	char *bare = lost_folder(tmpdir, ".folder.4242.2", false, NULL, 3700);
+	char *stale =
+	    lost_folder(tmpdir, ".folder.stale.4242.3", true, NULL, 7200);
+	/* One being built right now (another process): left alone. */
+	char *young = lost_folder(tmpdir, ".folder.4243.1", true, NULL, 60);
+	/* Old, but holding what a creation never makes: kept, reported. */
+	char *msg = lost_folder(tmpdir, ".folder.4242.4", true,
+				"cur/1735689600.M1P1Q1.mx1,S=2:2,S", 7200);
+	char *junk = lost_folder(tmpdir, ".folder.4242.5", true, "junk", 7200);
+	/* Not our name: never touched. */
+	char *other = lost_folder(tmpdir, ".folder.x", true, NULL, 7200);
+	char *other2 = lost_folder(tmpdir, "folder.4242.6", true, NULL, 7200);
+	/* Delivery files: 36 hours untouched go (Maildir), younger stay. */
+	char *dead = xasprintf("%s/1735689600.M1P7Q1.mx1", tmpdir);
+	char *alive = xasprintf("%s/1735689600.M1P7Q2.mx1", tmpdir);
+	assert_int_equal(fs_write_atomic(dead, "x", 1, 0600, &err), 0);
+	assert_int_equal(fs_write_atomic(alive, "x", 1, 0600, &err), 0);
+	age(dead, 36 * 3600 + 60);
+	age(alive, 35 * 3600);
+
+	assert_int_equal(store_tmp_cleanup(mbox, kept, &err), 4);
+	assert_false(exists(whole));
+	assert_false(exists(bare));
+	assert_false(exists(stale));
+	assert_false(exists(dead));
+	assert_true(exists(alive));
+	char *young_cur = xasprintf("%s/cur", young);
+	assert_true(exists(young_cur));
+	free(young_cur);
+	char *kept_msg = xasprintf("%s/cur/1735689600.M1P1Q1.mx1,S=2:2,S", msg);
+	assert_true(exists(kept_msg));
+	free(kept_msg);
+	char *kept_junk = xasprintf("%s/junk", junk);
+	assert_true(exists(kept_junk));
+	free(kept_junk);
+	for (size_t i = 0; i < 2; i++) {
+		char *p =
+		    xasprintf("%s/maildirfolder", i == 0 ? other : other2);
+		assert_true(exists(p));
+		free(p);
+	}
+	array_sort(kept, cmp_str);
+	assert_int_equal(array_len(kept), 2);
+	assert_string_equal(array_get(kept, 0), msg);
+	assert_string_equal(array_get(kept, 1), junk);
+	/* Nothing of the cleaner's own left behind. */
+	assert_int_equal(count_files(tmpdir), 2); /* alive, folder.4242.6 */
+
+	/* Again: nothing more goes, the same two are reported. */
+	array_free_with(&kept, free);
+	kept = array_new();
+	assert_int_equal(store_tmp_cleanup(mbox, kept, &err), 0);
+	assert_int_equal(array_len(kept), 2);
+	array_free_with(&kept, free);
+
+	/* A folder creation still works beside what was kept. */
+	assert_int_equal(store_folder_create(mbox, "After", &err), 0);
+
+	free(whole);
+	free(bare);
+	free(stale);
+	free(young);
+	free(msg);
+	free(junk);
+	free(other);
+	free(other2);
+	free(dead);
+	free(alive);
+	free(tmpdir);
+	store_mailbox_free(&mbox);
+	store_free(&s);
+}
+
 static void test_list_and_flags(void **state)
 {
 	struct store *s = new_store(root, false);
@@ -1039,6 +1180,7 @@ int main(void)
 	    cmocka_unit_test(test_enospc_tmpfs),
 	    cmocka_unit_test(test_name_parse),
 	    cmocka_unit_test(test_list_and_flags),
+	    cmocka_unit_test(test_tmp_cleanup),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
