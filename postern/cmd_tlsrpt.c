@@ -18,12 +18,18 @@
  * row per URI before the first attempt, delivered once POSTed (2xx) or
  * queued (mailto:).  When one fails the domain is left unmarked and the
  * next run sends the same report (same report-id) to the URIs that have
- * not taken it only.  A domain without a record is marked too, so that a
+ * not taken it only.  Right before sending, the run claims each URI
+ * (tlsrpt_deliveries.claimed_at, migration 014: one conditional UPDATE,
+ * so of two runs at once, on this node or another sharing the database,
+ * one sends and the other says so and leaves the domain, exit 75).
+ * Runs that began the report together settle on one report-id first.
+ * A domain without a record is marked too, so that a
  * second run sends nothing; a failed DNS lookup is left for the next run.
  * Then rows older than $tlsrpt_retention_days are deleted.
  *
  * Exit status 0; 1 for a usage or permanent error; 75 when the database,
- * DNS or the queue failed for some domain (try again later).
+ * DNS or the queue failed for some domain, or another run was sending
+ * one of its reports (try again later).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -572,6 +578,146 @@ static int note_delivered(struct rpt_ctx *r, const char *domain,
 	return 0;
 }
 
+/* ---- Claims: two runs at once (cron and a hand, or two nodes sharing
+ * the database) never both send to a URI. */
+
+/* A claim older than this was made by a run that died: the URI is sent
+ * again.  A run holds a URI for one POST (30 s at most) or queueing. */
+#define CLAIM_SECS (15 * 60)
+
+/*
+ * Runs that began the report at the same moment wrote the rows with
+ * their own report-id (UNIXTIME differs).  Once each has written a row
+ * for every URI the set is final, and all settle on the least id, so
+ * the report has one id whoever sends it.  report_id: in and out.
+ */
+static int agree_report_id(struct rpt_ctx *r, const char *domain,
+			   char *report_id, size_t size, struct error *err)
+{
+	const char *params[] = {r->day, domain};
+	struct db_result *res;
+
+	if (db_query(r->db,
+		     "SELECT MIN(report_id) FROM tlsrpt_deliveries WHERE "
+		     "day = ? AND policy_domain = ?",
+		     params, 2, &res, err) < 0)
+		return -1;
+	if (db_result_rows(res) == 1 && db_result_value(res, 0, 0) != NULL)
+		str_copy(report_id, db_result_value(res, 0, 0), size);
+	db_result_free(&res);
+	const char *up[] = {report_id, r->day, domain, report_id};
+	return db_exec(r->db,
+		       "UPDATE tlsrpt_deliveries SET report_id = ? WHERE "
+		       "day = ? AND policy_domain = ? AND report_id <> ?",
+		       up, 4, err) < 0
+		   ? -1
+		   : 0;
+}
+
+/*
+ * Take uri for this run: one UPDATE, so of two runs exactly one gets
+ * it.  1 taken; 0 not (said): delivered meanwhile, or *busy_r when
+ * another run holds it; -1 with err.
+ */
+static int claim_uri(struct rpt_ctx *r, const char *domain, const char *uri,
+		     const char *report_id, time_t now, bool *busy_r,
+		     struct error *err)
+{
+	char at[32], stale[32], since[32] = "?";
+	struct db_result *res;
+	struct tm tm;
+	long long n;
+
+	snprintf(at, sizeof(at), "%lld", (long long)now);
+	snprintf(stale, sizeof(stale), "%lld", (long long)now - CLAIM_SECS);
+	const char *params[] = {at, r->day, domain, uri, stale};
+	n = db_exec(r->db,
+		    "UPDATE tlsrpt_deliveries SET claimed_at = ? WHERE day = ? "
+		    "AND policy_domain = ? AND rua = ? AND delivered_at = 0 "
+		    "AND claimed_at < ?",
+		    params, 5, err);
+	if (n != 0)
+		return n > 0 ? 1 : -1;
+	const char *q[] = {r->day, domain, uri};
+	if (db_query(r->db,
+		     "SELECT delivered_at, claimed_at FROM tlsrpt_deliveries "
+		     "WHERE day = ? AND policy_domain = ? AND rua = ?",
+		     q, 3, &res, err) < 0)
+		return -1;
+	if (db_result_rows(res) == 1 &&
+	    strcmp(db_result_value(res, 0, 0), "0") != 0) {
+		printf("%s: report %s already delivered to %s\n", domain,
+		       report_id, uri);
+	} else {
+		long long t = 0;
+
+		if (db_result_rows(res) == 1 &&
+		    str_to_i64(db_result_value(res, 0, 1), &t)) {
+			time_t tt = (time_t)t;
+			strftime(since, sizeof(since), "%Y-%m-%d %H:%M:%S UTC",
+				 gmtime_r(&tt, &tm));
+		}
+		fprintf(stderr,
+			"postern: %s: another run is sending report %s to %s "
+			"(since %s); not sent by this one\n",
+			domain, report_id, uri, since);
+		*busy_r = true;
+	}
+	db_result_free(&res);
+	return 0;
+}
+
+/* Give uri back after a failed attempt: the next run sends to it at
+ * once, not after CLAIM_SECS. */
+static void release_uri(struct rpt_ctx *r, const char *domain, const char *uri,
+			time_t claimed)
+{
+	char at[32];
+	struct error err;
+
+	snprintf(at, sizeof(at), "%lld", (long long)claimed);
+	const char *params[] = {r->day, domain, uri, at};
+	if (db_exec(r->db,
+		    "UPDATE tlsrpt_deliveries SET claimed_at = 0 WHERE day = ? "
+		    "AND policy_domain = ? AND rua = ? AND claimed_at = ?",
+		    params, 4, &err) < 0)
+		fprintf(stderr,
+			"postern: %s: %s stays claimed for %d minutes: %s\n",
+			domain, uri, CLAIM_SECS / 60, err.msg);
+}
+
+/*
+ * Keep in uris the URIs this run takes (addrs, the owned mailto:
+ * addresses parallel to it, or NULL, follows).  -1 with err, with what
+ * was taken given back.
+ */
+static int claim_pending(struct rpt_ctx *r, const char *domain,
+			 const char *report_id, time_t now, struct array *uris,
+			 struct array *addrs, bool *busy_r, struct error *err)
+{
+	for (size_t i = 0; i < array_len(uris);) {
+		int c = claim_uri(r, domain, array_get(uris, i), report_id, now,
+				  busy_r, err);
+
+		if (c < 0) {
+			while (i > 0)
+				release_uri(r, domain, array_get(uris, --i),
+					    now);
+			return -1;
+		}
+		if (c > 0) {
+			i++;
+			continue;
+		}
+		array_remove(uris, i);
+		if (addrs != NULL) {
+			free(array_get(addrs, i));
+			array_remove(addrs, i);
+		}
+	}
+	return 0;
+}
+
 /* One domain: 0 done (sent or nothing to send), -1 try again later. */
 static int report_domain(struct rpt_ctx *r, const char *domain)
 {
@@ -584,6 +730,8 @@ static int report_domain(struct rpt_ctx *r, const char *domain)
 	char report_id[512];
 	struct error err;
 	size_t usable = 0, failed = 0;
+	time_t claimed = 0;
+	bool busy = false;
 	int found, ret = 0;
 
 	found = lookup_record(r, domain, &rec);
@@ -645,6 +793,23 @@ static int report_domain(struct rpt_ctx *r, const char *domain)
 		}
 	}
 	db_result_free(&dres);
+	if (ret == 0 && usable > 0 && !r->dry_run) {
+		claimed = time(NULL);
+		if (agree_report_id(r, domain, report_id, sizeof(report_id),
+				    &err) < 0 ||
+		    claim_pending(r, domain, report_id, claimed, https, NULL,
+				  &busy, &err) < 0) {
+			fprintf(stderr, "postern: %s: %s\n", domain, err.msg);
+			ret = -1;
+		} else if (claim_pending(r, domain, report_id, claimed, mailto,
+					 rcpts, &busy, &err) < 0) {
+			fprintf(stderr, "postern: %s: %s\n", domain, err.msg);
+			for (size_t i = 0; i < array_len(https); i++)
+				release_uri(r, domain, array_get(https, i),
+					    claimed);
+			ret = -1;
+		}
+	}
 	if (ret == 0 && usable == 0) {
 		printf("%s: no usable rua address, nothing sent\n", domain);
 		if (!r->dry_run)
@@ -689,9 +854,10 @@ static int report_domain(struct rpt_ctx *r, const char *domain)
 		for (size_t i = 0; i < array_len(https); i++) {
 			const char *uri = array_get(https, i);
 
-			if (post_https(r, domain, uri, gz) < 0)
+			if (post_https(r, domain, uri, gz) < 0) {
 				failed++;
-			else if (note_delivered(r, domain, uri) < 0)
+				release_uri(r, domain, uri, claimed);
+			} else if (note_delivered(r, domain, uri) < 0)
 				ret = -1;
 		}
 		if (array_len(rcpts) > 0 &&
@@ -701,6 +867,9 @@ static int report_domain(struct rpt_ctx *r, const char *domain)
 				"queued\n",
 				domain);
 			failed += array_len(rcpts);
+			for (size_t i = 0; i < array_len(mailto); i++)
+				release_uri(r, domain, array_get(mailto, i),
+					    claimed);
 		} else {
 			for (size_t i = 0; i < array_len(mailto); i++)
 				if (note_delivered(r, domain,
@@ -716,6 +885,13 @@ static int report_domain(struct rpt_ctx *r, const char *domain)
 			ret = -1;
 		} else if (ret < 0) {
 			/* noted above */
+		} else if (busy) {
+			/* The other run marks it, or the next one does. */
+			fprintf(stderr,
+				"postern: %s: not marked sent, another run is "
+				"sending report %s; try again later\n",
+				domain, report_id);
+			ret = -1;
 		} else if (mark_sent(r, domain, report_id, buf_data(rua),
 				     &err) < 0) {
 			/* Delivered but not marked: the next run finds

@@ -14,7 +14,8 @@ of each domain's "_smtp._tls" TXT record (a receiving SMTP server here,
 found by MX) and POSTs them to its https: rua (an HTTPS server here; one
 of three rua URIs of a domain failing first leaves the domain for the
 next run, which sends the same report-id to that URI only:
-tlsrpt_deliveries, migration 013), once; with the setting off nothing
+tlsrpt_deliveries, migration 013), once; two runs at once send each URI
+the report once (claims, migration 014); with the setting off nothing
 is counted.  Real daemons,
 the DNS harness (nsd + validating unbound, signed zones), the MTA-STS
 policy server of test_mta_sts.py; SQLite, and PostgreSQL and MariaDB
@@ -27,15 +28,17 @@ import http.server
 import json
 import os
 import re
+import subprocess
 import sys
+import threading
 import time
 import unittest
 from email import policy as email_policy
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dnsserver import DnsServer, Zone, available, txt_rdata  # noqa
-from postern_site import (SmtpReceiver, free_ports, per_driver,  # noqa
-                          run_postern, skip_unless_driver, wait_for,
+from postern_site import (POSTERN, SmtpReceiver, free_ports,  # noqa
+                          per_driver, run_postern, skip_unless_driver, wait_for,
                           wait_past_utc_midnight)
 from test_mta_sts import PolicyServer, policy, sql  # noqa: E402
 from tls_site import (RECEIVER_EXT, HttpsServer, OutboundSite,  # noqa
@@ -49,16 +52,22 @@ REFUSE = "127.0.0.76"  # mta-sts.stsrefuse.example: nothing on port 443
 WRONGNAME = "127.0.0.77"  # a policy server whose certificate names others
 REPORTS = "127.0.0.78"  # the https: rua server, port 443
 REPORTS2 = "127.0.0.79"  # a second one (failing.reports.example), 503 first
+REPORTS3 = "127.0.0.80"  # a third (hold.reports.example), holds a POST
 
 
 class ReportServer(HttpsServer):
     """HTTPS on (host, 443) taking the POSTed reports: self.posts holds
     (Host, path, Content-Type, body) of each; a Host in self.fail gets
-    a 503."""
+    a 503.  With self.hold set, the first POST is answered only once
+    self.release is set (self.arrived tells it came)."""
 
     def __init__(self, host, ctx):
         self.posts = []
         self.fail = set()
+        self.hold = False
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+        lock = threading.Lock()
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -66,9 +75,15 @@ class ReportServer(HttpsServer):
                 name = (self.headers.get("Host") or "").split(":")[0]
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n)
-                owner.posts.append((name, self.path,
-                                    self.headers.get("Content-Type"),
-                                    body))
+                with lock:
+                    owner.posts.append((name, self.path,
+                                        self.headers.get("Content-Type"),
+                                        body))
+                    held = owner.hold and not owner.arrived.is_set()
+                    if held:
+                        owner.arrived.set()
+                if held:
+                    owner.release.wait(60)
                 code = 503 if name in owner.fail else 200
                 self.send_response(code)
                 self.send_header("Content-Length", "0")
@@ -94,7 +109,7 @@ class TlsRptBase:
     """The tests, run by one OutboundSite subclass per database driver."""
     DRIVER = None
     SERVERS = ("tls1", "rua", "wrongca", "web", "web2", "reports",
-               "reports2")
+               "reports2", "reports3")
 
     @classmethod
     def set_up_site(cls):
@@ -117,7 +132,8 @@ class TlsRptBase:
                   # Trusted, but not for mta-sts.stswrongname.example.
                   ("web2", "ca1", ["mta-sts.elsewhere.example"]),
                   ("reports", "ca1", ["reports.example",
-                                      "failing.reports.example"])),
+                                      "failing.reports.example",
+                                      "hold.reports.example"])),
                  label="TLSRPT")
         ee = spki_sha256(pki, "srv1")
         cls.port, lmtp_port = free_ports(2)
@@ -152,7 +168,13 @@ class TlsRptBase:
                 ("_smtp._tls", "TXT", txt_rdata(
                     "v=TLSRPTv1; rua=mailto:ststest-reports@rua.example"))]),
             Zone("reports.example", [("@", "A", REPORTS),
-                                     ("failing", "A", REPORTS2)]),
+                                     ("failing", "A", REPORTS2),
+                                     ("hold", "A", REPORTS3)]),
+            # Reported by two runs at once (test_overlapping_sends).
+            Zone("overlap.example", [
+                ("_smtp._tls", "TXT", txt_rdata(
+                    "v=TLSRPTv1; rua=mailto:overlap-reports@rua.example,"
+                    "https://hold.reports.example/tlsrpt/overlap"))]),
         ] + [
             # A valid STS record, and no policy to be had; reported to an
             # https: rua only (stsrefuse: a mailto: and two https: rua,
@@ -188,6 +210,7 @@ class TlsRptBase:
         cls.reports = ReportServer(REPORTS, server_ctx(pki, "reports"))
         cls.reports2 = ReportServer(REPORTS2, server_ctx(pki, "reports"))
         cls.reports2.fail.add("failing.reports.example")
+        cls.reports3 = ReportServer(REPORTS3, server_ctx(pki, "reports"))
         cls.configure_db(cls.DRIVER, "database_timeout=5s")
         # A server database outlives the run.
         sql(cls.DRIVER, cls.dir, "DELETE FROM tlsrpt_counters")
@@ -334,7 +357,8 @@ class TlsRptBase:
             "INSERT INTO tlsrpt_reports VALUES ('2001-01-01', "
             "'old.example', 'x@y', 'mailto:a@b', 0)")
         sql(self.DRIVER, self.dir,
-            "INSERT INTO tlsrpt_deliveries VALUES ('2001-01-01', "
+            "INSERT INTO tlsrpt_deliveries (day, policy_domain, rua, "
+            "report_id, delivered_at) VALUES ('2001-01-01', "
             "'old.example', 'mailto:a@b', 'x@y', 5)")
 
         # Send: one report per domain, to its mailto: and https: rua; the
@@ -543,6 +567,108 @@ class TlsRptBase:
         key = ("badtlsa.example", "tlsa", "mx.badtlsa.example",
                "tlsa-invalid")
         self.assertEqual(self.counters()[key], bad + fails)
+
+    def test_overlapping_sends(self):
+        """Two `tlsrpt send` at once (a timer and a hand, or two nodes
+        sharing the database): each rua URI gets the report once.  The
+        first run's POST is held while the second runs."""
+        t = time.time() - 86400
+        day = time.strftime("%Y-%m-%d", time.gmtime(t))
+        sql(self.DRIVER, self.dir,
+            "INSERT INTO tlsrpt_counters VALUES ('%s', 'overlap.example', "
+            "'sts', 'mx.overlap.example', '', '', '', '', 3, 0, '')" % day)
+        https = "https://hold.reports.example/tlsrpt/overlap"
+        mailto = "mailto:overlap-reports@rua.example"
+        self.reports3.hold = True
+        first = subprocess.Popen(
+            [POSTERN, "-c", self.dir, "tlsrpt", "send", "--day", day],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            self.assertTrue(self.reports3.arrived.wait(30),
+                            "the first run's POST did not come")
+            second = run_postern(self.dir, "tlsrpt", "send", "--day", day,
+                                 check=False)
+            # The first run took both URIs before it sent: the second
+            # sends nothing, says so and leaves the domain: exit 75.
+            self.assertEqual(second.returncode, 75,
+                             second.stdout + second.stderr)
+            for uri in (https, mailto):
+                self.assertRegex(second.stderr, r"overlap\.example: "
+                                 r"another run is sending report \S+ to "
+                                 r"%s \(since \d{4}-\d\d-\d\d [\d:]+ "
+                                 r"UTC\); not sent by this one"
+                                 % re.escape(uri))
+            self.assertIn("overlap.example: not marked sent, another run "
+                          "is sending report", second.stderr)
+            self.assertEqual(len(self.reports3.posts), 1)
+        finally:
+            self.reports3.release.set()
+            out, err = first.communicate(timeout=60)
+        self.assertEqual(first.returncode, 0, out + err)
+        self.assertIn("overlap.example: report posted to %s (HTTP 200)"
+                      % https, out)
+        m = re.search(r"overlap\.example: report (\S+) queued for "
+                      r"%s,%s " % (re.escape(mailto), re.escape(https)), out)
+        self.assertIsNotNone(m, out)
+        report_id = m.group(1)
+
+        # Each URI had it once, with one report-id.
+        (host, path, _, body), = self.reports3.posts
+        self.assertEqual((host, path), ("hold.reports.example",
+                                        "/tlsrpt/overlap"))
+        self.assertEqual(json.loads(gzip.decompress(body))["report-id"],
+                         report_id)
+        rcpt = "overlap-reports@rua.example"
+        wait_for(lambda: self.rua.got(rcpt), what="report to " + rcpt)
+        mails = self.rua.got(rcpt)
+        self.assertEqual(len(mails), 1)
+        msg = email.message_from_bytes(mails[0]["data"],
+                                       policy=email_policy.default)
+        self.assertIn("<%s>" % report_id, str(msg["Subject"]))
+        self.assertEqual(sql(self.DRIVER, self.dir,
+                             "SELECT report_id FROM tlsrpt_reports WHERE "
+                             "policy_domain = 'overlap.example'"),
+                         [(report_id,)])
+        rows = sql(self.DRIVER, self.dir,
+                   "SELECT rua, report_id, delivered_at != 0 FROM "
+                   "tlsrpt_deliveries WHERE policy_domain = "
+                   "'overlap.example' ORDER BY rua")
+        self.assertEqual([(r[0], r[1]) for r in rows],
+                         [(https, report_id), (mailto, report_id)])
+        self.assertTrue(all(r[2] in ("1", "t", "True") for r in rows), rows)
+        out = run_postern(self.dir, "tlsrpt", "send", "--day", day)
+        self.assertIn("nothing to report", out.stdout)
+
+        # Two runs that began the report of a day at the same moment
+        # each wrote a URI's row with its own report-id (as if each died
+        # then): the next run settles on the least one, for both URIs.
+        self.reports3.hold = False
+        day = time.strftime("%Y-%m-%d", time.gmtime(t - 86400))
+        ids = ["%s.overlap.example.%d@local.example" % (day, n)
+               for n in (1700000000, 1700000001)]
+        sql(self.DRIVER, self.dir,
+            "INSERT INTO tlsrpt_counters VALUES ('%s', 'overlap.example', "
+            "'sts', 'mx.overlap.example', '', '', '', '', 4, 0, '')" % day)
+        for uri, rid in ((https, ids[1]), (mailto, ids[0])):
+            sql(self.DRIVER, self.dir,
+                "INSERT INTO tlsrpt_deliveries (day, policy_domain, rua, "
+                "report_id, delivered_at) VALUES ('%s', 'overlap.example', "
+                "'%s', '%s', 0)" % (day, uri, rid))
+        out = run_postern(self.dir, "tlsrpt", "send", "--day", day)
+        self.assertIn("overlap.example: report %s queued for" % ids[0],
+                      out.stdout)
+        self.assertEqual(json.loads(gzip.decompress(
+            self.reports3.posts[-1][3]))["report-id"], ids[0])
+        self.assertEqual(len(self.reports3.posts), 2)
+        wait_for(lambda: len(self.rua.got(rcpt)) == 2,
+                 what="second report to " + rcpt)
+        msg = email.message_from_bytes(self.rua.got(rcpt)[1]["data"],
+                                       policy=email_policy.default)
+        self.assertIn("<%s>" % ids[0], str(msg["Subject"]))
+        self.assertEqual(sql(self.DRIVER, self.dir,
+                             "SELECT DISTINCT report_id FROM "
+                             "tlsrpt_deliveries WHERE day = '%s'" % day),
+                         [(ids[0],)])
 
     def test_default_is_off(self):
         out = run_postern(self.dir, "config", "-d", "smtp_tlsrpt_enable")
