@@ -119,7 +119,7 @@ class ImapdCore(SiteTestCase):
             f.write(SERVICES)
         cls.dom = "example.test"
         run_postern(cls.dir, "domain", "add", cls.dom)
-        for m in ["alice", "bob", "carol", "dave", "erin", "frank"]:
+        for m in ["alice", "bob", "carol", "dave", "erin", "frank", "gina"]:
             run_postern(cls.dir, "mailbox", "add", "%s@%s" % (m, cls.dom),
                         "--password-stdin", stdin=PASSWORD + "\n")
         run_postern(cls.dir, "mailbox", "add", "quota@" + cls.dom,
@@ -425,6 +425,44 @@ class ImapdCore(SiteTestCase):
             self.assertTrue(os.path.isdir(os.path.join(
                 self.home("frank"), "." + d, "cur")))
         c.logout()
+
+    def test_login_clears_tmp(self):
+        """What crashes left in tmp/ goes at login (store_tmp_cleanup,
+        docs/store.md): a folder creation cut short an hour ago and a
+        delivery file 36 hours old; one holding a message is kept and
+        logged; one being built now stays."""
+        self.imaps("gina").logout()  # the mailbox exists
+        tmp = os.path.join(self.home("gina"), "tmp")
+
+        def lost(name, age, extra=None):
+            d = os.path.join(tmp, name)
+            for sub in ("cur", "new", "tmp"):
+                os.makedirs(os.path.join(d, sub))
+            open(os.path.join(d, "maildirfolder"), "w").close()
+            if extra:
+                with open(os.path.join(d, extra), "w") as f:
+                    f.write("m\n")
+            t = time.time() - age
+            os.utime(d, (t, t))
+            return d
+        gone = lost(".folder.4242.1", 7200)
+        young = lost(".folder.4242.2", 10)
+        kept = lost(".folder.4242.3", 7200, "cur/1.M1P1Q1.x:2,S")
+        dead = os.path.join(tmp, "1.M1P1Q2.x")
+        open(dead, "w").close()
+        t = time.time() - 37 * 3600
+        os.utime(dead, (t, t))
+        self.imaps("gina").logout()
+        self.assertFalse(os.path.exists(gone))
+        self.assertFalse(os.path.exists(dead))
+        self.assertTrue(os.path.isdir(os.path.join(young, "cur")))
+        self.assertTrue(os.path.exists(os.path.join(
+            kept, "cur", "1.M1P1Q1.x:2,S")))
+        self.assertIn("imap(gina@%s): %s: an unfinished folder creation "
+                      "that holds files; left alone" % (self.dom, kept),
+                      self.log_tail(200))
+        self.assertEqual(sorted(os.listdir(tmp)),
+                         [".folder.4242.2", ".folder.4242.3"])
 
     def test_mailbox_commands(self):
         c = self.imaps("alice")
