@@ -686,6 +686,17 @@ static void release_uri(struct rpt_ctx *r, const char *domain, const char *uri,
 			domain, uri, CLAIM_SECS / 60, err.msg);
 }
 
+/* Give back every URI of uris (nothing was sent to them); a dry run
+ * took none. */
+static void release_all(struct rpt_ctx *r, const char *domain,
+			struct array *uris, time_t claimed)
+{
+	if (r->dry_run)
+		return;
+	for (size_t i = 0; i < array_len(uris); i++)
+		release_uri(r, domain, array_get(uris, i), claimed);
+}
+
 /*
  * Keep in uris the URIs this run takes (addrs, the owned mailto:
  * addresses parallel to it, or NULL, follows).  -1 with err, with what
@@ -804,9 +815,7 @@ static int report_domain(struct rpt_ctx *r, const char *domain)
 		} else if (claim_pending(r, domain, report_id, claimed, mailto,
 					 rcpts, &busy, &err) < 0) {
 			fprintf(stderr, "postern: %s: %s\n", domain, err.msg);
-			for (size_t i = 0; i < array_len(https); i++)
-				release_uri(r, domain, array_get(https, i),
-					    claimed);
+			release_all(r, domain, https, claimed);
 			ret = -1;
 		}
 	}
@@ -824,6 +833,8 @@ static int report_domain(struct rpt_ctx *r, const char *domain)
 	}
 	if (load_policies(r, domain, &res, &pol, &err) < 0) {
 		fprintf(stderr, "postern: %s: %s\n", domain, err.msg);
+		release_all(r, domain, https, claimed);
+		release_all(r, domain, mailto, claimed);
 		array_free_with(&rcpts, free);
 		array_free(&mailto);
 		array_free(&https);
@@ -847,6 +858,8 @@ static int report_domain(struct rpt_ctx *r, const char *domain)
 		printf("%s\n", buf_data(json));
 	} else if (gzip_buf(buf_data(json), buf_len(json), gz) < 0) {
 		fprintf(stderr, "postern: %s: gzip failed\n", domain);
+		release_all(r, domain, https, claimed);
+		release_all(r, domain, mailto, claimed);
 		ret = -1;
 	} else {
 		/* Each URI on its own: one that fails does not hold the
@@ -867,9 +880,7 @@ static int report_domain(struct rpt_ctx *r, const char *domain)
 				"queued\n",
 				domain);
 			failed += array_len(rcpts);
-			for (size_t i = 0; i < array_len(mailto); i++)
-				release_uri(r, domain, array_get(mailto, i),
-					    claimed);
+			release_all(r, domain, mailto, claimed);
 		} else {
 			for (size_t i = 0; i < array_len(mailto); i++)
 				if (note_delivered(r, domain,
