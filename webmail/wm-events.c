@@ -259,6 +259,7 @@ static void watch_sync(struct stream *st, struct array *names)
 	if (st->evs->sw == NULL)
 		return;
 	bool missing = uw->root_sub == NULL, was_degraded = uw->degraded;
+	bool relook = false;
 
 	while (hash_next(uw->folders, &it, &key, &v))
 		((struct folder_watch *)v)->keep = false;
@@ -300,6 +301,11 @@ static void watch_sync(struct stream *st, struct array *names)
 			continue;
 		}
 		hash_put(uw->folders, name, fw);
+		/* The look that found the folder read it before this watch
+		 * existed: a change in between gave no notification.  Look
+		 * at it once more, now that any later change gives one. */
+		on_folder_change(fw);
+		relook = true;
 	}
 	memset(&it, 0, sizeof(it));
 	while (hash_next(uw->folders, &it, &key, &v))
@@ -312,10 +318,12 @@ static void watch_sync(struct stream *st, struct array *names)
 	if (was_degraded && !missing)
 		log_info("webmail(%s): events: every folder watched again",
 			 uw->address);
-	if (uw->degraded) {
+	if (uw->degraded || was_degraded) {
 		struct list_node *ln, *tmp;
 
-		/* The streams' ticks become the fallback polls. */
+		/* The streams' ticks become the fallback polls, or, once
+		 * every folder is watched, keepalives again (a poll already
+		 * due would be a look of its own, for nothing). */
 		LIST_FOREACH(ln, tmp, &uw->streams)
 		{
 			struct stream *o = LIST_ENTRY(ln, struct stream, unode);
@@ -324,6 +332,12 @@ static void watch_sync(struct stream *st, struct array *names)
 					     tick_ms(o), on_tick, o);
 		}
 	}
+	/* This stream's look is over (look_done): the new watches' second
+	 * look comes at once, not after webmail_events_interval; it is a
+	 * stat() of new/ and cur/ per folder unless something changed. */
+	if (relook)
+		EV_TIMER_ADD(server_ev(st->evs->d->srv), SETTLE_MS, on_kick,
+			     st);
 	log_debug(LOG_TRACE_EV,
 		  "webmail(%s): events: %zu folder watch(es), "
 		  "%u kernel watches in the process",
