@@ -186,10 +186,11 @@ class StartLine:
     """The load starts when the last client has logged in and selected
     INBOX (or failed to): with every client at work for the whole
     measured time, both servers are measured at the same concurrency.
-    Dovecot starts an imap process per login, so without it its clients
-    began up to seconds apart (3.2 s of a 5 s run once on this loaded
-    machine: 38 of the 50 clients at work on average, against 50 for
-    Postern), which lowered its latencies and its operations/s alike."""
+    Without it, the last clients logged in while the first ones loaded
+    the server; Dovecot starts an imap process per login, and its last
+    clients began up to 3.7 s into a 5 s run on this loaded machine (37
+    of the 50 clients at work on average, against 50 for Postern),
+    which lowered its latencies and its operations/s alike."""
 
     def __init__(self, nclients, seconds):
         self.left = nclients
