@@ -23,15 +23,17 @@ SETTINGS = [
 
 class RcptChecks:
     def rcpt(self, rcpt, sender=None, helo=None, client="127.0.0.1",
-             port=None):
-        """The reply to RCPT TO:<rcpt> (MAIL must pass)."""
+             port=None, mail_params=""):
+        """The reply to RCPT TO:<rcpt> (MAIL must pass; mail_params
+        follow its path, e.g. " SMTPUTF8")."""
         c = SmtpSession(port or self.port, client, timeout=20)
         try:
             self.assertTrue(c.greeting.startswith("220"), c.greeting)
             r = c.cmd("EHLO " + (self.HELO if helo is None else helo))
             self.assertTrue(r.startswith("250"))
-            r = c.cmd("MAIL FROM:<%s>"
-                      % (self.SENDER if sender is None else sender))
+            r = c.cmd("MAIL FROM:<%s>%s"
+                      % (self.SENDER if sender is None else sender,
+                         mail_params))
             self.assertTrue(r.startswith("250"), r)
             return c.cmd("RCPT TO:<%s>" % rcpt)
         finally:

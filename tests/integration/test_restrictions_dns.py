@@ -61,6 +61,8 @@ ZONES = [
     Zone("rhsbl.example", [
         ("localhost", "A", "127.0.0.2"),
         (DOM, "A", "127.0.0.2"),
+        # bücher.example: a U-label sender is looked up as its A-label.
+        ("xn--bcher-kva.example", "A", "127.0.0.2"),
     ]),
     # Delegated to nsd, which does not serve it: SERVFAIL at once.
     Zone("lame.example", [], lame=True),
@@ -101,6 +103,7 @@ CLASSES = {
     "c_rhswl": "permit_rhswl_client rhswl.example, reject",
     "c_rhs_rev": "reject_rhsbl_reverse_client rhsbl.example, permit",
     "c_rhs_rcpt": "reject_rhsbl_recipient rhsbl.example, permit",
+    "c_rhs_sender": "reject_rhsbl_sender rhsbl.example, permit",
     "c_rhs_rcpt3": "reject_rhsbl_recipient rhsbl.example=127.0.0.3, permit",
     "c_unk_rev": "reject_unknown_reverse_client_hostname, permit",
     "c_plain": "reject_plaintext_session, permit",
@@ -337,6 +340,20 @@ class DnsRestrictionTests(RcptChecks, DnsSiteTestCase):
                      "listed by rhsbl.example" % to)
         # Listed with 127.0.0.2 only.
         self.ok("rhs_rcpt3")
+
+    def test_reject_rhsbl_sender_idn(self):
+        # An SMTPUTF8 sender in U-labels: the address parser keeps the
+        # domain as its A-label, and the list is asked for that name
+        # (a U-label name would never be listed, nor valid in DNS).
+        r = self.rcpt(self.address("rhs_sender"), sender="x@b\u00fccher.example",
+                      mail_params=" SMTPUTF8")
+        self.assertEqual(r, "554 5.7.1 Blocked; Sender address "
+                         "[x@xn--bcher-kva.example] listed by rhsbl.example")
+        self.assertTrue(self.rcpt(self.address("rhs_sender"),
+                                  sender="x@b\u00e4cher.example",
+                                  mail_params=" SMTPUTF8")
+                        .startswith("250 "))
+        self.ok("rhs_sender", sender="x@xn--bcher-kva.invalid")
 
     def test_reject_unknown_reverse_client_hostname(self):
         self.refused("unk_rev", "450 4.7.1 Client host rejected: cannot find "
