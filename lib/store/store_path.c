@@ -317,14 +317,23 @@ static int make_folder(struct store_mailbox *mbox, const char *fpath,
 		return fill_folder(fpath, err);
 	if (errno != ENOENT)
 		return store_errno(err, errno, "stat", fpath);
-	char *tmp = xasprintf("%s/tmp/.folder.%ld.%lu", mbox->path,
-			      (long)getpid(),
-			      __atomic_add_fetch(&serial, 1, __ATOMIC_RELAXED));
+	char *tmp = NULL;
 	int ret = -1, r;
 
-	if (mkdir(tmp, STORE_DIR_MODE) < 0) {
-		store_errno(err, errno, "mkdir", tmp);
-		goto out;
+	/* A name taken already is what a crashed process with this pid
+	 * left (store_tmp_cleanup removes it after an hour): the next. */
+	for (int tries = 0;; tries++) {
+		free(tmp);
+		tmp = xasprintf(
+		    "%s/tmp/" FOLDER_TMP_PREFIX "%ld.%lu", mbox->path,
+		    (long)getpid(),
+		    __atomic_add_fetch(&serial, 1, __ATOMIC_RELAXED));
+		if (mkdir(tmp, STORE_DIR_MODE) == 0)
+			break;
+		if (errno != EEXIST || tries == 100) {
+			store_errno(err, errno, "mkdir", tmp);
+			goto out;
+		}
 	}
 	if (fill_folder(tmp, err) < 0)
 		goto undo;

@@ -1080,6 +1080,19 @@ static void test_tmp_cleanup(void **state)
 
 	/* A folder creation still works beside what was kept. */
 	assert_int_equal(store_folder_create(mbox, "After", &err), 0);
+	/* ... and beside what a crashed process with this pid left under
+	 * the names this one would take next (pids are reused): it takes
+	 * the next free one.  This process has made fewer than 40 folders
+	 * so far, so the first names it tries are taken. */
+	for (int i = 1; i <= 40; i++) {
+		char *name = xasprintf(".folder.%ld.%d", (long)getpid(), i);
+		free(lost_folder(tmpdir, name, true, NULL, 60));
+		free(name);
+	}
+	assert_int_equal(store_folder_create(mbox, "Pid reused", &err), 0);
+	char *made = xasprintf("%s/.Pid reused/cur", store_mailbox_path(mbox));
+	assert_true(exists(made));
+	free(made);
 
 	free(whole);
 	free(bare);
