@@ -9,6 +9,11 @@
  * on the worker pool as an internal command whose untagged output is
  * written like any command's.  Without inotify (or past the kernel's
  * watch limit) the folder is polled every POLL_MS instead.
+ *
+ * Order: the watch is added first, then the folder is read (the first
+ * sync, after "+ idling").  Read first, a change landing before the
+ * watch existed gave no notification and was told only with the next
+ * change.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +33,7 @@
 
 static void keepalive_cb(struct ev *ev, struct imapd_session *s);
 static void sync_cb(struct ev *ev, struct imapd_session *s);
+static enum imapd_cmd_result idle_sync_run(struct imapd_cmd *cmd);
 
 enum imapd_cmd_result imapd_cmd_idle(struct imapd_cmd *cmd)
 {
@@ -37,9 +43,8 @@ enum imapd_cmd_result imapd_cmd_idle(struct imapd_cmd *cmd)
 		imapd_cmd_reply(cmd, "BAD", NULL, "No arguments expected.");
 		return IMAPD_CMD_DONE;
 	}
-	/* What changed before IDLE is told at once. */
-	if (s->folder != NULL)
-		(void)imapd_cmd_sync(cmd, true);
+	/* What changed before IDLE is told at once, by the sync
+	 * imapd_idle_start runs once the folder is watched. */
 	buf_append_str(imapd_cmd_out(cmd), "+ idling\r\n");
 	free(s->idle_tag);
 	s->idle_tag = xstrdup(imapd_cmd_tag(cmd));
@@ -66,8 +71,13 @@ void imapd_idle_start(struct imapd_session *s)
 			free(dir);
 		}
 	}
-	if (s->folder != NULL && s->watch == NULL)
-		EV_TIMER_ADD(s->imapd->ev, POLL_MS, sync_cb, s);
+	if (s->folder != NULL) {
+		/* Now that a change gives a notification (or is polled
+		 * for), read what changed before IDLE and meanwhile. */
+		imapd_session_run_internal(s, idle_sync_run);
+		if (s->watch == NULL)
+			EV_TIMER_ADD(s->imapd->ev, POLL_MS, sync_cb, s);
+	}
 	EV_TIMER_ADD(s->imapd->ev, s->set->keepalive_ms, keepalive_cb, s);
 }
 
