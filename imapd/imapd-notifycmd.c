@@ -24,6 +24,11 @@
  * and arms a short debounce; at the next point where the session has no
  * command in progress (imapd_nfy_loop, called by the session engine) an
  * internal command runs on the worker pool and writes what changed.
+ * A watch is added on the loop after the worker read the folder (NOTIFY
+ * SET, a folder found created or renamed, a SELECT): a change in between
+ * gave no notification, so a folder (root, selected folder) whose watch
+ * was just added is marked dirty and read once more; the run tells only
+ * what differs from the first read.
  *
  * Threads: the filter set, the "next" folder set and the worker-side
  * fields (last status, known folders) are touched by run() on the
@@ -224,31 +229,38 @@ static void reconcile(struct imapd_nfy *n)
 		const char *k;
 		void *v;
 
-		/* Keep the watches of folders still wanted. */
+		/* Every folder of the new set subscribes itself (the
+		 * callback's ctx is the folder: a watch handed over from the
+		 * old set would call it once freed).  A folder still wanted
+		 * keeps its kernel watch: the new subscription comes before
+		 * the old one ends, with the old set. */
 		while (hash_next(n->next, &it, &k, &v)) {
 			struct nfy_folder *f = v, *old;
+			char *dir = folder_dir(s, k);
 
 			old = n->folders != NULL ? hash_get(n->folders, k)
 						 : NULL;
-			if (old != NULL) {
-				f->w = old->w;
-				old->w = NULL;
-				f->dirty = old->dirty;
-				continue;
-			}
-			char *dir = folder_dir(s, k);
 			if (dir != NULL)
 				f->w = imapd_notify_add(in, dir,
 							folder_changed, f);
 			free(dir);
+			if (old != NULL && old->w != NULL)
+				f->dirty = old->dirty;
+			else if (f->w != NULL)
+				/* Read (plan) before the watch existed. */
+				f->dirty = true;
 		}
 		hash_free(&n->folders);
 		n->folders = n->next;
 		n->next = NULL;
 	}
-	if (n->sp.want_root && n->root_w == NULL && s->mbox != NULL)
+	if (n->sp.want_root && n->root_w == NULL && s->mbox != NULL) {
 		n->root_w = imapd_notify_add_root(
 		    in, store_mailbox_path(s->mbox), root_changed, n);
+		/* n->known was read before the watch existed. */
+		if (n->root_w != NULL)
+			n->root_dirty = true;
+	}
 	if (!n->sp.want_root)
 		imapd_notify_remove(in, &n->root_w);
 	if (sel == NULL || n->sel_name == NULL ||
@@ -265,6 +277,9 @@ static void reconcile(struct imapd_nfy *n)
 				n->sel_w = imapd_notify_add(in, dir,
 							    sel_changed, n);
 			free(dir);
+			/* The last command's sync read it before. */
+			if (n->sel_w != NULL)
+				n->sel_dirty = true;
 		}
 	}
 }
