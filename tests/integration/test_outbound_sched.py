@@ -19,6 +19,7 @@ qmgr behaviour in postern-queued's qmgr.c, against receiving servers
   - $notify_classes bounce, 2bounce, delay: postmaster copies (headers
     only) and undeliverable bounces to the postmaster.
 """
+import datetime
 import os
 import re
 import sys
@@ -118,33 +119,68 @@ class Scheduling(SchedSite):
         wait_for(lambda: good.got("one@other.example"), what="other")
         self.wait_log(r"%s: removed" % qid)
 
+
+class DeadDestination(SchedSite):
+    """A dead destination, backed off for minimal_backoff_time (30 s):
+    far longer than the checks take on any machine, and the checks say
+    so (log times): while it is dead nothing may connect, and neither
+    the retry of the first messages nor the end of the period may come
+    before the checks are done."""
+    SETTINGS = ("initial_destination_concurrency=2",
+                "default_destination_concurrency_limit=4",
+                "minimal_backoff_time=30s", "maximal_backoff_time=60s")
+    DEAD_FOR = 30
+
     def connects(self):
         """Connection attempts to DEAD in the log."""
         return len([ln for ln in self.log().splitlines()
                     if re.search(r": connect to .*%s" % re.escape(DEAD), ln)
                     and "suspended" not in ln])
 
+    @staticmethod
+    def stamp(line):
+        """The log time of a log line, in seconds."""
+        t = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)Z", line)
+        return datetime.datetime.fromisoformat(t.group(1)).replace(
+            tzinfo=datetime.timezone.utc).timestamp()
+
+    def last_line(self, pattern):
+        return [ln for ln in self.log().splitlines()
+                if re.search(pattern, ln)][-1]
+
     def test_dead_destination_backs_off(self):
         good = self.receivers["good"]
         first = [self.send(["d%d@dead.example" % i], "dead %d" % i)
                  for i in range(3)]
-        self.wait_log(r"destination smtp:\[%s\]:%d: dead for 4s" % (
-            re.escape(DEAD), self.port))
-        # While dead: no connection, deferred at once; others flow.
+        dead = r"destination smtp:\[%s\]:%d: dead for %ds" % (
+            re.escape(DEAD), self.port, self.DEAD_FOR)
+        self.wait_log(dead)
+        t_dead = self.stamp(self.last_line(dead))
+        # The attempts in flight when it died end after that line: the
+        # first three all deferred, every connection is counted.
+        for qid in first:
+            self.wait_log(r"%s: to=<d\d@dead\.example>, .*"
+                          r"status=deferred" % qid)
         n_connect = self.connects()
+        # While dead: no connection, deferred at once; others flow.
         later = [self.send(["e%d@dead.example" % i], "dead later %d" % i)
                  for i in range(5)]
         ok = self.send(["fine@good.example"], "not held up")
         for qid in later:
             self.wait_log(r"%s: to=<e\d@dead\.example>, relay=none, .*"
                           r"status=deferred \(delivery temporarily "
-                          r"suspended: connect to" % qid, timeout=5)
-        wait_for(lambda: good.got("fine@good.example"), timeout=5,
+                          r"suspended: connect to" % qid)
+        wait_for(lambda: good.got("fine@good.example"), timeout=20,
                  what="mail for a live destination")
-        self.assertEqual(self.connects(), n_connect)
         self.wait_log(r"%s: removed" % ok)
+        self.assertEqual(self.connects(), n_connect)
+        # All of it while the destination was dead (else a retry of the
+        # first three could have connected: nothing would be proved).
+        t_checked = self.stamp(self.last_line(r"%s: removed" % ok))
+        self.assertLess(t_checked - t_dead, self.DEAD_FOR,
+                        "the checks outlasted the dead period")
         # The receiver comes up; a flush of the domain revives it and
-        # sends everything at once (no 4 s wait, no retry time).
+        # sends everything at once (no 30 s wait, no retry time).
         for qid in first + later:
             self.assertIn(qid, run_postern(self.dir, "queue",
                                            "list").stdout)
