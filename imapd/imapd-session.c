@@ -228,6 +228,15 @@ static void session_free(struct imapd_session *s)
 	d->sessions--;
 }
 
+/* Between commands or idling: nothing is lost by closing. */
+static bool session_quiet(struct imapd_session *s)
+{
+	return s->input == IMAPD_IN_IDLE ||
+	       (s->input == IMAPD_IN_LINE &&
+		(input_of(s)->parser == NULL ||
+		 imap_parser_tag(input_of(s)->parser) == NULL));
+}
+
 void imapd_sessions_stop(struct imapd *d)
 {
 	struct list_node *n, *tmp;
@@ -239,11 +248,7 @@ void imapd_sessions_stop(struct imapd *d)
 
 		if (s->busy || s->closing || s->io == NULL)
 			continue;
-		/* Between commands or idling: nothing is lost by closing. */
-		if (s->input == IMAPD_IN_IDLE ||
-		    (s->input == IMAPD_IN_LINE &&
-		     (input_of(s)->parser == NULL ||
-		      imap_parser_tag(input_of(s)->parser) == NULL))) {
+		if (session_quiet(s)) {
 			io_print(s->io, "* BYE Server shutting down.\r\n");
 			s->closing = true;
 			io_close(s->io);
@@ -498,8 +503,15 @@ void imapd_session_run_internal(struct imapd_session *s, imapd_cmd_fn *run)
 void imapd_session_internal_done(struct imapd_session *s)
 {
 	imapd_cmd_free(&s->cmd);
-	if (!s->dead && !s->closing)
-		EV_DEFER(s->imapd->ev, resume_cb, s);
+	if (s->dead || s->closing)
+		return;
+	/* imapd_sessions_stop passed over it while the sync ran (IDLE's
+	 * first one, or a change's): it goes now, as it would have. */
+	if (s->imapd->stopping && session_quiet(s)) {
+		session_bye(s, "Server shutting down.");
+		return;
+	}
+	EV_DEFER(s->imapd->ev, resume_cb, s);
 }
 
 static void resume_cb(struct ev *ev, struct imapd_session *s)
