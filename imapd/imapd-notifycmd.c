@@ -238,8 +238,8 @@ static void reconcile(struct imapd_nfy *n)
 			struct nfy_folder *f = v, *old;
 			char *dir = folder_dir(s, k);
 
-			old = n->folders != NULL ? hash_get(n->folders, k)
-						 : NULL;
+			old =
+			    n->folders != NULL ? hash_get(n->folders, k) : NULL;
 			if (dir != NULL)
 				f->w = imapd_notify_add(in, dir,
 							folder_changed, f);
